@@ -1,0 +1,15 @@
+//! Wire formats shared by every hawkeye component, with no I/O:
+//!
+//! - [`line`]: the statsd / DogStatsD metric line (`name:1|c|@0.5|#k:v`).
+//! - [`series`]: what identifies a series (kind, name, sorted tags).
+//! - [`jsonrpc`]: JSON-RPC 2.0 and Go `net/rpc/jsonrpc` (1.0) messages.
+//! - [`duration`]: durations written as plain numbers or with units (`500ms`, `5m`).
+
+pub mod duration;
+pub mod jsonrpc;
+pub mod line;
+pub mod series;
+
+pub use duration::{parse_duration, DurationError, PlainUnit};
+pub use line::{parse_line, parse_payload, LineError, MetricLine, Value};
+pub use series::{MetricKind, SeriesKey, TagFilter};

@@ -1,0 +1,265 @@
+//! The statsd / DogStatsD metric line:
+//!
+//! ```text
+//! <name>:<value>[:<value>...]|<type>[|@<sample_rate>][|#<tag>[:<value>],...][|c:<container>][|T<unix-seconds>]
+//! ```
+//!
+//! Parsing borrows from the input and allocates only for tags and for lines
+//! that pack several values, because it sits on the server's hot path.
+
+use crate::series::MetricKind;
+
+/// Longest accepted metric name, in bytes.
+pub const MAX_NAME_LEN: usize = 200;
+/// Error messages quote at most this many bytes of the offending input.
+const SNIPPET_LEN: usize = 64;
+
+/// One value of a line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    /// A counter increment, a gauge's new value or an observation.
+    Number(f64),
+    /// A gauge adjustment written `+N` or `-N`.
+    Delta(f64),
+    /// A set member.
+    Member(&'a str),
+}
+
+/// A parsed line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricLine<'a> {
+    pub name: &'a str,
+    pub kind: MetricKind,
+    pub values: Vec<Value<'a>>,
+    /// `1.0` when the line has no `@rate`.
+    pub sample_rate: f64,
+    /// In the order written; keys are unique.
+    pub tags: Vec<(&'a str, &'a str)>,
+    /// `|T<unix-seconds>`: the second the event belongs to.
+    pub timestamp: Option<i64>,
+}
+
+/// Why a line was rejected. Each message names the field and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    #[error("empty line")]
+    Empty,
+    #[error("missing ':' between the name and the value in {0:?}")]
+    MissingValue(String),
+    #[error("missing '|<type>' after the value in {0:?}")]
+    MissingType(String),
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName { name: String, reason: String },
+    #[error("invalid value {value:?}: {reason}")]
+    InvalidValue { value: String, reason: String },
+    #[error("unknown type {0:?} (expected c, g, ms, h, d or s)")]
+    UnknownType(String),
+    #[error("invalid sample rate {0:?}: expected a number greater than 0 and at most 1")]
+    InvalidSampleRate(String),
+    #[error("invalid tag {tag:?}: {reason}")]
+    InvalidTag { tag: String, reason: String },
+    #[error("invalid timestamp {0:?}: expected unix seconds, a positive integer")]
+    InvalidTimestamp(String),
+    #[error("unknown field {0:?} (expected @<rate>, #<tags>, c:<container-id> or T<unix-seconds>)")]
+    UnknownField(String),
+    #[error("field {0} appears twice")]
+    DuplicateField(&'static str),
+    #[error("a set takes one value per line")]
+    SetWithSeveralValues,
+}
+
+/// Quotes at most [`SNIPPET_LEN`] bytes of `s`, cut on a character boundary.
+fn snippet(s: &str) -> String {
+    if s.len() <= SNIPPET_LEN {
+        return s.to_string();
+    }
+    let mut end = SNIPPET_LEN;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Parses one line (without its trailing newline).
+pub fn parse_line(line: &str) -> Result<MetricLine<'_>, LineError> {
+    let line = line.trim_matches(|c: char| c == '\r' || c == ' ' || c == '\t');
+    if line.is_empty() {
+        return Err(LineError::Empty);
+    }
+    let Some((name, rest)) = line.split_once(':') else {
+        return Err(LineError::MissingValue(snippet(line)));
+    };
+    check_name(name)?;
+    let mut fields = rest.split('|');
+    let values_text = fields.next().unwrap_or_default();
+    let Some(type_text) = fields.next() else {
+        return Err(LineError::MissingType(snippet(line)));
+    };
+    let kind = MetricKind::from_statsd(type_text)
+        .ok_or_else(|| LineError::UnknownType(snippet(type_text)))?;
+    let values = parse_values(values_text, kind)?;
+
+    let mut parsed = MetricLine {
+        name,
+        kind,
+        values,
+        sample_rate: 1.0,
+        tags: Vec::new(),
+        timestamp: None,
+    };
+    let (mut seen_rate, mut seen_tags, mut seen_container) = (false, false, false);
+    for field in fields {
+        if let Some(rate) = field.strip_prefix('@') {
+            once(&mut seen_rate, "@<sample rate>")?;
+            parsed.sample_rate = parse_sample_rate(rate)?;
+        } else if let Some(tags) = field.strip_prefix('#') {
+            once(&mut seen_tags, "#<tags>")?;
+            parsed.tags = parse_tags(tags)?;
+        } else if field.starts_with("c:") {
+            // DogStatsD container id: accepted and ignored.
+            once(&mut seen_container, "c:<container-id>")?;
+        } else if let Some(ts) = field.strip_prefix('T') {
+            if parsed.timestamp.is_some() {
+                return Err(LineError::DuplicateField("T<unix-seconds>"));
+            }
+            parsed.timestamp = Some(parse_timestamp(ts)?);
+        } else {
+            return Err(LineError::UnknownField(snippet(field)));
+        }
+    }
+    Ok(parsed)
+}
+
+/// Parses a payload of lines separated by `\n`, skipping blank lines (so a
+/// trailing newline is fine). Each item carries the line's index among the
+/// non-blank lines.
+pub fn parse_payload(
+    payload: &str,
+) -> impl Iterator<Item = (usize, Result<MetricLine<'_>, LineError>)> {
+    payload
+        .split('\n')
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| (i, parse_line(l)))
+}
+
+fn once(seen: &mut bool, field: &'static str) -> Result<(), LineError> {
+    if std::mem::replace(seen, true) {
+        return Err(LineError::DuplicateField(field));
+    }
+    Ok(())
+}
+
+/// Names are 1–200 bytes of `[A-Za-z0-9_.-]`.
+pub fn check_name(name: &str) -> Result<(), LineError> {
+    let invalid = |reason: String| LineError::InvalidName {
+        name: snippet(name),
+        reason,
+    };
+    if name.is_empty() {
+        return Err(invalid("empty".into()));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(invalid(format!(
+            "{} bytes long, the limit is {MAX_NAME_LEN}",
+            name.len()
+        )));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(invalid(format!(
+            "character {c:?} is not allowed (use A-Z a-z 0-9 _ . -)"
+        )));
+    }
+    Ok(())
+}
+
+fn parse_values(text: &str, kind: MetricKind) -> Result<Vec<Value<'_>>, LineError> {
+    let invalid = |value: &str, reason: &str| LineError::InvalidValue {
+        value: snippet(value),
+        reason: reason.to_string(),
+    };
+    if kind == MetricKind::Set {
+        if text.is_empty() {
+            return Err(invalid(text, "empty set member"));
+        }
+        if text.contains(':') {
+            return Err(LineError::SetWithSeveralValues);
+        }
+        if text.chars().any(char::is_control) {
+            return Err(invalid(text, "control characters are not allowed"));
+        }
+        return Ok(vec![Value::Member(text)]);
+    }
+    text.split(':')
+        .map(|v| {
+            if v.is_empty() {
+                return Err(invalid(v, "empty value"));
+            }
+            let number = parse_number(v).ok_or_else(|| invalid(v, "not a finite number"))?;
+            let signed = v.starts_with('+') || v.starts_with('-');
+            Ok(if kind == MetricKind::Gauge && signed {
+                Value::Delta(number)
+            } else {
+                Value::Number(number)
+            })
+        })
+        .collect()
+}
+
+/// A finite decimal number. Rust's float parser also takes `inf` and `NaN`,
+/// which no statsd client means.
+fn parse_number(v: &str) -> Option<f64> {
+    let first_digit = v.trim_start_matches(['+', '-']).chars().next()?;
+    if !(first_digit.is_ascii_digit() || first_digit == '.') {
+        return None;
+    }
+    v.parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+fn parse_sample_rate(text: &str) -> Result<f64, LineError> {
+    match parse_number(text) {
+        Some(r) if r > 0.0 && r <= 1.0 => Ok(r),
+        _ => Err(LineError::InvalidSampleRate(snippet(text))),
+    }
+}
+
+fn parse_timestamp(text: &str) -> Result<i64, LineError> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(LineError::InvalidTimestamp(snippet(text)));
+    }
+    match text.parse::<i64>() {
+        Ok(t) if t > 0 => Ok(t),
+        _ => Err(LineError::InvalidTimestamp(snippet(text))),
+    }
+}
+
+fn parse_tags(text: &str) -> Result<Vec<(&str, &str)>, LineError> {
+    let mut tags: Vec<(&str, &str)> = Vec::new();
+    for tag in text.split(',') {
+        let invalid = |reason: &str| LineError::InvalidTag {
+            tag: snippet(tag),
+            reason: reason.to_string(),
+        };
+        let (key, value) = tag.split_once(':').unwrap_or((tag, ""));
+        if key.is_empty() {
+            return Err(invalid("empty tag key"));
+        }
+        if key
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '#')
+        {
+            return Err(invalid("keys may not hold spaces, control characters or '#'"));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(invalid("values may not hold control characters"));
+        }
+        if tags.iter().any(|(k, _)| *k == key) {
+            return Err(invalid("this key appears twice"));
+        }
+        tags.push((key, value));
+    }
+    Ok(tags)
+}

@@ -1,0 +1,153 @@
+//! What identifies a series: its kind, its name and its tags in canonical
+//! (sorted) order. Two lines with the same tags in a different order are the
+//! same series.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// How the values of a series are aggregated. The statsd types `ms`, `h` and
+/// `d` are all observations of a distribution and share one kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Distribution,
+    Set,
+}
+
+impl MetricKind {
+    /// The one-letter code used in storage keys and the JSON-RPC `type` field.
+    pub fn code(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "c",
+            MetricKind::Gauge => "g",
+            MetricKind::Distribution => "d",
+            MetricKind::Set => "s",
+        }
+    }
+
+    /// Reads a statsd type (`c`, `g`, `ms`, `h`, `d`, `s`).
+    pub fn from_statsd(t: &str) -> Option<MetricKind> {
+        Some(match t {
+            "c" => MetricKind::Counter,
+            "g" => MetricKind::Gauge,
+            "ms" | "h" | "d" => MetricKind::Distribution,
+            "s" => MetricKind::Set,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for MetricKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Distribution => "distribution",
+            MetricKind::Set => "set",
+        })
+    }
+}
+
+/// A series: kind + name + canonical tags (`k:v` pairs sorted by key, joined
+/// by `,`; a tag without value is written as its key alone).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    pub kind: MetricKind,
+    pub name: String,
+    pub tags: String,
+}
+
+impl SeriesKey {
+    pub fn new(kind: MetricKind, name: &str, tags: &[(&str, &str)]) -> SeriesKey {
+        let mut canonical = String::new();
+        write_canonical_tags(tags, &mut canonical);
+        SeriesKey {
+            kind,
+            name: name.to_string(),
+            tags: canonical,
+        }
+    }
+
+    /// The tags as pairs, parsed back from the canonical string.
+    pub fn tag_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        split_canonical_tags(&self.tags)
+    }
+}
+
+/// Writes `tags` sorted by key into `out` (cleared first), in canonical form.
+/// The parser guarantees keys are unique.
+pub fn write_canonical_tags(tags: &[(&str, &str)], out: &mut String) {
+    out.clear();
+    if tags.is_empty() {
+        return;
+    }
+    let mut sorted: Vec<&(&str, &str)> = tags.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (i, (k, v)) in sorted.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        if !v.is_empty() {
+            out.push(':');
+            out.push_str(v);
+        }
+    }
+}
+
+/// Splits a canonical tag string back into `(key, value)` pairs.
+pub fn split_canonical_tags(tags: &str) -> impl Iterator<Item = (&str, &str)> {
+    tags.split(',')
+        .filter(|t| !t.is_empty())
+        .map(|t| t.split_once(':').unwrap_or((t, "")))
+}
+
+/// A tag filter: a series matches when it has every listed tag with that value.
+/// An empty filter matches every series of the name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagFilter(pub BTreeMap<String, String>);
+
+impl TagFilter {
+    pub fn matches(&self, canonical_tags: &str) -> bool {
+        self.0.iter().all(|(fk, fv)| {
+            split_canonical_tags(canonical_tags).any(|(k, v)| k == fk && v == fv)
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_sorted_so_order_does_not_make_a_new_series() {
+        let a = SeriesKey::new(MetricKind::Counter, "x", &[("b", "2"), ("a", "1")]);
+        let b = SeriesKey::new(MetricKind::Counter, "x", &[("a", "1"), ("b", "2")]);
+        assert_eq!(a, b);
+        assert_eq!(a.tags, "a:1,b:2");
+    }
+
+    #[test]
+    fn tags_without_value_round_trip() {
+        let k = SeriesKey::new(MetricKind::Gauge, "x", &[("canary", ""), ("env", "prod")]);
+        assert_eq!(k.tags, "canary,env:prod");
+        let pairs: Vec<_> = k.tag_pairs().collect();
+        assert_eq!(pairs, vec![("canary", ""), ("env", "prod")]);
+    }
+
+    #[test]
+    fn filter_needs_every_tag() {
+        let mut f = TagFilter::default();
+        assert!(f.matches("route:/a,code:200"));
+        f.0.insert("route".into(), "/a".into());
+        assert!(f.matches("code:200,route:/a"));
+        assert!(!f.matches("code:200,route:/b"));
+        f.0.insert("code".into(), "500".into());
+        assert!(!f.matches("code:200,route:/a"));
+    }
+}

@@ -1,0 +1,140 @@
+//! The in-memory store: the same behaviour as Redis inside the process, for
+//! applications that embed hawkeye and for the demo. Data older than the
+//! retention is dropped as new data arrives.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use hawkeye_protocol::MetricKind;
+
+use crate::aggregate::Aggregate;
+use crate::window::{self, SeriesWindow, WindowQuery};
+use crate::{QueryOutcome, Store, StoreError, WriteBatch};
+
+/// Per name: per (kind, canonical tags): per second.
+type Series = HashMap<(MetricKind, String), BTreeMap<i64, Aggregate>>;
+
+pub struct MemoryStore {
+    retention_secs: i64,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    names: HashMap<String, Series>,
+    alerts: HashMap<String, String>,
+}
+
+impl MemoryStore {
+    pub fn new(retention: Duration) -> MemoryStore {
+        MemoryStore {
+            retention_secs: retention.as_secs().max(1) as i64,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated
+        // in a way that matters more than losing the process; keep serving.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new(Duration::from_secs(3600))
+    }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let cutoff = now_secs() - self.retention_secs;
+        let mut inner = self.lock();
+        for write in &batch.series {
+            let seconds = inner
+                .names
+                .entry(write.key.name.clone())
+                .or_default()
+                .entry((write.key.kind, write.key.tags.clone()))
+                .or_default();
+            for (second, agg) in &write.points {
+                if *second < cutoff {
+                    continue;
+                }
+                match seconds.get_mut(second) {
+                    Some(existing) => existing.merge(agg),
+                    None => {
+                        seconds.insert(*second, agg.clone());
+                    }
+                }
+            }
+            while seconds.first_key_value().is_some_and(|(s, _)| *s < cutoff) {
+                seconds.pop_first();
+            }
+        }
+        Ok(())
+    }
+
+    async fn query_many(&self, queries: &[WindowQuery]) -> Result<Vec<QueryOutcome>, StoreError> {
+        let inner = self.lock();
+        Ok(queries.iter().map(|q| query_one(&inner, q)).collect())
+    }
+
+    async fn alert_states(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+        let inner = self.lock();
+        Ok(keys.iter().map(|k| inner.alerts.get(k).cloned()).collect())
+    }
+
+    async fn swap_alert_state(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        if inner.alerts.get(key).map(String::as_str) != expected {
+            return Ok(false);
+        }
+        inner.alerts.insert(key.to_string(), new.to_string());
+        Ok(true)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+fn query_one(inner: &Inner, query: &WindowQuery) -> QueryOutcome {
+    let Some(series) = inner.names.get(&query.name) else {
+        return Ok(None);
+    };
+    let matching: Vec<(&(MetricKind, String), &BTreeMap<i64, Aggregate>)> = series
+        .iter()
+        .filter(|((kind, tags), seconds)| {
+            query.kind.is_none_or(|k| k == *kind)
+                && query.tags.matches(tags)
+                && seconds.range(query.start()..=query.end).next().is_some()
+        })
+        .collect();
+    let Some(kind) = window::resolve_kind(query, matching.iter().map(|((k, _), _)| *k))? else {
+        return Ok(None);
+    };
+    let aggregation = window::aggregation_for(query, kind)?;
+    let windows = matching
+        .into_iter()
+        .filter(|((k, _), _)| *k == kind)
+        .filter_map(|(_, seconds)| {
+            SeriesWindow::from_seconds(seconds.range(query.start()..=query.end).map(|(_, a)| a))
+        });
+    Ok(window::evaluate(aggregation, query.window_secs, windows))
+}

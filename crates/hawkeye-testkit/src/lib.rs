@@ -1,0 +1,7 @@
+//! Real processes for tests. Each helper starts the real program on a
+//! temporary path, waits for the line the program prints when it is ready
+//! (no sleeps), and stops it when dropped.
+
+pub mod redis_server;
+
+pub use redis_server::RedisServer;

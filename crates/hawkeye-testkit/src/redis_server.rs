@@ -1,0 +1,124 @@
+//! A `redis-server` on a temporary Unix socket, persistence off.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+/// How long a redis-server may take to say it is ready before the test fails.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct RedisServer {
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts a redis-server; panics with the reason if it cannot.
+    pub fn start() -> RedisServer {
+        let dir = tempfile::Builder::new()
+            .prefix("hawkeye-redis")
+            .tempdir()
+            .expect("create a temporary directory for redis");
+        let mut server = RedisServer { dir, child: None };
+        server.spawn();
+        server
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.path().join("redis.sock")
+    }
+
+    /// The URL to give hawkeye (`REDIS_URL`).
+    pub fn url(&self) -> String {
+        format!("redis+unix://{}", self.socket_path().display())
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Kills the server (its data is gone: persistence is off).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_file(self.socket_path());
+    }
+
+    /// Starts the server again on the same socket, empty.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Runs `redis-cli` against this server and returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .arg("-s")
+            .arg(self.socket_path())
+            .args(args)
+            .output()
+            .expect("run redis-cli (apt-get install redis-server)");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A field of `INFO` (for example `total_commands_processed`).
+    pub fn info_field(&self, field: &str) -> Option<String> {
+        let info = self.cli(&["INFO", "all"]);
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new("redis-server")
+            .arg("--port")
+            .arg("0")
+            .arg("--unixsocket")
+            .arg(self.socket_path())
+            .arg("--unixsocketperm")
+            .arg("700")
+            .arg("--save")
+            .arg("")
+            .arg("--appendonly")
+            .arg("no")
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (apt-get install redis-server)");
+        let stdout = child.stdout.take().expect("redis-server stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut ready = Some(tx);
+            // Keep draining the log after the ready line so redis never blocks on it.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("Ready to accept connections") {
+                    if let Some(tx) = ready.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        });
+        if rx.recv_timeout(READY_TIMEOUT).is_err() {
+            let _ = child.kill();
+            panic!("redis-server did not report ready within {READY_TIMEOUT:?}");
+        }
+        self.child = Some(child);
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
