@@ -1,0 +1,43 @@
+//! The crate an application links to send metrics to a hawkeye server.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = hawkeye_client::Client::new(hawkeye_client::ClientConfig::from_env())?;
+//! client.incr("jobs.done", &[("queue", "mail")]);
+//! client.timing("jobs.duration", std::time::Duration::from_millis(42), &[]);
+//! client.gauge("jobs.backlog", 17.0, &[]);
+//! client.flush().await?; // everything above has been read by the server
+//! # Ok(()) }
+//! ```
+//!
+//! Recording never blocks and never panics: an event goes into a bounded
+//! queue (or is dropped and counted when the queue is full). A background
+//! task ([`sender`]) aggregates the queue (counters are summed per series,
+//! the last gauge wins, timings are packed several to a line, set members are
+//! de-duplicated), and writes JSON-RPC 2.0 `metric.send` notifications to the
+//! server's Unix socket, reconnecting with backoff when the server restarts.
+//!
+//! - [`Client`]: the handle (cheap to clone) with `incr`, `count`, `gauge`,
+//!   `timing`, `histogram`, `set`, [`Client::flush`] and [`Client::shutdown`].
+//! - [`HttpMetricsLayer`]: a tower layer counting HTTP responses.
+//! - `HawkeyeRecorder` (feature `metrics`): a `metrics`-crate recorder.
+//! - [`rpc`]: request/response calls (`metric.query`, `server.stats`), for
+//!   tools and tests.
+
+mod aggregate;
+mod client;
+mod config;
+mod error;
+mod http_layer;
+#[cfg(feature = "metrics")]
+mod recorder;
+pub mod rpc;
+pub mod sender;
+mod series;
+
+pub use client::{Client, ClientStats};
+pub use config::ClientConfig;
+pub use error::{ClientError, FlushError};
+pub use http_layer::{HttpMetrics, HttpMetricsLayer, ResponseFuture};
+#[cfg(feature = "metrics")]
+pub use recorder::HawkeyeRecorder;

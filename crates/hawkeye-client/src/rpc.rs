@@ -1,0 +1,124 @@
+//! Request/response calls to a hawkeye server (`metric.query`,
+//! `server.stats`, `metric.send` with its answer, `server.ping`): what the
+//! CLI and tests use. Recording metrics from an application goes through
+//! [`Client`](crate::Client) instead, which never waits.
+
+use std::path::{Path, PathBuf};
+
+use hawkeye_protocol::jsonrpc::{
+    method, QueryParams, QueryResult, Response, SendResult, StatsResult,
+};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::UnixStream;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RpcCallError {
+    #[error("cannot connect to the hawkeye server at {path}: {source}")]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("connection to the hawkeye server failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the hawkeye server closed the connection without answering")]
+    Closed,
+    #[error("unreadable answer from the hawkeye server: {0}")]
+    Decode(String),
+    /// The server answered with a JSON-RPC error.
+    #[error("the hawkeye server answered: {message} (code {code})")]
+    Server { code: i64, message: String },
+}
+
+/// One connection; calls are made one after the other.
+pub struct RpcConnection {
+    lines: Lines<BufReader<OwnedReadHalf>>,
+    writer: OwnedWriteHalf,
+    next_id: u64,
+}
+
+impl RpcConnection {
+    pub async fn connect(path: impl AsRef<Path>) -> Result<RpcConnection, RpcCallError> {
+        let path = path.as_ref();
+        let stream = UnixStream::connect(path)
+            .await
+            .map_err(|source| RpcCallError::Connect {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let (read, writer) = stream.into_split();
+        Ok(RpcConnection {
+            lines: BufReader::new(read).lines(),
+            writer,
+            next_id: 1,
+        })
+    }
+
+    /// Calls `method` with `params` (JSON-RPC 2.0) and returns its result.
+    pub async fn call(
+        &mut self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, RpcCallError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut request = json!({"jsonrpc": "2.0", "method": method, "id": id});
+        if let Some(params) = params {
+            request["params"] = params;
+        }
+        let mut bytes =
+            serde_json::to_vec(&request).map_err(|e| RpcCallError::Decode(e.to_string()))?;
+        bytes.push(b'\n');
+        self.writer.write_all(&bytes).await?;
+        loop {
+            let line = self.lines.next_line().await?.ok_or(RpcCallError::Closed)?;
+            let response: Response =
+                serde_json::from_str(&line).map_err(|e| RpcCallError::Decode(e.to_string()))?;
+            if response.id.as_u64() != Some(id) {
+                // An answer to something else (e.g. an error about an earlier line).
+                continue;
+            }
+            if let Some(error) = response.error.filter(|e| !e.is_null()) {
+                let code = error.get("code").and_then(Value::as_i64).unwrap_or(0);
+                let message = error
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| error.to_string());
+                return Err(RpcCallError::Server { code, message });
+            }
+            return Ok(response.result.unwrap_or(Value::Null));
+        }
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, RpcCallError> {
+        serde_json::from_value(value).map_err(|e| RpcCallError::Decode(e.to_string()))
+    }
+
+    /// `metric.send` as a request: the server says what it accepted.
+    pub async fn send_lines(&mut self, lines: &[String]) -> Result<SendResult, RpcCallError> {
+        let result = self.call(method::SEND, Some(json!(lines))).await?;
+        Self::decode(result)
+    }
+
+    /// `metric.query`.
+    pub async fn query(&mut self, params: &QueryParams) -> Result<QueryResult, RpcCallError> {
+        let params =
+            serde_json::to_value(params).map_err(|e| RpcCallError::Decode(e.to_string()))?;
+        let result = self.call(method::QUERY, Some(params)).await?;
+        Self::decode(result)
+    }
+
+    /// `server.stats`.
+    pub async fn stats(&mut self) -> Result<StatsResult, RpcCallError> {
+        let result = self.call(method::STATS, None).await?;
+        Self::decode(result)
+    }
+
+    /// `server.ping`.
+    pub async fn ping(&mut self) -> Result<(), RpcCallError> {
+        self.call(method::PING, None).await.map(|_| ())
+    }
+}
