@@ -3,5 +3,6 @@
 //! (no sleeps), and stops it when dropped.
 
 pub mod redis_server;
+pub mod smtp_server;
 
 pub use redis_server::RedisServer;

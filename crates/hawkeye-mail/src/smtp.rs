@@ -1,0 +1,225 @@
+//! Sending through an SMTP server with lettre on tokio (rustls for TLS).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use crate::env::{env_var, required_env_var};
+use crate::message::build_message;
+use crate::{Mail, MailError, Mailer};
+
+/// How the connection to the SMTP server is protected (`SMTP_TLS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text: only for a relay on the same host or a test server.
+    None,
+    /// Plain connection upgraded with STARTTLS, which is required.
+    StartTls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+}
+
+impl FromStr for SmtpTls {
+    type Err = MailError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" | "off" | "plain" => Ok(SmtpTls::None),
+            "starttls" => Ok(SmtpTls::StartTls),
+            "tls" | "smtps" => Ok(SmtpTls::Tls),
+            other => Err(MailError::Config(format!(
+                "SMTP_TLS={other:?} is not one of none, starttls, tls"
+            ))),
+        }
+    }
+}
+
+/// A password that never appears in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Where and how to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// Limit on each network operation, so a server that accepts the
+    /// connection and then hangs counts as unavailable.
+    pub timeout: Duration,
+}
+
+impl SmtpSettings {
+    pub fn new(host: impl Into<String>, port: u16, tls: SmtpTls) -> SmtpSettings {
+        SmtpSettings {
+            host: host.into(),
+            port,
+            tls,
+            username: None,
+            password: None,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Reads `SMTP_HOST` (required), `SMTP_PORT`, `SMTP_TLS`,
+    /// `SMTP_USERNAME`, `SMTP_PASSWORD`.
+    ///
+    /// The port defaults to 587, except 465 with `SMTP_TLS=tls`, which is
+    /// where servers listen for TLS from the first byte.
+    pub fn from_env() -> Result<SmtpSettings, MailError> {
+        let host = required_env_var("SMTP_HOST", "MAILER=smtp")?;
+        let tls = match env_var("SMTP_TLS") {
+            Some(s) => s.parse()?,
+            None => SmtpTls::StartTls,
+        };
+        let port = match env_var("SMTP_PORT") {
+            Some(p) => p
+                .trim()
+                .parse::<u16>()
+                .map_err(|_| MailError::Config(format!("SMTP_PORT={p:?} is not a port number")))?,
+            None if tls == SmtpTls::Tls => 465,
+            None => 587,
+        };
+        let mut settings = SmtpSettings::new(host, port, tls);
+        settings.username = env_var("SMTP_USERNAME");
+        settings.password = env_var("SMTP_PASSWORD").map(Secret::new);
+        if settings.password.is_some() && settings.username.is_none() {
+            return Err(MailError::Config(
+                "SMTP_PASSWORD is set but SMTP_USERNAME is not".into(),
+            ));
+        }
+        Ok(settings)
+    }
+}
+
+pub struct SmtpMailer {
+    settings: SmtpSettings,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+}
+
+impl SmtpMailer {
+    pub fn new(settings: SmtpSettings) -> Result<SmtpMailer, MailError> {
+        let config = |e: lettre::transport::smtp::Error| {
+            MailError::Config(format!("SMTP server {}: {e}", settings.host))
+        };
+        let mut builder = match settings.tls {
+            SmtpTls::None => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
+            }
+            SmtpTls::StartTls => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host).tls(
+                    Tls::Required(TlsParameters::new(settings.host.clone()).map_err(config)?),
+                )
+            }
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
+                .tls(Tls::Wrapper(
+                    TlsParameters::new(settings.host.clone()).map_err(config)?,
+                )),
+        }
+        .port(settings.port)
+        .timeout(Some(settings.timeout));
+        if let Some(user) = &settings.username {
+            let password = settings
+                .password
+                .as_ref()
+                .map(|p| p.expose().to_string())
+                .unwrap_or_default();
+            builder = builder.credentials(Credentials::new(user.clone(), password));
+        }
+        Ok(SmtpMailer {
+            transport: builder.build(),
+            settings,
+        })
+    }
+
+    pub fn from_env() -> Result<SmtpMailer, MailError> {
+        SmtpMailer::new(SmtpSettings::from_env()?)
+    }
+
+    pub fn settings(&self) -> &SmtpSettings {
+        &self.settings
+    }
+}
+
+/// Written by hand so that nothing from the transport (which holds the
+/// credentials) can ever reach a log line.
+impl fmt::Debug for SmtpMailer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpMailer")
+            .field("host", &self.settings.host)
+            .field("port", &self.settings.port)
+            .field("tls", &self.settings.tls)
+            .field("username", &self.settings.username)
+            .field(
+                "password",
+                &self.settings.password.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, mail: Mail) -> Result<(), MailError> {
+        let message = build_message(&mail)?;
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            // 5xx (and a client-side refusal) will fail the same way next
+            // time; anything else (connection refused, timeout, 4xx, TLS
+            // handshake) may pass once the server is back.
+            Err(e) if e.is_permanent() || e.is_client() => Err(MailError::Rejected(e.to_string())),
+            Err(e) => Err(MailError::Unavailable(format!(
+                "{}:{}: {e}",
+                self.settings.host, self.settings.port
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let mut settings = SmtpSettings::new("smtp.example.com", 587, SmtpTls::StartTls);
+        settings.username = Some("alerts".into());
+        settings.password = Some(Secret::new("hunter2-very-secret"));
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        let mailer = SmtpMailer::new(settings).unwrap();
+        let debug = format!("{mailer:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("smtp.example.com"), "{debug}");
+    }
+
+    #[test]
+    fn tls_modes_parse() {
+        assert_eq!("none".parse::<SmtpTls>().unwrap(), SmtpTls::None);
+        assert_eq!("STARTTLS".parse::<SmtpTls>().unwrap(), SmtpTls::StartTls);
+        assert_eq!("tls".parse::<SmtpTls>().unwrap(), SmtpTls::Tls);
+        assert!("ssl3".parse::<SmtpTls>().is_err());
+    }
+}

@@ -1,0 +1,103 @@
+//! SmtpMailer and the queue against a real SMTP server (aiosmtpd).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hawkeye_mail::{Mail, MailQueue, Mailer, QueueConfig, SmtpMailer, SmtpSettings, SmtpTls};
+use hawkeye_testkit::smtp_server::SmtpServer;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn mail(subject: &str) -> Mail {
+    Mail {
+        subject: subject.into(),
+        body: "Threshold breached for first degree sla. 5\nsecond line".into(),
+        from: "hawkeye@localhost".into(),
+        to: vec!["oncall@example.com".into()],
+        cc: vec!["Lead <lead@example.com>".into()],
+        bcc: vec!["audit@example.com".into()],
+    }
+}
+
+fn mailer(port: u16) -> SmtpMailer {
+    SmtpMailer::new(SmtpSettings::new("127.0.0.1", port, SmtpTls::None)).unwrap()
+}
+
+#[tokio::test]
+async fn smtp_mailer_delivers_to_a_real_server() {
+    let server = SmtpServer::start();
+    mailer(server.port())
+        .send(mail("4xx errors exceeded"))
+        .await
+        .unwrap();
+    let received = server.wait_for(1, DEADLINE);
+    assert_eq!(received.len(), 1);
+    let m = &received[0];
+    assert_eq!(m.subject(), "4xx errors exceeded");
+    assert!(
+        m.body()
+            .contains("Threshold breached for first degree sla. 5"),
+        "{}",
+        m.raw
+    );
+    assert_eq!(
+        m.rcpt_to(),
+        [
+            "oncall@example.com",
+            "lead@example.com",
+            "audit@example.com"
+        ]
+    );
+    assert!(
+        m.header("Bcc").is_none(),
+        "Bcc must stay in the envelope: {}",
+        m.raw
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_retryable_error() {
+    let err = mailer(SmtpServer::unused_port())
+        .send(mail("x"))
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+}
+
+#[tokio::test]
+async fn the_queue_retries_until_the_smtp_server_comes_back() {
+    let port = SmtpServer::unused_port();
+    let config = QueueConfig {
+        initial_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(200),
+        ..QueueConfig::default()
+    };
+    let queue = MailQueue::start(Arc::new(mailer(port)), config);
+    assert!(queue.sender().send(mail("sent during an outage")));
+
+    // The queue must have failed at least twice before the server exists.
+    let until = Instant::now() + DEADLINE;
+    while queue.stats().retries < 2 {
+        assert!(Instant::now() < until, "the queue never tried to send");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(queue.stats().sent, 0);
+
+    let server = SmtpServer::start_on(port);
+    let received = tokio::task::spawn_blocking(move || {
+        let r = server.wait_for(1, DEADLINE);
+        (r, server)
+    })
+    .await
+    .unwrap()
+    .0;
+    assert_eq!(
+        received.len(),
+        1,
+        "the queued mail arrives once the server is up"
+    );
+    assert_eq!(received[0].subject(), "sent during an outage");
+    let stats = queue.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(stats.sent, 1);
+    assert_eq!(stats.dropped, 0);
+}
