@@ -163,11 +163,12 @@ pub fn parse_incoming(line: &str) -> Incoming<'_> {
     match line.trim_start().as_bytes().first() {
         Some(b'{') => Incoming::Single(parse_request(line)),
         Some(b'[') => match serde_json::from_str::<Vec<&RawValue>>(line) {
-            Ok(items) if items.is_empty() => Incoming::Invalid(RpcError::new(
-                code::INVALID_REQUEST,
-                "empty batch",
-            )),
-            Ok(items) => Incoming::Batch(items.into_iter().map(|r| parse_request(r.get())).collect()),
+            Ok(items) if items.is_empty() => {
+                Incoming::Invalid(RpcError::new(code::INVALID_REQUEST, "empty batch"))
+            }
+            Ok(items) => {
+                Incoming::Batch(items.into_iter().map(|r| parse_request(r.get())).collect())
+            }
             Err(e) => Incoming::Invalid(parse_error(&e)),
         },
         _ => match serde_json::from_str::<&RawValue>(line) {
@@ -322,7 +323,13 @@ impl MetricObject {
             None => Vec::new(),
             Some(TagsParam::Map(m)) => m
                 .iter()
-                .map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}:{v}") })
+                .map(|(k, v)| {
+                    if v.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{k}:{v}")
+                    }
+                })
                 .collect(),
             Some(TagsParam::List(l)) => l.clone(),
         };
@@ -396,9 +403,7 @@ pub struct StatsResult {
 
 /// Reads params that may be given bare or wrapped in a one-element array (as
 /// Go's net/rpc and by-position JSON-RPC callers send them).
-pub fn params_object<'a, T: Deserialize<'a>>(
-    params: Option<&'a RawValue>,
-) -> Result<T, RpcError> {
+pub fn params_object<'a, T: Deserialize<'a>>(params: Option<&'a RawValue>) -> Result<T, RpcError> {
     let raw = params.ok_or_else(|| RpcError::invalid_params("params are required"))?;
     let text = raw.get().trim_start();
     let result = if text.starts_with('[') {
@@ -447,10 +452,22 @@ mod tests {
         assert_eq!(code_of("[1,"), code::PARSE_ERROR);
         assert_eq!(code_of("42"), code::INVALID_REQUEST);
         assert_eq!(code_of("[]"), code::INVALID_REQUEST);
-        assert_eq!(code_of(r#"{"jsonrpc":"2.0","id":1}"#), code::INVALID_REQUEST);
-        assert_eq!(code_of(r#"{"jsonrpc":"2.0","method":5,"id":1}"#), code::INVALID_REQUEST);
-        assert_eq!(code_of(r#"{"jsonrpc":"1.5","method":"x","id":1}"#), code::INVALID_REQUEST);
-        assert_eq!(code_of(r#"{"jsonrpc":"2.0","method":"x","id":{}}"#), code::INVALID_REQUEST);
+        assert_eq!(
+            code_of(r#"{"jsonrpc":"2.0","id":1}"#),
+            code::INVALID_REQUEST
+        );
+        assert_eq!(
+            code_of(r#"{"jsonrpc":"2.0","method":5,"id":1}"#),
+            code::INVALID_REQUEST
+        );
+        assert_eq!(
+            code_of(r#"{"jsonrpc":"1.5","method":"x","id":1}"#),
+            code::INVALID_REQUEST
+        );
+        assert_eq!(
+            code_of(r#"{"jsonrpc":"2.0","method":"x","id":{}}"#),
+            code::INVALID_REQUEST
+        );
     }
 
     #[test]
@@ -477,7 +494,12 @@ mod tests {
             Some(&id),
             &Err(RpcError::new(-32602, "bad metric")),
         );
-        write_response::<()>(&mut out, Dialect::V2, None, &Err(RpcError::new(-32700, "parse")));
+        write_response::<()>(
+            &mut out,
+            Dialect::V2,
+            None,
+            &Err(RpcError::new(-32700, "parse")),
+        );
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], r#"{"jsonrpc":"2.0","result":"pong","id":7}"#);
@@ -517,6 +539,9 @@ mod tests {
             "sample_rate": 0.5, "tags": {"route": "/a", "canary": ""}
         }))
         .unwrap();
-        assert_eq!(m.to_line().unwrap(), "http.latency:12.5|ms|@0.5|#canary,route:/a");
+        assert_eq!(
+            m.to_line().unwrap(),
+            "http.latency:12.5|ms|@0.5|#canary,route:/a"
+        );
     }
 }

@@ -60,7 +60,9 @@ pub enum LineError {
     InvalidTag { tag: String, reason: String },
     #[error("invalid timestamp {0:?}: expected unix seconds, a positive integer")]
     InvalidTimestamp(String),
-    #[error("unknown field {0:?} (expected @<rate>, #<tags>, c:<container-id> or T<unix-seconds>)")]
+    #[error(
+        "unknown field {0:?} (expected @<rate>, #<tags>, c:<container-id> or T<unix-seconds>)"
+    )]
     UnknownField(String),
     #[error("field {0} appears twice")]
     DuplicateField(&'static str),
@@ -251,7 +253,9 @@ fn parse_tags(text: &str) -> Result<Vec<(&str, &str)>, LineError> {
             .chars()
             .any(|c| c.is_control() || c.is_whitespace() || c == '#')
         {
-            return Err(invalid("keys may not hold spaces, control characters or '#'"));
+            return Err(invalid(
+                "keys may not hold spaces, control characters or '#'",
+            ));
         }
         if value.chars().any(char::is_control) {
             return Err(invalid("values may not hold control characters"));

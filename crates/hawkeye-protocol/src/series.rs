@@ -110,9 +110,9 @@ pub struct TagFilter(pub BTreeMap<String, String>);
 
 impl TagFilter {
     pub fn matches(&self, canonical_tags: &str) -> bool {
-        self.0.iter().all(|(fk, fv)| {
-            split_canonical_tags(canonical_tags).any(|(k, v)| k == fk && v == fv)
-        })
+        self.0
+            .iter()
+            .all(|(fk, fv)| split_canonical_tags(canonical_tags).any(|(k, v)| k == fk && v == fv))
     }
 
     pub fn is_empty(&self) -> bool {

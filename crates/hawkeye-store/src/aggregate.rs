@@ -99,9 +99,7 @@ impl DistributionStats {
     /// The `q`-quantile, clamped to the observed range so that it is exact
     /// when all observations are equal.
     pub fn quantile(&self, q: f64) -> Option<f64> {
-        self.sketch
-            .quantile(q)
-            .map(|v| v.clamp(self.min, self.max))
+        self.sketch.quantile(q).map(|v| v.clamp(self.min, self.max))
     }
 }
 

@@ -13,8 +13,12 @@ use crate::aggregate::Aggregate;
 use crate::window::{self, SeriesWindow, WindowQuery};
 use crate::{QueryOutcome, Store, StoreError, WriteBatch};
 
-/// Per name: per (kind, canonical tags): per second.
-type Series = HashMap<(MetricKind, String), BTreeMap<i64, Aggregate>>;
+/// A series of a name: its kind and canonical tags.
+type SeriesId = (MetricKind, String);
+/// One series' aggregates by second.
+type Seconds = BTreeMap<i64, Aggregate>;
+/// Per name: per series: per second.
+type Series = HashMap<SeriesId, Seconds>;
 
 pub struct MemoryStore {
     retention_secs: i64,
@@ -25,6 +29,9 @@ pub struct MemoryStore {
 struct Inner {
     names: HashMap<String, Series>,
     alerts: HashMap<String, String>,
+    /// Per server id, the last flush applied: a batch is applied whole under
+    /// the lock, so this is all it takes to make a retried flush a no-op.
+    applied: HashMap<u64, u64>,
 }
 
 impl MemoryStore {
@@ -60,6 +67,11 @@ impl Store for MemoryStore {
     async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let cutoff = now_secs() - self.retention_secs;
         let mut inner = self.lock();
+        let last = inner.applied.entry(batch.server_id).or_default();
+        if batch.seq != 0 && *last >= batch.seq {
+            return Ok(());
+        }
+        *last = batch.seq;
         for write in &batch.series {
             let seconds = inner
                 .names
@@ -118,7 +130,7 @@ fn query_one(inner: &Inner, query: &WindowQuery) -> QueryOutcome {
     let Some(series) = inner.names.get(&query.name) else {
         return Ok(None);
     };
-    let matching: Vec<(&(MetricKind, String), &BTreeMap<i64, Aggregate>)> = series
+    let matching: Vec<(&SeriesId, &Seconds)> = series
         .iter()
         .filter(|((kind, tags), seconds)| {
             query.kind.is_none_or(|k| k == *kind)

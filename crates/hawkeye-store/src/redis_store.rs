@@ -1,14 +1,95 @@
-//! The Redis store (placeholder being written).
+//! The Redis store.
+//!
+//! # Key schema
+//!
+//! Every key of a metric name carries the name as its hash tag (`{name}`), so
+//! all series of one name live in one cluster slot: a window read of a name is
+//! one pipeline to one node, and the write script can touch the series' data
+//! and the name's index atomically. `P` is `HAWKEYE_KEY_PREFIX`.
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `P:{name}:series` | sorted set | one member per series, `<kind>\|<tags>`, scored by the last second it has data |
+//! | `P:{name}:<kind>:<minute>:<tags>` | hash | counter, gauge and distribution aggregates of one series for one minute (`minute` = unix seconds / 60), one group of fields per second |
+//! | `P:{name}:s:<second>:<tags>` | HyperLogLog | the members of a set series in one second |
+//! | `P:alert:{<trigger>}` | string | the agent's state of one trigger (JSON) |
+//!
+//! Fields of a minute hash, for second `S` (0–59) of the minute:
+//! counter `S` (sum); gauge `S:l` (last) `S:lo` `S:hi` `S:s` (sum) `S:n`
+//! (count); distribution `S:n` `S:s` `S:lo` `S:hi`, and sketch buckets `S:b<i>`
+//! (positive values), `S:m<i>` (negative values), `S:z` (zero). The field
+//! `_f:<server-id>` records the last flush of that server applied to the hash.
+//!
+//! # Writes
+//!
+//! One flush of one series-minute is one `EVALSHA` of [`WRITE_SCRIPT`]: it
+//! returns at once if the hash already records this flush (a retry after a
+//! half-failed pipeline), otherwise applies increments (`HINCRBYFLOAT`),
+//! min/max (compare then set) and last values, refreshes expiries and indexes
+//! the series. Everything is an increment, a min/max or an idempotent set, so
+//! several servers can write the same series. Sets use `PFADD`, idempotent by
+//! nature. Keys expire `HAWKEYE_RETENTION` after their last write.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hawkeye_protocol::MetricKind;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Pipeline, RedisError, Value};
 
-use crate::window::WindowQuery;
+use crate::aggregate::{Aggregate, DistributionStats, GaugeStats};
+use crate::window::{self, SeriesWindow, WindowQuery};
 use crate::{QueryOutcome, Store, StoreError, WriteBatch};
 
+/// Applies one flush of one series-minute, once.
+///
+/// KEYS: data hash, index sorted set.
+/// ARGV: ttl, server id, flush seq, index member, index score, then triples
+/// of (op, field, value) with op `+` increment, `=` set, `<` keep min, `>` keep max.
+pub const WRITE_SCRIPT: &str = r#"
+local marker = '_f:' .. ARGV[2]
+local seq = tonumber(ARGV[3])
+local done = tonumber(redis.call('HGET', KEYS[1], marker) or '0')
+if done >= seq then return 0 end
+for i = 6, #ARGV, 3 do
+  local op, field, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if op == '+' then
+    redis.call('HINCRBYFLOAT', KEYS[1], field, value)
+  elseif op == '=' then
+    redis.call('HSET', KEYS[1], field, value)
+  else
+    local current = redis.call('HGET', KEYS[1], field)
+    local v = tonumber(value)
+    if not current or (op == '<' and v < tonumber(current)) or (op == '>' and v > tonumber(current)) then
+      redis.call('HSET', KEYS[1], field, value)
+    end
+  end
+end
+redis.call('HSET', KEYS[1], marker, ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], 'GT', ARGV[5], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
+"#;
+
+/// Compare-and-swap of one alert state.
+/// KEYS: state key. ARGV: `1` if a value is expected (else `0`), expected, new.
+const SWAP_SCRIPT: &str = r#"
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if current then return 0 end
+elseif current ~= ARGV[2] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return 1
+"#;
+
 /// How to reach Redis and how to lay out keys.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisConfig {
     /// `redis://`, `rediss://`, `redis+unix://`, or a comma list of cluster nodes.
     pub url: String,
@@ -18,31 +99,594 @@ pub struct RedisConfig {
     pub retention: Duration,
 }
 
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &redact_url(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .field("retention", &self.retention)
+            .finish()
+    }
+}
+
+/// The URL with any password replaced by `***`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    url.split(',')
+        .map(|one| {
+            let Some((scheme, rest)) = one.split_once("://") else {
+                return one.to_string();
+            };
+            match rest.split_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+                    format!("{scheme}://{user}:***@{host}")
+                }
+                None => one.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+enum Connection {
+    Single(ConnectionManager),
+    Cluster {
+        client: Box<ClusterClient>,
+        conn: tokio::sync::Mutex<Option<ClusterConnection>>,
+    },
+}
+
 pub struct RedisStore {
-    _config: RedisConfig,
+    conn: Connection,
+    prefix: String,
+    ttl_secs: u64,
+    write_script: redis::Script,
+    swap_script: redis::Script,
+}
+
+fn unavailable(e: RedisError) -> StoreError {
+    // Redis errors do not carry the URL, so no secret can leak through them.
+    StoreError::Unavailable(e.to_string())
 }
 
 impl RedisStore {
+    /// Prepares a connection. It is made lazily: a Redis that is down now is
+    /// not an error here; writes fail (and are retried by the caller) until
+    /// it is up.
     pub async fn connect(config: RedisConfig) -> Result<RedisStore, StoreError> {
-        Ok(RedisStore { _config: config })
+        let nodes: Vec<&str> = config
+            .url
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let bad_url = |e: RedisError| {
+            StoreError::Config(format!("REDIS_URL {}: {e}", redact_url(&config.url)))
+        };
+        let conn = match nodes.as_slice() {
+            [] => return Err(StoreError::Config("REDIS_URL is empty".into())),
+            [one] => {
+                let client = redis::Client::open(*one).map_err(bad_url)?;
+                let manager_config = ConnectionManagerConfig::new()
+                    .set_number_of_retries(1)
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(Duration::from_secs(30)));
+                Connection::Single(
+                    client
+                        .get_connection_manager_lazy(manager_config)
+                        .map_err(bad_url)?,
+                )
+            }
+            many => Connection::Cluster {
+                client: Box::new(ClusterClient::new(many.to_vec()).map_err(bad_url)?),
+                conn: tokio::sync::Mutex::new(None),
+            },
+        };
+        Ok(RedisStore {
+            conn,
+            prefix: config.key_prefix,
+            ttl_secs: config.retention.as_secs().max(1),
+            write_script: redis::Script::new(WRITE_SCRIPT),
+            swap_script: redis::Script::new(SWAP_SCRIPT),
+        })
     }
+
+    fn is_cluster(&self) -> bool {
+        matches!(self.conn, Connection::Cluster { .. })
+    }
+
+    async fn cluster_conn(&self) -> Result<ClusterConnection, StoreError> {
+        let Connection::Cluster { client, conn } = &self.conn else {
+            return Err(StoreError::Config("not a cluster connection".into()));
+        };
+        let mut guard = conn.lock().await;
+        if let Some(c) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = client.get_async_connection().await.map_err(unavailable)?;
+        *guard = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Runs pipelines and returns their replies in order. On one node they go
+    /// as one pipeline; on a cluster each (all keys of one hash tag) goes on
+    /// its own, concurrently, so that no pipeline spans slots.
+    async fn run(&self, pipes: Vec<Pipeline>) -> Result<Vec<Vec<Value>>, StoreError> {
+        match &self.conn {
+            Connection::Single(manager) => {
+                let mut all = redis::pipe();
+                let mut sizes = Vec::with_capacity(pipes.len());
+                for p in &pipes {
+                    sizes.push(p.len());
+                    for cmd in p.cmd_iter() {
+                        all.add_command(cmd.clone());
+                    }
+                }
+                if all.is_empty() {
+                    return Ok(pipes.iter().map(|_| Vec::new()).collect());
+                }
+                let mut conn = manager.clone();
+                let mut replies: Vec<Value> =
+                    all.query_async(&mut conn).await.map_err(unavailable)?;
+                let mut out = Vec::with_capacity(sizes.len());
+                for n in sizes {
+                    let rest = replies.split_off(n.min(replies.len()));
+                    out.push(std::mem::replace(&mut replies, rest));
+                }
+                Ok(out)
+            }
+            Connection::Cluster { .. } => {
+                let conn = self.cluster_conn().await?;
+                let futures = pipes.into_iter().map(|p| {
+                    let mut conn = conn.clone();
+                    async move {
+                        if p.is_empty() {
+                            return Ok(Vec::new());
+                        }
+                        p.query_async::<Vec<Value>>(&mut conn).await
+                    }
+                });
+                let results = futures::future::join_all(futures).await;
+                results
+                    .into_iter()
+                    .map(|r| r.map_err(unavailable))
+                    .collect()
+            }
+        }
+    }
+
+    fn index_key(&self, name: &str) -> String {
+        format!("{}:{{{}}}:series", self.prefix, name)
+    }
+
+    fn minute_key(&self, name: &str, kind: MetricKind, minute: i64, tags: &str) -> String {
+        format!(
+            "{}:{{{}}}:{}:{}:{}",
+            self.prefix,
+            name,
+            kind.code(),
+            minute,
+            tags
+        )
+    }
+
+    fn set_key(&self, name: &str, second: i64, tags: &str) -> String {
+        format!("{}:{{{}}}:s:{}:{}", self.prefix, name, second, tags)
+    }
+
+    fn alert_key(&self, key: &str) -> String {
+        format!("{}:alert:{{{}}}", self.prefix, key)
+    }
+
+    /// Adds the script invocation for one series-minute to `pipe`.
+    fn add_write(&self, pipe: &mut Pipeline, keys: [String; 2], args: Vec<String>) {
+        if self.is_cluster() {
+            // No SCRIPT LOAD can be relied on per node: send the script itself.
+            let cmd = pipe.cmd("EVAL").arg(WRITE_SCRIPT).arg(2);
+            cmd.arg(&keys[0]).arg(&keys[1]).arg(args);
+        } else {
+            let cmd = pipe.cmd("EVALSHA").arg(self.write_script.get_hash()).arg(2);
+            cmd.arg(&keys[0]).arg(&keys[1]).arg(args);
+        }
+    }
+}
+
+/// The (op, field, value) triples that write one second of an aggregate.
+fn write_ops(second_in_minute: i64, agg: &Aggregate, args: &mut Vec<String>) {
+    let s = second_in_minute;
+    let mut op = |op: &str, field: String, value: f64| {
+        args.push(op.to_string());
+        args.push(field);
+        args.push(value.to_string());
+    };
+    match agg {
+        Aggregate::Counter(v) => op("+", s.to_string(), *v),
+        Aggregate::Gauge(g) => {
+            op("=", format!("{s}:l"), g.last);
+            op("<", format!("{s}:lo"), g.min);
+            op(">", format!("{s}:hi"), g.max);
+            op("+", format!("{s}:s"), g.sum);
+            op("+", format!("{s}:n"), g.count);
+        }
+        Aggregate::Distribution(d) => {
+            op("+", format!("{s}:n"), d.count);
+            op("+", format!("{s}:s"), d.sum);
+            op("<", format!("{s}:lo"), d.min);
+            op(">", format!("{s}:hi"), d.max);
+            if d.sketch.zero > 0.0 {
+                op("+", format!("{s}:z"), d.sketch.zero);
+            }
+            for (i, c) in &d.sketch.positive {
+                op("+", format!("{s}:b{i}"), *c);
+            }
+            for (i, c) in &d.sketch.negative {
+                op("+", format!("{s}:m{i}"), *c);
+            }
+        }
+        Aggregate::Set(_) => {}
+    }
+}
+
+/// Decodes a minute hash into per-second aggregates inside `[start, end]`.
+fn decode_minute(
+    kind: MetricKind,
+    minute: i64,
+    fields: &[(String, String)],
+    start: i64,
+    end: i64,
+    out: &mut BTreeMap<i64, Aggregate>,
+) -> Result<(), StoreError> {
+    for (field, value) in fields {
+        if field.starts_with('_') {
+            continue;
+        }
+        let (sec, sub) = field.split_once(':').unwrap_or((field.as_str(), ""));
+        let bad = || StoreError::Protocol(format!("unexpected field {field:?} = {value:?}"));
+        let second = minute * 60 + sec.parse::<i64>().map_err(|_| bad())?;
+        if second < start || second > end {
+            continue;
+        }
+        let v: f64 = value.parse().map_err(|_| bad())?;
+        match kind {
+            MetricKind::Counter => {
+                *out.entry(second).or_insert(Aggregate::Counter(0.0)) = Aggregate::Counter(v);
+            }
+            MetricKind::Gauge => {
+                let entry = out
+                    .entry(second)
+                    .or_insert_with(|| Aggregate::Gauge(GaugeStats::new(f64::NAN)));
+                let Aggregate::Gauge(g) = entry else {
+                    return Err(bad());
+                };
+                match sub {
+                    "l" => g.last = v,
+                    "lo" => g.min = v,
+                    "hi" => g.max = v,
+                    "s" => g.sum = v,
+                    "n" => g.count = v,
+                    _ => return Err(bad()),
+                }
+            }
+            MetricKind::Distribution => {
+                let entry = out
+                    .entry(second)
+                    .or_insert_with(|| Aggregate::Distribution(DistributionStats::default()));
+                let Aggregate::Distribution(d) = entry else {
+                    return Err(bad());
+                };
+                match sub {
+                    "n" => d.count = v,
+                    "s" => d.sum = v,
+                    "lo" => d.min = v,
+                    "hi" => d.max = v,
+                    "z" => d.sketch.zero = v,
+                    b if b.starts_with('b') => {
+                        d.sketch
+                            .positive
+                            .insert(b[1..].parse().map_err(|_| bad())?, v);
+                    }
+                    m if m.starts_with('m') => {
+                        d.sketch
+                            .negative
+                            .insert(m[1..].parse().map_err(|_| bad())?, v);
+                    }
+                    _ => return Err(bad()),
+                }
+            }
+            MetricKind::Set => return Err(bad()),
+        }
+    }
+    Ok(())
+}
+
+fn as_string(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Double(d) => Some(d.to_string()),
+        Value::VerbatimString { text, .. } => Some(text.clone()),
+        _ => None,
+    }
+}
+
+fn as_pairs(v: &Value) -> Result<Vec<(String, String)>, StoreError> {
+    let bad = || StoreError::Protocol(format!("expected a hash, got {v:?}"));
+    match v {
+        Value::Array(items) => items
+            .chunks(2)
+            .map(|c| match c {
+                [k, v] => Some((as_string(k)?, as_string(v)?)),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(bad),
+        Value::Map(items) => items
+            .iter()
+            .map(|(k, v)| Some((as_string(k)?, as_string(v)?)))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(bad),
+        Value::Nil => Ok(Vec::new()),
+        _ => Err(bad()),
+    }
+}
+
+/// What the first round trip of a query found: the series to read.
+struct Plan {
+    kind: MetricKind,
+    aggregation: window::Aggregation,
+    /// For each series: its tags.
+    series: Vec<String>,
 }
 
 #[async_trait]
 impl Store for RedisStore {
-    async fn write(&self, _batch: &WriteBatch) -> Result<(), StoreError> {
-        todo!()
+    async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let ttl = self.ttl_secs.to_string();
+        let server = batch.server_id.to_string();
+        let seq = batch.seq.to_string();
+        let mut pipes: Vec<Pipeline> = Vec::new();
+        if !self.is_cluster() {
+            // Makes every EVALSHA below succeed even right after a Redis restart.
+            let mut load = redis::pipe();
+            load.cmd("SCRIPT").arg("LOAD").arg(WRITE_SCRIPT).ignore();
+            pipes.push(load);
+        }
+        for write in &batch.series {
+            let key = &write.key;
+            let mut pipe = redis::pipe();
+            let index = self.index_key(&key.name);
+            let member = format!("{}|{}", key.kind.code(), key.tags);
+            let last_second = write.points.iter().map(|(s, _)| *s).max().unwrap_or(0);
+            if key.kind == MetricKind::Set {
+                for (second, agg) in &write.points {
+                    let Aggregate::Set(members) = agg else {
+                        continue;
+                    };
+                    if members.is_empty() {
+                        continue;
+                    }
+                    let set_key = self.set_key(&key.name, *second, &key.tags);
+                    pipe.cmd("PFADD")
+                        .arg(&set_key)
+                        .arg(members.iter().collect::<Vec<_>>())
+                        .ignore();
+                    pipe.cmd("EXPIRE").arg(&set_key).arg(self.ttl_secs).ignore();
+                }
+                pipe.cmd("ZADD")
+                    .arg(&index)
+                    .arg("GT")
+                    .arg(last_second)
+                    .arg(&member)
+                    .ignore();
+                pipe.cmd("EXPIRE").arg(&index).arg(self.ttl_secs).ignore();
+            } else {
+                let mut by_minute: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+                for (second, agg) in &write.points {
+                    let args = by_minute.entry(second.div_euclid(60)).or_default();
+                    write_ops(second.rem_euclid(60), agg, args);
+                }
+                for (minute, ops) in by_minute {
+                    let mut args = Vec::with_capacity(5 + ops.len());
+                    args.extend([
+                        ttl.clone(),
+                        server.clone(),
+                        seq.clone(),
+                        member.clone(),
+                        last_second.to_string(),
+                    ]);
+                    args.extend(ops);
+                    let data = self.minute_key(&key.name, key.kind, minute, &key.tags);
+                    self.add_write(&mut pipe, [data, index.clone()], args);
+                    pipe.ignore();
+                }
+            }
+            pipes.push(pipe);
+        }
+        self.run(pipes).await?;
+        Ok(())
     }
-    async fn query_many(&self, _queries: &[WindowQuery]) -> Result<Vec<QueryOutcome>, StoreError> {
-        todo!()
+
+    async fn query_many(&self, queries: &[WindowQuery]) -> Result<Vec<QueryOutcome>, StoreError> {
+        // Round trip 1: which series of each name had data in the window.
+        let index_pipes: Vec<Pipeline> = queries
+            .iter()
+            .map(|q| {
+                let mut p = redis::pipe();
+                p.cmd("ZRANGEBYSCORE")
+                    .arg(self.index_key(&q.name))
+                    .arg(q.start())
+                    .arg("+inf");
+                p
+            })
+            .collect();
+        let index_replies = self.run(index_pipes).await?;
+
+        let mut plans: Vec<Result<Option<Plan>, window::QueryError>> =
+            Vec::with_capacity(queries.len());
+        for (q, reply) in queries.iter().zip(&index_replies) {
+            let members: Vec<String> = match reply.first() {
+                Some(Value::Array(items)) | Some(Value::Set(items)) => {
+                    items.iter().filter_map(as_string).collect()
+                }
+                _ => Vec::new(),
+            };
+            let matching: Vec<(MetricKind, String)> = members
+                .iter()
+                .filter_map(|m| {
+                    let (code, tags) = m.split_once('|')?;
+                    let kind = MetricKind::from_statsd(code)?;
+                    Some((kind, tags.to_string()))
+                })
+                .filter(|(kind, tags)| q.kind.is_none_or(|k| k == *kind) && q.tags.matches(tags))
+                .collect();
+            let plan = window::resolve_kind(q, matching.iter().map(|(k, _)| *k)).and_then(|kind| {
+                let Some(kind) = kind else { return Ok(None) };
+                let aggregation = window::aggregation_for(q, kind)?;
+                let series = matching
+                    .into_iter()
+                    .filter(|(k, _)| *k == kind)
+                    .map(|(_, t)| t)
+                    .collect();
+                Ok(Some(Plan {
+                    kind,
+                    aggregation,
+                    series,
+                }))
+            });
+            plans.push(plan);
+        }
+
+        // Round trip 2: the data of those series.
+        let data_pipes: Vec<Pipeline> = queries
+            .iter()
+            .zip(&plans)
+            .map(|(q, plan)| {
+                let mut p = redis::pipe();
+                if let Ok(Some(plan)) = plan {
+                    if plan.kind == MetricKind::Set {
+                        let keys: Vec<String> = plan
+                            .series
+                            .iter()
+                            .flat_map(|tags| (q.start()..=q.end).map(move |s| (s, tags)))
+                            .map(|(s, tags)| self.set_key(&q.name, s, tags))
+                            .collect();
+                        p.cmd("PFCOUNT").arg(keys);
+                    } else {
+                        for tags in &plan.series {
+                            for minute in q.start().div_euclid(60)..=q.end.div_euclid(60) {
+                                p.cmd("HGETALL")
+                                    .arg(self.minute_key(&q.name, plan.kind, minute, tags));
+                            }
+                        }
+                    }
+                }
+                p
+            })
+            .collect();
+        let data_replies = self.run(data_pipes).await?;
+
+        let mut outcomes = Vec::with_capacity(queries.len());
+        for ((q, plan), replies) in queries.iter().zip(plans).zip(data_replies) {
+            let plan = match plan {
+                Err(e) => {
+                    outcomes.push(Err(e));
+                    continue;
+                }
+                Ok(None) => {
+                    outcomes.push(Ok(None));
+                    continue;
+                }
+                Ok(Some(plan)) => plan,
+            };
+            if plan.kind == MetricKind::Set {
+                let count = match replies.first() {
+                    Some(Value::Int(n)) => *n as f64,
+                    other => {
+                        return Err(StoreError::Protocol(format!("PFCOUNT replied {other:?}")))
+                    }
+                };
+                let windows = (count > 0.0).then_some(SeriesWindow::SetCount(count));
+                outcomes.push(Ok(window::evaluate(
+                    plan.aggregation,
+                    q.window_secs,
+                    windows,
+                )));
+                continue;
+            }
+            let minutes = (q.end.div_euclid(60) - q.start().div_euclid(60) + 1) as usize;
+            let mut windows = Vec::with_capacity(plan.series.len());
+            for (i, _tags) in plan.series.iter().enumerate() {
+                let mut seconds = BTreeMap::new();
+                for (m, reply) in replies[i * minutes..(i + 1) * minutes].iter().enumerate() {
+                    let minute = q.start().div_euclid(60) + m as i64;
+                    decode_minute(
+                        plan.kind,
+                        minute,
+                        &as_pairs(reply)?,
+                        q.start(),
+                        q.end,
+                        &mut seconds,
+                    )?;
+                }
+                if let Some(w) = SeriesWindow::from_seconds(seconds.values()) {
+                    windows.push(w);
+                }
+            }
+            outcomes.push(Ok(window::evaluate(
+                plan.aggregation,
+                q.window_secs,
+                windows,
+            )));
+        }
+        Ok(outcomes)
     }
-    async fn alert_states(&self, _keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
-        todo!()
+
+    async fn alert_states(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+        let pipes: Vec<Pipeline> = keys
+            .iter()
+            .map(|k| {
+                let mut p = redis::pipe();
+                p.cmd("GET").arg(self.alert_key(k));
+                p
+            })
+            .collect();
+        let replies = self.run(pipes).await?;
+        Ok(replies
+            .iter()
+            .map(|r| r.first().and_then(as_string))
+            .collect())
     }
-    async fn swap_alert_state(&self, _key: &str, _expected: Option<&str>, _new: &str) -> Result<bool, StoreError> {
-        todo!()
+
+    async fn swap_alert_state(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let mut invocation = self.swap_script.prepare_invoke();
+        invocation
+            .key(self.alert_key(key))
+            .arg(if expected.is_some() { "1" } else { "0" })
+            .arg(expected.unwrap_or(""))
+            .arg(new);
+        let swapped: i64 = match &self.conn {
+            Connection::Single(manager) => {
+                let mut conn = manager.clone();
+                invocation.invoke_async(&mut conn).await
+            }
+            Connection::Cluster { .. } => {
+                let mut conn = self.cluster_conn().await?;
+                invocation.invoke_async(&mut conn).await
+            }
+        }
+        .map_err(unavailable)?;
+        Ok(swapped == 1)
     }
+
     async fn ping(&self) -> Result<(), StoreError> {
-        todo!()
+        let mut p = redis::pipe();
+        p.cmd("PING");
+        self.run(vec![p]).await.map(|_| ())
     }
 }

@@ -125,7 +125,11 @@ mod tests {
         let (mut a, mut b, mut all) = (Sketch::default(), Sketch::default(), Sketch::default());
         for i in 0..1000 {
             let v = (i as f64 - 300.0) * 1.7;
-            if i % 2 == 0 { a.add(v, 1.0) } else { b.add(v, 1.0) }
+            if i % 2 == 0 {
+                a.add(v, 1.0)
+            } else {
+                b.add(v, 1.0)
+            }
             all.add(v, 1.0);
         }
         let mut merged = b.clone();

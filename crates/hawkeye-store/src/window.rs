@@ -22,7 +22,7 @@ pub enum Aggregation {
     Max,
     Avg,
     Count,
-    /// `p50`, `p95`, `p99.9`…: the quantile as a fraction (0.95).
+    /// `p50`, `p95`, `p99.9`…: the percentile as written (95.0).
     Percentile(f64),
     Unique,
 }
@@ -33,7 +33,7 @@ impl Aggregation {
         match kind {
             MetricKind::Counter => Aggregation::Sum,
             MetricKind::Gauge => Aggregation::Last,
-            MetricKind::Distribution => Aggregation::Percentile(0.95),
+            MetricKind::Distribution => Aggregation::Percentile(95.0),
             MetricKind::Set => Aggregation::Unique,
         }
     }
@@ -86,7 +86,7 @@ impl FromStr for Aggregation {
                 if !(0.0..=100.0).contains(&n) || p.len() < 2 {
                     return Err(UnknownAggregation(s.to_string()));
                 }
-                Percentile(n / 100.0)
+                Percentile(n)
             }
             _ => return Err(UnknownAggregation(s.to_string())),
         })
@@ -105,7 +105,7 @@ impl fmt::Display for Aggregation {
             Avg => f.write_str("avg"),
             Count => f.write_str("count"),
             Unique => f.write_str("unique"),
-            Percentile(q) => write!(f, "p{}", q * 100.0),
+            Percentile(p) => write!(f, "p{p}"),
         }
     }
 }
@@ -162,7 +162,9 @@ pub enum SeriesWindow {
 
 impl SeriesWindow {
     /// Reduces one series' per-second aggregates, given in ascending order of second.
-    pub fn from_seconds<'a>(seconds: impl IntoIterator<Item = &'a Aggregate>) -> Option<SeriesWindow> {
+    pub fn from_seconds<'a>(
+        seconds: impl IntoIterator<Item = &'a Aggregate>,
+    ) -> Option<SeriesWindow> {
         let mut acc: Option<Aggregate> = None;
         for agg in seconds {
             match &mut acc {
@@ -195,7 +197,11 @@ pub fn resolve_kind(
         1 => Ok(Some(kinds[0])),
         _ => Err(QueryError::AmbiguousKind {
             name: query.name.clone(),
-            kinds: kinds.iter().map(|k| k.code()).collect::<Vec<_>>().join(", "),
+            kinds: kinds
+                .iter()
+                .map(|k| k.code())
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     }
 }
@@ -261,7 +267,7 @@ pub fn evaluate(
     }
     if dist.count > 0.0 {
         return match aggregation {
-            Percentile(q) => dist.quantile(q),
+            Percentile(p) => dist.quantile(p / 100.0),
             Avg => Some(dist.sum / dist.count),
             Min => Some(dist.min),
             Max => Some(dist.max),
@@ -284,13 +290,20 @@ mod tests {
 
     #[test]
     fn aggregation_names() {
-        assert_eq!("p95".parse::<Aggregation>().unwrap(), Aggregation::Percentile(0.95));
-        assert_eq!("p99.9".parse::<Aggregation>().unwrap(), Aggregation::Percentile(0.999));
+        assert_eq!(
+            "p95".parse::<Aggregation>().unwrap(),
+            Aggregation::Percentile(95.0)
+        );
+        assert_eq!(
+            "p99.9".parse::<Aggregation>().unwrap(),
+            Aggregation::Percentile(99.9)
+        );
+        assert_eq!(Aggregation::Percentile(99.9).to_string(), "p99.9");
         assert_eq!("rate".parse::<Aggregation>().unwrap(), Aggregation::Rate);
         for bad in ["p", "p101", "median", "", "P95"] {
             assert!(bad.parse::<Aggregation>().is_err(), "{bad}");
         }
-        assert_eq!(Aggregation::Percentile(0.95).to_string(), "p95");
+        assert_eq!(Aggregation::Percentile(95.0).to_string(), "p95");
     }
 
     #[test]
@@ -299,8 +312,14 @@ mod tests {
         let mut b = GaugeStats::new(10.0);
         b.observe(4.0);
         let b = SeriesWindow::Gauge(b);
-        assert_eq!(evaluate(Aggregation::Last, 60, [a.clone(), b.clone()]), Some(7.0));
-        assert_eq!(evaluate(Aggregation::Max, 60, [a.clone(), b.clone()]), Some(10.0));
+        assert_eq!(
+            evaluate(Aggregation::Last, 60, [a.clone(), b.clone()]),
+            Some(7.0)
+        );
+        assert_eq!(
+            evaluate(Aggregation::Max, 60, [a.clone(), b.clone()]),
+            Some(10.0)
+        );
         assert_eq!(evaluate(Aggregation::Min, 60, [a, b]), Some(3.0));
     }
 

@@ -74,8 +74,10 @@ impl RedisServer {
     /// A field of `INFO` (for example `total_commands_processed`).
     pub fn info_field(&self, field: &str) -> Option<String> {
         let info = self.cli(&["INFO", "all"]);
-        info.lines()
-            .find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+        info.lines().find_map(|l| {
+            l.strip_prefix(&format!("{field}:"))
+                .map(|v| v.trim().to_string())
+        })
     }
 
     fn spawn(&mut self) {
@@ -102,7 +104,10 @@ impl RedisServer {
             let mut ready = Some(tx);
             // Keep draining the log after the ready line so redis never blocks on it.
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("Ready to accept connections") {
+                if line
+                    .to_ascii_lowercase()
+                    .contains("ready to accept connections")
+                {
                     if let Some(tx) = ready.take() {
                         let _ = tx.send(());
                     }

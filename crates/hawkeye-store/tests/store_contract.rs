@@ -1,0 +1,490 @@
+//! The same behaviour asked of both stores: the in-memory one and Redis (a
+//! real redis-server started per test on a temporary socket).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hawkeye_protocol::{MetricKind, SeriesKey, TagFilter};
+use hawkeye_store::aggregate::{Aggregate, DistributionStats, GaugeStats};
+use hawkeye_store::window::{Aggregation, QueryError, WindowQuery};
+use hawkeye_store::{MemoryStore, RedisConfig, RedisStore, SeriesWrite, Store, WriteBatch};
+use hawkeye_testkit::RedisServer;
+
+/// A fixed "now" well inside the retention, aligned so windows cross a minute.
+fn now() -> i64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    t - t.rem_euclid(60) + 30
+}
+
+fn key(kind: MetricKind, name: &str, tags: &[(&str, &str)]) -> Arc<SeriesKey> {
+    Arc::new(SeriesKey::new(kind, name, tags))
+}
+
+fn batch(seq: u64, series: Vec<SeriesWrite>) -> WriteBatch {
+    WriteBatch {
+        server_id: 7,
+        seq,
+        series,
+    }
+}
+
+fn query(name: &str, agg: Option<&str>, window_secs: u64, end: i64) -> WindowQuery {
+    WindowQuery {
+        name: name.to_string(),
+        kind: None,
+        tags: TagFilter::default(),
+        aggregation: agg.map(|a| a.parse().unwrap()),
+        window_secs,
+        end,
+    }
+}
+
+async fn value(store: &dyn Store, q: WindowQuery) -> Option<f64> {
+    store
+        .query(&q)
+        .await
+        .expect("store answers")
+        .expect("valid query")
+}
+
+/// Runs `check` against a memory store and a Redis store.
+macro_rules! both_stores {
+    ($name:ident, $check:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn memory() {
+                let store = MemoryStore::new(Duration::from_secs(3600));
+                $check(&store, None).await;
+            }
+            #[tokio::test]
+            async fn redis() {
+                let server = RedisServer::start();
+                let store = RedisStore::connect(RedisConfig {
+                    url: server.url(),
+                    key_prefix: "hawkeye".into(),
+                    retention: Duration::from_secs(3600),
+                })
+                .await
+                .unwrap();
+                $check(&store, Some(&server)).await;
+            }
+        }
+    };
+}
+
+async fn counters_sum_across_seconds_series_and_flushes(
+    store: &dyn Store,
+    _: Option<&RedisServer>,
+) {
+    let t = now();
+    let a = key(
+        MetricKind::Counter,
+        "http.requests",
+        &[("code", "200"), ("route", "/a")],
+    );
+    let b = key(
+        MetricKind::Counter,
+        "http.requests",
+        &[("code", "500"), ("route", "/a")],
+    );
+    // Seconds on both sides of a minute boundary (t is hh:mm:30).
+    let points = |v: f64| {
+        (0..60)
+            .map(|i| (t - 59 + i, Aggregate::Counter(v)))
+            .collect::<Vec<_>>()
+    };
+    store
+        .write(&batch(
+            1,
+            vec![SeriesWrite {
+                key: a.clone(),
+                points: points(1.0),
+            }],
+        ))
+        .await
+        .unwrap();
+    store
+        .write(&batch(
+            2,
+            vec![
+                SeriesWrite {
+                    key: a.clone(),
+                    points: points(2.0),
+                },
+                SeriesWrite {
+                    key: b.clone(),
+                    points: points(0.5),
+                },
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        value(store, query("http.requests", None, 60, t)).await,
+        Some(60.0 * 3.5)
+    );
+    assert_eq!(
+        value(store, query("http.requests", Some("rate"), 60, t)).await,
+        Some(3.5)
+    );
+    // The window's edges are inclusive of `end` and exclude `end - window`.
+    assert_eq!(
+        value(store, query("http.requests", None, 10, t)).await,
+        Some(35.0)
+    );
+    assert_eq!(
+        value(store, query("http.requests", None, 1, t - 59)).await,
+        Some(3.5)
+    );
+    assert_eq!(
+        value(store, query("http.requests", None, 10, t - 60)).await,
+        None
+    );
+    let mut q = query("http.requests", None, 60, t);
+    q.tags = TagFilter(BTreeMap::from([("code".to_string(), "500".to_string())]));
+    assert_eq!(value(store, q.clone()).await, Some(30.0));
+    q.tags.0.insert("route".into(), "/b".into());
+    assert_eq!(value(store, q).await, None);
+    assert_eq!(value(store, query("nothing.here", None, 60, t)).await, None);
+}
+both_stores!(counters, counters_sum_across_seconds_series_and_flushes);
+
+async fn a_retried_flush_counts_once(store: &dyn Store, _: Option<&RedisServer>) {
+    let t = now();
+    let k = key(MetricKind::Counter, "retried", &[]);
+    let b = batch(
+        5,
+        vec![SeriesWrite {
+            key: k.clone(),
+            points: vec![(t, Aggregate::Counter(10.0))],
+        }],
+    );
+    store.write(&b).await.unwrap();
+    store.write(&b).await.unwrap();
+    assert_eq!(
+        value(store, query("retried", None, 60, t)).await,
+        Some(10.0)
+    );
+    // Another server's flush with the same sequence number is its own.
+    let mut other = b.clone();
+    other.server_id = 8;
+    store.write(&other).await.unwrap();
+    assert_eq!(
+        value(store, query("retried", None, 60, t)).await,
+        Some(20.0)
+    );
+}
+both_stores!(retries, a_retried_flush_counts_once);
+
+async fn gauges_last_min_max_avg(store: &dyn Store, _: Option<&RedisServer>) {
+    let t = now();
+    let k = key(MetricKind::Gauge, "queue.depth", &[("queue", "q1")]);
+    let mut first = GaugeStats::new(10.0);
+    first.observe(30.0);
+    let mut second = GaugeStats::new(5.0);
+    second.observe(7.0);
+    store
+        .write(&batch(
+            1,
+            vec![SeriesWrite {
+                key: k.clone(),
+                points: vec![
+                    (t - 2, Aggregate::Gauge(first)),
+                    (t - 1, Aggregate::Gauge(second)),
+                ],
+            }],
+        ))
+        .await
+        .unwrap();
+    // A later flush of the same second: last wins, min/max/sum merge.
+    store
+        .write(&batch(
+            2,
+            vec![SeriesWrite {
+                key: k.clone(),
+                points: vec![(t - 1, Aggregate::Gauge(GaugeStats::new(6.0)))],
+            }],
+        ))
+        .await
+        .unwrap();
+    let other = key(MetricKind::Gauge, "queue.depth", &[("queue", "q2")]);
+    store
+        .write(&batch(
+            3,
+            vec![SeriesWrite {
+                key: other,
+                points: vec![(t - 5, Aggregate::Gauge(GaugeStats::new(100.0)))],
+            }],
+        ))
+        .await
+        .unwrap();
+    let mut q1 = query("queue.depth", None, 60, t);
+    q1.tags = TagFilter(BTreeMap::from([("queue".to_string(), "q1".to_string())]));
+    assert_eq!(value(store, q1.clone()).await, Some(6.0));
+    q1.aggregation = Some(Aggregation::Min);
+    assert_eq!(value(store, q1.clone()).await, Some(5.0));
+    q1.aggregation = Some(Aggregation::Max);
+    assert_eq!(value(store, q1.clone()).await, Some(30.0));
+    q1.aggregation = Some(Aggregation::Avg);
+    assert_eq!(
+        value(store, q1).await,
+        Some((10.0 + 30.0 + 5.0 + 7.0 + 6.0) / 5.0)
+    );
+    // Without a filter the series' last values add up.
+    assert_eq!(
+        value(store, query("queue.depth", None, 60, t)).await,
+        Some(106.0)
+    );
+    assert_eq!(
+        value(store, query("queue.depth", Some("max"), 60, t)).await,
+        Some(100.0)
+    );
+}
+both_stores!(gauges, gauges_last_min_max_avg);
+
+async fn distributions_quantiles_within_one_percent(store: &dyn Store, _: Option<&RedisServer>) {
+    let t = now();
+    let k = key(
+        MetricKind::Distribution,
+        "http.latency",
+        &[("route", "/checkout")],
+    );
+    let mut all: Vec<f64> = Vec::new();
+    let mut points = Vec::new();
+    for s in 0..20 {
+        let mut d = DistributionStats::default();
+        for i in 0..500 {
+            let v = 1.0 + ((s * 500 + i) as f64 * 7.3) % 2500.0;
+            d.observe(v, 1.0);
+            all.push(v);
+        }
+        points.push((t - s, Aggregate::Distribution(d)));
+    }
+    store
+        .write(&batch(1, vec![SeriesWrite { key: k, points }]))
+        .await
+        .unwrap();
+    all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    for (agg, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)] {
+        let want = all[((all.len() - 1) as f64 * q) as usize];
+        let got = value(store, query("http.latency", Some(agg), 60, t))
+            .await
+            .unwrap();
+        assert!(
+            ((got - want) / want).abs() <= 0.01,
+            "{agg}: want {want}, got {got}"
+        );
+    }
+    assert_eq!(
+        value(store, query("http.latency", Some("count"), 60, t)).await,
+        Some(10_000.0)
+    );
+    assert_eq!(
+        value(store, query("http.latency", Some("min"), 60, t)).await,
+        Some(all[0])
+    );
+    assert_eq!(
+        value(store, query("http.latency", Some("max"), 60, t)).await,
+        Some(*all.last().unwrap())
+    );
+    let avg = value(store, query("http.latency", Some("avg"), 60, t))
+        .await
+        .unwrap();
+    let want_avg = all.iter().sum::<f64>() / all.len() as f64;
+    assert!((avg - want_avg).abs() < 1e-6, "avg {avg} vs {want_avg}");
+}
+both_stores!(distributions, distributions_quantiles_within_one_percent);
+
+async fn sets_count_distinct_members_over_the_window(store: &dyn Store, _: Option<&RedisServer>) {
+    let t = now();
+    let k = key(MetricKind::Set, "ratelimit.users", &[]);
+    // 1000 distinct users over 10 seconds, each seen in two seconds.
+    let points = (0..10)
+        .map(|s| {
+            let members: HashSet<String> = (0..200)
+                .map(|i| format!("user-{}", (s * 100 + i) % 1000))
+                .collect();
+            (t - s, Aggregate::Set(members))
+        })
+        .collect();
+    store
+        .write(&batch(1, vec![SeriesWrite { key: k, points }]))
+        .await
+        .unwrap();
+    let unique = value(store, query("ratelimit.users", None, 60, t))
+        .await
+        .unwrap();
+    // Redis counts with HyperLogLog (0.81% standard error); memory is exact.
+    assert!((unique - 1000.0).abs() <= 10.0, "unique {unique}");
+}
+both_stores!(sets, sets_count_distinct_members_over_the_window);
+
+async fn bad_queries_are_errors_not_values(store: &dyn Store, _: Option<&RedisServer>) {
+    let t = now();
+    store
+        .write(&batch(
+            1,
+            vec![
+                SeriesWrite {
+                    key: key(MetricKind::Counter, "mixed", &[]),
+                    points: vec![(t, Aggregate::Counter(1.0))],
+                },
+                SeriesWrite {
+                    key: key(MetricKind::Gauge, "mixed", &[]),
+                    points: vec![(t, Aggregate::Gauge(GaugeStats::new(2.0)))],
+                },
+            ],
+        ))
+        .await
+        .unwrap();
+    let err = store
+        .query(&query("mixed", None, 60, t))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, QueryError::AmbiguousKind { .. }), "{err}");
+    let mut q = query("mixed", Some("p95"), 60, t);
+    q.kind = Some(MetricKind::Counter);
+    let err = store.query(&q).await.unwrap().unwrap_err();
+    assert!(matches!(err, QueryError::WrongAggregation { .. }), "{err}");
+    q.kind = Some(MetricKind::Gauge);
+    q.aggregation = None;
+    assert_eq!(value(store, q).await, Some(2.0));
+}
+both_stores!(bad_queries, bad_queries_are_errors_not_values);
+
+async fn alert_state_compare_and_swap(store: &dyn Store, _: Option<&RedisServer>) {
+    let keys = vec!["m1/t1".to_string(), "m1/t2".to_string()];
+    assert_eq!(store.alert_states(&keys).await.unwrap(), vec![None, None]);
+    assert!(store
+        .swap_alert_state("m1/t1", None, "firing")
+        .await
+        .unwrap());
+    // A second agent that read "absent" loses the race.
+    assert!(!store
+        .swap_alert_state("m1/t1", None, "firing")
+        .await
+        .unwrap());
+    assert!(!store
+        .swap_alert_state("m1/t1", Some("ok"), "x")
+        .await
+        .unwrap());
+    assert!(store
+        .swap_alert_state("m1/t1", Some("firing"), "ok")
+        .await
+        .unwrap());
+    assert_eq!(
+        store.alert_states(&keys).await.unwrap(),
+        vec![Some("ok".to_string()), None]
+    );
+}
+both_stores!(alert_state, alert_state_compare_and_swap);
+
+async fn queries_in_one_call_keep_their_order(store: &dyn Store, _: Option<&RedisServer>) {
+    let t = now();
+    let writes = (0..50)
+        .map(|i| SeriesWrite {
+            key: key(MetricKind::Counter, &format!("m{i}"), &[]),
+            points: vec![(t, Aggregate::Counter(i as f64))],
+        })
+        .collect();
+    store.write(&batch(1, writes)).await.unwrap();
+    let queries: Vec<WindowQuery> = (0..50)
+        .rev()
+        .map(|i| query(&format!("m{i}"), None, 5, t))
+        .collect();
+    let outcomes = store.query_many(&queries).await.unwrap();
+    let values: Vec<Option<f64>> = outcomes.into_iter().map(|o| o.unwrap()).collect();
+    let want: Vec<Option<f64>> = (0..50).rev().map(|i| Some(i as f64)).collect();
+    assert_eq!(values, want);
+}
+both_stores!(query_many, queries_in_one_call_keep_their_order);
+
+#[tokio::test]
+async fn redis_keys_share_a_hash_tag_and_expire() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(RedisConfig {
+        url: server.url(),
+        key_prefix: "hk".into(),
+        retention: Duration::from_secs(120),
+    })
+    .await
+    .unwrap();
+    let t = now();
+    store
+        .write(&batch(
+            1,
+            vec![
+                SeriesWrite {
+                    key: key(MetricKind::Counter, "a.b", &[("x", "1")]),
+                    points: vec![(t, Aggregate::Counter(1.0))],
+                },
+                SeriesWrite {
+                    key: key(MetricKind::Set, "a.b", &[]),
+                    points: vec![(t, Aggregate::Set(HashSet::from(["u".to_string()])))],
+                },
+            ],
+        ))
+        .await
+        .unwrap();
+    let keys = server.cli(&["--scan", "--pattern", "*"]);
+    let keys: Vec<&str> = keys.lines().collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    for k in keys {
+        assert!(k.starts_with("hk:{a.b}:"), "{k}");
+        let ttl: i64 = server.cli(&["TTL", k]).parse().unwrap();
+        assert!(ttl > 0 && ttl <= 120, "{k} ttl {ttl}");
+    }
+}
+
+#[tokio::test]
+async fn redis_down_is_an_error_and_recovers_after_restart() {
+    let mut server = RedisServer::start();
+    let store = RedisStore::connect(RedisConfig {
+        url: server.url(),
+        key_prefix: "hawkeye".into(),
+        retention: Duration::from_secs(3600),
+    })
+    .await
+    .unwrap();
+    let t = now();
+    let k = key(MetricKind::Counter, "c", &[]);
+    store
+        .write(&batch(
+            1,
+            vec![SeriesWrite {
+                key: k.clone(),
+                points: vec![(t, Aggregate::Counter(1.0))],
+            }],
+        ))
+        .await
+        .unwrap();
+    server.stop();
+    let b2 = batch(
+        2,
+        vec![SeriesWrite {
+            key: k.clone(),
+            points: vec![(t, Aggregate::Counter(2.0))],
+        }],
+    );
+    assert!(store.write(&b2).await.is_err());
+    assert!(store.query(&query("c", None, 5, t)).await.is_err());
+    server.restart();
+    // The connection comes back on its own; the restarted Redis is empty and
+    // has not seen the write script (SCRIPT LOAD goes first in every flush).
+    let mut result = store.write(&b2).await;
+    for _ in 0..50 {
+        if result.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        result = store.write(&b2).await;
+    }
+    result.expect("write after restart");
+    assert_eq!(value(&store, query("c", None, 5, t)).await, Some(2.0));
+}
