@@ -1,0 +1,453 @@
+//! One evaluation pass over the monitors that are due: the whole agent
+//! minus the waiting. [`Engine::tick`] takes the time as a parameter, so
+//! tests drive it check by check without sleeping, and the scheduler calls
+//! it when the next monitor falls due.
+//!
+//! Per tick, whatever the number of monitors due:
+//! - one `Store::query_many` with every window (two per `ratio_of`),
+//! - one `Store::alert_states` with every trigger's state,
+//! - one `Store::swap_alert_state` per trigger whose state changes (none in
+//!   steady state: OK staying OK and FIRING between repeats write nothing).
+//!
+//! Checks are aligned on wall-clock multiples of the interval, so agents
+//! sharing a store evaluate the same slots, and the slot number recorded in
+//! the state makes the second one a no-op (see [`crate::state`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use hawkeye_mail::MailSender;
+use hawkeye_store::{QueryOutcome, Store, StoreError, WindowQuery};
+
+use crate::config::{Monitor, MonitorsFile, Notifier};
+use crate::evaluation::{monitor_value, observe};
+use crate::notification::{self, Alert};
+use crate::state::{self, AlertState, Notice, Rule, UnixMillis};
+
+/// State swaps in flight at once within a tick.
+const SWAP_CONCURRENCY: usize = 64;
+
+/// Who the agent is, for subjects, bodies and state keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineSettings {
+    pub service: String,
+    pub environment: String,
+    pub mail_from: String,
+}
+
+/// Counters since the engine started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub ticks: u64,
+    /// Monitor checks (one per monitor due per tick).
+    pub checks: u64,
+    /// Calls to the store (each is one round trip, or a pipelined batch).
+    pub store_calls: u64,
+    pub store_errors: u64,
+    /// State changes written.
+    pub transitions: u64,
+    /// State changes another agent wrote first.
+    pub swaps_lost: u64,
+    /// Alerts handed to the mail queue or the log.
+    pub notices: u64,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub monitors: usize,
+    pub queries: usize,
+    pub store_calls: usize,
+    pub transitions: usize,
+    pub notices: Vec<(String, Notice)>,
+    /// The store failed: nothing was evaluated.
+    pub store_error: bool,
+}
+
+struct Scheduled {
+    monitor: Monitor,
+    interval_ms: u64,
+    next_due: UnixMillis,
+    /// State key of each trigger.
+    keys: Vec<String>,
+    /// The last query error logged for this monitor (logged once).
+    query_error: Option<String>,
+}
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    mail: MailSender,
+    settings: EngineSettings,
+    monitors: Vec<Scheduled>,
+    store_down: bool,
+    stats: EngineStats,
+}
+
+/// A state change to write, and what to do once it is written.
+struct Pending {
+    monitor: usize,
+    trigger: usize,
+    key: String,
+    expected: Option<String>,
+    next: AlertState,
+    notice: Option<Notice>,
+    value: Option<f64>,
+    fired_at: Option<UnixMillis>,
+}
+
+impl Engine {
+    /// An engine with every monitor due at `now`.
+    pub fn new(
+        file: &MonitorsFile,
+        store: Arc<dyn Store>,
+        mail: MailSender,
+        settings: EngineSettings,
+        now: UnixMillis,
+    ) -> Engine {
+        let mut engine = Engine {
+            store,
+            mail,
+            settings,
+            monitors: Vec::new(),
+            store_down: false,
+            stats: EngineStats::default(),
+        };
+        engine.reload(file, now);
+        engine
+    }
+
+    /// Replaces the monitors; all are due at `now`. States are keyed by the
+    /// monitor's definition, so monitors that did not change keep theirs.
+    pub fn reload(&mut self, file: &MonitorsFile, now: UnixMillis) {
+        let keys = state_keys(file, &self.settings);
+        self.monitors = file
+            .monitors
+            .iter()
+            .zip(keys)
+            .map(|(m, keys)| Scheduled {
+                interval_ms: (m.interval.as_millis() as u64).max(1),
+                monitor: m.clone(),
+                next_due: now,
+                keys,
+                query_error: None,
+            })
+            .collect();
+    }
+
+    /// When the next monitor falls due (`None`: no monitors).
+    pub fn next_due(&self) -> Option<UnixMillis> {
+        self.monitors.iter().map(|m| m.next_due).min()
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// The state key of every trigger, per monitor.
+    pub fn keys(&self) -> Vec<Vec<String>> {
+        self.monitors.iter().map(|m| m.keys.clone()).collect()
+    }
+
+    /// Evaluates every monitor due at `now`.
+    pub async fn tick(&mut self, now: UnixMillis) -> TickReport {
+        let mut report = TickReport::default();
+        let due: Vec<usize> = (0..self.monitors.len())
+            .filter(|&i| self.monitors[i].next_due <= now)
+            .collect();
+        if due.is_empty() {
+            return report;
+        }
+        self.stats.ticks += 1;
+        self.stats.checks += due.len() as u64;
+        report.monitors = due.len();
+        for &i in &due {
+            let s = &mut self.monitors[i];
+            s.next_due = (now / s.interval_ms + 1) * s.interval_ms;
+        }
+
+        // One read of every window due.
+        let end = (now / 1000) as i64;
+        let mut queries = Vec::with_capacity(due.len());
+        let mut query_index = Vec::with_capacity(due.len());
+        for &i in &due {
+            let m = &self.monitors[i].monitor;
+            let query = |name: &str| WindowQuery {
+                name: name.to_string(),
+                kind: Some(m.kind),
+                tags: m.tags.clone(),
+                aggregation: Some(m.aggregation),
+                window_secs: m.window_secs(),
+                end,
+            };
+            let main = queries.len();
+            queries.push(query(&m.metric));
+            let other = m.ratio_of.as_ref().map(|o| {
+                queries.push(query(o));
+                queries.len() - 1
+            });
+            query_index.push((main, other));
+        }
+        report.queries = queries.len();
+        let store = self.store.clone();
+        report.store_calls += 1;
+        self.stats.store_calls += 1;
+        let outcomes = match store.query_many(&queries).await {
+            Ok(o) if o.len() == queries.len() => o,
+            Ok(o) => {
+                let e = StoreError::Protocol(format!(
+                    "{} outcomes for {} queries",
+                    o.len(),
+                    queries.len()
+                ));
+                self.store_failed(&e);
+                report.store_error = true;
+                return report;
+            }
+            Err(e) => {
+                self.store_failed(&e);
+                report.store_error = true;
+                return report;
+            }
+        };
+
+        // One read of every trigger's state.
+        let keys: Vec<String> = due
+            .iter()
+            .flat_map(|&i| self.monitors[i].keys.iter().cloned())
+            .collect();
+        report.store_calls += 1;
+        self.stats.store_calls += 1;
+        let states = match store.alert_states(&keys).await {
+            Ok(s) if s.len() == keys.len() => s,
+            Ok(s) => {
+                let e = StoreError::Protocol(format!("{} states for {} keys", s.len(), keys.len()));
+                self.store_failed(&e);
+                report.store_error = true;
+                return report;
+            }
+            Err(e) => {
+                self.store_failed(&e);
+                report.store_error = true;
+                return report;
+            }
+        };
+        self.store_ok();
+
+        let mut work: Vec<Pending> = Vec::new();
+        let mut states = states.into_iter();
+        for (n, &i) in due.iter().enumerate() {
+            let sched = &mut self.monitors[i];
+            let triggers = sched.monitor.triggers.len();
+            let (main, other) = query_index[n];
+            let value = match (take(&outcomes[main]), other.map(|o| take(&outcomes[o]))) {
+                (Ok(v), None) => Ok((v, None)),
+                (Ok(v), Some(Ok(o))) => Ok((v, Some(o))),
+                (Err(e), _) | (_, Some(Err(e))) => Err(e),
+            };
+            let (metric, denominator) = match value {
+                Ok(v) => {
+                    if sched.query_error.take().is_some() {
+                        tracing::info!(metric = %sched.monitor.metric, "monitor can be evaluated again");
+                    }
+                    v
+                }
+                Err(e) => {
+                    if sched.query_error.as_deref() != Some(e.as_str()) {
+                        tracing::warn!(metric = %sched.monitor.metric, error = %e, "monitor cannot be evaluated");
+                        sched.query_error = Some(e);
+                    }
+                    states.by_ref().take(triggers).for_each(drop);
+                    continue;
+                }
+            };
+            let m = &sched.monitor;
+            let value = monitor_value(m, metric, denominator);
+            let check = now / sched.interval_ms;
+            for (j, trigger) in m.triggers.iter().enumerate() {
+                let raw = states.next().flatten();
+                let prev = match raw.as_deref().map(AlertState::from_json) {
+                    None => AlertState::default(),
+                    Some(Ok(s)) => s,
+                    Some(Err(e)) => {
+                        // Replaced by the next write (the swap expects the
+                        // unreadable text, so it still detects a race).
+                        tracing::warn!(key = %sched.keys[j], error = %e, "unreadable alert state; starting from OK");
+                        AlertState::default()
+                    }
+                };
+                let (obs, reported) = observe(m, trigger, value);
+                let rule = Rule {
+                    for_checks: trigger.for_checks,
+                    run_every_ms: trigger.run_every.as_millis() as u64,
+                    send_resolved: trigger.send_resolved,
+                };
+                let step = state::step(&prev, obs, &rule, check, now);
+                if let Some(next) = step.next {
+                    let fired_at = match step.notice {
+                        Some(Notice::Resolved) => prev.since,
+                        _ => next.since,
+                    };
+                    work.push(Pending {
+                        monitor: i,
+                        trigger: j,
+                        key: sched.keys[j].clone(),
+                        expected: raw,
+                        next,
+                        notice: step.notice,
+                        value: reported,
+                        fired_at,
+                    });
+                }
+            }
+        }
+
+        // Write the changes; only the agent whose swap succeeds notifies.
+        report.store_calls += work.len();
+        self.stats.store_calls += work.len() as u64;
+        let results: Vec<(Pending, Result<bool, StoreError>)> = futures::stream::iter(work)
+            .map(|w| {
+                let store = &store;
+                async move {
+                    let r = store
+                        .swap_alert_state(&w.key, w.expected.as_deref(), &w.next.to_json())
+                        .await;
+                    (w, r)
+                }
+            })
+            .buffer_unordered(SWAP_CONCURRENCY)
+            .collect()
+            .await;
+        for (w, result) in results {
+            match result {
+                Ok(true) => {
+                    report.transitions += 1;
+                    self.stats.transitions += 1;
+                    if let Some(notice) = w.notice {
+                        let subject = self.notify(&w, notice);
+                        report.notices.push((subject, notice));
+                    }
+                }
+                Ok(false) => {
+                    self.stats.swaps_lost += 1;
+                    tracing::debug!(key = %w.key, "alert state changed by another agent; it handles this check");
+                }
+                Err(e) => {
+                    self.store_failed(&e);
+                    report.store_error = true;
+                }
+            }
+        }
+        report
+    }
+
+    fn notify(&mut self, w: &Pending, notice: Notice) -> String {
+        let sched = &self.monitors[w.monitor];
+        let alert = Alert {
+            monitor: &sched.monitor,
+            trigger: &sched.monitor.triggers[w.trigger],
+            level: w.trigger + 1,
+            notice,
+            value: w.value,
+            fired_at: w.fired_at,
+            service: &self.settings.service,
+            environment: &self.settings.environment,
+        };
+        self.stats.notices += 1;
+        match sched.monitor.notifier {
+            Notifier::Email => {
+                let mail = notification::mail(&alert, &self.settings.mail_from);
+                let subject = mail.subject.clone();
+                tracing::info!(?notice, %subject, to = ?mail.to, "alert");
+                // Never waits: a full queue drops (counted and logged there).
+                self.mail.send(mail);
+                subject
+            }
+            Notifier::Log => {
+                let r = notification::render(&alert);
+                tracing::warn!(target: "hawkeye::alert", ?notice, subject = %r.subject, body = %r.body, "alert");
+                r.subject
+            }
+        }
+    }
+
+    fn store_failed(&mut self, e: &StoreError) {
+        self.stats.store_errors += 1;
+        if !self.store_down {
+            self.store_down = true;
+            tracing::error!(error = %e, "store unavailable: alert evaluation suspended until it answers (no alerts are raised from data that could not be read)");
+        }
+    }
+
+    fn store_ok(&mut self) {
+        if self.store_down {
+            self.store_down = false;
+            tracing::info!("store available again: alert evaluation resumed");
+        }
+    }
+}
+
+fn take(outcome: &QueryOutcome) -> Result<Option<f64>, String> {
+    outcome.clone().map_err(|e| e.to_string())
+}
+
+/// FNV-1a: a hash that is the same in every process and every build, which
+/// state keys need (std's hasher makes no such promise).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The store key of every trigger's state.
+///
+/// A key names what the trigger watches — service, environment, metric,
+/// type, tags, ratio, aggregation, window, interval, op and threshold — not
+/// its position in the file, so reordering monitors, editing recipients or
+/// texts, or reloading keeps each alert's state (no resend), while changing
+/// what is measured starts afresh. Identical definitions get `#2`, `#3`…
+pub fn state_keys(file: &MonitorsFile, settings: &EngineSettings) -> Vec<Vec<String>> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    file.monitors
+        .iter()
+        .map(|m| {
+            m.triggers
+                .iter()
+                .map(|t| {
+                    let identity = format!(
+                        "{}\0{}\0{}\0{}\0{:?}\0{:?}\0{}\0{}\0{}\0{}\0{}\0{}",
+                        settings.service,
+                        settings.environment,
+                        m.metric,
+                        m.kind.code(),
+                        m.tags.0,
+                        m.ratio_of,
+                        m.percent,
+                        m.aggregation,
+                        m.window_secs(),
+                        m.interval.as_millis(),
+                        t.op.symbol(),
+                        t.threshold.to_bits(),
+                    );
+                    let n = seen.entry(identity.clone()).or_insert(0);
+                    *n += 1;
+                    let suffix = if *n > 1 {
+                        format!("#{n}")
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "{}:{}:{}:{:016x}{suffix}",
+                        settings.service,
+                        settings.environment,
+                        m.metric,
+                        fnv1a(identity.as_bytes())
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}

@@ -1,0 +1,160 @@
+//! The hawkeye agent: reads `monitors.yaml`, evaluates every monitor's
+//! window on its interval, and mails alerts through a [`Mailer`], debounced
+//! as SPEC §7 says.
+//!
+//! Embedding:
+//! ```no_run
+//! # async fn run(store: std::sync::Arc<dyn hawkeye_store::Store>) -> Result<(), hawkeye_agent::AgentError> {
+//! use std::sync::Arc;
+//! let monitors = hawkeye_agent::load_monitors("monitors.yaml".as_ref())?;
+//! let config = hawkeye_agent::AgentConfig::default().with_monitors(monitors);
+//! let agent = hawkeye_agent::start(config, store, Arc::new(hawkeye_mail::LogMailer::new())).await?;
+//! // ... later
+//! agent.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Modules: [`config`] (the file format and its validation),
+//! [`template`], [`evaluation`] (value → observation), [`state`] (the alert
+//! state machine), [`notification`] (the mail), [`engine`] (one tick),
+//! [`scheduler`] (the task that runs ticks), [`agent_config`] (settings).
+
+pub mod agent_config;
+pub mod config;
+pub mod engine;
+pub mod evaluation;
+pub mod notification;
+pub mod scheduler;
+pub mod state;
+pub mod template;
+pub mod yaml_location;
+
+use std::sync::{Arc, Mutex};
+
+use hawkeye_mail::{MailError, MailQueue, Mailer, QueueStats};
+use hawkeye_store::{Store, StoreError};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use agent_config::{load_dotenv, AgentConfig, MonitorsSource};
+pub use config::{
+    load_monitors, parse_monitors, ConfigErrors, ConfigProblem, Missing, Monitor, MonitorsFile,
+    Notifier, Op, Trigger,
+};
+pub use engine::{Engine, EngineSettings, EngineStats, TickReport};
+
+use scheduler::Control;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The monitors are invalid; every problem is listed, one per line.
+    #[error("invalid monitors:\n{0}")]
+    Config(#[from] ConfigErrors),
+    /// A setting from the environment is missing or wrong.
+    #[error("{0}")]
+    Env(String),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The agent has already stopped.
+    #[error("the agent is not running")]
+    Stopped,
+}
+
+/// Counters of a running agent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentStats {
+    pub engine: EngineStats,
+    pub mail: QueueStats,
+}
+
+/// A running agent. Dropping it without [`AgentHandle::shutdown`] stops the
+/// evaluation task at its next wake-up but does not wait for queued mail.
+pub struct AgentHandle {
+    control: mpsc::UnboundedSender<Control>,
+    task: JoinHandle<()>,
+    queue: MailQueue,
+    stats: Arc<Mutex<EngineStats>>,
+    grace: std::time::Duration,
+}
+
+/// Starts the agent on the current tokio runtime: validates the monitors
+/// (read from the file when `config.monitors` names one), starts the mail
+/// queue in front of `mailer`, and the scheduler. Returns once both run.
+pub async fn start(
+    config: AgentConfig,
+    store: Arc<dyn Store>,
+    mailer: Arc<dyn Mailer>,
+) -> Result<AgentHandle, AgentError> {
+    let monitors = match config.monitors {
+        MonitorsSource::File(ref path) => load_monitors(path)?,
+        MonitorsSource::Inline(ref file) => {
+            file.validate()?;
+            file.clone()
+        }
+    };
+    hawkeye_mail::parse_mailbox(&config.mail_from)
+        .map_err(|e| AgentError::Env(format!("MAIL_FROM: {e}")))?;
+    let queue = MailQueue::start(mailer, config.mail_queue.clone());
+    let settings = EngineSettings {
+        service: config.service.clone(),
+        environment: config.environment.clone(),
+        mail_from: config.mail_from.clone(),
+    };
+    let engine = Engine::new(
+        &monitors,
+        store,
+        queue.sender(),
+        settings,
+        scheduler::wall_clock_ms(),
+    );
+    let stats = Arc::new(Mutex::new(EngineStats::default()));
+    let (control, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(scheduler::run(engine, rx, stats.clone()));
+    tracing::info!(
+        monitors = monitors.monitors.len(),
+        triggers = monitors.monitors.iter().map(|m| m.triggers.len()).sum::<usize>(),
+        service = %config.service,
+        environment = %config.environment,
+        "agent started"
+    );
+    Ok(AgentHandle {
+        control,
+        task,
+        queue,
+        stats,
+        grace: config.shutdown_grace,
+    })
+}
+
+impl AgentHandle {
+    /// Replaces the monitors. An invalid file is refused (the agent keeps
+    /// the monitors it has) and the problems are returned.
+    pub fn reload(&self, monitors: MonitorsFile) -> Result<(), AgentError> {
+        monitors.validate()?;
+        self.control
+            .send(Control::Reload(Box::new(monitors)))
+            .map_err(|_| AgentError::Stopped)
+    }
+
+    pub fn stats(&self) -> AgentStats {
+        AgentStats {
+            engine: self.stats.lock().map(|s| *s).unwrap_or_default(),
+            mail: self.queue.stats(),
+        }
+    }
+
+    /// Stops evaluating (a tick in progress finishes), then sends the mail
+    /// still queued, waiting at most the configured grace period.
+    pub async fn shutdown(self) -> AgentStats {
+        let _ = self.control.send(Control::Shutdown);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the evaluation task ended abnormally");
+        }
+        let engine = self.stats.lock().map(|s| *s).unwrap_or_default();
+        let mail = self.queue.shutdown(self.grace).await;
+        tracing::info!(sent = mail.sent, dropped = mail.dropped, "agent stopped");
+        AgentStats { engine, mail }
+    }
+}

@@ -1,0 +1,80 @@
+//! The one task that runs every monitor: it sleeps until the next monitor
+//! falls due, runs a tick of the [`Engine`] for all monitors due then, and
+//! listens for reloads and shutdown in between. One task whatever the number
+//! of monitors or triggers.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+
+use crate::config::MonitorsFile;
+use crate::engine::{Engine, EngineStats};
+use crate::state::UnixMillis;
+
+/// Longest sleep when no monitor is configured (a reload wakes it anyway).
+const IDLE_SLEEP: Duration = Duration::from_secs(3600);
+
+pub(crate) enum Control {
+    Reload(Box<MonitorsFile>),
+    Shutdown,
+}
+
+pub fn wall_clock_ms() -> UnixMillis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub(crate) async fn run(
+    mut engine: Engine,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    stats: Arc<Mutex<EngineStats>>,
+) {
+    let mut lagging = false;
+    loop {
+        let now = wall_clock_ms();
+        let report = engine.tick(now).await;
+        if let Ok(mut s) = stats.lock() {
+            *s = engine.stats();
+        }
+        if report.monitors > 0 {
+            tracing::debug!(
+                monitors = report.monitors,
+                queries = report.queries,
+                store_calls = report.store_calls,
+                transitions = report.transitions,
+                "tick"
+            );
+        }
+        let after = wall_clock_ms();
+        let sleep = match engine.next_due() {
+            Some(due) => {
+                // A tick that ends after the next slot began means the agent
+                // cannot keep up; it skips to the current slot rather than
+                // queueing up checks, and says so once.
+                let behind = after > due && after - due > 1000;
+                if behind && !lagging {
+                    tracing::warn!(
+                        tick_ms = after.saturating_sub(now),
+                        "evaluation takes longer than the interval; checks are being skipped"
+                    );
+                }
+                lagging = behind;
+                Duration::from_millis(due.saturating_sub(after))
+            }
+            None => IDLE_SLEEP,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            msg = control.recv() => match msg {
+                Some(Control::Reload(file)) => {
+                    engine.reload(&file, wall_clock_ms());
+                    tracing::info!(monitors = file.monitors.len(), "monitors reloaded");
+                }
+                Some(Control::Shutdown) | None => break,
+            },
+        }
+    }
+}

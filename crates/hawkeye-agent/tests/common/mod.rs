@@ -1,0 +1,182 @@
+//! Helpers shared by the agent's integration tests.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hawkeye_agent::{Engine, EngineSettings, MonitorsFile};
+use hawkeye_mail::{Mail, MailError, MailQueue, Mailer, QueueConfig};
+use hawkeye_protocol::{MetricKind, SeriesKey};
+use hawkeye_store::{
+    Aggregate, GaugeStats, MemoryStore, QueryOutcome, SeriesWrite, Store, StoreError, WindowQuery,
+    WriteBatch,
+};
+use tokio::sync::Notify;
+
+/// A store in front of another that counts calls and can be "down".
+pub struct Probe<S> {
+    pub inner: S,
+    pub down: AtomicBool,
+    pub query_many: AtomicUsize,
+    pub alert_states: AtomicUsize,
+    pub swaps: AtomicUsize,
+}
+
+impl<S> Probe<S> {
+    pub fn new(inner: S) -> Probe<S> {
+        Probe {
+            inner,
+            down: AtomicBool::new(false),
+            query_many: AtomicUsize::new(0),
+            alert_states: AtomicUsize::new(0),
+            swaps: AtomicUsize::new(0),
+        }
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable("connection refused (test)".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl<S: Store> Store for Probe<S> {
+    async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        self.inner.write(batch).await
+    }
+    async fn query_many(&self, queries: &[WindowQuery]) -> Result<Vec<QueryOutcome>, StoreError> {
+        self.query_many.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        self.inner.query_many(queries).await
+    }
+    async fn alert_states(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+        self.alert_states.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        self.inner.alert_states(keys).await
+    }
+    async fn swap_alert_state(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        self.swaps.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        self.inner.swap_alert_state(key, expected, new).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.check()
+    }
+}
+
+/// Records every mail it is given.
+#[derive(Default)]
+pub struct RecordingMailer {
+    pub mails: Mutex<Vec<Mail>>,
+    pub arrived: Notify,
+}
+
+impl RecordingMailer {
+    pub fn subjects(&self) -> Vec<String> {
+        self.mails
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.subject.clone())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Mailer for RecordingMailer {
+    async fn send(&self, mail: Mail) -> Result<(), MailError> {
+        self.mails.lock().unwrap().push(mail);
+        self.arrived.notify_one();
+        Ok(())
+    }
+}
+
+pub fn settings() -> EngineSettings {
+    EngineSettings {
+        service: "shop".into(),
+        environment: "test".into(),
+        mail_from: "hawkeye@localhost".into(),
+    }
+}
+
+pub fn queue(mailer: Arc<RecordingMailer>) -> MailQueue {
+    MailQueue::start(mailer, QueueConfig::default())
+}
+
+pub fn engine(file: &MonitorsFile, store: Arc<dyn Store>, queue: &MailQueue, now: u64) -> Engine {
+    Engine::new(file, store, queue.sender(), settings(), now)
+}
+
+/// Now, rounded down to a multiple of a minute, so that check slots of any
+/// interval dividing 60 s start here. Data must be recent for the memory
+/// store to keep it.
+pub fn base_ms() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    now / 60_000 * 60_000
+}
+
+pub fn secs(ms: u64) -> i64 {
+    (ms / 1000) as i64
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(1);
+
+pub async fn write(
+    store: &dyn Store,
+    kind: MetricKind,
+    name: &str,
+    tags: &[(&str, &str)],
+    second: i64,
+    agg: Aggregate,
+) {
+    let batch = WriteBatch {
+        server_id: 7,
+        seq: SEQ.fetch_add(1, Ordering::SeqCst) as u64,
+        series: vec![SeriesWrite {
+            key: Arc::new(SeriesKey::new(kind, name, tags)),
+            points: vec![(second, agg)],
+        }],
+    };
+    store.write(&batch).await.expect("write");
+}
+
+pub async fn count(store: &dyn Store, name: &str, second: i64, n: f64) {
+    write(
+        store,
+        MetricKind::Counter,
+        name,
+        &[],
+        second,
+        Aggregate::Counter(n),
+    )
+    .await;
+}
+
+pub async fn gauge(store: &dyn Store, name: &str, second: i64, v: f64) {
+    write(
+        store,
+        MetricKind::Gauge,
+        name,
+        &[],
+        second,
+        Aggregate::Gauge(GaugeStats::new(v)),
+    )
+    .await;
+}
+
+pub fn memory() -> Arc<Probe<MemoryStore>> {
+    Arc::new(Probe::new(MemoryStore::new(Duration::from_secs(3600))))
+}

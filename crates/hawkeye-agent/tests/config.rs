@@ -1,0 +1,252 @@
+//! monitors.yaml: both fixture files load with the meaning the spec gives
+//! them, and invalid files are rejected with every problem located.
+
+use std::path::Path;
+use std::time::Duration;
+
+use hawkeye_agent::{load_monitors, parse_monitors, Missing, Notifier, Op};
+use hawkeye_protocol::MetricKind;
+use hawkeye_store::Aggregation;
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn the_original_format_loads_unchanged() {
+    let file = load_monitors(&fixture("monitors-original.yaml")).unwrap();
+    assert_eq!(file.version, 1);
+    assert_eq!(file.monitors.len(), 2);
+    let m = &file.monitors[0];
+    assert_eq!(m.metric, "http.response.400");
+    assert_eq!(m.kind, MetricKind::Counter);
+    assert_eq!(
+        m.interval,
+        Duration::from_secs(20),
+        "plain interval is seconds"
+    );
+    assert_eq!(
+        m.window,
+        Duration::from_secs(20),
+        "window defaults to interval"
+    );
+    assert_eq!(m.aggregation, Aggregation::Sum);
+    assert_eq!(m.notifier, Notifier::Email);
+    assert_eq!(m.subject.as_deref(), Some("4xx errors exceeded"));
+    assert_eq!(m.triggers.len(), 2);
+    let t = &m.triggers[0];
+    assert_eq!(t.threshold, 3.0);
+    assert_eq!(t.op, Op::Ge);
+    assert_eq!(t.for_checks, 1);
+    assert_eq!(
+        t.run_every,
+        Duration::from_secs(300),
+        "plain run_every is minutes"
+    );
+    assert_eq!(t.to, ["oncall@example.com"]);
+    assert_eq!(m.triggers[1].run_every, Duration::from_secs(600));
+    assert_eq!(m.triggers[1].to, ["oncall+escalation@example.com"]);
+    assert_eq!(file.monitors[1].interval, Duration::from_secs(60));
+    assert_eq!(file.monitors[1].subject, None);
+}
+
+#[test]
+fn the_extended_format_loads() {
+    let file = load_monitors(&fixture("monitors-extended.yaml")).unwrap();
+    assert_eq!(file.monitors.len(), 5);
+    let ratio = &file.monitors[0];
+    assert_eq!(ratio.ratio_of.as_deref(), Some("http.requests"));
+    assert!(ratio.percent);
+    assert_eq!(ratio.interval, Duration::from_secs(30));
+    assert_eq!(ratio.window, Duration::from_secs(300));
+    let t = &ratio.triggers[0];
+    assert_eq!((t.op, t.for_checks, t.send_resolved), (Op::Gt, 2, true));
+    assert_eq!(t.run_every, Duration::from_secs(900));
+
+    let latency = &file.monitors[1];
+    assert_eq!(latency.kind, MetricKind::Distribution);
+    assert_eq!(latency.aggregation, Aggregation::Percentile(95.0));
+    assert_eq!(
+        latency.tags.0.get("route").map(String::as_str),
+        Some("/checkout")
+    );
+
+    assert_eq!(file.monitors[2].aggregation, Aggregation::Max);
+    let health = &file.monitors[3];
+    assert_eq!(health.aggregation, Aggregation::Min);
+    assert_eq!(health.triggers[0].missing, Some(Missing::Breach));
+    assert_eq!(health.triggers[0].op, Op::Lt);
+    let set = &file.monitors[4];
+    assert_eq!(set.kind, MetricKind::Set);
+    assert_eq!(set.aggregation, Aggregation::Unique);
+    assert_eq!(set.triggers[0].run_every, Duration::from_secs(3600));
+}
+
+#[test]
+fn durations_with_units_work_everywhere() {
+    let file = parse_monitors(
+        "version: 1\nmonitors:\n  - metric: a\n    interval: 1500ms\n    window: 2m\n    triggers:\n      - {threshold: 1, run_every: 90s, to: a@b.example}\n",
+        "t.yaml",
+    )
+    .unwrap();
+    let m = &file.monitors[0];
+    assert_eq!(m.interval, Duration::from_millis(1500));
+    assert_eq!(m.window, Duration::from_secs(120));
+    assert_eq!(m.triggers[0].run_every, Duration::from_secs(90));
+    assert_eq!(
+        m.triggers[0].to,
+        ["a@b.example"],
+        "a single address may be written alone"
+    );
+}
+
+const VALID_TRIGGER: &str = "      - threshold: 3\n        to: [oncall@example.com]\n";
+
+fn monitor(body: &str) -> String {
+    format!("version: 1\nmonitors:\n  - metric: http.response.400\n{body}")
+}
+
+/// `(line, column, fragment of the message)` of one expected problem.
+type Expected = (usize, usize, &'static str);
+
+/// Each invalid file, and the `line:col: message-fragment` of every problem
+/// it must report (in order).
+#[test]
+fn invalid_files_are_rejected_with_line_and_column() {
+    let cases: Vec<(String, Vec<Expected>)> = vec![
+        // Syntax error.
+        ("version: 1\nmonitors: [\n".into(), vec![(3, 1, "did not find expected")]),
+        // Unknown keys at every level.
+        (
+            "version: 1\nfoo: 1\nmonitors: []\n".into(),
+            vec![(2, 1, "unknown field `foo`")],
+        ),
+        (
+            monitor(&format!("    intervall: 20\n    triggers:\n{VALID_TRIGGER}")),
+            vec![(4, 5, "unknown field `intervall`")],
+        ),
+        (
+            monitor("    triggers:\n      - threshold: 3\n        runevery: 5\n        to: [a@example.com]\n"),
+            vec![(6, 9, "unknown field `runevery`")],
+        ),
+        // Wrong types.
+        (
+            monitor("    triggers:\n      - threshold: lots\n        to: [a@example.com]\n"),
+            vec![(5, 20, "invalid type: string \"lots\", expected f64")],
+        ),
+        // Bad values.
+        (
+            monitor(&format!("    type: x\n    triggers:\n{VALID_TRIGGER}")),
+            vec![(4, 11, "unknown type \"x\"")],
+        ),
+        (
+            monitor(&format!("    aggregate: p95\n    triggers:\n{VALID_TRIGGER}")),
+            vec![(4, 16, "p95 does not apply to a counter (use sum, rate)")],
+        ),
+        (
+            monitor(&format!("    aggregate: median\n    triggers:\n{VALID_TRIGGER}")),
+            vec![(4, 16, "unknown aggregation \"median\"")],
+        ),
+        (
+            monitor(&format!("    interval: 5 parsecs\n    triggers:\n{VALID_TRIGGER}")),
+            vec![(4, 15, "invalid duration")],
+        ),
+        (
+            monitor("    triggers:\n      - threshold: 3\n        op: '=>'\n        to: [a@example.com]\n"),
+            vec![(6, 13, "unknown op \"=>\"")],
+        ),
+        (
+            monitor("    triggers:\n      - threshold: 3\n        to: []\n"),
+            vec![(6, 9, "`to` needs at least one address")],
+        ),
+        (
+            monitor("    triggers:\n      - threshold: 3\n        to: [oncall@example.com, not-an-address]\n"),
+            vec![(6, 34, "invalid address \"not-an-address\"")],
+        ),
+        (
+            monitor("    triggers:\n      - threshold: 3\n        text: 'value {{ .cuont }}'\n        to: [a@example.com]\n"),
+            vec![(6, 15, "unknown template variable `cuont`")],
+        ),
+        (
+            monitor("    type: g\n    ratio_of: http.requests\n    triggers:\n      - threshold: 3\n        to: [a@example.com]\n"),
+            vec![(5, 15, "ratio_of needs counters")],
+        ),
+        (
+            monitor("    triggers:\n      - threshold: 3\n        missing: maybe\n        for: 0\n        to: [a@example.com]\n"),
+            vec![(6, 18, "unknown missing \"maybe\""), (7, 14, "for must be at least 1")],
+        ),
+        (
+            monitor("    triggers: []\n"),
+            vec![(4, 15, "a monitor needs at least one trigger")],
+        ),
+        (
+            "version: 1\nmonitors:\n  - triggers:\n      - threshold: 3\n        to: [a@example.com]\n".into(),
+            vec![(3, 5, "missing field `metric`")],
+        ),
+        ("".into(), vec![(1, 1, "the file is empty")]),
+        (
+            "version: 2\nmonitors: []\n".into(),
+            vec![(1, 10, "unsupported version 2")],
+        ),
+    ];
+    for (text, expected) in cases {
+        let err = parse_monitors(&text, "monitors.yaml").expect_err(&text);
+        let got: Vec<(usize, usize, String)> = err
+            .problems
+            .iter()
+            .map(|p| {
+                let l = p.location.expect("every problem of a file has a location");
+                (l.line, l.column, p.message.clone())
+            })
+            .collect();
+        assert_eq!(got.len(), expected.len(), "{text}\n{err}");
+        for ((line, col, msg), (el, ec, efrag)) in got.iter().zip(&expected) {
+            assert_eq!((*line, *col), (*el, *ec), "{msg}\n--- in ---\n{text}");
+            assert!(msg.contains(efrag), "{msg:?} lacks {efrag:?}\n{text}");
+        }
+    }
+}
+
+#[test]
+fn every_problem_of_a_file_is_reported_one_per_line() {
+    let text = "\
+version: 1
+monitors:
+  - metric: a
+    aggregate: last
+    bogus: true
+    triggers:
+      - threshold: 1
+        op: '!='
+        to: [a@example.com]
+      - threshold: 2
+        to: [not an address]
+  - metric: b
+    type: g
+    triggers:
+      - threshold: 1
+        text: '{{ nope }}'
+        to: [a@example.com]
+";
+    let err = parse_monitors(text, "monitors.yaml").unwrap_err();
+    let lines: Vec<String> = err.to_string().lines().map(String::from).collect();
+    assert_eq!(lines.len(), 5, "{err}");
+    let prefixes: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split(": ").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        prefixes,
+        [
+            "monitors.yaml:4:16",
+            "monitors.yaml:5:5",
+            "monitors.yaml:8:13",
+            "monitors.yaml:11:14",
+            "monitors.yaml:16:15",
+        ],
+        "{err}"
+    );
+    assert!(lines[1].contains("unknown field `bogus`"), "{err}");
+}

@@ -1,0 +1,499 @@
+//! The evaluation engine against the in-memory store, driven check by check
+//! with an explicit clock (no sleeping): debounce, `for`, resolve, several
+//! agents on one store, restarts, store outages, and batching.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use common::*;
+use hawkeye_agent::state::Notice;
+use hawkeye_agent::{parse_monitors, MonitorsFile};
+use hawkeye_protocol::MetricKind;
+use hawkeye_store::{Aggregate, DistributionStats};
+
+const S: u64 = 1000;
+
+fn file(yaml: &str) -> MonitorsFile {
+    parse_monitors(yaml, "test.yaml").unwrap()
+}
+
+fn notices(report: &hawkeye_agent::TickReport) -> Vec<Notice> {
+    report.notices.iter().map(|(_, n)| *n).collect()
+}
+
+const COUNTER_10S: &str = "\
+version: 1
+monitors:
+  - metric: http.response.400
+    interval: 10s
+    subject: '4xx: {{ .count }}'
+    triggers:
+      - threshold: 3
+        run_every: 30s
+        send_resolved: true
+        text: 'Threshold breached for first degree sla. {{ .count }}'
+        to: [oncall@example.com]
+";
+
+#[tokio::test]
+async fn fires_at_once_repeats_after_run_every_and_resolves() {
+    let store = memory();
+    let mailer = Arc::new(RecordingMailer::default());
+    let q = queue(mailer.clone());
+    let t0 = base_ms();
+    let mut e = engine(&file(COUNTER_10S), store.clone(), &q, t0);
+
+    let mut sent = Vec::new();
+    for check in 0..4u64 {
+        let now = t0 + check * 10 * S;
+        count(&*store, "http.response.400", secs(now), 5.0).await;
+        sent.push(notices(&e.tick(now).await));
+    }
+    // Breach at 0 s mails at once; 10 s and 20 s are inside run_every (30 s);
+    // 30 s repeats.
+    assert_eq!(
+        sent,
+        [vec![Notice::Firing], vec![], vec![], vec![Notice::Repeat]]
+    );
+    // No data at 40 s: a counter's empty window is 0, below 3: resolved.
+    assert_eq!(notices(&e.tick(t0 + 40 * S).await), [Notice::Resolved]);
+    assert_eq!(notices(&e.tick(t0 + 50 * S).await), []);
+
+    let stats = q.shutdown(std::time::Duration::from_secs(5)).await;
+    assert_eq!(stats.sent, 3);
+    let mails = mailer.mails.lock().unwrap().clone();
+    assert_eq!(mails[0].subject, "4xx: 5");
+    assert!(
+        mails[0]
+            .body
+            .starts_with("Threshold breached for first degree sla. 5\n"),
+        "{}",
+        mails[0].body
+    );
+    assert_eq!(mails[0].to, ["oncall@example.com"]);
+    assert!(
+        mails[2].subject.starts_with("[RESOLVED] "),
+        "{}",
+        mails[2].subject
+    );
+}
+
+#[tokio::test]
+async fn a_tick_between_slots_evaluates_nothing() {
+    let store = memory();
+    let mailer = Arc::new(RecordingMailer::default());
+    let q = queue(mailer);
+    let t0 = base_ms();
+    let mut e = engine(&file(COUNTER_10S), store.clone(), &q, t0);
+    count(&*store, "http.response.400", secs(t0), 5.0).await;
+    assert_eq!(e.tick(t0).await.monitors, 1);
+    assert_eq!(e.next_due(), Some(t0 + 10 * S));
+    assert_eq!(
+        e.tick(t0 + 9 * S).await.monitors,
+        0,
+        "not due before the next slot"
+    );
+}
+
+#[tokio::test]
+async fn for_needs_consecutive_breaching_checks() {
+    let yaml = COUNTER_10S.replace("run_every: 30s", "run_every: 30s\n        for: 3");
+    let store = memory();
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let mut e = engine(&file(&yaml), store.clone(), &q, t0);
+    let mut sent = Vec::new();
+    // breach, breach, clear, breach, breach, breach
+    for (check, breach) in [true, true, false, true, true, true]
+        .into_iter()
+        .enumerate()
+    {
+        let now = t0 + check as u64 * 10 * S;
+        if breach {
+            count(&*store, "http.response.400", secs(now), 5.0).await;
+        }
+        sent.extend(notices(&e.tick(now).await).into_iter().map(|n| (check, n)));
+    }
+    assert_eq!(sent, [(5, Notice::Firing)]);
+}
+
+#[tokio::test]
+async fn two_agents_on_one_store_send_each_mail_once() {
+    let store = memory();
+    let mailer = Arc::new(RecordingMailer::default());
+    let q = queue(mailer.clone());
+    let t0 = base_ms();
+    let f = file(COUNTER_10S);
+    let mut a = engine(&f, store.clone(), &q, t0);
+    let mut b = engine(&f, store.clone(), &q, t0);
+    let mut per_check = Vec::new();
+    for check in 0..4u64 {
+        let now = t0 + check * 10 * S;
+        count(&*store, "http.response.400", secs(now), 5.0).await;
+        // Both agents check the same slot, a little apart.
+        let mut n = notices(&a.tick(now).await);
+        n.extend(notices(&b.tick(now + 300).await));
+        per_check.push(n);
+    }
+    let mut n = notices(&b.tick(t0 + 40 * S).await);
+    n.extend(notices(&a.tick(t0 + 40 * S + 200).await));
+    per_check.push(n);
+    assert_eq!(
+        per_check,
+        [
+            vec![Notice::Firing],
+            vec![],
+            vec![],
+            vec![Notice::Repeat],
+            vec![Notice::Resolved]
+        ]
+    );
+    let stats = q.shutdown(std::time::Duration::from_secs(5)).await;
+    assert_eq!(stats.sent, 3);
+}
+
+#[tokio::test]
+async fn two_agents_do_not_count_one_check_twice_towards_for() {
+    let yaml = COUNTER_10S.replace("run_every: 30s", "run_every: 30s\n        for: 2");
+    let store = memory();
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let f = file(&yaml);
+    let mut a = engine(&f, store.clone(), &q, t0);
+    let mut b = engine(&f, store.clone(), &q, t0);
+    count(&*store, "http.response.400", secs(t0), 5.0).await;
+    assert_eq!(notices(&a.tick(t0).await), []);
+    assert_eq!(
+        notices(&b.tick(t0 + 100).await),
+        [],
+        "the same slot is one check"
+    );
+    count(&*store, "http.response.400", secs(t0 + 10 * S), 5.0).await;
+    assert_eq!(notices(&b.tick(t0 + 10 * S).await), [Notice::Firing]);
+    assert_eq!(notices(&a.tick(t0 + 10 * S + 100).await), []);
+}
+
+#[tokio::test]
+async fn a_restarted_agent_does_not_resend() {
+    let store = memory();
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let f = file(COUNTER_10S);
+    let mut first = engine(&f, store.clone(), &q, t0);
+    count(&*store, "http.response.400", secs(t0), 5.0).await;
+    assert_eq!(notices(&first.tick(t0).await), [Notice::Firing]);
+    drop(first);
+    // A new agent (same file, same store) starts 5 s later and checks at once.
+    let mut second = engine(&f, store.clone(), &q, t0 + 5 * S);
+    count(&*store, "http.response.400", secs(t0 + 5 * S), 5.0).await;
+    assert_eq!(notices(&second.tick(t0 + 5 * S).await), []);
+    count(&*store, "http.response.400", secs(t0 + 20 * S), 5.0).await;
+    assert_eq!(notices(&second.tick(t0 + 20 * S).await), []);
+    count(&*store, "http.response.400", secs(t0 + 30 * S), 5.0).await;
+    assert_eq!(
+        notices(&second.tick(t0 + 30 * S).await),
+        [Notice::Repeat],
+        "the repeat keeps its schedule"
+    );
+}
+
+#[tokio::test]
+async fn a_store_outage_raises_no_alert_and_changes_no_state() {
+    let yaml = "\
+version: 1
+monitors:
+  - metric: redis.health
+    type: g
+    aggregate: min
+    interval: 10s
+    triggers:
+      - threshold: 1
+        op: '<'
+        missing: breach
+        send_resolved: true
+        to: [oncall@example.com]
+";
+    let store = memory();
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let mut e = engine(&file(yaml), store.clone(), &q, t0);
+    gauge(&*store, "redis.health", secs(t0), 1.0).await;
+    assert_eq!(notices(&e.tick(t0).await), []);
+
+    store.down.store(true, Ordering::SeqCst);
+    for check in 1..4u64 {
+        let r = e.tick(t0 + check * 10 * S).await;
+        assert!(r.store_error);
+        assert_eq!(
+            notices(&r),
+            [],
+            "no data that could not be read is not missing data"
+        );
+    }
+    assert_eq!(e.stats().store_errors, 3);
+
+    store.down.store(false, Ordering::SeqCst);
+    gauge(&*store, "redis.health", secs(t0 + 40 * S), 1.0).await;
+    let r = e.tick(t0 + 40 * S).await;
+    assert!(!r.store_error);
+    assert_eq!(notices(&r), []);
+    // Real missing data after the outage does breach.
+    assert_eq!(notices(&e.tick(t0 + 60 * S).await), [Notice::Firing]);
+}
+
+#[tokio::test]
+async fn one_read_per_tick_whatever_the_number_of_monitors() {
+    let mut yaml = String::from("version: 1\nmonitors:\n");
+    for i in 0..50 {
+        yaml.push_str(&format!(
+            "  - metric: m{i}\n    interval: 10s\n    ratio_of: all{i}\n    triggers:\n      - {{threshold: 3, to: [a@example.com]}}\n      - {{threshold: 5, to: [b@example.com]}}\n"
+        ));
+    }
+    let store = memory();
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let mut e = engine(&file(&yaml), store.clone(), &q, t0);
+    let r = e.tick(t0).await;
+    assert_eq!(r.monitors, 50);
+    assert_eq!(r.queries, 100, "two windows per ratio monitor, in one call");
+    assert_eq!(store.query_many.load(Ordering::SeqCst), 1);
+    assert_eq!(store.alert_states.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        store.swaps.load(Ordering::SeqCst),
+        0,
+        "steady OK writes nothing"
+    );
+    assert_eq!(r.store_calls, 2);
+}
+
+#[tokio::test]
+async fn ratio_of_with_percent() {
+    let yaml = "\
+version: 1
+monitors:
+  - metric: http.response.5xx
+    ratio_of: http.requests
+    percent: true
+    interval: 10s
+    subject: '5xx rate {{ value }}%'
+    triggers:
+      - threshold: 1
+        op: '>'
+        send_resolved: true
+        to: [oncall@example.com]
+";
+    let store = memory();
+    let mailer = Arc::new(RecordingMailer::default());
+    let q = queue(mailer.clone());
+    let t0 = base_ms();
+    let mut e = engine(&file(yaml), store.clone(), &q, t0);
+    count(&*store, "http.response.5xx", secs(t0), 1.0).await;
+    count(&*store, "http.requests", secs(t0), 200.0).await;
+    assert_eq!(notices(&e.tick(t0).await), [], "0.5% is not above 1%");
+    let t1 = t0 + 10 * S;
+    count(&*store, "http.response.5xx", secs(t1), 3.0).await;
+    count(&*store, "http.requests", secs(t1), 200.0).await;
+    assert_eq!(notices(&e.tick(t1).await), [Notice::Firing]);
+    // No requests at all: no data, which is `ok` by default.
+    assert_eq!(notices(&e.tick(t1 + 10 * S).await), [Notice::Resolved]);
+    q.shutdown(std::time::Duration::from_secs(5)).await;
+    assert_eq!(mailer.subjects()[0], "5xx rate 1.5%");
+}
+
+#[tokio::test]
+async fn tags_filter_and_distributions() {
+    let yaml = "\
+version: 1
+monitors:
+  - metric: http.latency
+    type: ms
+    tags: {route: /checkout}
+    aggregate: p95
+    interval: 10s
+    triggers:
+      - threshold: 2000
+        op: '>'
+        to: [oncall@example.com]
+";
+    let store = memory();
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let mut e = engine(&file(yaml), store.clone(), &q, t0);
+    let dist = |values: &[f64]| {
+        let mut d = DistributionStats::default();
+        for v in values {
+            d.observe(*v, 1.0);
+        }
+        Aggregate::Distribution(d)
+    };
+    // Slow, but on another route: filtered out.
+    write(
+        &*store,
+        MetricKind::Distribution,
+        "http.latency",
+        &[("route", "/ping")],
+        secs(t0),
+        dist(&[5000.0; 20]),
+    )
+    .await;
+    write(
+        &*store,
+        MetricKind::Distribution,
+        "http.latency",
+        &[("route", "/checkout")],
+        secs(t0),
+        dist(&[100.0; 20]),
+    )
+    .await;
+    assert_eq!(notices(&e.tick(t0).await), []);
+    let t1 = t0 + 10 * S;
+    write(
+        &*store,
+        MetricKind::Distribution,
+        "http.latency",
+        &[("route", "/checkout"), ("az", "b")],
+        secs(t1),
+        dist(&[2500.0; 20]),
+    )
+    .await;
+    assert_eq!(notices(&e.tick(t1).await), [Notice::Firing]);
+}
+
+#[tokio::test]
+async fn missing_keep_holds_the_state() {
+    let yaml = "\
+version: 1
+monitors:
+  - metric: queue.depth
+    type: g
+    interval: 10s
+    triggers:
+      - threshold: 1000
+        op: '>'
+        missing: keep
+        send_resolved: true
+        run_every: 10s
+        to: [oncall@example.com]
+";
+    let store = memory();
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let mut e = engine(&file(yaml), store.clone(), &q, t0);
+    gauge(&*store, "queue.depth", secs(t0), 5000.0).await;
+    assert_eq!(notices(&e.tick(t0).await), [Notice::Firing]);
+    // No data: nothing happens (no resolve, no repeat).
+    assert_eq!(notices(&e.tick(t0 + 10 * S).await), []);
+    assert_eq!(notices(&e.tick(t0 + 20 * S).await), []);
+    gauge(&*store, "queue.depth", secs(t0 + 30 * S), 10.0).await;
+    assert_eq!(notices(&e.tick(t0 + 30 * S).await), [Notice::Resolved]);
+}
+
+#[tokio::test]
+async fn reload_keeps_the_state_of_unchanged_monitors() {
+    let store = memory();
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let mut e = engine(&file(COUNTER_10S), store.clone(), &q, t0);
+    count(&*store, "http.response.400", secs(t0), 5.0).await;
+    assert_eq!(notices(&e.tick(t0).await), [Notice::Firing]);
+    // Same monitor with new recipients and text, plus a new monitor.
+    let edited = COUNTER_10S.replace("oncall@example.com", "other@example.com").replace("first degree", "level one")
+        + "  - metric: other\n    interval: 10s\n    triggers:\n      - {threshold: 1, to: [a@example.com]}\n";
+    e.reload(&file(&edited), t0 + 10 * S);
+    count(&*store, "http.response.400", secs(t0 + 10 * S), 5.0).await;
+    let r = e.tick(t0 + 10 * S).await;
+    assert_eq!(r.monitors, 2);
+    assert_eq!(
+        notices(&r),
+        [],
+        "still firing, inside run_every: no resend after reload"
+    );
+}
+
+#[tokio::test]
+async fn notifier_log_sends_no_mail() {
+    let yaml = COUNTER_10S.replace("    subject:", "    notifier: log\n    subject:");
+    let store = memory();
+    let mailer = Arc::new(RecordingMailer::default());
+    let q = queue(mailer.clone());
+    let t0 = base_ms();
+    let mut e = engine(&file(&yaml), store.clone(), &q, t0);
+    count(&*store, "http.response.400", secs(t0), 5.0).await;
+    assert_eq!(notices(&e.tick(t0).await), [Notice::Firing]);
+    let stats = q.shutdown(std::time::Duration::from_secs(5)).await;
+    assert_eq!(stats.queued, 0);
+    assert!(mailer.subjects().is_empty());
+}
+
+#[tokio::test]
+async fn the_store_keys_do_not_collide_for_identical_monitors() {
+    let yaml = format!(
+        "{COUNTER_10S}{}",
+        COUNTER_10S.split_once("monitors:\n").unwrap().1
+    );
+    let f = file(&yaml);
+    let keys = hawkeye_agent::engine::state_keys(&f, &settings());
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0], keys[1]);
+}
+
+/// Counts the outage and recovery log lines.
+#[derive(Clone, Default)]
+struct OutageLog {
+    down: Arc<std::sync::atomic::AtomicUsize>,
+    up: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+struct Message(String);
+
+impl tracing::field::Visit for Message {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for OutageLog {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let mut m = Message(String::new());
+        event.record(&mut m);
+        if m.0.starts_with("store unavailable") {
+            self.down.fetch_add(1, Ordering::SeqCst);
+        }
+        if m.0.starts_with("store available again") {
+            self.up.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_outage_is_logged_once_and_its_end_once() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let log = OutageLog::default();
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(log.clone()));
+    let store = memory();
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let mut e = engine(&file(COUNTER_10S), store.clone(), &q, t0);
+    store.down.store(true, Ordering::SeqCst);
+    for check in 0..5u64 {
+        e.tick(t0 + check * 10 * S).await;
+    }
+    assert_eq!(e.stats().store_errors, 5);
+    assert_eq!(log.down.load(Ordering::SeqCst), 1);
+    assert_eq!(log.up.load(Ordering::SeqCst), 0);
+    store.down.store(false, Ordering::SeqCst);
+    e.tick(t0 + 50 * S).await;
+    e.tick(t0 + 60 * S).await;
+    assert_eq!(log.up.load(Ordering::SeqCst), 1);
+    store.down.store(true, Ordering::SeqCst);
+    e.tick(t0 + 70 * S).await;
+    assert_eq!(
+        log.down.load(Ordering::SeqCst),
+        2,
+        "a new outage is logged again"
+    );
+}
