@@ -113,8 +113,14 @@ pub(crate) async fn run(
                     return;
                 }
             },
-            _ = tick.tick() => sender.on_tick().await,
-            line = read_line(&mut sender.conn) => sender.on_line(line),
+            _ = tick.tick() => {
+                sender.on_tick().await;
+                sender.after_disconnect().await;
+            }
+            line = read_line(&mut sender.conn) => {
+                sender.on_line(line);
+                sender.after_disconnect().await;
+            }
             n = data.recv_many(&mut buf, RECV_BATCH) => {
                 if n == 0 {
                     let _ = sender.finish().await;
@@ -125,6 +131,7 @@ pub(crate) async fn run(
                 }
                 if sender.pending.entries() >= WRITE_AT_ENTRIES {
                     sender.write_pending(false).await;
+                    sender.after_disconnect().await;
                 }
             }
         }
@@ -188,6 +195,11 @@ impl Sender {
             self.connect(true).await;
         }
         self.write_pending(true).await;
+        if self.conn.is_none() {
+            // The connection was stale (the server restarted): one fresh
+            // attempt, which also writes everything unconfirmed again.
+            self.connect(true).await;
+        }
         match (&self.conn, self.unconfirmed.back()) {
             (Some(_), Some(last)) => self.waiters.push((last.seq, reply)),
             (Some(_), None) => {
@@ -195,6 +207,18 @@ impl Sender {
             }
             (None, _) => {
                 let _ = reply.send(Err(self.disconnected_error()));
+            }
+        }
+    }
+
+    /// After the connection dropped: flush callers waiting for a
+    /// confirmation get one fresh connection attempt before they fail.
+    async fn after_disconnect(&mut self) {
+        if self.conn.is_none() && !self.waiters.is_empty() {
+            self.connect(true).await;
+            if self.conn.is_none() {
+                let error = self.disconnected_error();
+                self.fail_waiters(error);
             }
         }
     }
@@ -230,7 +254,15 @@ impl Sender {
             self.connect(true).await;
         }
         self.write_pending(true).await;
+        if !self.pending.is_empty() {
+            // Could not connect: nothing was written.
+            return Err(self.disconnected_error());
+        }
+        let mut reconnected = false;
         while !self.unconfirmed.is_empty() {
+            if self.conn.is_none() && !std::mem::replace(&mut reconnected, true) {
+                self.connect(true).await;
+            }
             let Some(conn) = self.conn.as_mut() else {
                 return Err(self.disconnected_error());
             };
@@ -369,14 +401,12 @@ impl Sender {
         }
     }
 
-    /// The connection is gone: flush callers get an error, the unconfirmed
-    /// writes wait for the next connection.
+    /// The connection is gone: the unconfirmed writes wait for the next
+    /// connection (see `after_disconnect` for flush callers).
     fn disconnected(&mut self, reason: &str) {
         self.conn = None;
         self.counters.connected.store(false, Ordering::Relaxed);
         self.connect_failed(reason);
-        let error = self.disconnected_error();
-        self.fail_waiters(error);
     }
 
     fn disconnected_error(&self) -> FlushError {

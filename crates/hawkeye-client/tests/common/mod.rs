@@ -1,0 +1,86 @@
+//! A real hawkeye server in this process (in-memory store) and a way to read
+//! what it counted.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hawkeye_client::rpc::RpcConnection;
+use hawkeye_protocol::jsonrpc::QueryParams;
+use hawkeye_server::{ServerConfig, ServerHandle};
+use hawkeye_store::{MemoryStore, Store};
+
+/// How long a test waits for the server to write what it read.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub store: Arc<dyn Store>,
+    pub handle: Option<ServerHandle>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let mut server = TestServer {
+            dir,
+            store,
+            handle: None,
+        };
+        server.restart().await;
+        server
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.path().join("hawkeye.sock")
+    }
+
+    /// Starts a (new) server on the same socket and store.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let config = ServerConfig {
+            socket_path: self.socket_path(),
+            flush_interval: Duration::from_millis(20),
+            ..Default::default()
+        };
+        let handle = hawkeye_server::start(config, Arc::clone(&self.store))
+            .await
+            .expect("start the hawkeye server");
+        self.handle = Some(handle);
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown().await.expect("server shutdown");
+        }
+    }
+}
+
+pub fn query(metric: &str, agg: &str) -> QueryParams {
+    QueryParams {
+        metric: metric.to_string(),
+        window: serde_json::json!("1h"),
+        agg: Some(agg.to_string()),
+        tags: None,
+        kind: None,
+    }
+}
+
+/// Queries until the value is `expected` or the deadline passes, and returns
+/// the last value read (the server writes to the store on its own interval).
+pub async fn settled_value(socket: &Path, params: &QueryParams, expected: f64) -> Option<f64> {
+    let mut conn = RpcConnection::connect(socket)
+        .await
+        .expect("connect for a query");
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let value = conn.query(params).await.expect("metric.query").value;
+        if value == Some(expected) || tokio::time::Instant::now() > deadline {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,43 @@
+//! `metrics::counter!` and friends report to hawkeye (feature `metrics`).
+#![cfg(feature = "metrics")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{query, settled_value, TestServer};
+use hawkeye_client::{Client, ClientConfig, HawkeyeRecorder};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_macros_report_to_hawkeye() {
+    let server = TestServer::start().await;
+    let client = Client::new(
+        ClientConfig::new(server.socket_path()).flush_interval(Duration::from_millis(10)),
+    )
+    .unwrap();
+    let recorder = HawkeyeRecorder::new(client.clone());
+    metrics::with_local_recorder(&recorder, || {
+        for _ in 0..7 {
+            metrics::counter!("rec.jobs", "queue" => "mail").increment(1);
+        }
+        metrics::gauge!("rec.backlog").set(5.0);
+        metrics::gauge!("rec.backlog").increment(2.0);
+        for v in [1.0, 2.0, 3.0] {
+            metrics::histogram!("rec.size").record(v);
+        }
+    });
+    client.flush().await.expect("flush");
+
+    let socket = server.socket_path();
+    let mut by_queue = query("rec.jobs", "sum");
+    by_queue.tags = Some([("queue".to_string(), "mail".to_string())].into());
+    assert_eq!(settled_value(&socket, &by_queue, 7.0).await, Some(7.0));
+    assert_eq!(
+        settled_value(&socket, &query("rec.backlog", "last"), 7.0).await,
+        Some(7.0)
+    );
+    assert_eq!(
+        settled_value(&socket, &query("rec.size", "count"), 3.0).await,
+        Some(3.0)
+    );
+}
