@@ -11,6 +11,11 @@ use hawkeye_protocol::{parse_duration, PlainUnit};
 use crate::config::{default_monitors_path, MonitorsFile};
 use crate::AgentError;
 
+/// The server's default `HAWKEYE_FLUSH_INTERVAL`.
+const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+/// Time for a flush to reach the store after it starts.
+const FLUSH_MARGIN: Duration = Duration::from_millis(300);
+
 /// Where the monitors come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MonitorsSource {
@@ -33,6 +38,10 @@ pub struct AgentConfig {
     pub mail_queue: QueueConfig,
     /// How long shutdown waits for queued mail to go out.
     pub shutdown_grace: Duration,
+    /// How long after an interval ends its check runs: longer than the
+    /// server's flush interval, so the interval's events are all in the
+    /// store. From the environment: `HAWKEYE_FLUSH_INTERVAL` + 300 ms.
+    pub evaluation_delay: Duration,
     /// `REDIS_URL`, `HAWKEYE_KEY_PREFIX`, `HAWKEYE_RETENTION`: read by the
     /// binary to open the store; [`crate::start`] takes the store ready-made
     /// and does not look at them.
@@ -50,6 +59,7 @@ impl Default for AgentConfig {
             mail_from: "hawkeye@localhost".into(),
             mail_queue: QueueConfig::default(),
             shutdown_grace: Duration::from_secs(5),
+            evaluation_delay: DEFAULT_FLUSH_INTERVAL + FLUSH_MARGIN,
             redis_url: "redis://127.0.0.1:6379".into(),
             key_prefix: "hawkeye".into(),
             retention: Duration::from_secs(3600),
@@ -99,7 +109,13 @@ impl AgentConfig {
                 .map_err(|e| AgentError::Env(format!("HAWKEYE_RETENTION: {e}")))?,
             None => d.retention,
         };
+        let flush = match env_var("HAWKEYE_FLUSH_INTERVAL") {
+            Some(s) => parse_duration(&s, PlainUnit::Seconds)
+                .map_err(|e| AgentError::Env(format!("HAWKEYE_FLUSH_INTERVAL: {e}")))?,
+            None => DEFAULT_FLUSH_INTERVAL,
+        };
         let config = AgentConfig {
+            evaluation_delay: flush + FLUSH_MARGIN,
             monitors: MonitorsSource::File(
                 env_var("MONITOR_CONFIG_FILE")
                     .map(PathBuf::from)

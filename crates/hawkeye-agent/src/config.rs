@@ -706,10 +706,10 @@ fn check_monitor(
     if let Err(e) = hawkeye_protocol::line::check_name(&m.metric) {
         problems.at(at.key("metric"), format!("invalid metric name: {e}"));
     }
-    if m.interval < Duration::from_secs(1) {
+    if m.interval < Duration::from_secs(1) || m.interval.subsec_nanos() != 0 {
         problems.at(
             at.key("interval"),
-            "interval must be at least 1s (data is kept per second)",
+            "interval must be a whole number of seconds, at least 1s (data is kept per second)",
         );
     }
     if m.window < Duration::from_secs(1) {

@@ -9,9 +9,18 @@
 //! - one `Store::swap_alert_state` per trigger whose state changes (none in
 //!   steady state: OK staying OK and FIRING between repeats write nothing).
 //!
-//! Checks are aligned on wall-clock multiples of the interval, so agents
-//! sharing a store evaluate the same slots, and the slot number recorded in
-//! the state makes the second one a no-op (see [`crate::state`]).
+//! Checks are aligned on wall-clock multiples of the interval (slots), so
+//! agents sharing a store evaluate the same slots, and the slot number
+//! recorded in the state makes the second one a no-op (see [`crate::state`]).
+//!
+//! The check of slot `k` (interval `I`) reads the window that ends with the
+//! last second before `k·I`, and runs at `k·I + evaluation_delay`. With the
+//! delay longer than the server's flush interval, every event is in the
+//! store when the window that holds it is read: with `window = interval`
+//! consecutive windows tile time, so each event is counted exactly once, and
+//! an event waits at most `interval + evaluation_delay` to be evaluated.
+//! (Reading the current, still-filling second instead would be faster for
+//! some events but would miss those that arrive in it after the read.)
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,6 +43,8 @@ pub struct EngineSettings {
     pub service: String,
     pub environment: String,
     pub mail_from: String,
+    /// How long after a slot starts its check runs (see the module doc).
+    pub evaluation_delay_ms: u64,
 }
 
 /// Counters since the engine started.
@@ -161,17 +172,21 @@ impl Engine {
         self.stats.ticks += 1;
         self.stats.checks += due.len() as u64;
         report.monitors = due.len();
+        let delay = self.settings.evaluation_delay_ms;
+        let slot_of = |interval_ms: u64| now.saturating_sub(delay) / interval_ms;
         for &i in &due {
             let s = &mut self.monitors[i];
-            s.next_due = (now / s.interval_ms + 1) * s.interval_ms;
+            s.next_due = (slot_of(s.interval_ms) + 1) * s.interval_ms + delay;
         }
 
         // One read of every window due.
-        let end = (now / 1000) as i64;
         let mut queries = Vec::with_capacity(due.len());
         let mut query_index = Vec::with_capacity(due.len());
         for &i in &due {
-            let m = &self.monitors[i].monitor;
+            let sched = &self.monitors[i];
+            let m = &sched.monitor;
+            // The last whole second before the slot began.
+            let end = (slot_of(sched.interval_ms) * sched.interval_ms / 1000) as i64 - 1;
             let query = |name: &str| WindowQuery {
                 name: name.to_string(),
                 kind: Some(m.kind),
@@ -263,7 +278,7 @@ impl Engine {
             };
             let m = &sched.monitor;
             let value = monitor_value(m, metric, denominator);
-            let check = now / sched.interval_ms;
+            let check = slot_of(sched.interval_ms);
             for (j, trigger) in m.triggers.iter().enumerate() {
                 let raw = states.next().flatten();
                 let prev = match raw.as_deref().map(AlertState::from_json) {
@@ -324,7 +339,7 @@ impl Engine {
                     report.transitions += 1;
                     self.stats.transitions += 1;
                     if let Some(notice) = w.notice {
-                        let subject = self.notify(&w, notice);
+                        let subject = self.notify(&w, notice, now);
                         report.notices.push((subject, notice));
                     }
                 }
@@ -341,7 +356,7 @@ impl Engine {
         report
     }
 
-    fn notify(&mut self, w: &Pending, notice: Notice) -> String {
+    fn notify(&mut self, w: &Pending, notice: Notice, now: UnixMillis) -> String {
         let sched = &self.monitors[w.monitor];
         let alert = Alert {
             monitor: &sched.monitor,
@@ -350,6 +365,7 @@ impl Engine {
             notice,
             value: w.value,
             fired_at: w.fired_at,
+            checked_at: now,
             service: &self.settings.service,
             environment: &self.settings.environment,
         };

@@ -101,6 +101,7 @@ pub async fn start(
         service: config.service.clone(),
         environment: config.environment.clone(),
         mail_from: config.mail_from.clone(),
+        evaluation_delay_ms: config.evaluation_delay.as_millis() as u64,
     };
     let engine = Engine::new(
         &monitors,

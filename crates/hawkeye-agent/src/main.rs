@@ -13,7 +13,7 @@ use std::sync::Arc;
 use clap::Parser;
 use hawkeye_agent::{load_dotenv, load_monitors, AgentConfig, AgentHandle, MonitorsSource};
 use hawkeye_store::{RedisConfig, RedisStore, Store};
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -87,6 +87,9 @@ fn init_logging() {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    // Before anything that takes time: a SIGHUP that arrives while starting
+    // must not kill the process (its default action).
+    let signals = Signals::install()?;
     let mut config = AgentConfig::from_env().map_err(|e| e.to_string())?;
     if let Some(path) = cli.config {
         config.monitors = MonitorsSource::File(path);
@@ -110,7 +113,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let agent = hawkeye_agent::start(config, store, mailer)
         .await
         .map_err(|e| format!("{}: {e}", monitors_path.display()))?;
-    wait_for_signals(&agent, &monitors_path).await?;
+    signals.wait(&agent, &monitors_path).await;
     let stats = agent.shutdown().await;
     tracing::info!(
         checks = stats.engine.checks,
@@ -121,39 +124,53 @@ async fn run(cli: Cli) -> Result<(), String> {
     Ok(())
 }
 
-/// Reloads on SIGHUP; returns on SIGTERM or SIGINT.
-async fn wait_for_signals(agent: &AgentHandle, monitors_path: &Path) -> Result<(), String> {
-    let install = |kind: SignalKind, name: &str| {
-        signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))
-    };
-    let mut hup = install(SignalKind::hangup(), "SIGHUP")?;
-    let mut term = install(SignalKind::terminate(), "SIGTERM")?;
-    let mut int = install(SignalKind::interrupt(), "SIGINT")?;
-    loop {
-        tokio::select! {
-            _ = hup.recv() => match load_monitors(monitors_path) {
-                Ok(file) => match agent.reload(file) {
-                    Ok(()) => tracing::info!(file = %monitors_path.display(), "SIGHUP: monitors reloaded"),
-                    Err(e) => tracing::error!("SIGHUP: reload refused, keeping the current monitors: {e}"),
-                },
-                Err(errors) => {
-                    for line in errors.to_string().lines() {
-                        tracing::error!("{line}");
+struct Signals {
+    hup: Signal,
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, String> {
+        let install = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))
+        };
+        Ok(Signals {
+            hup: install(SignalKind::hangup(), "SIGHUP")?,
+            term: install(SignalKind::terminate(), "SIGTERM")?,
+            int: install(SignalKind::interrupt(), "SIGINT")?,
+        })
+    }
+
+    /// Reloads on SIGHUP; returns on SIGTERM or SIGINT.
+    async fn wait(mut self, agent: &AgentHandle, monitors_path: &Path) {
+        let Signals { hup, term, int } = &mut self;
+        loop {
+            tokio::select! {
+                _ = hup.recv() => match load_monitors(monitors_path) {
+                    Ok(file) => match agent.reload(file) {
+                        Ok(()) => tracing::info!(file = %monitors_path.display(), "SIGHUP: monitors reloaded"),
+                        Err(e) => tracing::error!("SIGHUP: reload refused, keeping the current monitors: {e}"),
+                    },
+                    Err(errors) => {
+                        for line in errors.to_string().lines() {
+                            tracing::error!("{line}");
+                        }
+                        tracing::error!(
+                            problems = errors.problems.len(),
+                            "SIGHUP: {} is invalid; keeping the last good monitors",
+                            monitors_path.display()
+                        );
                     }
-                    tracing::error!(
-                        problems = errors.problems.len(),
-                        "SIGHUP: {} is invalid; keeping the last good monitors",
-                        monitors_path.display()
-                    );
+                },
+                _ = term.recv() => {
+                    tracing::info!("SIGTERM: shutting down");
+                    return;
                 }
-            },
-            _ = term.recv() => {
-                tracing::info!("SIGTERM: shutting down");
-                return Ok(());
-            }
-            _ = int.recv() => {
-                tracing::info!("SIGINT: shutting down");
-                return Ok(());
+                _ = int.recv() => {
+                    tracing::info!("SIGINT: shutting down");
+                    return;
+                }
             }
         }
     }

@@ -31,6 +31,8 @@ pub struct Alert<'a> {
     pub value: Option<f64>,
     /// When the trigger entered FIRING.
     pub fired_at: Option<UnixMillis>,
+    /// When the check that sent this ran.
+    pub checked_at: UnixMillis,
     pub service: &'a str,
     pub environment: &'a str,
 }
@@ -179,6 +181,10 @@ pub fn render(a: &Alert) -> Rendered {
     if let Some(t) = a.fired_at {
         body.push_str(&format!("Firing since: {}\n", rfc3339(t)));
     }
+    body.push_str(&format!(
+        "Checked at:  {}\n",
+        humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(a.checked_at))
+    ));
     Rendered { subject, body }
 }
 
@@ -217,6 +223,7 @@ mod tests {
             notice,
             value,
             fired_at: Some(0),
+            checked_at: 0,
             service: "shop",
             environment: "prod",
         }

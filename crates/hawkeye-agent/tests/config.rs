@@ -87,12 +87,12 @@ fn the_extended_format_loads() {
 #[test]
 fn durations_with_units_work_everywhere() {
     let file = parse_monitors(
-        "version: 1\nmonitors:\n  - metric: a\n    interval: 1500ms\n    window: 2m\n    triggers:\n      - {threshold: 1, run_every: 90s, to: a@b.example}\n",
+        "version: 1\nmonitors:\n  - metric: a\n    interval: 2m\n    window: 2m\n    triggers:\n      - {threshold: 1, run_every: 90s, to: a@b.example}\n",
         "t.yaml",
     )
     .unwrap();
     let m = &file.monitors[0];
-    assert_eq!(m.interval, Duration::from_millis(1500));
+    assert_eq!(m.interval, Duration::from_secs(120));
     assert_eq!(m.window, Duration::from_secs(120));
     assert_eq!(m.triggers[0].run_every, Duration::from_secs(90));
     assert_eq!(
@@ -184,6 +184,10 @@ fn invalid_files_are_rejected_with_line_and_column() {
         (
             "version: 1\nmonitors:\n  - triggers:\n      - threshold: 3\n        to: [a@example.com]\n".into(),
             vec![(3, 5, "missing field `metric`")],
+        ),
+        (
+            monitor(&format!("    interval: 1500ms\n    triggers:\n{VALID_TRIGGER}")),
+            vec![(4, 15, "interval must be a whole number of seconds")],
         ),
         ("".into(), vec![(1, 1, "the file is empty")]),
         (

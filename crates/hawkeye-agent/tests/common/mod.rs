@@ -106,6 +106,7 @@ pub fn settings() -> EngineSettings {
         service: "shop".into(),
         environment: "test".into(),
         mail_from: "hawkeye@localhost".into(),
+        evaluation_delay_ms: 0,
     }
 }
 
@@ -128,8 +129,10 @@ pub fn base_ms() -> u64 {
     now / 60_000 * 60_000
 }
 
+/// The last whole second before `ms`: where data must be for the check at
+/// `ms` to read it.
 pub fn secs(ms: u64) -> i64 {
-    (ms / 1000) as i64
+    (ms / 1000) as i64 - 1
 }
 
 static SEQ: AtomicUsize = AtomicUsize::new(1);
@@ -180,3 +183,5 @@ pub async fn gauge(store: &dyn Store, name: &str, second: i64, v: f64) {
 pub fn memory() -> Arc<Probe<MemoryStore>> {
     Arc::new(Probe::new(MemoryStore::new(Duration::from_secs(3600))))
 }
+
+pub mod processes;

@@ -1,0 +1,179 @@
+//! The `hawkeye-agent` binary: `--check`, SIGHUP reload keeping the last
+//! good file, graceful SIGTERM.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::processes::{agent_binary, clean_command, Proc};
+use hawkeye_testkit::RedisServer;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn check_accepts_both_fixtures() {
+    for name in ["monitors-original.yaml", "monitors-extended.yaml"] {
+        let out = clean_command(&agent_binary())
+            .arg("--check")
+            .arg(fixture(name))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains(": ok ("));
+    }
+}
+
+#[test]
+fn check_prints_every_problem_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("monitors.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nmonitors:\n  - metric: a\n    aggregate: p95\n    triggers:\n      - threshold: 1\n        op: '=>'\n        to: []\n",
+    )
+    .unwrap();
+    let out = clean_command(&agent_binary())
+        .arg("--check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let origin = path.display().to_string();
+    assert_eq!(
+        lines,
+        [
+            format!("{origin}:4:16: p95 does not apply to a counter (use sum, rate)"),
+            format!("{origin}:7:13: unknown op \"=>\" (expected >=, >, < or <=)"),
+            format!("{origin}:8:9: `to` needs at least one address (or use `notifier: log`)"),
+        ],
+        "{stdout}"
+    );
+}
+
+#[test]
+fn refuses_to_start_on_an_invalid_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("monitors.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nmonitors:\n  - metric: a\n    triggers: []\n",
+    )
+    .unwrap();
+    let out = clean_command(&agent_binary())
+        .env("MONITOR_CONFIG_FILE", &path)
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(":4:15: a monitor needs at least one trigger"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_required_setting_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("monitors-original.yaml"),
+        dir.path().join("monitors.yaml"),
+    )
+    .unwrap();
+    let out = clean_command(&agent_binary())
+        .env("MAILER", "smtp")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SMTP_HOST is not set"), "{stderr}");
+}
+
+#[test]
+fn dotenv_files_are_read_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    // .env names the monitors file and ENV; .prod.env overrides MAILER;
+    // the real environment overrides SMTP_HOST from .prod.env. A missing
+    // SMTP_PORT default and a bad host make the error show which won.
+    std::fs::write(
+        dir.path().join(".env"),
+        "ENV=prod\nMONITOR_CONFIG_FILE=from-dotenv.yaml\nMAILER=log\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join(".prod.env"),
+        "MAILER=smtp\nSMTP_TLS=bogus\n",
+    )
+    .unwrap();
+    let out = clean_command(&agent_binary())
+        .env("SMTP_HOST", "mail.example.com")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // MAILER=smtp came from .prod.env (over .env), SMTP_HOST from the
+    // environment, and the SMTP_TLS error shows .prod.env was read.
+    assert!(stderr.contains("SMTP_TLS=\"bogus\""), "{stderr}");
+    std::fs::write(dir.path().join(".prod.env"), "MAILER=smtp\n").unwrap();
+    let out = clean_command(&agent_binary())
+        .env("SMTP_HOST", "mail.example.com")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("from-dotenv.yaml"),
+        "the monitors file named by .env: {stderr}"
+    );
+}
+
+#[test]
+fn sighup_reloads_and_keeps_the_last_good_file_then_sigterm_exits_0() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("monitors.yaml");
+    std::fs::copy(fixture("monitors-original.yaml"), &path).unwrap();
+    let mut cmd = clean_command(&agent_binary());
+    cmd.env("MONITOR_CONFIG_FILE", &path)
+        .env("REDIS_URL", redis.url())
+        .env("MAILER", "log")
+        .env("RUST_LOG", "info")
+        .current_dir(dir.path());
+    let mut agent = Proc::spawn("agent", cmd);
+    assert!(agent.wait_for_line("agent started", DEADLINE));
+
+    std::fs::write(
+        &path,
+        "version: 1\nmonitors:\n  - metric: a\n    bogus: 1\n",
+    )
+    .unwrap();
+    agent.signal(libc::SIGHUP);
+    assert!(agent.wait_for_line("keeping the last good monitors", DEADLINE));
+    assert!(agent.wait_for_line(":4:5: unknown field `bogus`", DEADLINE));
+
+    std::fs::copy(fixture("monitors-extended.yaml"), &path).unwrap();
+    agent.signal(libc::SIGHUP);
+    assert!(agent.wait_for_line("monitors reloaded", DEADLINE));
+
+    agent.signal(libc::SIGTERM);
+    let status = agent
+        .wait_exit(DEADLINE)
+        .expect("the agent exits on SIGTERM");
+    assert!(status.success(), "{status:?}");
+}
