@@ -1,0 +1,29 @@
+//! `hawkeye check`: validates a monitors file and reports every problem with
+//! its line and column.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
+    match hawkeye_agent::load_monitors(file) {
+        Ok(monitors) => {
+            let triggers: usize = monitors.monitors.iter().map(|m| m.triggers.len()).sum();
+            println!(
+                "{}: ok ({} monitors, {triggers} triggers)",
+                file.display(),
+                monitors.monitors.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "{}: {} problem{}",
+                file.display(),
+                errors.problems.len(),
+                if errors.problems.len() == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

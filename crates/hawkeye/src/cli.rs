@@ -1,0 +1,254 @@
+//! The `hawkeye` command line: argument definitions and what each command does.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use hawkeye_client::rpc::RpcConnection;
+use hawkeye_protocol::jsonrpc::QueryParams;
+
+/// Lines sent per `metric.send` request by `hawkeye send`.
+const SEND_CHUNK: usize = 1000;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hawkeye",
+    version,
+    about = "Send, query and alert on metrics: the hawkeye command line.",
+    long_about = "Send, query and alert on metrics: the hawkeye command line.\n\n\
+        Settings come from flags, then the environment, then .env (and .{ENV}.env).\n\
+        Start with `hawkeye demo`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Send metric lines (`name:1|c`, statsd / DogStatsD format) to the server;
+    /// with no LINE, read them from stdin, one per line.
+    Send(SendArgs),
+    /// Read one metric's window from the server.
+    Query(QueryArgs),
+    /// Validate a monitors file; every problem is reported with its line and column.
+    Check(CheckArgs),
+    /// Show the server's counters.
+    Stats(StatsArgs),
+    /// Run server and agent in this process on an in-memory store, send
+    /// traffic that breaches monitors.yaml and show the alert email.
+    Demo(crate::demo::DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SocketArg {
+    /// The server's JSON-RPC socket.
+    #[arg(long, env = "HAWKEYE_SOCKET", default_value = "/tmp/hawkeye.sock")]
+    pub socket: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub socket: SocketArg,
+    /// Metric lines; `-` or none reads stdin.
+    pub lines: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub socket: SocketArg,
+    /// The metric name.
+    pub metric: String,
+    /// The window, ending now: `60s`, `5m`, `1h`, or a number of seconds.
+    #[arg(long, short, default_value = "60s")]
+    pub window: String,
+    /// The aggregation (default: the metric type's first, e.g. `sum` for counters):
+    /// sum, rate, last, min, max, avg, p50, p90, p95, p99, count, unique.
+    #[arg(long, short)]
+    pub agg: Option<String>,
+    /// Only series with this tag (`key=value`, repeatable); without it all
+    /// series of the name are combined.
+    #[arg(long = "tag", short = 't', value_parser = parse_tag)]
+    pub tags: Vec<(String, String)>,
+    /// The metric type (c, g, ms, s), needed only when one name has several.
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    /// Print the server's JSON result.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The monitors file.
+    #[arg(env = "MONITOR_CONFIG_FILE", default_value = "monitors.yaml")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub socket: SocketArg,
+    /// Print the server's JSON result.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .or_else(|| s.split_once(':'))
+        .ok_or_else(|| format!("{s:?} is not key=value"))?;
+    if k.is_empty() {
+        return Err(format!("{s:?} has an empty key"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// Logs go to stderr; `RUST_LOG` chooses what (default: warnings, and info
+/// from hawkeye itself for the demo).
+pub fn init_tracing(cli: &Cli) {
+    let default = match cli.command {
+        Command::Demo(_) => "warn",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs a command to completion.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Send(args) => send(args).await,
+            Command::Query(args) => query(args).await,
+            Command::Check(args) => crate::check::check(&args.file),
+            Command::Stats(args) => stats(args).await,
+            Command::Demo(args) => crate::demo::run(args).await,
+        }
+    })
+}
+
+async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let from_stdin = args.lines.is_empty() || args.lines == ["-"];
+    if from_stdin && std::io::stdin().is_terminal() {
+        eprintln!("reading metric lines from stdin (one per line, end with Ctrl-D)");
+    }
+    let lines: Vec<String> = if from_stdin {
+        std::io::stdin()
+            .lock()
+            .lines()
+            .collect::<Result<Vec<_>, _>>()
+            .context("cannot read stdin")?
+            .into_iter()
+            .filter(|l| !l.trim().is_empty())
+            .collect()
+    } else {
+        args.lines
+    };
+    if lines.is_empty() {
+        bail!("no metric lines to send");
+    }
+    let mut conn = RpcConnection::connect(&args.socket.socket).await?;
+    let (mut accepted, mut rejected) = (0usize, 0usize);
+    for (chunk_index, chunk) in lines.chunks(SEND_CHUNK).enumerate() {
+        let result = conn.send_lines(chunk).await.context("metric.send failed")?;
+        accepted += result.accepted;
+        for r in &result.rejected {
+            rejected += 1;
+            let index = chunk_index * SEND_CHUNK + r.index;
+            let line = lines.get(index).map(String::as_str).unwrap_or("?");
+            eprintln!("rejected line {}: {line:?}: {}", index + 1, r.error);
+        }
+    }
+    println!("accepted {accepted}, rejected {rejected}");
+    Ok(if rejected == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let tags: BTreeMap<String, String> = args.tags.into_iter().collect();
+    let params = QueryParams {
+        metric: args.metric.clone(),
+        window: serde_json::Value::String(args.window.clone()),
+        agg: args.agg.clone(),
+        tags: (!tags.is_empty()).then_some(tags),
+        kind: args.kind,
+    };
+    let mut conn = RpcConnection::connect(&args.socket.socket).await?;
+    let result = conn.query(&params).await.context("metric.query failed")?;
+    if args.json {
+        println!("{}", serde_json::to_string(&result)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let agg = args.agg.as_deref().unwrap_or("default aggregation");
+    match result.value {
+        Some(v) => println!("{} {agg} over {}s: {v}", args.metric, result.window_secs),
+        None => println!(
+            "{} {agg} over {}s: no data",
+            args.metric, result.window_secs
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
+    let mut conn = RpcConnection::connect(&args.socket.socket).await?;
+    let s = conn.stats().await.context("server.stats failed")?;
+    if args.json {
+        println!("{}", serde_json::to_string(&s)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (name, value) in [
+        ("connections", s.connections),
+        ("connections_total", s.connections_total),
+        ("lines_accepted", s.lines_accepted),
+        ("lines_rejected", s.lines_rejected),
+        ("flushes", s.flushes),
+        ("store_errors", s.store_errors),
+        ("buffered", s.buffered),
+        ("dropped", s.dropped),
+        ("series", s.series),
+    ] {
+        println!("{name:<18} {value}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_parse_as_key_value() {
+        assert_eq!(
+            parse_tag("route=/a").unwrap(),
+            ("route".into(), "/a".into())
+        );
+        assert_eq!(
+            parse_tag("env:prod").unwrap(),
+            ("env".into(), "prod".into())
+        );
+        assert!(parse_tag("novalue").is_err());
+        assert!(parse_tag("=x").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,8 @@
+//! hawkeye in one crate: the `hawkeye` command line, and [`embed`], which
+//! starts the server and the agent inside an application's own tokio runtime.
+
+pub mod check;
+pub mod cli;
+pub mod demo;
+pub mod embed;
+pub mod env_files;

@@ -1,0 +1,17 @@
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    if let Err(e) = hawkeye::env_files::load_env_files() {
+        eprintln!("error: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
+    let cli = hawkeye::cli::Cli::parse();
+    hawkeye::cli::init_tracing(&cli);
+    match hawkeye::cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
