@@ -156,6 +156,9 @@ impl MailQueue {
         let mut worker = self.worker;
         if tokio::time::timeout(grace, &mut worker).await.is_err() {
             worker.abort();
+            // Wait for the cancellation to take effect, so the queue is
+            // closed (senders refused) when this returns.
+            let _ = worker.await;
             let s = self.sender.stats();
             let unsent = s.queued.saturating_sub(s.sent + s.failed);
             tracing::error!(
