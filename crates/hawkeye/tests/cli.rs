@@ -1,0 +1,173 @@
+//! The `hawkeye` binary against a real server embedded in the test.
+
+use std::process::{Command, Output};
+
+use hawkeye::embed::{self, EmbedConfig};
+
+fn hawkeye(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hawkeye"))
+        .args(args)
+        .env_remove("HAWKEYE_SOCKET")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the hawkeye binary")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_query_and_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hawkeye.sock");
+    let server = embed::start(EmbedConfig::in_memory(&socket).without_agent())
+        .await
+        .unwrap();
+    let s = socket.to_str().unwrap().to_string();
+
+    let out = tokio::task::spawn_blocking({
+        let s = s.clone();
+        move || {
+            hawkeye(&[
+                "send",
+                "--socket",
+                &s,
+                "cli.hits:2|c",
+                "cli.hits:3|c|#route:/a",
+                "bad line",
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success(), "a rejected line fails the command");
+    let t = text(&out);
+    assert!(t.contains("accepted 2, rejected 1"), "{t}");
+    assert!(t.contains("rejected line 3"), "{t}");
+
+    let query = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            hawkeye(&args)
+        })
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut last = String::new();
+    while tokio::time::Instant::now() < deadline {
+        let out = query(vec![
+            "query".into(),
+            "--socket".into(),
+            s.clone(),
+            "cli.hits".into(),
+            "--window".into(),
+            "5m".into(),
+            "--agg".into(),
+            "sum".into(),
+            "--json".into(),
+        ])
+        .await
+        .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        last = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if last == r#"{"value":5.0,"window_secs":300}"# {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(last, r#"{"value":5.0,"window_secs":300}"#);
+
+    let out = query(vec![
+        "query".into(),
+        "--socket".into(),
+        s.clone(),
+        "cli.hits".into(),
+        "--window".into(),
+        "5m".into(),
+        "--tag".into(),
+        "route=/a".into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "cli.hits default aggregation over 300s: 3"
+    );
+
+    let out = query(vec![
+        "stats".into(),
+        "--socket".into(),
+        s.clone(),
+        "--json".into(),
+    ])
+    .await
+    .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stats JSON");
+    assert_eq!(stats["lines_accepted"], 2);
+    assert_eq!(stats["lines_rejected"], 1);
+
+    server.shutdown().await;
+}
+
+#[test]
+fn a_missing_server_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("none.sock");
+    let out = hawkeye(&["stats", "--socket", socket.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(
+        t.starts_with("error: cannot connect to the hawkeye server at"),
+        "{t}"
+    );
+    assert_eq!(t.trim().lines().count(), 1, "{t}");
+}
+
+#[test]
+fn check_reports_problems_with_line_and_column() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../monitors.yaml");
+    let out = hawkeye(&["check", root]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("ok (2 monitors, 4 triggers)"),
+        "{}",
+        text(&out)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("monitors.yaml");
+    std::fs::write(
+        &bad,
+        "version: 1\nmonitors:\n  - metric: x\n    triggers:\n      - threshold: lots\n        to: [a@example.com]\n",
+    )
+    .unwrap();
+    let out = hawkeye(&["check", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(t.contains(&format!("{}:5:", bad.display())), "{t}");
+}
+
+#[test]
+fn the_demo_shows_the_alert_email_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    // From a directory without monitors.yaml: the built-in copy is used.
+    let out = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
+        .arg("demo")
+        .current_dir(dir.path())
+        .env_remove("HAWKEYE_SOCKET")
+        .env_remove("MONITOR_CONFIG_FILE")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("To:      oncall@example.com"), "{t}");
+    assert!(t.contains("Subject: 4xx errors exceeded"), "{t}");
+    assert!(
+        t.contains("Threshold breached for first degree sla. 5"),
+        "{t}"
+    );
+}
