@@ -129,3 +129,26 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         (**self).ping().await
     }
 }
+
+/// Opens the store a URL names: `memory://` for the in-memory store, anything
+/// else (`redis://`, `rediss://`, `redis+unix://`, a comma list of cluster
+/// nodes) for Redis.
+pub async fn open(
+    url: &str,
+    key_prefix: &str,
+    retention: std::time::Duration,
+) -> Result<Arc<dyn Store>, StoreError> {
+    if url.trim() == MEMORY_URL {
+        return Ok(Arc::new(MemoryStore::new(retention)));
+    }
+    let store = RedisStore::connect(RedisConfig {
+        url: url.to_string(),
+        key_prefix: key_prefix.to_string(),
+        retention,
+    })
+    .await?;
+    Ok(Arc::new(store))
+}
+
+/// The URL that selects the in-memory store.
+pub const MEMORY_URL: &str = "memory://";

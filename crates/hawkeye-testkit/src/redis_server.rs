@@ -14,16 +14,36 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct RedisServer {
     dir: TempDir,
     child: Option<Child>,
+    /// Append-only file with fsync on every write: what Redis acknowledged
+    /// survives a kill and restart.
+    persistent: bool,
 }
 
 impl RedisServer {
     /// Starts a redis-server; panics with the reason if it cannot.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(false)
+    }
+
+    /// Starts a redis-server whose acknowledged writes survive [`stop`] and
+    /// [`restart`] (append-only file, fsync always).
+    ///
+    /// [`stop`]: RedisServer::stop
+    /// [`restart`]: RedisServer::restart
+    pub fn start_persistent() -> RedisServer {
+        RedisServer::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> RedisServer {
         let dir = tempfile::Builder::new()
             .prefix("hawkeye-redis")
             .tempdir()
             .expect("create a temporary directory for redis");
-        let mut server = RedisServer { dir, child: None };
+        let mut server = RedisServer {
+            dir,
+            child: None,
+            persistent,
+        };
         server.spawn();
         server
     }
@@ -45,7 +65,7 @@ impl RedisServer {
         self.child.is_some()
     }
 
-    /// Kills the server (its data is gone: persistence is off).
+    /// Kills the server. Unless it is persistent, its data is gone.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -54,7 +74,7 @@ impl RedisServer {
         let _ = std::fs::remove_file(self.socket_path());
     }
 
-    /// Starts the server again on the same socket, empty.
+    /// Starts the server again on the same socket (empty unless persistent).
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
@@ -91,7 +111,9 @@ impl RedisServer {
             .arg("--save")
             .arg("")
             .arg("--appendonly")
-            .arg("no")
+            .arg(if self.persistent { "yes" } else { "no" })
+            .arg("--appendfsync")
+            .arg("always")
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::piped())

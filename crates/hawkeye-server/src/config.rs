@@ -1,0 +1,248 @@
+//! Server settings: defaults, the environment (SPEC §2) and their bounds.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hawkeye_protocol::{parse_duration, PlainUnit};
+
+/// Everything the server needs to start, apart from its store.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// JSON-RPC stream socket (`HAWKEYE_SOCKET`).
+    pub socket_path: PathBuf,
+    /// statsd/DogStatsD datagram socket (`HAWKEYE_DGRAM_SOCKET`), off when `None`.
+    pub dgram_socket_path: Option<PathBuf>,
+    /// File mode of the socket files (`HAWKEYE_SOCKET_MODE`, octal).
+    pub socket_mode: u32,
+    /// How often aggregates are written to the store (`HAWKEYE_FLUSH_INTERVAL`).
+    pub flush_interval: Duration,
+    /// How far back a `|T` timestamp may reach; matches the store's retention
+    /// (`HAWKEYE_RETENTION`).
+    pub retention: Duration,
+    /// Distinct series accepted before new ones are refused (`HAWKEYE_MAX_SERIES`).
+    pub max_series: usize,
+    /// Longest request line on the stream socket (`HAWKEYE_MAX_LINE_BYTES`).
+    pub max_line_bytes: usize,
+    /// Concurrent stream connections (`HAWKEYE_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// (series, second) aggregates held in memory while the store is
+    /// unreachable, before events are dropped (`HAWKEYE_MAX_BUFFERED`).
+    pub max_buffered: usize,
+    /// Largest datagram read (`HAWKEYE_DGRAM_MAX_BYTES`).
+    pub dgram_max_bytes: usize,
+    /// How long shutdown keeps trying to write the last aggregates
+    /// (`HAWKEYE_SHUTDOWN_TIMEOUT`).
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            socket_path: PathBuf::from("/tmp/hawkeye.sock"),
+            dgram_socket_path: None,
+            socket_mode: 0o660,
+            flush_interval: Duration::from_millis(200),
+            retention: Duration::from_secs(3600),
+            max_series: 100_000,
+            max_line_bytes: 1 << 20,
+            max_connections: 4096,
+            max_buffered: 1_000_000,
+            dgram_max_bytes: 65_536,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A setting that could not be read; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+/// Reads a variable through `get` (the environment, or a map in tests).
+pub struct EnvReader<F: Fn(&str) -> Option<String>> {
+    get: F,
+}
+
+impl<F: Fn(&str) -> Option<String>> EnvReader<F> {
+    pub fn new(get: F) -> Self {
+        EnvReader { get }
+    }
+
+    fn value(&self, variable: &'static str) -> Option<String> {
+        (self.get)(variable).filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn string(&self, variable: &'static str, default: &str) -> String {
+        self.value(variable).unwrap_or_else(|| default.to_string())
+    }
+
+    /// A duration; a plain number is in seconds.
+    pub fn duration(
+        &self,
+        variable: &'static str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match self.value(variable) {
+            None => Ok(default),
+            Some(v) => parse_duration(&v, PlainUnit::Seconds).map_err(|e| ConfigError {
+                variable,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    pub fn count(&self, variable: &'static str, default: usize) -> Result<usize, ConfigError> {
+        match self.value(variable) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(ConfigError {
+                    variable,
+                    reason: format!("{v:?} is not a positive whole number"),
+                }),
+            },
+        }
+    }
+
+    pub fn mode(&self, variable: &'static str, default: u32) -> Result<u32, ConfigError> {
+        match self.value(variable) {
+            None => Ok(default),
+            Some(v) => u32::from_str_radix(v.trim().trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(|| ConfigError {
+                    variable,
+                    reason: format!("{v:?} is not an octal file mode such as 0660"),
+                }),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<ServerConfig, ConfigError> {
+        ServerConfig::from_reader(&EnvReader::new(|k| std::env::var(k).ok()))
+    }
+
+    pub fn from_reader<F: Fn(&str) -> Option<String>>(
+        env: &EnvReader<F>,
+    ) -> Result<ServerConfig, ConfigError> {
+        let d = ServerConfig::default();
+        let config = ServerConfig {
+            socket_path: PathBuf::from(env.string("HAWKEYE_SOCKET", "/tmp/hawkeye.sock")),
+            dgram_socket_path: env.value("HAWKEYE_DGRAM_SOCKET").map(PathBuf::from),
+            socket_mode: env.mode("HAWKEYE_SOCKET_MODE", d.socket_mode)?,
+            flush_interval: env.duration("HAWKEYE_FLUSH_INTERVAL", d.flush_interval)?,
+            retention: env.duration("HAWKEYE_RETENTION", d.retention)?,
+            max_series: env.count("HAWKEYE_MAX_SERIES", d.max_series)?,
+            max_line_bytes: env.count("HAWKEYE_MAX_LINE_BYTES", d.max_line_bytes)?,
+            max_connections: env.count("HAWKEYE_MAX_CONNECTIONS", d.max_connections)?,
+            max_buffered: env.count("HAWKEYE_MAX_BUFFERED", d.max_buffered)?,
+            dgram_max_bytes: env.count("HAWKEYE_DGRAM_MAX_BYTES", d.dgram_max_bytes)?,
+            shutdown_timeout: env.duration("HAWKEYE_SHUTDOWN_TIMEOUT", d.shutdown_timeout)?,
+        };
+        if config.flush_interval.is_zero() {
+            return Err(ConfigError {
+                variable: "HAWKEYE_FLUSH_INTERVAL",
+                reason: "must be more than zero".into(),
+            });
+        }
+        Ok(config)
+    }
+}
+
+/// Where the store is and how keys are laid out (`REDIS_URL`,
+/// `HAWKEYE_KEY_PREFIX`, `HAWKEYE_RETENTION`).
+#[derive(Clone)]
+pub struct StoreSettings {
+    pub url: String,
+    pub key_prefix: String,
+    pub retention: Duration,
+}
+
+impl StoreSettings {
+    pub fn from_env() -> Result<StoreSettings, ConfigError> {
+        StoreSettings::from_reader(&EnvReader::new(|k| std::env::var(k).ok()))
+    }
+
+    pub fn from_reader<F: Fn(&str) -> Option<String>>(
+        env: &EnvReader<F>,
+    ) -> Result<StoreSettings, ConfigError> {
+        Ok(StoreSettings {
+            url: env.string("REDIS_URL", "redis://127.0.0.1:6379"),
+            key_prefix: env.string("HAWKEYE_KEY_PREFIX", "hawkeye"),
+            retention: env.duration("HAWKEYE_RETENTION", Duration::from_secs(3600))?,
+        })
+    }
+}
+
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("url", &hawkeye_store::redis_store::redact_url(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .field("retention", &self.retention)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn reader(pairs: &[(&str, &str)]) -> EnvReader<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        EnvReader::new(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = ServerConfig::from_reader(&reader(&[])).unwrap();
+        assert_eq!(c.socket_path, PathBuf::from("/tmp/hawkeye.sock"));
+        assert_eq!(c.socket_mode, 0o660);
+        assert_eq!(c.flush_interval, Duration::from_millis(200));
+        assert_eq!(c.retention, Duration::from_secs(3600));
+        assert_eq!(c.max_series, 100_000);
+        assert_eq!(c.max_line_bytes, 1 << 20);
+        assert!(c.dgram_socket_path.is_none());
+    }
+
+    #[test]
+    fn values_and_errors_name_the_variable() {
+        let c = ServerConfig::from_reader(&reader(&[
+            ("HAWKEYE_FLUSH_INTERVAL", "50ms"),
+            ("HAWKEYE_SOCKET_MODE", "0600"),
+            ("HAWKEYE_RETENTION", "120"),
+        ]))
+        .unwrap();
+        assert_eq!(c.flush_interval, Duration::from_millis(50));
+        assert_eq!(c.socket_mode, 0o600);
+        assert_eq!(c.retention, Duration::from_secs(120));
+        for (var, bad) in [
+            ("HAWKEYE_MAX_SERIES", "lots"),
+            ("HAWKEYE_SOCKET_MODE", "rw-rw----"),
+            ("HAWKEYE_FLUSH_INTERVAL", "soon"),
+            ("HAWKEYE_FLUSH_INTERVAL", "0"),
+        ] {
+            let e = ServerConfig::from_reader(&reader(&[(var, bad)])).unwrap_err();
+            assert!(e.to_string().starts_with(var), "{e}");
+        }
+    }
+
+    #[test]
+    fn store_settings_never_show_the_password() {
+        let s =
+            StoreSettings::from_reader(&reader(&[("REDIS_URL", "redis://app:s3cret@db:6379/0")]))
+                .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("app:***@db:6379"), "{shown}");
+    }
+}

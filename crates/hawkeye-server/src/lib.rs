@@ -1,0 +1,170 @@
+//! The hawkeye server: takes metric events on a Unix stream socket (JSON-RPC
+//! 2.0 and Go's net/rpc/jsonrpc) and, optionally, a datagram socket (plain
+//! statsd/DogStatsD lines), aggregates them per series and per second in
+//! memory, and writes the aggregates to a [`Store`] every flush interval.
+//!
+//! Embedding: [`start`] runs the server on the caller's tokio runtime and
+//! returns a [`ServerHandle`] for stats and graceful shutdown.
+
+mod aggregator;
+pub mod config;
+mod connection;
+mod datagram;
+mod flusher;
+mod ingest;
+mod rpc;
+mod shared;
+mod socket_file;
+mod stats;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hawkeye_protocol::jsonrpc::StatsResult;
+use hawkeye_store::Store;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+pub use config::{ConfigError, ServerConfig, StoreSettings};
+
+use shared::Shared;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(
+        "a hawkeye server is already listening on {0}; stop it or choose another HAWKEYE_SOCKET"
+    )]
+    AlreadyRunning(PathBuf),
+    #[error("{0} exists and is not a socket; refusing to replace it")]
+    NotASocket(PathBuf),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the server task failed: {0}")]
+    Task(String),
+}
+
+impl ServerError {
+    fn io(path: &Path, source: std::io::Error) -> ServerError {
+        ServerError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// A running server.
+pub struct ServerHandle {
+    socket_path: PathBuf,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    pub fn socket_path(&self) -> &Path {
+        &self.socket_path
+    }
+
+    pub fn stats(&self) -> StatsResult {
+        self.shared.stats.snapshot()
+    }
+
+    /// Stops accepting, lets open connections finish what they read, flushes
+    /// everything to the store and removes the socket files.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.shutdown.send(true);
+        self.task
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))
+    }
+}
+
+/// Binds the sockets and starts the server's tasks on the current runtime.
+pub async fn start(
+    config: ServerConfig,
+    store: Arc<dyn Store>,
+) -> Result<ServerHandle, ServerError> {
+    let listener = socket_file::bind_stream(&config.socket_path, config.socket_mode)?;
+    let datagram = match &config.dgram_socket_path {
+        Some(path) => match socket_file::bind_datagram(path, config.socket_mode) {
+            Ok(socket) => Some(socket),
+            Err(e) => {
+                socket_file::remove(&config.socket_path);
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    info!(
+        socket = %config.socket_path.display(),
+        datagram = ?config.dgram_socket_path,
+        flush_interval = ?config.flush_interval,
+        "hawkeye server listening"
+    );
+    let socket_path = config.socket_path.clone();
+    let shared = Arc::new(Shared::new(config, store));
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let task = tokio::spawn(run(shared.clone(), listener, datagram, shutdown_rx));
+    Ok(ServerHandle {
+        socket_path,
+        shared,
+        shutdown,
+        task,
+    })
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    listener: tokio::net::UnixListener,
+    datagram: Option<tokio::net::UnixDatagram>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let flusher = tokio::spawn(flusher::run(shared.clone(), shutdown.clone()));
+    let datagram_task = datagram
+        .map(|socket| tokio::spawn(datagram::serve(shared.clone(), socket, shutdown.clone())));
+    let mut connections = JoinSet::new();
+    let max_connections = shared.config.max_connections;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    if connections.len() >= max_connections {
+                        tokio::spawn(connection::refuse(stream, max_connections));
+                    } else {
+                        connections.spawn(connection::serve(shared.clone(), stream, shutdown.clone()));
+                    }
+                }
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    info!("shutting down: no new connections; finishing open ones");
+    while connections.join_next().await.is_some() {}
+    if let Some(task) = datagram_task {
+        let _ = task.await;
+    }
+    // The flusher saw the same signal; its last flush covers everything answered.
+    let _ = flusher.await;
+    socket_file::remove(&shared.config.socket_path);
+    if let Some(path) = &shared.config.dgram_socket_path {
+        socket_file::remove(path);
+    }
+    let stats = shared.stats.snapshot();
+    info!(
+        lines_accepted = stats.lines_accepted,
+        flushes = stats.flushes,
+        unwritten = shared.aggregator().buffered(),
+        "hawkeye server stopped"
+    );
+}
