@@ -70,6 +70,9 @@ async fn run(args: Args) -> Result<(), String> {
     if args.memory {
         store.url = hawkeye_store::MEMORY_URL.to_string();
     }
+    // Handlers first: a signal that arrives once the socket is up must stop
+    // the server gracefully, not kill it.
+    let signals = Signals::install().map_err(|e| format!("cannot listen for signals: {e}"))?;
     info!(store = ?store, "opening the store");
     let store = hawkeye_store::open(&store.url, &store.key_prefix, store.retention)
         .await
@@ -77,9 +80,7 @@ async fn run(args: Args) -> Result<(), String> {
     let server = hawkeye_server::start(config, store)
         .await
         .map_err(|e| e.to_string())?;
-    wait_for_signal()
-        .await
-        .map_err(|e| format!("cannot listen for signals: {e}"))?;
+    signals.wait().await;
     info!("signal received; shutting down");
     server.shutdown().await.map_err(|e| {
         error!(error = %e, "shutdown failed");
@@ -87,13 +88,24 @@ async fn run(args: Args) -> Result<(), String> {
     })
 }
 
-async fn wait_for_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }

@@ -99,6 +99,12 @@ impl Client {
         self.writer.write_all(bytes).await.unwrap();
     }
 
+    /// Sends raw bytes, reporting a write error instead of panicking (the
+    /// server may close the connection part-way, as it does for huge lines).
+    pub async fn try_send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes).await
+    }
+
     /// Reads one response line; `None` at end of stream.
     pub async fn read(&mut self) -> Option<Value> {
         let mut line = String::new();
