@@ -1,0 +1,342 @@
+//! The metric line format: a table of valid and invalid lines, and property
+//! tests that no input makes the parser panic and that what it accepts means
+//! what was written.
+
+use hawkeye_protocol::{parse_line, parse_payload, LineError, MetricKind, Value};
+use proptest::prelude::*;
+
+#[test]
+fn valid_lines() {
+    use MetricKind::*;
+    use Value::*;
+    let cases: &[(
+        &str,
+        &str,
+        MetricKind,
+        &[Value],
+        f64,
+        &[(&str, &str)],
+        Option<i64>,
+    )] = &[
+        (
+            "http.response.400:1|c",
+            "http.response.400",
+            Counter,
+            &[Number(1.0)],
+            1.0,
+            &[],
+            None,
+        ),
+        ("a:-3|c", "a", Counter, &[Number(-3.0)], 1.0, &[], None),
+        ("a:2.5|c|@0.1", "a", Counter, &[Number(2.5)], 0.1, &[], None),
+        ("a:1|c|@1", "a", Counter, &[Number(1.0)], 1.0, &[], None),
+        (
+            "a:1:2:3|c",
+            "a",
+            Counter,
+            &[Number(1.0), Number(2.0), Number(3.0)],
+            1.0,
+            &[],
+            None,
+        ),
+        (
+            "q.depth:42|g",
+            "q.depth",
+            Gauge,
+            &[Number(42.0)],
+            1.0,
+            &[],
+            None,
+        ),
+        (
+            "q.depth:+5|g",
+            "q.depth",
+            Gauge,
+            &[Delta(5.0)],
+            1.0,
+            &[],
+            None,
+        ),
+        (
+            "q.depth:-5|g",
+            "q.depth",
+            Gauge,
+            &[Delta(-5.0)],
+            1.0,
+            &[],
+            None,
+        ),
+        (
+            "q.depth:0.5|g|@0.5",
+            "q.depth",
+            Gauge,
+            &[Number(0.5)],
+            0.5,
+            &[],
+            None,
+        ),
+        (
+            "lat:320|ms",
+            "lat",
+            Distribution,
+            &[Number(320.0)],
+            1.0,
+            &[],
+            None,
+        ),
+        (
+            "lat:320|h",
+            "lat",
+            Distribution,
+            &[Number(320.0)],
+            1.0,
+            &[],
+            None,
+        ),
+        (
+            "lat:320|d",
+            "lat",
+            Distribution,
+            &[Number(320.0)],
+            1.0,
+            &[],
+            None,
+        ),
+        (
+            "lat:1:2.5:1e3|ms",
+            "lat",
+            Distribution,
+            &[Number(1.0), Number(2.5), Number(1000.0)],
+            1.0,
+            &[],
+            None,
+        ),
+        (
+            "lat:.5|ms",
+            "lat",
+            Distribution,
+            &[Number(0.5)],
+            1.0,
+            &[],
+            None,
+        ),
+        (
+            "users:alice|s",
+            "users",
+            Set,
+            &[Member("alice")],
+            1.0,
+            &[],
+            None,
+        ),
+        (
+            "users:a@b.c|s",
+            "users",
+            Set,
+            &[Member("a@b.c")],
+            1.0,
+            &[],
+            None,
+        ),
+        (
+            "a:1|c|#env:prod,route:/checkout",
+            "a",
+            Counter,
+            &[Number(1.0)],
+            1.0,
+            &[("env", "prod"), ("route", "/checkout")],
+            None,
+        ),
+        (
+            "a:1|c|#canary",
+            "a",
+            Counter,
+            &[Number(1.0)],
+            1.0,
+            &[("canary", "")],
+            None,
+        ),
+        (
+            "a:1|c|#url:http://x:8080/y",
+            "a",
+            Counter,
+            &[Number(1.0)],
+            1.0,
+            &[("url", "http://x:8080/y")],
+            None,
+        ),
+        (
+            "a:1|c|@0.5|#k:v",
+            "a",
+            Counter,
+            &[Number(1.0)],
+            0.5,
+            &[("k", "v")],
+            None,
+        ),
+        (
+            "a:1|c|#k:v|@0.5",
+            "a",
+            Counter,
+            &[Number(1.0)],
+            0.5,
+            &[("k", "v")],
+            None,
+        ),
+        (
+            "a:1|c|c:83c0a99c0a54c0c18",
+            "a",
+            Counter,
+            &[Number(1.0)],
+            1.0,
+            &[],
+            None,
+        ),
+        (
+            "a:1|c|T1700000000",
+            "a",
+            Counter,
+            &[Number(1.0)],
+            1.0,
+            &[],
+            Some(1_700_000_000),
+        ),
+        (
+            "a:1|c|@0.2|#k:v|c:abc|T1700000000",
+            "a",
+            Counter,
+            &[Number(1.0)],
+            0.2,
+            &[("k", "v")],
+            Some(1_700_000_000),
+        ),
+        ("  a:1|c\r", "a", Counter, &[Number(1.0)], 1.0, &[], None),
+        (
+            "A-b_c.9:1|c",
+            "A-b_c.9",
+            Counter,
+            &[Number(1.0)],
+            1.0,
+            &[],
+            None,
+        ),
+    ];
+    for (line, name, kind, values, rate, tags, ts) in cases {
+        let parsed = parse_line(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        assert_eq!(parsed.name, *name, "{line}");
+        assert_eq!(parsed.kind, *kind, "{line}");
+        assert_eq!(parsed.values, *values, "{line}");
+        assert_eq!(parsed.sample_rate, *rate, "{line}");
+        assert_eq!(parsed.tags, *tags, "{line}");
+        assert_eq!(parsed.timestamp, *ts, "{line}");
+    }
+}
+
+#[test]
+fn invalid_lines_say_which_field_and_why() {
+    let long_name = format!("{}:1|c", "a".repeat(201));
+    let cases: &[(&str, &str)] = &[
+        ("", "empty line"),
+        ("   ", "empty line"),
+        ("a", "missing ':'"),
+        ("a|c", "missing ':'"),
+        ("a:1", "missing '|<type>'"),
+        (":1|c", "invalid name \"\": empty"),
+        (&long_name, "201 bytes long, the limit is 200"),
+        ("a b:1|c", "character ' ' is not allowed"),
+        ("a/b:1|c", "character '/' is not allowed"),
+        ("é:1|c", "character 'é' is not allowed"),
+        ("a:1|x", "unknown type \"x\""),
+        ("a:1|", "unknown type \"\""),
+        ("a:1|C", "unknown type \"C\""),
+        ("a:|c", "empty value"),
+        ("a:abc|c", "not a finite number"),
+        ("a:NaN|c", "not a finite number"),
+        ("a:inf|ms", "not a finite number"),
+        ("a:1e999|c", "not a finite number"),
+        ("a:1::2|ms", "empty value"),
+        ("a:0x10|c", "not a finite number"),
+        ("a:|s", "empty set member"),
+        ("a:x:y|s", "one value per line"),
+        ("a:1|c|@0", "sample rate \"0\""),
+        ("a:1|c|@1.5", "sample rate \"1.5\""),
+        ("a:1|c|@-1", "sample rate \"-1\""),
+        ("a:1|c|@x", "sample rate \"x\""),
+        ("a:1|c|@", "sample rate \"\""),
+        ("a:1|c|@0.5|@0.5", "@<sample rate> appears twice"),
+        ("a:1|c|#", "empty tag key"),
+        ("a:1|c|#a:1,,b:2", "empty tag key"),
+        ("a:1|c|#:v", "empty tag key"),
+        ("a:1|c|#a b:1", "keys may not hold spaces"),
+        ("a:1|c|#k:1,k:2", "this key appears twice"),
+        ("a:1|c|#k:1|#j:2", "#<tags> appears twice"),
+        ("a:1|c|Tsoon", "invalid timestamp \"soon\""),
+        ("a:1|c|T-5", "invalid timestamp"),
+        ("a:1|c|T0", "invalid timestamp"),
+        ("a:1|c|T1|T2", "T<unix-seconds> appears twice"),
+        ("a:1|c|x", "unknown field \"x\""),
+        ("a:1|c||", "unknown field \"\""),
+        ("a:1|c|e:1", "unknown field \"e:1\""),
+    ];
+    for (line, want) in cases {
+        let err = parse_line(line).expect_err(line);
+        let message = err.to_string();
+        assert!(
+            message.contains(want),
+            "{line:?}: {message:?} should contain {want:?}"
+        );
+    }
+}
+
+#[test]
+fn error_messages_quote_at_most_a_snippet() {
+    let line = format!("{}|c", "x".repeat(100_000));
+    let message = parse_line(&line).unwrap_err().to_string();
+    assert!(message.len() < 200, "{} bytes", message.len());
+}
+
+#[test]
+fn payloads_hold_several_lines() {
+    let items: Vec<_> = parse_payload("a:1|c\n\nb:2|g\nbad\nc:x|s\n").collect();
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[0].1.as_ref().unwrap().name, "a");
+    assert_eq!(items[1].1.as_ref().unwrap().kind, MetricKind::Gauge);
+    assert!(matches!(items[2].1, Err(LineError::MissingValue(_))));
+    assert_eq!(items[3].0, 3);
+}
+
+fn name() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9_.-]{1,40}"
+}
+
+proptest! {
+    #[test]
+    fn no_input_panics(s in any::<String>()) {
+        let _ = parse_line(&s);
+        let _ = parse_payload(&s).count();
+    }
+
+    #[test]
+    fn no_near_miss_panics(s in "[a-z.:|@#,T0-9+-]{0,40}") {
+        let _ = parse_line(&s);
+    }
+
+    #[test]
+    fn counters_mean_what_was_written(n in name(), v in -1e9f64..1e9, rate in 0.001f64..=1.0) {
+        let line = format!("{n}:{v}|c|@{rate}");
+        let parsed = parse_line(&line).unwrap();
+        prop_assert_eq!(parsed.name, n.as_str());
+        prop_assert_eq!(parsed.values, vec![Value::Number(v)]);
+        prop_assert_eq!(parsed.sample_rate, rate);
+    }
+
+    #[test]
+    fn tags_round_trip(n in name(), tags in proptest::collection::btree_map("[a-z_]{1,8}", "[a-z0-9/._-]{0,8}", 0..5)) {
+        let text: Vec<String> = tags.iter().map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}:{v}") }).collect();
+        let line = if text.is_empty() { format!("{n}:1|ms") } else { format!("{n}:1|ms|#{}", text.join(",")) };
+        let parsed = parse_line(&line).unwrap();
+        let got: Vec<(String, String)> = parsed.tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let want: Vec<(String, String)> = tags.into_iter().collect();
+        prop_assert_eq!(got, want);
+    }
+}
