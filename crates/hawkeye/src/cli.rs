@@ -194,13 +194,13 @@ async fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string(&result)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let agg = args.agg.as_deref().unwrap_or("default aggregation");
+    let what = match args.agg.as_deref() {
+        Some(agg) => format!("{agg} of {}", args.metric),
+        None => args.metric.clone(),
+    };
     match result.value {
-        Some(v) => println!("{} {agg} over {}s: {v}", args.metric, result.window_secs),
-        None => println!(
-            "{} {agg} over {}s: no data",
-            args.metric, result.window_secs
-        ),
+        Some(v) => println!("{what} over {}s: {v}", result.window_secs),
+        None => println!("{what} over {}s: no data", result.window_secs),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -95,7 +95,7 @@ async fn send_query_and_stats() {
     .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "cli.hits default aggregation over 300s: 3"
+        "cli.hits over 300s: 3"
     );
 
     let out = query(vec![
