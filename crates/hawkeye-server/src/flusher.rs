@@ -87,8 +87,9 @@ impl Shared {
     }
 }
 
-/// Flushes every interval until shutdown, then once more, retrying for up to
-/// `shutdown_timeout` so that nothing accepted is lost to a brief outage.
+/// Flushes every interval until shutdown. The last flush is not done here
+/// but by [`final_flush`], once every connection has finished answering:
+/// done at the signal, it could miss what a connection takes in after it.
 pub(crate) async fn run(shared: std::sync::Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut delay = shared.config.flush_interval;
     let mut last_forget = tokio::time::Instant::now();
@@ -124,10 +125,11 @@ pub(crate) async fn run(shared: std::sync::Arc<Shared>, mut shutdown: watch::Rec
                 .store(aggregator.series_count() as u64, Relaxed);
         }
     }
-    final_flush(&shared).await;
 }
 
-async fn final_flush(shared: &Shared) {
+/// Writes what is left, retrying for up to `shutdown_timeout` so that nothing
+/// accepted is lost to a brief outage.
+pub(crate) async fn final_flush(shared: &Shared) {
     let deadline = tokio::time::Instant::now() + shared.config.shutdown_timeout;
     let mut failures = 0;
     loop {

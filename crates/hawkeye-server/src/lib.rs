@@ -154,8 +154,10 @@ async fn run(
     if let Some(task) = datagram_task {
         let _ = task.await;
     }
-    // The flusher saw the same signal; its last flush covers everything answered.
+    // Only now, with every connection done, does the last flush cover
+    // everything that was answered.
     let _ = flusher.await;
+    flusher::final_flush(&shared).await;
     socket_file::remove(&shared.config.socket_path);
     if let Some(path) = &shared.config.dgram_socket_path {
         socket_file::remove(path);
