@@ -326,7 +326,7 @@ monitors:
         for v in values {
             d.observe(*v, 1.0);
         }
-        Aggregate::Distribution(d)
+        Aggregate::Distribution(Box::new(d))
     };
     // Slow, but on another route: filtered out.
     write(

@@ -9,13 +9,16 @@ use hawkeye_protocol::MetricKind;
 
 use crate::sketch::Sketch;
 
+/// The large variants are boxed: the server keeps one aggregate per series
+/// waiting for the next flush, and with 100 000 series their size is most of
+/// its memory.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Aggregate {
     /// Sum of increments, each divided by its sample rate.
     Counter(f64),
     Gauge(GaugeStats),
-    Distribution(DistributionStats),
-    Set(HashSet<String>),
+    Distribution(Box<DistributionStats>),
+    Set(Box<HashSet<String>>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -40,9 +40,14 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{Pipeline, RedisError, Value};
 
-use crate::aggregate::{Aggregate, DistributionStats, GaugeStats};
+use crate::aggregate::{Aggregate, GaugeStats};
 use crate::window::{self, SeriesWindow, WindowQuery};
 use crate::{QueryOutcome, Store, StoreError, WriteBatch};
+
+/// Commands sent in one round trip at most. Bounds the memory a flush or a
+/// query of many series needs (commands, packed request and replies), at the
+/// cost of more round trips only for very large ones.
+const MAX_COMMANDS_PER_ROUND_TRIP: usize = 10_000;
 
 /// Applies one flush of one series-minute, once.
 ///
@@ -208,7 +213,10 @@ impl RedisStore {
         Ok(c)
     }
 
-    /// Runs pipelines and returns their replies in order. On one node they go
+    /// Runs pipelines and returns their replies in order, one reply per
+    /// command: callers never mark commands ignored, because re-packing
+    /// pipelines into one (below) would not carry the marks over.
+    /// On one node they go
     /// as one pipeline; on a cluster each (all keys of one hash tag) goes on
     /// its own, concurrently, so that no pipeline spans slots.
     async fn run(&self, pipes: Vec<Pipeline>) -> Result<Vec<Vec<Value>>, StoreError> {
@@ -226,14 +234,14 @@ impl RedisStore {
                     return Ok(pipes.iter().map(|_| Vec::new()).collect());
                 }
                 let mut conn = manager.clone();
-                let mut replies: Vec<Value> =
-                    all.query_async(&mut conn).await.map_err(unavailable)?;
-                let mut out = Vec::with_capacity(sizes.len());
-                for n in sizes {
-                    let rest = replies.split_off(n.min(replies.len()));
-                    out.push(std::mem::replace(&mut replies, rest));
-                }
-                Ok(out)
+                let replies: Vec<Value> = all.query_async(&mut conn).await.map_err(unavailable)?;
+                // One pass over the replies: splitting the vector pipeline by
+                // pipeline would copy the rest each time (quadratic at 10 000 queries).
+                let mut replies = replies.into_iter();
+                Ok(sizes
+                    .into_iter()
+                    .map(|n| replies.by_ref().take(n).collect())
+                    .collect())
             }
             Connection::Cluster { .. } => {
                 let conn = self.cluster_conn().await?;
@@ -276,6 +284,76 @@ impl RedisStore {
 
     fn alert_key(&self, key: &str) -> String {
         format!("{}:alert:{{{}}}", self.prefix, key)
+    }
+
+    /// Sends the queued minute reads and folds their replies into windows.
+    async fn read_chunk(
+        &self,
+        reads: &mut Reads,
+        queries: &[WindowQuery],
+        plans: &[Result<Option<Plan>, window::QueryError>],
+    ) -> Result<(), StoreError> {
+        if reads.jobs.is_empty() {
+            return Ok(());
+        }
+        // One pipeline per query, so that on a cluster each stays in one slot.
+        let mut pipes: Vec<Pipeline> = Vec::new();
+        let mut last_query = usize::MAX;
+        for job in &reads.jobs {
+            if job.query != last_query {
+                pipes.push(redis::pipe());
+                last_query = job.query;
+            }
+            if let Some(p) = pipes.last_mut() {
+                p.cmd("HGETALL").arg(&job.key);
+            }
+        }
+        let replies = self.run(pipes).await?;
+        let jobs = std::mem::take(&mut reads.jobs);
+        for (job, reply) in jobs.iter().zip(replies.iter().flatten()) {
+            let (q, Ok(Some(plan))) = (&queries[job.query], &plans[job.query]) else {
+                continue;
+            };
+            if reads.current != Some((job.query, job.series)) {
+                reads.finish_series();
+                reads.current = Some((job.query, job.series));
+            }
+            decode_minute(
+                plan.kind,
+                job.minute,
+                &as_pairs(reply)?,
+                q.start(),
+                q.end,
+                &mut reads.seconds,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The number of distinct members across HyperLogLog `keys` (all of one
+    /// name, so one slot). Very many keys are merged in chunks first.
+    async fn count_union(&self, name: &str, keys: Vec<String>) -> Result<f64, StoreError> {
+        // The count is the first reply of the last pipeline (a DEL may follow it).
+        let count = |replies: Vec<Vec<Value>>| match replies.last().and_then(|r| r.first()) {
+            Some(Value::Int(n)) => Ok(*n as f64),
+            other => Err(StoreError::Protocol(format!("PFCOUNT replied {other:?}"))),
+        };
+        if keys.len() <= MAX_COMMANDS_PER_ROUND_TRIP {
+            let mut p = redis::pipe();
+            p.cmd("PFCOUNT").arg(keys);
+            return count(self.run(vec![p]).await?);
+        }
+        let scratch = format!("{}:{{{}}}:union:{}", self.prefix, name, rand_suffix());
+        for chunk in keys.chunks(MAX_COMMANDS_PER_ROUND_TRIP) {
+            let mut p = redis::pipe();
+            p.cmd("PFMERGE").arg(&scratch).arg(chunk);
+            p.cmd("EXPIRE").arg(&scratch).arg(60);
+            self.run(vec![p]).await?;
+        }
+        let mut p = redis::pipe();
+        p.cmd("PFCOUNT").arg(&scratch);
+        p.cmd("DEL").arg(&scratch);
+        count(self.run(vec![p]).await?)
     }
 
     /// Adds the script invocation for one series-minute to `pipe`.
@@ -370,7 +448,7 @@ fn decode_minute(
             MetricKind::Distribution => {
                 let entry = out
                     .entry(second)
-                    .or_insert_with(|| Aggregate::Distribution(DistributionStats::default()));
+                    .or_insert_with(|| Aggregate::Distribution(Box::default()));
                 let Aggregate::Distribution(d) = entry else {
                     return Err(bad());
                 };
@@ -431,6 +509,72 @@ fn as_pairs(v: &Value) -> Result<Vec<(String, String)>, StoreError> {
     }
 }
 
+/// A unique-enough suffix for a scratch key.
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+/// One minute hash to read for one series of one query.
+struct ReadJob {
+    query: usize,
+    series: usize,
+    minute: i64,
+    key: String,
+}
+
+/// Reads in progress: queued jobs, the series being decoded, and each
+/// query's finished series combined so far.
+struct Reads {
+    jobs: Vec<ReadJob>,
+    current: Option<(usize, usize)>,
+    seconds: BTreeMap<i64, Aggregate>,
+    combined: Vec<window::Combined>,
+    set_counts: Vec<Option<f64>>,
+}
+
+impl Reads {
+    fn new(queries: usize) -> Reads {
+        Reads {
+            jobs: Vec::new(),
+            current: None,
+            seconds: BTreeMap::new(),
+            combined: (0..queries).map(|_| window::Combined::default()).collect(),
+            set_counts: vec![None; queries],
+        }
+    }
+
+    fn push(&mut self, query: usize, series: usize, minute: i64, key: String) {
+        self.jobs.push(ReadJob {
+            query,
+            series,
+            minute,
+            key,
+        });
+    }
+
+    fn queued(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Reduces the series just decoded to its window.
+    fn finish_series(&mut self) {
+        if let Some((query, _)) = self.current.take() {
+            let seconds = std::mem::take(&mut self.seconds);
+            if let Some(w) = SeriesWindow::from_seconds(seconds.values()) {
+                self.combined[query].add(w);
+            }
+        }
+    }
+}
+
 /// What the first round trip of a query found: the series to read.
 struct Plan {
     kind: MetricKind,
@@ -447,11 +591,14 @@ impl Store for RedisStore {
         let seq = batch.seq.to_string();
         let mut pipes: Vec<Pipeline> = Vec::new();
         if !self.is_cluster() {
-            // Makes every EVALSHA below succeed even right after a Redis restart.
+            // Makes every EVALSHA below succeed even right after a Redis
+            // restart. (A restart between two chunks fails the write, and the
+            // retry starts with this again.)
             let mut load = redis::pipe();
-            load.cmd("SCRIPT").arg("LOAD").arg(WRITE_SCRIPT).ignore();
+            load.cmd("SCRIPT").arg("LOAD").arg(WRITE_SCRIPT);
             pipes.push(load);
         }
+        let mut queued = 0;
         for write in &batch.series {
             let key = &write.key;
             let mut pipe = redis::pipe();
@@ -469,17 +616,15 @@ impl Store for RedisStore {
                     let set_key = self.set_key(&key.name, *second, &key.tags);
                     pipe.cmd("PFADD")
                         .arg(&set_key)
-                        .arg(members.iter().collect::<Vec<_>>())
-                        .ignore();
-                    pipe.cmd("EXPIRE").arg(&set_key).arg(self.ttl_secs).ignore();
+                        .arg(members.iter().collect::<Vec<_>>());
+                    pipe.cmd("EXPIRE").arg(&set_key).arg(self.ttl_secs);
                 }
                 pipe.cmd("ZADD")
                     .arg(&index)
                     .arg("GT")
                     .arg(last_second)
-                    .arg(&member)
-                    .ignore();
-                pipe.cmd("EXPIRE").arg(&index).arg(self.ttl_secs).ignore();
+                    .arg(&member);
+                pipe.cmd("EXPIRE").arg(&index).arg(self.ttl_secs);
             } else {
                 let mut by_minute: BTreeMap<i64, Vec<String>> = BTreeMap::new();
                 for (second, agg) in &write.points {
@@ -498,10 +643,15 @@ impl Store for RedisStore {
                     args.extend(ops);
                     let data = self.minute_key(&key.name, key.kind, minute, &key.tags);
                     self.add_write(&mut pipe, [data, index.clone()], args);
-                    pipe.ignore();
                 }
             }
+            queued += pipe.len();
             pipes.push(pipe);
+            if queued >= MAX_COMMANDS_PER_ROUND_TRIP {
+                // Safe to split: each series-minute applies a flush at most once.
+                self.run(std::mem::take(&mut pipes)).await?;
+                queued = 0;
+            }
         }
         self.run(pipes).await?;
         Ok(())
@@ -557,87 +707,48 @@ impl Store for RedisStore {
             plans.push(plan);
         }
 
-        // Round trip 2: the data of those series.
-        let data_pipes: Vec<Pipeline> = queries
-            .iter()
-            .zip(&plans)
-            .map(|(q, plan)| {
-                let mut p = redis::pipe();
-                if let Ok(Some(plan)) = plan {
-                    if plan.kind == MetricKind::Set {
-                        let keys: Vec<String> = plan
-                            .series
-                            .iter()
-                            .flat_map(|tags| (q.start()..=q.end).map(move |s| (s, tags)))
-                            .map(|(s, tags)| self.set_key(&q.name, s, tags))
-                            .collect();
-                        p.cmd("PFCOUNT").arg(keys);
-                    } else {
-                        for tags in &plan.series {
-                            for minute in q.start().div_euclid(60)..=q.end.div_euclid(60) {
-                                p.cmd("HGETALL")
-                                    .arg(self.minute_key(&q.name, plan.kind, minute, tags));
-                            }
-                        }
-                    }
-                }
-                p
-            })
-            .collect();
-        let data_replies = self.run(data_pipes).await?;
-
-        let mut outcomes = Vec::with_capacity(queries.len());
-        for ((q, plan), replies) in queries.iter().zip(plans).zip(data_replies) {
-            let plan = match plan {
-                Err(e) => {
-                    outcomes.push(Err(e));
-                    continue;
-                }
-                Ok(None) => {
-                    outcomes.push(Ok(None));
-                    continue;
-                }
-                Ok(Some(plan)) => plan,
-            };
+        // Round trip 2 (more for very large reads): the data of those series,
+        // folded into one window per series as its replies arrive.
+        let mut reads = Reads::new(queries.len());
+        for (qi, (q, plan)) in queries.iter().zip(&plans).enumerate() {
+            let Ok(Some(plan)) = plan else { continue };
             if plan.kind == MetricKind::Set {
-                let count = match replies.first() {
-                    Some(Value::Int(n)) => *n as f64,
-                    other => {
-                        return Err(StoreError::Protocol(format!("PFCOUNT replied {other:?}")))
-                    }
-                };
-                let windows = (count > 0.0).then_some(SeriesWindow::SetCount(count));
-                outcomes.push(Ok(window::evaluate(
-                    plan.aggregation,
-                    q.window_secs,
-                    windows,
-                )));
+                let keys: Vec<String> = plan
+                    .series
+                    .iter()
+                    .flat_map(|tags| (q.start()..=q.end).map(move |s| (s, tags)))
+                    .map(|(s, tags)| self.set_key(&q.name, s, tags))
+                    .collect();
+                reads.set_counts[qi] = Some(self.count_union(&q.name, keys).await?);
                 continue;
             }
-            let minutes = (q.end.div_euclid(60) - q.start().div_euclid(60) + 1) as usize;
-            let mut windows = Vec::with_capacity(plan.series.len());
-            for (i, _tags) in plan.series.iter().enumerate() {
-                let mut seconds = BTreeMap::new();
-                for (m, reply) in replies[i * minutes..(i + 1) * minutes].iter().enumerate() {
-                    let minute = q.start().div_euclid(60) + m as i64;
-                    decode_minute(
-                        plan.kind,
-                        minute,
-                        &as_pairs(reply)?,
-                        q.start(),
-                        q.end,
-                        &mut seconds,
-                    )?;
-                }
-                if let Some(w) = SeriesWindow::from_seconds(seconds.values()) {
-                    windows.push(w);
+            let first_minute = q.start().div_euclid(60);
+            for (si, tags) in plan.series.iter().enumerate() {
+                for minute in first_minute..=q.end.div_euclid(60) {
+                    let key = self.minute_key(&q.name, plan.kind, minute, tags);
+                    reads.push(qi, si, minute, key);
+                    if reads.queued() >= MAX_COMMANDS_PER_ROUND_TRIP {
+                        self.read_chunk(&mut reads, queries, &plans).await?;
+                    }
                 }
             }
-            outcomes.push(Ok(window::evaluate(
-                plan.aggregation,
-                q.window_secs,
-                windows,
-            )));
+        }
+        self.read_chunk(&mut reads, queries, &plans).await?;
+        reads.finish_series();
+
+        let mut outcomes = Vec::with_capacity(queries.len());
+        for (qi, (q, plan)) in queries.iter().zip(plans).enumerate() {
+            outcomes.push(match plan {
+                Err(e) => Err(e),
+                Ok(None) => Ok(None),
+                Ok(Some(plan)) => {
+                    let combined = &mut reads.combined[qi];
+                    if let Some(count) = reads.set_counts[qi].filter(|c| *c > 0.0) {
+                        combined.add(SeriesWindow::SetCount(count));
+                    }
+                    Ok(combined.value(plan.aggregation, q.window_secs))
+                }
+            });
         }
         Ok(outcomes)
     }

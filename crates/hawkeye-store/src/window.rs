@@ -175,8 +175,8 @@ impl SeriesWindow {
         acc.map(|a| match a {
             Aggregate::Counter(v) => SeriesWindow::Counter(v),
             Aggregate::Gauge(g) => SeriesWindow::Gauge(g),
-            Aggregate::Distribution(d) => SeriesWindow::Distribution(d),
-            Aggregate::Set(s) => SeriesWindow::SetMembers(s),
+            Aggregate::Distribution(d) => SeriesWindow::Distribution(*d),
+            Aggregate::Set(s) => SeriesWindow::SetMembers(*s),
         })
     }
 }
@@ -221,67 +221,89 @@ pub fn aggregation_for(query: &WindowQuery, kind: MetricKind) -> Result<Aggregat
     Ok(aggregation)
 }
 
-/// Combines the windows of every matching series into the query's value.
+/// The windows of several series combined, one series at a time, so that a
+/// query over many series never holds them all.
 ///
 /// Across series: counters and gauge `last` values add up (all series of a
 /// name are summed, as the spec says); min, max and avg take all series'
 /// observations together; distributions merge their sketches; sets count the
-/// union. `None` means the window holds no data.
+/// union.
+#[derive(Debug, Default)]
+pub struct Combined {
+    any: bool,
+    counter: f64,
+    gauge: Option<GaugeStats>,
+    gauge_last_sum: f64,
+    dist: DistributionStats,
+    members: HashSet<String>,
+    set_count: f64,
+}
+
+impl Combined {
+    pub fn add(&mut self, series: SeriesWindow) {
+        self.any = true;
+        match series {
+            SeriesWindow::Counter(v) => self.counter += v,
+            SeriesWindow::Gauge(g) => {
+                self.gauge_last_sum += g.last;
+                match &mut self.gauge {
+                    None => self.gauge = Some(g),
+                    Some(acc) => acc.merge(&g),
+                }
+            }
+            SeriesWindow::Distribution(d) => self.dist.merge(&d),
+            SeriesWindow::SetMembers(m) => self.members.extend(m),
+            SeriesWindow::SetCount(c) => self.set_count += c,
+        }
+    }
+
+    /// The query's value; `None` means the window holds no data.
+    pub fn value(&self, aggregation: Aggregation, window_secs: u64) -> Option<f64> {
+        use Aggregation::*;
+        if !self.any {
+            return None;
+        }
+        if let Some(g) = &self.gauge {
+            return match aggregation {
+                Last => Some(self.gauge_last_sum),
+                Min => Some(g.min),
+                Max => Some(g.max),
+                Avg => Some(g.sum / g.count),
+                _ => None,
+            };
+        }
+        let dist = &self.dist;
+        if dist.count > 0.0 {
+            return match aggregation {
+                Percentile(p) => dist.quantile(p / 100.0),
+                Avg => Some(dist.sum / dist.count),
+                Min => Some(dist.min),
+                Max => Some(dist.max),
+                Count => Some(dist.count),
+                Sum => Some(dist.sum),
+                _ => None,
+            };
+        }
+        match aggregation {
+            Sum => Some(self.counter),
+            Rate => Some(self.counter / window_secs.max(1) as f64),
+            Unique => Some(self.members.len() as f64 + self.set_count),
+            _ => None,
+        }
+    }
+}
+
+/// Combines the windows of every matching series into the query's value.
 pub fn evaluate(
     aggregation: Aggregation,
     window_secs: u64,
     series: impl IntoIterator<Item = SeriesWindow>,
 ) -> Option<f64> {
-    let mut iter = series.into_iter().peekable();
-    iter.peek()?;
-    let mut counter = 0.0;
-    let mut gauge: Option<GaugeStats> = None;
-    let mut gauge_last_sum = 0.0;
-    let mut dist = DistributionStats::default();
-    let mut members: HashSet<String> = HashSet::new();
-    let mut set_count = 0.0;
-    for s in iter {
-        match s {
-            SeriesWindow::Counter(v) => counter += v,
-            SeriesWindow::Gauge(g) => {
-                gauge_last_sum += g.last;
-                match &mut gauge {
-                    None => gauge = Some(g),
-                    Some(acc) => acc.merge(&g),
-                }
-            }
-            SeriesWindow::Distribution(d) => dist.merge(&d),
-            SeriesWindow::SetMembers(m) => members.extend(m),
-            SeriesWindow::SetCount(c) => set_count += c,
-        }
+    let mut combined = Combined::default();
+    for s in series {
+        combined.add(s);
     }
-    use Aggregation::*;
-    if let Some(g) = gauge {
-        return match aggregation {
-            Last => Some(gauge_last_sum),
-            Min => Some(g.min),
-            Max => Some(g.max),
-            Avg => Some(g.sum / g.count),
-            _ => None,
-        };
-    }
-    if dist.count > 0.0 {
-        return match aggregation {
-            Percentile(p) => dist.quantile(p / 100.0),
-            Avg => Some(dist.sum / dist.count),
-            Min => Some(dist.min),
-            Max => Some(dist.max),
-            Count => Some(dist.count),
-            Sum => Some(dist.sum),
-            _ => None,
-        };
-    }
-    match aggregation {
-        Sum => Some(counter),
-        Rate => Some(counter / window_secs.max(1) as f64),
-        Unique => Some(members.len() as f64 + set_count),
-        _ => None,
-    }
+    combined.value(aggregation, window_secs)
 }
 
 #[cfg(test)]

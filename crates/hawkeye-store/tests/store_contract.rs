@@ -263,7 +263,7 @@ async fn distributions_quantiles_within_one_percent(store: &dyn Store, _: Option
             d.observe(v, 1.0);
             all.push(v);
         }
-        points.push((t - s, Aggregate::Distribution(d)));
+        points.push((t - s, Aggregate::Distribution(Box::new(d))));
     }
     store
         .write(&batch(1, vec![SeriesWrite { key: k, points }]))
@@ -309,7 +309,7 @@ async fn sets_count_distinct_members_over_the_window(store: &dyn Store, _: Optio
             let members: HashSet<String> = (0..200)
                 .map(|i| format!("user-{}", (s * 100 + i) % 1000))
                 .collect();
-            (t - s, Aggregate::Set(members))
+            (t - s, Aggregate::Set(Box::new(members)))
         })
         .collect();
     store
@@ -426,7 +426,10 @@ async fn redis_keys_share_a_hash_tag_and_expire() {
                 },
                 SeriesWrite {
                     key: key(MetricKind::Set, "a.b", &[]),
-                    points: vec![(t, Aggregate::Set(HashSet::from(["u".to_string()])))],
+                    points: vec![(
+                        t,
+                        Aggregate::Set(Box::new(HashSet::from(["u".to_string()]))),
+                    )],
                 },
             ],
         ))
@@ -488,3 +491,49 @@ async fn redis_down_is_an_error_and_recovers_after_restart() {
     result.expect("write after restart");
     assert_eq!(value(&store, query("c", None, 5, t)).await, Some(2.0));
 }
+
+async fn large_reads_and_writes_span_several_round_trips(
+    store: &dyn Store,
+    _: Option<&RedisServer>,
+) {
+    // More than 10 000 commands each way: 12 000 counter series over two
+    // minutes, and a set spread over 12 000 per-second keys.
+    let t = now();
+    let writes: Vec<SeriesWrite> = (0..12_000)
+        .map(|i| SeriesWrite {
+            key: key(MetricKind::Counter, "wide", &[("id", &i.to_string())]),
+            points: vec![
+                (t - 40, Aggregate::Counter(1.0)),
+                (t, Aggregate::Counter(2.0)),
+            ],
+        })
+        .collect();
+    store.write(&batch(1, writes)).await.unwrap();
+    assert_eq!(
+        value(store, query("wide", None, 60, t)).await,
+        Some(36_000.0)
+    );
+    let mut one = query("wide", None, 60, t);
+    one.tags = TagFilter(BTreeMap::from([("id".to_string(), "11999".to_string())]));
+    assert_eq!(value(store, one).await, Some(3.0));
+
+    let sets: Vec<SeriesWrite> = (0..4_000)
+        .map(|i| SeriesWrite {
+            key: key(MetricKind::Set, "wide.users", &[("shard", &i.to_string())]),
+            points: (0..3)
+                .map(|s| {
+                    (
+                        t - s,
+                        Aggregate::Set(Box::new(HashSet::from([format!("u{}", (i + s) % 5_000)]))),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    store.write(&batch(2, sets)).await.unwrap();
+    let unique = value(store, query("wide.users", None, 10, t))
+        .await
+        .unwrap();
+    assert!((unique - 4_002.0).abs() <= 40.0, "unique {unique}");
+}
+both_stores!(large, large_reads_and_writes_span_several_round_trips);
