@@ -5,19 +5,22 @@
 use hawkeye_protocol::{parse_line, parse_payload, LineError, MetricKind, Value};
 use proptest::prelude::*;
 
+/// Line, then what it must parse to: name, kind, values, sample rate, tags, timestamp.
+type ValidCase<'a> = (
+    &'a str,
+    &'a str,
+    MetricKind,
+    &'a [Value<'a>],
+    f64,
+    &'a [(&'a str, &'a str)],
+    Option<i64>,
+);
+
 #[test]
 fn valid_lines() {
     use MetricKind::*;
     use Value::*;
-    let cases: &[(
-        &str,
-        &str,
-        MetricKind,
-        &[Value],
-        f64,
-        &[(&str, &str)],
-        Option<i64>,
-    )] = &[
+    let cases: &[ValidCase] = &[
         (
             "http.response.400:1|c",
             "http.response.400",

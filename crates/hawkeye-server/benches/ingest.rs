@@ -1,1 +1,320 @@
-fn main() {}
+//! End-to-end ingest benchmark: the real `hawkeye-server` binary over a real
+//! redis-server, driven over its Unix socket. Prints, from one run:
+//! events/s for batched notifications and for one call per event, Redis
+//! commands per event, and the server's peak RSS after 100 000 series.
+//!
+//! Run: `cargo bench -p hawkeye-server --bench ingest`
+//! (scale with HAWKEYE_BENCH_EVENTS, default 5 000 000 batched events.)
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hawkeye_testkit::RedisServer;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as TokioBufReader};
+use tokio::net::UnixStream;
+
+const CONNECTIONS: usize = 8;
+const LINES_PER_REQUEST: usize = 1000;
+/// Events per series in the batched phase: 1000 to 1.
+const SERIES: usize = 100;
+/// Calls a connection keeps in flight in the pipelined phase (as Go's net/rpc
+/// client does when several goroutines share one connection).
+const IN_FLIGHT: usize = 64;
+
+fn main() {
+    let batched_events: usize = std::env::var("HAWKEYE_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hawkeye.sock");
+    let server = ServerProcess(spawn_server(&socket, &redis));
+    let server_pid = server.0.id();
+    println!(
+        "hawkeye ingest benchmark: {} cores, {CONNECTIONS} connections, server pid {server_pid}",
+        num_cores()
+    );
+
+    rt.block_on(async {
+        // 1. Batched notifications, 1000 lines per request, 100 series.
+        let before = redis_commands(&redis);
+        let per_conn = batched_events / CONNECTIONS / LINES_PER_REQUEST;
+        let events = per_conn * CONNECTIONS * LINES_PER_REQUEST;
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..CONNECTIONS)
+            .map(|c| {
+                let socket = socket.clone();
+                tokio::spawn(async move {
+                    let lines: Vec<String> = (0..LINES_PER_REQUEST)
+                        .map(|i| format!("bench.batched:1|c|#s:{}", (c * LINES_PER_REQUEST + i) % SERIES))
+                        .collect();
+                    let request = json!({"jsonrpc": "2.0", "method": "metric.send", "params": lines}).to_string() + "\n";
+                    let mut conn = Conn::connect(&socket).await;
+                    for _ in 0..per_conn {
+                        conn.write(request.as_bytes()).await;
+                    }
+                    conn.ping().await;
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let total = query_sum(&socket, "bench.batched").await;
+        let elapsed = started.elapsed();
+        assert_eq!(total, events as f64, "every batched event is counted");
+        let after = redis_commands(&redis);
+        report("batched notifications (1000 lines/request)", events, elapsed);
+        println!("  server memory: {}", memory(server_pid));
+        println!(
+            "  Redis: {} commands from the server = {:.5} per event ({} events per series); {} commands inside scripts = {:.5} per event",
+            after.0 - before.0,
+            (after.0 - before.0) as f64 / events as f64,
+            events / SERIES,
+            after.1 - before.1,
+            (after.1 - before.1) as f64 / events as f64,
+        );
+
+        // 2. One call per event (Go's Metric.Handle), in lockstep and pipelined.
+        for (label, window, per_conn) in [
+            ("one call per event, lockstep (1 in flight per connection)", 1, 10_000),
+            ("one call per event, pipelined (64 in flight per connection)", IN_FLIGHT, 100_000),
+        ] {
+            let metric = format!("bench.calls.{window}");
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..CONNECTIONS)
+                .map(|_| {
+                    let socket = socket.clone();
+                    let metric = metric.clone();
+                    tokio::spawn(async move {
+                        let mut conn = Conn::connect(&socket).await;
+                        let mut sent = 0;
+                        let mut chunk = Vec::new();
+                        while sent < per_conn {
+                            let n = window.min(per_conn - sent);
+                            chunk.clear();
+                            for i in 0..n {
+                                let call = json!({"method": "Metric.Handle", "params": [{"Text": format!("{metric}:1|c")}], "id": sent + i});
+                                chunk.extend_from_slice(call.to_string().as_bytes());
+                                chunk.push(b'\n');
+                            }
+                            conn.write(&chunk).await;
+                            for _ in 0..n {
+                                let r = conn.read().await;
+                                assert_eq!(r["result"], json!(0), "{r}");
+                            }
+                            sent += n;
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let elapsed = started.elapsed();
+            let events = per_conn * CONNECTIONS;
+            assert_eq!(query_sum(&socket, &metric).await, events as f64);
+            report(label, events, elapsed);
+            println!("  server memory: {}", memory(server_pid));
+        }
+
+        // 3. 100 000 series, then the server's peak memory.
+        let series = 100_000;
+        let mut conn = Conn::connect(&socket).await;
+        for chunk in 0..series / LINES_PER_REQUEST {
+            let lines: Vec<String> = (0..LINES_PER_REQUEST)
+                .map(|i| format!("bench.series:1|c|#id:{}", chunk * LINES_PER_REQUEST + i))
+                .collect();
+            conn.write((json!({"jsonrpc": "2.0", "method": "metric.send", "params": lines}).to_string() + "\n").as_bytes()).await;
+        }
+        conn.ping().await;
+        // Wait for the flusher to write them all (no query: it would flush itself).
+        let mut stats = conn.call("server.stats").await;
+        while stats["result"]["buffered"] != json!(0) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            stats = conn.call("server.stats").await;
+        }
+        println!("series held: {}; after ingesting and flushing them, server memory: {}", stats["result"]["series"], memory(server_pid));
+        let started = Instant::now();
+        assert_eq!(query_sum(&socket, "bench.series").await, series as f64);
+        println!(
+            "a query summing all 100 000 series: {:.2} s; server memory: {}",
+            started.elapsed().as_secs_f64(),
+            memory(server_pid)
+        );
+        println!("server peak RSS (VmHWM) over the whole run: {}", peak_rss(server_pid));
+    });
+}
+
+/// Stops the server even when the benchmark panics, so that no orphan keeps running.
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+fn report(label: &str, events: usize, elapsed: Duration) {
+    println!(
+        "{label}: {events} events in {:.2} s = {:.0} events/s (end to end: until a query read them all back from Redis)",
+        elapsed.as_secs_f64(),
+        events as f64 / elapsed.as_secs_f64()
+    );
+}
+
+fn num_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn spawn_server(socket: &Path, redis: &RedisServer) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hawkeye-server"))
+        .env("HAWKEYE_SOCKET", socket)
+        .env("REDIS_URL", redis.url())
+        .env("HAWKEYE_MAX_SERIES", "200000")
+        .env("RUST_LOG", "warn,hawkeye_server=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start hawkeye-server");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("hawkeye server listening") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("server listening");
+    child
+}
+
+/// (commands the server sent, commands run inside scripts), from INFO.
+fn redis_commands(redis: &RedisServer) -> (u64, u64) {
+    let total: u64 = redis
+        .info_field("total_commands_processed")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let stats = redis.cli(&["INFO", "commandstats"]);
+    let in_scripts: u64 = stats
+        .lines()
+        .filter(|l| {
+            [
+                "cmdstat_hincrbyfloat",
+                "cmdstat_hset",
+                "cmdstat_hget",
+                "cmdstat_expire",
+                "cmdstat_zadd",
+            ]
+            .iter()
+            .any(|c| l.starts_with(c))
+        })
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    (total, in_scripts)
+}
+
+fn memory(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l[name.len() + 1..].trim().to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    format!("RSS {} (peak {})", field("VmRSS"), field("VmHWM"))
+}
+
+fn peak_rss(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+async fn query_sum(socket: &Path, metric: &str) -> f64 {
+    let mut conn = Conn::connect(socket).await;
+    let r = conn
+        .call_with(
+            "metric.query",
+            json!({"metric": metric, "window": "10m", "agg": "sum"}),
+        )
+        .await;
+    r["result"]["value"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("query {metric}: {r}"))
+}
+
+struct Conn {
+    reader: TokioBufReader<tokio::net::unix::OwnedReadHalf>,
+    writer: tokio::net::unix::OwnedWriteHalf,
+    line: String,
+}
+
+impl Conn {
+    async fn connect(path: &Path) -> Conn {
+        let (r, w) = UnixStream::connect(path).await.unwrap().into_split();
+        Conn {
+            reader: TokioBufReader::with_capacity(256 * 1024, r),
+            writer: w,
+            line: String::new(),
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.unwrap();
+    }
+
+    async fn read(&mut self) -> Value {
+        self.line.clear();
+        self.reader.read_line(&mut self.line).await.unwrap();
+        serde_json::from_str(&self.line).unwrap()
+    }
+
+    async fn call_with(&mut self, method: &str, params: Value) -> Value {
+        let req = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1})
+            .to_string()
+            + "\n";
+        self.write(req.as_bytes()).await;
+        self.read().await
+    }
+
+    async fn call(&mut self, method: &str) -> Value {
+        self.call_with(method, Value::Null).await
+    }
+
+    async fn ping(&mut self) {
+        assert_eq!(self.call("server.ping").await["result"], json!("pong"));
+    }
+}

@@ -9,12 +9,14 @@
 //! a new aggregate are dropped and counted, while events for aggregates that
 //! already exist are still added (they cost no memory).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
+use hashbrown::HashTable;
 use hawkeye_protocol::series::write_canonical_tags;
 use hawkeye_protocol::{MetricKind, MetricLine, SeriesKey, Value};
-use hawkeye_store::aggregate::{Aggregate, DistributionStats, GaugeStats};
+use hawkeye_store::aggregate::{Aggregate, GaugeStats};
 use hawkeye_store::{SeriesWrite, WriteBatch};
 
 /// Why an event was not taken.
@@ -37,14 +39,21 @@ struct Slot {
     key: Arc<SeriesKey>,
     /// A gauge's current value, which `+N`/`-N` adjust.
     gauge: f64,
-    pending: BTreeMap<i64, Aggregate>,
+    /// Aggregates by second, not yet cut into a batch. Nearly always one or
+    /// two entries, so a vector sized exactly: a map would allocate a whole
+    /// node (over a kilobyte) per series, which at 100 000 series dominates
+    /// the server's memory.
+    pending: Vec<(i64, Aggregate)>,
     last_seen: i64,
     dirty: bool,
 }
 
 pub struct Aggregator {
-    /// `kind|name|tags` → index into `slots`.
-    index: HashMap<Box<str>, usize>,
+    /// Indexes into `slots`, hashed by series. The table holds only the
+    /// index: lookups compare against the slot's own key, so a series' name
+    /// and tags are stored once.
+    index: HashTable<usize>,
+    hasher: RandomState,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     dirty: Vec<usize>,
@@ -55,15 +64,15 @@ pub struct Aggregator {
     max_series: usize,
     max_buffered: usize,
     retention_secs: i64,
-    /// Scratch space for building lookup keys without allocating per event.
-    scratch: String,
+    /// Scratch space for canonical tags, so a lookup allocates nothing.
     tags_scratch: String,
 }
 
 impl Aggregator {
     pub fn new(max_series: usize, max_buffered: usize, retention_secs: i64) -> Aggregator {
         Aggregator {
-            index: HashMap::new(),
+            index: HashTable::new(),
+            hasher: RandomState::new(),
             slots: Vec::new(),
             free: Vec::new(),
             dirty: Vec::new(),
@@ -72,7 +81,6 @@ impl Aggregator {
             max_series,
             max_buffered,
             retention_secs,
-            scratch: String::new(),
             tags_scratch: String::new(),
         }
     }
@@ -102,26 +110,31 @@ impl Aggregator {
             .expect("index points at a live slot");
         slot.last_seen = slot.last_seen.max(second);
         let weight = 1.0 / line.sample_rate;
-        if !slot.pending.contains_key(&second) {
-            if buffer_full {
-                return Err(Refusal::BufferFull(self.max_buffered));
+        let position = match slot.pending.iter().position(|(s, _)| *s == second) {
+            Some(p) => p,
+            None => {
+                if buffer_full {
+                    return Err(Refusal::BufferFull(self.max_buffered));
+                }
+                let fresh = match line.kind {
+                    MetricKind::Counter => Aggregate::Counter(0.0),
+                    MetricKind::Gauge => Aggregate::Gauge(GaugeStats {
+                        last: slot.gauge,
+                        min: f64::INFINITY,
+                        max: f64::NEG_INFINITY,
+                        sum: 0.0,
+                        count: 0.0,
+                    }),
+                    MetricKind::Distribution => Aggregate::Distribution(Box::default()),
+                    MetricKind::Set => Aggregate::Set(Box::default()),
+                };
+                slot.pending.reserve_exact(1);
+                slot.pending.push((second, fresh));
+                self.pending_count += 1;
+                slot.pending.len() - 1
             }
-            let fresh = match line.kind {
-                MetricKind::Counter => Aggregate::Counter(0.0),
-                MetricKind::Gauge => Aggregate::Gauge(GaugeStats {
-                    last: slot.gauge,
-                    min: f64::INFINITY,
-                    max: f64::NEG_INFINITY,
-                    sum: 0.0,
-                    count: 0.0,
-                }),
-                MetricKind::Distribution => Aggregate::Distribution(DistributionStats::default()),
-                MetricKind::Set => Aggregate::Set(HashSet::new()),
-            };
-            slot.pending.insert(second, fresh);
-            self.pending_count += 1;
-        }
-        let agg = slot.pending.get_mut(&second).expect("inserted above");
+        };
+        let agg = &mut slot.pending[position].1;
         for value in &line.values {
             match (&mut *agg, value) {
                 (Aggregate::Counter(sum), Value::Number(v)) => *sum += v * weight,
@@ -151,40 +164,50 @@ impl Aggregator {
 
     fn slot_for(&mut self, line: &MetricLine<'_>) -> Result<(usize, bool), Refusal> {
         write_canonical_tags(&line.tags, &mut self.tags_scratch);
-        self.scratch.clear();
-        self.scratch.push_str(line.kind.code());
-        self.scratch.push('|');
-        self.scratch.push_str(line.name);
-        self.scratch.push('|');
-        self.scratch.push_str(&self.tags_scratch);
-        if let Some(&i) = self.index.get(self.scratch.as_str()) {
+        let Aggregator {
+            index,
+            slots,
+            free,
+            hasher,
+            tags_scratch,
+            max_series,
+            ..
+        } = self;
+        let (kind, name, tags) = (line.kind, line.name, tags_scratch.as_str());
+        let hash = series_hash(hasher, kind, name, tags);
+        let same = |i: &usize| {
+            slots[*i]
+                .as_ref()
+                .is_some_and(|s| s.key.kind == kind && s.key.name == name && s.key.tags == tags)
+        };
+        if let Some(&i) = index.find(hash, same) {
             return Ok((i, false));
         }
-        if self.index.len() >= self.max_series {
-            return Err(Refusal::TooManySeries(self.max_series));
+        if index.len() >= *max_series {
+            return Err(Refusal::TooManySeries(*max_series));
         }
         let slot = Slot {
             key: Arc::new(SeriesKey {
-                kind: line.kind,
-                name: line.name.to_string(),
-                tags: self.tags_scratch.clone(),
+                kind,
+                name: name.to_string(),
+                tags: tags.to_string(),
             }),
             gauge: 0.0,
-            pending: BTreeMap::new(),
+            pending: Vec::new(),
             last_seen: 0,
             dirty: false,
         };
-        let i = match self.free.pop() {
+        let i = match free.pop() {
             Some(i) => {
-                self.slots[i] = Some(slot);
+                slots[i] = Some(slot);
                 i
             }
             None => {
-                self.slots.push(Some(slot));
-                self.slots.len() - 1
+                slots.push(Some(slot));
+                slots.len() - 1
             }
         };
-        self.index.insert(self.scratch.as_str().into(), i);
+        index.insert_unique(hash, i, |j| slot_hash(hasher, slots, *j));
         Ok((i, true))
     }
 
@@ -230,20 +253,31 @@ impl Aggregator {
         for i in 0..self.slots.len() {
             let idle = matches!(&self.slots[i], Some(s) if !s.dirty && s.last_seen < cutoff);
             if idle {
-                let slot = self.slots[i].take().expect("checked above");
-                let key = format!(
-                    "{}|{}|{}",
-                    slot.key.kind.code(),
-                    slot.key.name,
-                    slot.key.tags
-                );
-                self.index.remove(key.as_str());
+                let hash = slot_hash(&self.hasher, &self.slots, i);
+                if let Ok(entry) = self.index.find_entry(hash, |j| *j == i) {
+                    entry.remove();
+                }
+                self.slots[i] = None;
                 self.free.push(i);
                 forgotten += 1;
             }
         }
         forgotten
     }
+}
+
+fn series_hash(hasher: &RandomState, kind: MetricKind, name: &str, tags: &str) -> u64 {
+    let mut h = hasher.build_hasher();
+    kind.hash(&mut h);
+    name.hash(&mut h);
+    tags.hash(&mut h);
+    h.finish()
+}
+
+fn slot_hash(hasher: &RandomState, slots: &[Option<Slot>], i: usize) -> u64 {
+    slots[i].as_ref().map_or(0, |s| {
+        series_hash(hasher, s.key.kind, &s.key.name, &s.key.tags)
+    })
 }
 
 fn observe_gauge(g: &mut GaugeStats, v: f64) {
