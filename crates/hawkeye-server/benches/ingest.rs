@@ -128,6 +128,7 @@ fn main() {
         }
 
         // 3. 100 000 series, then the server's peak memory.
+        let redis_before = redis_used_memory(&redis);
         let series = 100_000;
         let mut conn = Conn::connect(&socket).await;
         for chunk in 0..series / LINES_PER_REQUEST {
@@ -144,6 +145,10 @@ fn main() {
             stats = conn.call("server.stats").await;
         }
         println!("series held: {}; after ingesting and flushing them, server memory: {}", stats["result"]["series"], memory(server_pid));
+        println!(
+            "Redis memory per series with one second of data: {:.0} bytes",
+            (redis_used_memory(&redis) - redis_before) as f64 / series as f64
+        );
         let started = Instant::now();
         assert_eq!(query_sum(&socket, "bench.series").await, series as f64);
         println!(
@@ -152,6 +157,16 @@ fn main() {
             memory(server_pid)
         );
         println!("server peak RSS (VmHWM) over the whole run: {}", peak_rss(server_pid));
+
+        // 4. One counter series with data in every second of the last hour.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let lines: Vec<String> = (1..3590).map(|i| format!("bench.busy:1|c|#route:/checkout|T{}", now - i)).collect();
+        conn.write((json!({"jsonrpc": "2.0", "method": "metric.send", "params": lines}).to_string() + "\n").as_bytes()).await;
+        conn.ping().await;
+        assert_eq!(query_sum_over(&socket, "bench.busy", "1h").await, 3589.0);
+        let keys = redis.cli(&["--scan", "--pattern", "hawkeye:{bench.busy}:*"]);
+        let bytes: u64 = keys.lines().map(|k| redis.cli(&["MEMORY", "USAGE", k]).parse::<u64>().unwrap_or(0)).sum();
+        println!("Redis memory of one counter series with data in every second of an hour: {bytes} bytes in {} keys", keys.lines().count());
     });
 }
 
@@ -254,6 +269,10 @@ fn memory(pid: u32) -> String {
     format!("RSS {} (peak {})", field("VmRSS"), field("VmHWM"))
 }
 
+fn redis_used_memory(redis: &RedisServer) -> u64 {
+    redis.info_field("used_memory").unwrap().parse().unwrap()
+}
+
 fn peak_rss(pid: u32) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -264,11 +283,15 @@ fn peak_rss(pid: u32) -> String {
 }
 
 async fn query_sum(socket: &Path, metric: &str) -> f64 {
+    query_sum_over(socket, metric, "10m").await
+}
+
+async fn query_sum_over(socket: &Path, metric: &str, window: &str) -> f64 {
     let mut conn = Conn::connect(socket).await;
     let r = conn
         .call_with(
             "metric.query",
-            json!({"metric": metric, "window": "10m", "agg": "sum"}),
+            json!({"metric": metric, "window": window, "agg": "sum"}),
         )
         .await;
     r["result"]["value"]

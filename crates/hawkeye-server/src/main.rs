@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+
 use hawkeye_server::{ServerConfig, StoreSettings};
 use tracing::{error, info};
 
