@@ -38,7 +38,7 @@ use hawkeye_protocol::MetricKind;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Pipeline, RedisError, Value};
+use redis::{Cmd, RedisError, Value};
 
 use crate::aggregate::{Aggregate, GaugeStats};
 use crate::window::{self, SeriesWindow, WindowQuery};
@@ -133,6 +133,23 @@ pub fn redact_url(url: &str) -> String {
         .join(",")
 }
 
+/// Commands for one hash tag (so one cluster slot), in order. On a single
+/// node, [`RedisStore::run`] moves all groups into one pipeline.
+#[derive(Default)]
+struct Group(Vec<Cmd>);
+
+impl Group {
+    fn cmd(&mut self, name: &str) -> &mut Cmd {
+        self.0.push(redis::cmd(name));
+        let last = self.0.len() - 1;
+        &mut self.0[last]
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 enum Connection {
     Single(ConnectionManager),
     Cluster {
@@ -219,24 +236,24 @@ impl RedisStore {
     /// On one node they go
     /// as one pipeline; on a cluster each (all keys of one hash tag) goes on
     /// its own, concurrently, so that no pipeline spans slots.
-    async fn run(&self, pipes: Vec<Pipeline>) -> Result<Vec<Vec<Value>>, StoreError> {
+    async fn run(&self, groups: Vec<Group>) -> Result<Vec<Vec<Value>>, StoreError> {
         match &self.conn {
             Connection::Single(manager) => {
                 let mut all = redis::pipe();
-                let mut sizes = Vec::with_capacity(pipes.len());
-                for p in &pipes {
-                    sizes.push(p.len());
-                    for cmd in p.cmd_iter() {
-                        all.add_command(cmd.clone());
+                let mut sizes = Vec::with_capacity(groups.len());
+                for group in groups {
+                    sizes.push(group.0.len());
+                    for cmd in group.0 {
+                        all.add_command(cmd);
                     }
                 }
                 if all.is_empty() {
-                    return Ok(pipes.iter().map(|_| Vec::new()).collect());
+                    return Ok(sizes.iter().map(|_| Vec::new()).collect());
                 }
                 let mut conn = manager.clone();
                 let replies: Vec<Value> = all.query_async(&mut conn).await.map_err(unavailable)?;
-                // One pass over the replies: splitting the vector pipeline by
-                // pipeline would copy the rest each time (quadratic at 10 000 queries).
+                // One pass over the replies: splitting the vector group by
+                // group would copy the rest each time (quadratic at 10 000 queries).
                 let mut replies = replies.into_iter();
                 Ok(sizes
                     .into_iter()
@@ -245,13 +262,17 @@ impl RedisStore {
             }
             Connection::Cluster { .. } => {
                 let conn = self.cluster_conn().await?;
-                let futures = pipes.into_iter().map(|p| {
+                let futures = groups.into_iter().map(|group| {
                     let mut conn = conn.clone();
                     async move {
-                        if p.is_empty() {
+                        if group.0.is_empty() {
                             return Ok(Vec::new());
                         }
-                        p.query_async::<Vec<Value>>(&mut conn).await
+                        let mut pipe = redis::pipe();
+                        for cmd in group.0 {
+                            pipe.add_command(cmd);
+                        }
+                        pipe.query_async::<Vec<Value>>(&mut conn).await
                     }
                 });
                 let results = futures::future::join_all(futures).await;
@@ -297,11 +318,11 @@ impl RedisStore {
             return Ok(());
         }
         // One pipeline per query, so that on a cluster each stays in one slot.
-        let mut pipes: Vec<Pipeline> = Vec::new();
+        let mut pipes: Vec<Group> = Vec::new();
         let mut last_query = usize::MAX;
         for job in &reads.jobs {
             if job.query != last_query {
-                pipes.push(redis::pipe());
+                pipes.push(Group::default());
                 last_query = job.query;
             }
             if let Some(p) = pipes.last_mut() {
@@ -339,25 +360,25 @@ impl RedisStore {
             other => Err(StoreError::Protocol(format!("PFCOUNT replied {other:?}"))),
         };
         if keys.len() <= MAX_COMMANDS_PER_ROUND_TRIP {
-            let mut p = redis::pipe();
+            let mut p = Group::default();
             p.cmd("PFCOUNT").arg(keys);
             return count(self.run(vec![p]).await?);
         }
         let scratch = format!("{}:{{{}}}:union:{}", self.prefix, name, rand_suffix());
         for chunk in keys.chunks(MAX_COMMANDS_PER_ROUND_TRIP) {
-            let mut p = redis::pipe();
+            let mut p = Group::default();
             p.cmd("PFMERGE").arg(&scratch).arg(chunk);
             p.cmd("EXPIRE").arg(&scratch).arg(60);
             self.run(vec![p]).await?;
         }
-        let mut p = redis::pipe();
+        let mut p = Group::default();
         p.cmd("PFCOUNT").arg(&scratch);
         p.cmd("DEL").arg(&scratch);
         count(self.run(vec![p]).await?)
     }
 
     /// Adds the script invocation for one series-minute to `pipe`.
-    fn add_write(&self, pipe: &mut Pipeline, keys: [String; 2], args: Vec<String>) {
+    fn add_write(&self, pipe: &mut Group, keys: [String; 2], args: Vec<String>) {
         if self.is_cluster() {
             // No SCRIPT LOAD can be relied on per node: send the script itself.
             let cmd = pipe.cmd("EVAL").arg(WRITE_SCRIPT).arg(2);
@@ -589,19 +610,19 @@ impl Store for RedisStore {
         let ttl = self.ttl_secs.to_string();
         let server = batch.server_id.to_string();
         let seq = batch.seq.to_string();
-        let mut pipes: Vec<Pipeline> = Vec::new();
+        let mut pipes: Vec<Group> = Vec::new();
         if !self.is_cluster() {
             // Makes every EVALSHA below succeed even right after a Redis
             // restart. (A restart between two chunks fails the write, and the
             // retry starts with this again.)
-            let mut load = redis::pipe();
+            let mut load = Group::default();
             load.cmd("SCRIPT").arg("LOAD").arg(WRITE_SCRIPT);
             pipes.push(load);
         }
         let mut queued = 0;
         for write in &batch.series {
             let key = &write.key;
-            let mut pipe = redis::pipe();
+            let mut pipe = Group::default();
             let index = self.index_key(&key.name);
             let member = format!("{}|{}", key.kind.code(), key.tags);
             let last_second = write.points.iter().map(|(s, _)| *s).max().unwrap_or(0);
@@ -659,10 +680,10 @@ impl Store for RedisStore {
 
     async fn query_many(&self, queries: &[WindowQuery]) -> Result<Vec<QueryOutcome>, StoreError> {
         // Round trip 1: which series of each name had data in the window.
-        let index_pipes: Vec<Pipeline> = queries
+        let index_pipes: Vec<Group> = queries
             .iter()
             .map(|q| {
-                let mut p = redis::pipe();
+                let mut p = Group::default();
                 p.cmd("ZRANGEBYSCORE")
                     .arg(self.index_key(&q.name))
                     .arg(q.start())
@@ -754,19 +775,43 @@ impl Store for RedisStore {
     }
 
     async fn alert_states(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
-        let pipes: Vec<Pipeline> = keys
-            .iter()
-            .map(|k| {
-                let mut p = redis::pipe();
-                p.cmd("GET").arg(self.alert_key(k));
-                p
-            })
-            .collect();
-        let replies = self.run(pipes).await?;
-        Ok(replies
-            .iter()
-            .map(|r| r.first().and_then(as_string))
-            .collect())
+        let groups: Vec<Group> = if self.is_cluster() {
+            // Each state key has its own hash tag, so one GET per key.
+            keys.iter()
+                .map(|k| {
+                    let mut g = Group::default();
+                    g.cmd("GET").arg(self.alert_key(k));
+                    g
+                })
+                .collect()
+        } else {
+            keys.chunks(1000)
+                .map(|chunk| {
+                    let mut g = Group::default();
+                    let cmd = g.cmd("MGET");
+                    for k in chunk {
+                        cmd.arg(self.alert_key(k));
+                    }
+                    g
+                })
+                .collect()
+        };
+        let replies = self.run(groups).await?;
+        let mut states = Vec::with_capacity(keys.len());
+        for reply in replies.iter().flatten() {
+            match reply {
+                Value::Array(values) => states.extend(values.iter().map(as_string)),
+                other => states.push(as_string(other)),
+            }
+        }
+        if states.len() != keys.len() {
+            return Err(StoreError::Protocol(format!(
+                "{} alert states for {} keys",
+                states.len(),
+                keys.len()
+            )));
+        }
+        Ok(states)
     }
 
     async fn swap_alert_state(
@@ -796,7 +841,7 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut p = redis::pipe();
+        let mut p = Group::default();
         p.cmd("PING");
         self.run(vec![p]).await.map(|_| ())
     }
