@@ -6,7 +6,6 @@
 //! Run: `cargo bench -p hawkeye-server --bench ingest`
 //! (scale with HAWKEYE_BENCH_EVENTS, default 5 000 000 batched events.)
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -208,19 +207,10 @@ fn spawn_server(socket: &Path, redis: &RedisServer) -> Child {
         .spawn()
         .expect("start hawkeye-server");
     let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("hawkeye server listening") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(());
-                }
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("server listening");
+    hawkeye_testkit::wait_for_line(stdout, Duration::from_secs(30), |line| {
+        line.contains("hawkeye server listening").then_some(())
+    })
+    .expect("server listening");
     child
 }
 

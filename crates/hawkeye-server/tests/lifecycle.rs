@@ -34,19 +34,10 @@ fn server_command(socket: &Path, redis: &RedisServer) -> Command {
 fn spawn_ready(mut cmd: Command) -> Child {
     let mut child = cmd.spawn().expect("start hawkeye-server");
     let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("hawkeye server listening") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(());
-                }
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("server reports listening");
+    hawkeye_testkit::wait_for_line(stdout, Duration::from_secs(30), |line| {
+        line.contains("hawkeye server listening").then_some(())
+    })
+    .expect("server reports listening");
     child
 }
 

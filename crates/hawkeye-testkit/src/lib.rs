@@ -2,7 +2,9 @@
 //! temporary path, waits for the line the program prints when it is ready
 //! (no sleeps), and stops it when dropped.
 
+pub mod ready_line;
 pub mod redis_server;
 pub mod smtp_server;
 
+pub use ready_line::wait_for_line;
 pub use redis_server::RedisServer;

@@ -1,9 +1,7 @@
 //! A `redis-server` on a temporary Unix socket, persistence off.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use tempfile::TempDir;
@@ -121,22 +119,12 @@ impl RedisServer {
             .spawn()
             .expect("start redis-server (apt-get install redis-server)");
         let stdout = child.stdout.take().expect("redis-server stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut ready = Some(tx);
-            // Keep draining the log after the ready line so redis never blocks on it.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line
-                    .to_ascii_lowercase()
-                    .contains("ready to accept connections")
-                {
-                    if let Some(tx) = ready.take() {
-                        let _ = tx.send(());
-                    }
-                }
-            }
+        let ready = crate::wait_for_line(stdout, READY_TIMEOUT, |line| {
+            line.to_ascii_lowercase()
+                .contains("ready to accept connections")
+                .then_some(())
         });
-        if rx.recv_timeout(READY_TIMEOUT).is_err() {
+        if ready.is_none() {
             let _ = child.kill();
             panic!("redis-server did not report ready within {READY_TIMEOUT:?}");
         }

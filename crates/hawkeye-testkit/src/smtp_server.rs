@@ -7,11 +7,9 @@
 //! server had the whole message), `X-MailFrom` and `X-RcptTo` (the SMTP
 //! envelope, which is where `Bcc` recipients are visible).
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -299,19 +297,12 @@ impl SmtpServer {
             .spawn()
             .expect("start python3 (the SMTP test server needs python3 with aiosmtpd)");
         let stdout = child.stdout.take().expect("smtp server stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut ready = Some(tx);
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(port) = line.strip_prefix("READY ") {
-                    if let Some(tx) = ready.take() {
-                        let _ = tx.send(port.trim().parse::<u16>().ok());
-                    }
-                }
-            }
+        let ready = crate::wait_for_line(stdout, READY_TIMEOUT, |line| {
+            line.strip_prefix("READY ")
+                .map(|port| port.trim().parse::<u16>().ok())
         });
-        match rx.recv_timeout(READY_TIMEOUT) {
-            Ok(Some(port)) => self.port = port,
+        match ready {
+            Some(Some(port)) => self.port = port,
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
