@@ -326,7 +326,10 @@ impl RedisStore {
                 last_query = job.query;
             }
             if let Some(p) = pipes.last_mut() {
-                p.cmd("HGETALL").arg(&job.key);
+                match &job.fields {
+                    Some(fields) => p.cmd("HMGET").arg(&job.key).arg(fields),
+                    None => p.cmd("HGETALL").arg(&job.key),
+                };
             }
         }
         let replies = self.run(pipes).await?;
@@ -339,10 +342,14 @@ impl RedisStore {
                 reads.finish_series();
                 reads.current = Some((job.query, job.series));
             }
+            let pairs = match &job.fields {
+                Some(fields) => named_pairs(fields, reply)?,
+                None => hash_pairs(reply)?,
+            };
             decode_minute(
                 plan.kind,
                 job.minute,
-                &as_pairs(reply)?,
+                &pairs,
                 q.start(),
                 q.end,
                 &mut reads.seconds,
@@ -430,16 +437,16 @@ fn write_ops(second_in_minute: i64, agg: &Aggregate, args: &mut Vec<String>) {
 fn decode_minute(
     kind: MetricKind,
     minute: i64,
-    fields: &[(String, String)],
+    fields: &[(&str, &str)],
     start: i64,
     end: i64,
     out: &mut BTreeMap<i64, Aggregate>,
 ) -> Result<(), StoreError> {
-    for (field, value) in fields {
+    for &(field, value) in fields {
         if field.starts_with('_') {
             continue;
         }
-        let (sec, sub) = field.split_once(':').unwrap_or((field.as_str(), ""));
+        let (sec, sub) = field.split_once(':').unwrap_or((field, ""));
         let bad = || StoreError::Protocol(format!("unexpected field {field:?} = {value:?}"));
         let second = minute * 60 + sec.parse::<i64>().map_err(|_| bad())?;
         if second < start || second > end {
@@ -509,25 +516,75 @@ fn as_string(v: &Value) -> Option<String> {
     }
 }
 
-fn as_pairs(v: &Value) -> Result<Vec<(String, String)>, StoreError> {
+/// A reply as text, borrowed (no allocation on the read path).
+fn as_str(v: &Value) -> Option<&str> {
+    match v {
+        Value::BulkString(b) => std::str::from_utf8(b).ok(),
+        Value::SimpleString(s) => Some(s),
+        Value::VerbatimString { text, .. } => Some(text),
+        _ => None,
+    }
+}
+
+/// The field/value pairs of an `HGETALL` reply.
+fn hash_pairs(v: &Value) -> Result<Vec<(&str, &str)>, StoreError> {
     let bad = || StoreError::Protocol(format!("expected a hash, got {v:?}"));
     match v {
         Value::Array(items) => items
             .chunks(2)
             .map(|c| match c {
-                [k, v] => Some((as_string(k)?, as_string(v)?)),
+                [k, v] => Some((as_str(k)?, as_str(v)?)),
                 _ => None,
             })
             .collect::<Option<Vec<_>>>()
             .ok_or_else(bad),
         Value::Map(items) => items
             .iter()
-            .map(|(k, v)| Some((as_string(k)?, as_string(v)?)))
+            .map(|(k, v)| Some((as_str(k)?, as_str(v)?)))
             .collect::<Option<Vec<_>>>()
             .ok_or_else(bad),
         Value::Nil => Ok(Vec::new()),
         _ => Err(bad()),
     }
+}
+
+/// The field/value pairs of an `HMGET` reply, skipping absent fields.
+fn named_pairs<'a>(
+    fields: &'a [String],
+    v: &'a Value,
+) -> Result<Vec<(&'a str, &'a str)>, StoreError> {
+    let Value::Array(values) = v else {
+        return Err(StoreError::Protocol(format!(
+            "expected an array, got {v:?}"
+        )));
+    };
+    Ok(fields
+        .iter()
+        .zip(values)
+        .filter_map(|(f, v)| Some((f.as_str(), as_str(v)?)))
+        .collect())
+}
+
+/// The fields of a minute hash that hold the seconds `[start, end]`, when
+/// they are known and fewer than the whole hash: counters and gauges have
+/// fixed fields per second; a distribution's bucket fields are not known in
+/// advance, so it is read whole (`None`).
+fn fields_in_window(kind: MetricKind, minute: i64, start: i64, end: i64) -> Option<Vec<String>> {
+    let first = start.max(minute * 60) - minute * 60;
+    let last = end.min(minute * 60 + 59) - minute * 60;
+    if first == 0 && last == 59 {
+        return None;
+    }
+    let suffixes: &[&str] = match kind {
+        MetricKind::Counter => &[""],
+        MetricKind::Gauge => &[":l", ":lo", ":hi", ":s", ":n"],
+        MetricKind::Distribution | MetricKind::Set => return None,
+    };
+    Some(
+        (first..=last)
+            .flat_map(|s| suffixes.iter().map(move |suffix| format!("{s}{suffix}")))
+            .collect(),
+    )
 }
 
 /// A unique-enough suffix for a scratch key.
@@ -549,6 +606,8 @@ struct ReadJob {
     series: usize,
     minute: i64,
     key: String,
+    /// The fields to read (`HMGET`), or `None` for the whole hash (`HGETALL`).
+    fields: Option<Vec<String>>,
 }
 
 /// Reads in progress: queued jobs, the series being decoded, and each
@@ -572,13 +631,8 @@ impl Reads {
         }
     }
 
-    fn push(&mut self, query: usize, series: usize, minute: i64, key: String) {
-        self.jobs.push(ReadJob {
-            query,
-            series,
-            minute,
-            key,
-        });
+    fn push(&mut self, job: ReadJob) {
+        self.jobs.push(job);
     }
 
     fn queued(&self) -> usize {
@@ -746,8 +800,13 @@ impl Store for RedisStore {
             let first_minute = q.start().div_euclid(60);
             for (si, tags) in plan.series.iter().enumerate() {
                 for minute in first_minute..=q.end.div_euclid(60) {
-                    let key = self.minute_key(&q.name, plan.kind, minute, tags);
-                    reads.push(qi, si, minute, key);
+                    reads.push(ReadJob {
+                        query: qi,
+                        series: si,
+                        minute,
+                        key: self.minute_key(&q.name, plan.kind, minute, tags),
+                        fields: fields_in_window(plan.kind, minute, q.start(), q.end),
+                    });
                     if reads.queued() >= MAX_COMMANDS_PER_ROUND_TRIP {
                         self.read_chunk(&mut reads, queries, &plans).await?;
                     }
