@@ -308,30 +308,45 @@ pub enum TagsParam {
 }
 
 impl MetricObject {
-    /// The line this object stands for.
+    /// The line this object stands for. Each field is checked for the
+    /// characters that separate fields of a line, so that one field cannot
+    /// change another (a tag value `b|@0.001` would otherwise set a rate).
     pub fn to_line(&self) -> Result<String, String> {
         let value = match &self.value {
             serde_json::Value::Number(n) => n.to_string(),
             serde_json::Value::String(s) => s.clone(),
             other => return Err(format!("value must be a number or a string, not {other}")),
         };
+        forbid("name", &self.name, &[':', '|', '@', '#', ','])?;
+        forbid("value", &value, &['|', '#'])?;
+        forbid("type", &self.kind, &[':', '|', '@', '#', ','])?;
         let mut line = format!("{}:{}|{}", self.name, value, self.kind);
         if let Some(rate) = self.sample_rate {
             line.push_str(&format!("|@{rate}"));
         }
         let tags: Vec<String> = match &self.tags {
             None => Vec::new(),
-            Some(TagsParam::Map(m)) => m
-                .iter()
-                .map(|(k, v)| {
-                    if v.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{k}:{v}")
-                    }
-                })
-                .collect(),
-            Some(TagsParam::List(l)) => l.clone(),
+            Some(TagsParam::Map(m)) => {
+                for (k, v) in m {
+                    forbid("tag key", k, &[':', '|', ',', '#'])?;
+                    forbid("tag value", v, &['|', ','])?;
+                }
+                m.iter()
+                    .map(|(k, v)| {
+                        if v.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{k}:{v}")
+                        }
+                    })
+                    .collect()
+            }
+            Some(TagsParam::List(l)) => {
+                for t in l {
+                    forbid("tag", t, &['|', ',', '#'])?;
+                }
+                l.clone()
+            }
         };
         if !tags.is_empty() {
             line.push_str("|#");
@@ -341,6 +356,14 @@ impl MetricObject {
             line.push_str(&format!("|T{ts}"));
         }
         Ok(line)
+    }
+}
+
+/// An error if `text` holds one of `chars` or a control character.
+fn forbid(what: &str, text: &str, chars: &[char]) -> Result<(), String> {
+    match text.chars().find(|c| chars.contains(c) || c.is_control()) {
+        Some(c) => Err(format!("{what} {text:?} may not contain {c:?}")),
+        None => Ok(()),
     }
 }
 
@@ -530,6 +553,21 @@ mod tests {
         let bad = RawValue::from_string(r#"{"metric":1}"#.into()).unwrap();
         let e = params_object::<QueryParams>(Some(&bad)).unwrap_err();
         assert_eq!(e.code, code::INVALID_PARAMS);
+    }
+
+    #[test]
+    fn metric_object_fields_cannot_reach_other_fields() {
+        for bad in [
+            serde_json::json!({"name": "a", "value": 1, "tags": {"k": "b|@0.001"}}),
+            serde_json::json!({"name": "a", "value": 1, "tags": {"k": "x,y:z"}}),
+            serde_json::json!({"name": "a", "value": 1, "tags": ["k:v|#x"]}),
+            serde_json::json!({"name": "a:1|c\nb", "value": 1}),
+            serde_json::json!({"name": "a", "value": "1|@0.5", "type": "c"}),
+            serde_json::json!({"name": "a", "value": "x\ny:1|c", "type": "s"}),
+        ] {
+            let m: MetricObject = serde_json::from_value(bad.clone()).unwrap();
+            assert!(m.to_line().is_err(), "{bad}");
+        }
     }
 
     #[test]

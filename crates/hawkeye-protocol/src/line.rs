@@ -223,7 +223,8 @@ fn parse_number(v: &str) -> Option<f64> {
 
 fn parse_sample_rate(text: &str) -> Result<f64, LineError> {
     match parse_number(text) {
-        Some(r) if r > 0.0 && r <= 1.0 => Ok(r),
+        // The weight 1/r must be finite too (a rate of 1e-309 is not).
+        Some(r) if r > 0.0 && r <= 1.0 && (1.0 / r).is_finite() => Ok(r),
         _ => Err(LineError::InvalidSampleRate(snippet(text))),
     }
 }

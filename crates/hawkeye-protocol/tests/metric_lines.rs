@@ -266,6 +266,7 @@ fn invalid_lines_say_which_field_and_why() {
         ("a:1|c|@-1", "sample rate \"-1\""),
         ("a:1|c|@x", "sample rate \"x\""),
         ("a:1|c|@", "sample rate \"\""),
+        ("a:1|c|@1e-309", "sample rate \"1e-309\""),
         ("a:1|c|@0.5|@0.5", "@<sample rate> appears twice"),
         ("a:1|c|#", "empty tag key"),
         ("a:1|c|#a:1,,b:2", "empty tag key"),

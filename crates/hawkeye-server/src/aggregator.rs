@@ -30,6 +30,8 @@ pub enum Refusal {
     BufferFull(usize),
     #[error("timestamp is outside the retention window or too far in the future")]
     TimestampOutOfRange,
+    #[error("value out of range: the aggregate would no longer be a finite number")]
+    NotFinite,
 }
 
 /// Timestamps may run ahead of the server's clock by this much (clock skew).
@@ -108,14 +110,27 @@ impl Aggregator {
         let slot = self.slots[slot_index]
             .as_mut()
             .expect("index points at a live slot");
-        slot.last_seen = slot.last_seen.max(second);
         let weight = 1.0 / line.sample_rate;
-        let position = match slot.pending.iter().position(|(s, _)| *s == second) {
+        let existing = slot.pending.iter().position(|(s, _)| *s == second);
+        if !stays_finite(
+            existing.map(|p| &slot.pending[p].1),
+            slot.gauge,
+            line,
+            weight,
+        ) {
+            // Redis would refuse "inf" and the flush would fail for ever.
+            return Err(Refusal::NotFinite);
+        }
+        // Sets and distributions grow with new members and buckets, so
+        // when the buffer is full they are refused even for an existing second.
+        let grows = matches!(line.kind, MetricKind::Set | MetricKind::Distribution);
+        if buffer_full && (existing.is_none() || grows) {
+            return Err(Refusal::BufferFull(self.max_buffered));
+        }
+        slot.last_seen = slot.last_seen.max(second);
+        let position = match existing {
             Some(p) => p,
             None => {
-                if buffer_full {
-                    return Err(Refusal::BufferFull(self.max_buffered));
-                }
                 let fresh = match line.kind {
                     MetricKind::Counter => Aggregate::Counter(0.0),
                     MetricKind::Gauge => Aggregate::Gauge(GaugeStats {
@@ -135,6 +150,7 @@ impl Aggregator {
             }
         };
         let agg = &mut slot.pending[position].1;
+        let units_before = units(agg);
         for value in &line.values {
             match (&mut *agg, value) {
                 (Aggregate::Counter(sum), Value::Number(v)) => *sum += v * weight,
@@ -155,6 +171,7 @@ impl Aggregator {
                 _ => {}
             }
         }
+        self.pending_count += units(agg) - units_before;
         if !slot.dirty {
             slot.dirty = true;
             self.dirty.push(slot_index);
@@ -211,9 +228,10 @@ impl Aggregator {
         Ok((i, true))
     }
 
-    /// Takes every waiting aggregate into a batch numbered `seq`. The
-    /// aggregates stay counted as buffered until [`Aggregator::written`].
-    pub fn cut(&mut self, server_id: u64, seq: u64) -> WriteBatch {
+    /// Takes every waiting aggregate into a batch numbered `seq`, and says
+    /// how many buffer units it holds. They stay counted as buffered until
+    /// [`Aggregator::written`].
+    pub fn cut(&mut self, server_id: u64, seq: u64) -> (WriteBatch, usize) {
         let mut series = Vec::with_capacity(self.dirty.len());
         for i in std::mem::take(&mut self.dirty) {
             let Some(slot) = self.slots[i].as_mut() else {
@@ -234,15 +252,20 @@ impl Aggregator {
             seq,
             series,
         };
-        let n = batch.len();
+        let n: usize = batch
+            .series
+            .iter()
+            .flat_map(|s| &s.points)
+            .map(|(_, agg)| units(agg))
+            .sum();
         self.pending_count -= n;
         self.in_flight_count += n;
-        batch
+        (batch, n)
     }
 
-    /// The batch cut earlier is in the store.
-    pub fn written(&mut self, batch_len: usize) {
-        self.in_flight_count = self.in_flight_count.saturating_sub(batch_len);
+    /// The batch cut earlier, holding `units`, is in the store.
+    pub fn written(&mut self, units: usize) {
+        self.in_flight_count = self.in_flight_count.saturating_sub(units);
     }
 
     /// Forgets series with nothing waiting that were last seen before
@@ -263,6 +286,72 @@ impl Aggregator {
             }
         }
         forgotten
+    }
+}
+
+/// What an aggregate counts against `max_buffered`: one, plus each set
+/// member and each sketch bucket, so that the bound follows memory.
+fn units(agg: &Aggregate) -> usize {
+    match agg {
+        Aggregate::Distribution(d) => 1 + d.sketch.positive.len() + d.sketch.negative.len(),
+        Aggregate::Set(members) => 1 + members.len(),
+        Aggregate::Counter(_) | Aggregate::Gauge(_) => 1,
+    }
+}
+
+/// Whether adding `line` to `existing` (or to a fresh aggregate) keeps every
+/// number the store will hold finite.
+fn stays_finite(
+    existing: Option<&Aggregate>,
+    gauge: f64,
+    line: &MetricLine<'_>,
+    weight: f64,
+) -> bool {
+    if !weight.is_finite() {
+        return false;
+    }
+    match line.kind {
+        MetricKind::Counter => {
+            let mut sum = match existing {
+                Some(Aggregate::Counter(s)) => *s,
+                _ => 0.0,
+            };
+            for value in &line.values {
+                if let Value::Number(v) = value {
+                    sum += v * weight;
+                }
+            }
+            sum.is_finite()
+        }
+        MetricKind::Gauge => {
+            let (mut current, mut sum) = (gauge, 0.0);
+            if let Some(Aggregate::Gauge(g)) = existing {
+                sum = g.sum;
+            }
+            for value in &line.values {
+                match value {
+                    Value::Number(v) => current = *v,
+                    Value::Delta(d) => current += d,
+                    Value::Member(_) => {}
+                }
+                sum += current;
+            }
+            current.is_finite() && sum.is_finite()
+        }
+        MetricKind::Distribution => {
+            let (mut sum, mut count) = match existing {
+                Some(Aggregate::Distribution(d)) => (d.sum, d.count),
+                _ => (0.0, 0.0),
+            };
+            for value in &line.values {
+                if let Value::Number(v) = value {
+                    sum += v * weight;
+                    count += weight;
+                }
+            }
+            sum.is_finite() && count.is_finite()
+        }
+        MetricKind::Set => true,
     }
 }
 

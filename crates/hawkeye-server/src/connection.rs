@@ -48,10 +48,14 @@ pub(crate) async fn serve(
     let mut output: Vec<u8> = Vec::new();
     // Where the search for the next newline resumes.
     let mut scanned = 0;
+    // Set at shutdown: answer what the client has already sent, then close.
+    let mut closing = false;
     loop {
-        tokio::select! {
-            ready = stream.readable() => if ready.is_err() { return },
-            _ = shutdown.changed() => return,
+        if !closing {
+            tokio::select! {
+                ready = stream.readable() => if ready.is_err() { return },
+                _ = shutdown.changed() => closing = true,
+            }
         }
         if input.capacity() - input.len() < READ_CHUNK / 4 {
             input.reserve(READ_CHUNK);
@@ -59,20 +63,26 @@ pub(crate) async fn serve(
         let eof = match stream.try_read_buf(&mut input) {
             Ok(0) => true,
             Ok(_) => false,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            // Nothing more has arrived: at shutdown, that is all there is.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => closing,
             Err(e) => {
                 debug!(error = %e, "connection read failed");
                 return;
             }
         };
         let mut start = 0;
+        let mut too_long = false;
         while let Some(pos) = memchr::memchr(b'\n', &input[scanned..]) {
             let end = scanned + pos;
+            if end - start > max_line {
+                too_long = true;
+                break;
+            }
             shared.answer_line(&input[start..end], &mut output).await;
             start = end + 1;
             scanned = start;
         }
-        if eof && start < input.len() {
+        if eof && !too_long && start < input.len() && input.len() - start <= max_line {
             // A last line without its newline is still a line.
             let end = input.len();
             shared.answer_line(&input[start..end], &mut output).await;
@@ -80,7 +90,7 @@ pub(crate) async fn serve(
         }
         input.drain(..start);
         scanned = input.len();
-        let too_long = input.len() > max_line;
+        too_long |= input.len() > max_line;
         if too_long {
             let e = RpcError::new(
                 code::LINE_TOO_LONG,
@@ -89,6 +99,8 @@ pub(crate) async fn serve(
             jsonrpc::write_response::<()>(&mut output, Dialect::V2, None, &Err(e));
         }
         if !output.is_empty() {
+            // A client that never reads blocks here; shutdown bounds that
+            // wait (HAWKEYE_SHUTDOWN_TIMEOUT) and then drops the connection.
             if stream.write_all(&output).await.is_err() {
                 return;
             }

@@ -28,7 +28,22 @@ pub(crate) async fn serve(
             },
             _ = shutdown.changed() => return,
         };
-        let text = String::from_utf8_lossy(&buf[..n]);
+        let mut payload = &buf[..n];
+        if n == buf.len() {
+            // Probably cut short by the buffer: the last line may have lost
+            // its end (`@0.25` read as `@0.2`), so it is not taken.
+            let keep = memchr::memrchr(b'\n', payload).map_or(0, |i| i + 1);
+            payload = &payload[..keep];
+            shared
+                .stats
+                .lines_rejected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            debug!(
+                bytes = n,
+                "datagram filled the buffer (HAWKEYE_DGRAM_MAX_BYTES); its last line is dropped"
+            );
+        }
+        let text = String::from_utf8_lossy(payload);
         let ingested = shared.ingest(parse_payload(&text));
         for (i, why) in &ingested.rejected {
             debug!(line = i, error = %why, "datagram line rejected");

@@ -23,7 +23,8 @@ const FORGET_EVERY: Duration = Duration::from_secs(60);
 #[derive(Default)]
 pub(crate) struct FlushState {
     seq: u64,
-    in_flight: Option<WriteBatch>,
+    /// The batch being written, and the buffer units it holds.
+    in_flight: Option<(WriteBatch, usize)>,
     failures: u32,
 }
 
@@ -36,22 +37,22 @@ impl Shared {
             self.write_in_flight(&mut state).await?;
         }
         let seq = state.seq + 1;
-        let batch = self.aggregator().cut(self.server_id, seq);
+        let (batch, units) = self.aggregator().cut(self.server_id, seq);
         if batch.is_empty() {
             return Ok(());
         }
         state.seq = seq;
-        state.in_flight = Some(batch);
+        state.in_flight = Some((batch, units));
         self.write_in_flight(&mut state).await
     }
 
     async fn write_in_flight(&self, state: &mut FlushState) -> Result<(), StoreError> {
-        let Some(batch) = state.in_flight.as_ref() else {
+        let Some((batch, units)) = state.in_flight.as_ref() else {
             return Ok(());
         };
         match self.store.write(batch).await {
             Ok(()) => {
-                let written = batch.len();
+                let written = *units;
                 state.in_flight = None;
                 if state.failures > 0 {
                     info!(

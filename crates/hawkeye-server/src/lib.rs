@@ -149,19 +149,34 @@ async fn run(
         }
     }
     drop(listener);
-    info!("shutting down: no new connections; finishing open ones");
-    while connections.join_next().await.is_some() {}
+    // Nothing listens any more: the file goes now, so that a server started
+    // meanwhile does not lose its own socket to this one's cleanup.
+    socket_file::remove(&shared.config.socket_path);
+    info!("shutting down: no new connections; answering what open ones have sent");
+    let finish = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(shared.config.shutdown_timeout, finish)
+        .await
+        .is_err()
+    {
+        // A client that stops reading cannot hold the shutdown up for ever;
+        // what its connection took in is in the aggregator already.
+        warn!(
+            remaining = connections.len(),
+            "connections still open after HAWKEYE_SHUTDOWN_TIMEOUT; closing them"
+        );
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+    }
     if let Some(task) = datagram_task {
         let _ = task.await;
+    }
+    if let Some(path) = &shared.config.dgram_socket_path {
+        socket_file::remove(path);
     }
     // Only now, with every connection done, does the last flush cover
     // everything that was answered.
     let _ = flusher.await;
     flusher::final_flush(&shared).await;
-    socket_file::remove(&shared.config.socket_path);
-    if let Some(path) = &shared.config.dgram_socket_path {
-        socket_file::remove(path);
-    }
     let stats = shared.stats.snapshot();
     info!(
         lines_accepted = stats.lines_accepted,

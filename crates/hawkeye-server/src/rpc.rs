@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 use crate::aggregator::Refusal;
 use crate::ingest::{Ingested, Rejection};
 use crate::shared::{now_secs, Shared};
+use crate::stats::Stats;
 
 /// A successful result of any method.
 #[derive(Serialize)]
@@ -147,10 +148,18 @@ impl Shared {
     /// `Metric.Handle` from Go's net/rpc: `[{"Text": "line"}]`, result `0`.
     fn go_handle(&self, params: Option<&RawValue>) -> Result<(), RpcError> {
         let args: GoMetricArgs = params_object(params)?;
-        let ingested = self.ingest(parse_payload(&args.text));
-        if ingested.accepted == 0 && ingested.rejected.is_empty() {
+        // All lines or none: an error must mean nothing was counted, or a
+        // client that retries would count the good lines twice.
+        let lines: Vec<_> = parse_payload(&args.text).collect();
+        if lines.is_empty() {
             return Err(RpcError::invalid_params("empty metric text"));
         }
+        if let Some((_, Err(e))) = lines.iter().find(|(_, l)| l.is_err()) {
+            let error = rejection_error(&Rejection::Line(e.clone()));
+            Stats::add(&self.stats.lines_rejected, lines.len() as u64);
+            return Err(error);
+        }
+        let ingested = self.ingest(lines);
         match ingested.rejected.into_iter().next() {
             None => Ok(()),
             Some((_, rejection)) => Err(rejection_error(&rejection)),

@@ -23,14 +23,18 @@ pub(crate) fn clear_stale(path: &Path, kind: SocketKind) -> Result<(), ServerErr
     if !meta.file_type().is_socket() {
         return Err(ServerError::NotASocket(path.to_path_buf()));
     }
-    let alive = match kind {
-        SocketKind::Stream => std::os::unix::net::UnixStream::connect(path).is_ok(),
-        SocketKind::Datagram => std::os::unix::net::UnixDatagram::unbound()
-            .and_then(|s| s.connect(path))
-            .is_ok(),
+    let probe = match kind {
+        SocketKind::Stream => std::os::unix::net::UnixStream::connect(path).map(drop),
+        SocketKind::Datagram => {
+            std::os::unix::net::UnixDatagram::unbound().and_then(|s| s.connect(path))
+        }
     };
-    if alive {
-        return Err(ServerError::AlreadyRunning(path.to_path_buf()));
+    match probe {
+        Ok(()) => return Err(ServerError::AlreadyRunning(path.to_path_buf())),
+        // Only "refused" proves nobody listens; anything else (permission,
+        // a busy server) must not make us delete a live server's socket.
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
+        Err(e) => return Err(ServerError::io(path, e)),
     }
     std::fs::remove_file(path).map_err(|e| ServerError::io(path, e))
 }

@@ -173,6 +173,41 @@ async fn bad_input_gets_errors_and_others_keep_sending() {
     assert_eq!(r["result"], json!(null));
     assert!(r["error"].as_str().unwrap().contains("missing ':'"), "{r}");
 
+    // Values whose aggregate would not be finite: refused, and the flushes
+    // that follow still succeed (Redis would reject "inf" for ever).
+    let r = c
+        .call("metric.send", json!(["tiny.rate:1|c|@1e-309"]))
+        .await;
+    assert_eq!(error_code(&r), code::INVALID_PARAMS, "{r}");
+    let r = c
+        .call(
+            "metric.send",
+            json!(["huge:1e308|c", "huge:1e308|c", "huge.d:1e308:1e308|ms"]),
+        )
+        .await;
+    assert_eq!(r["result"]["accepted"], json!(1), "{r}");
+    assert!(
+        r["result"]["rejected"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("finite"),
+        "{r}"
+    );
+    assert_eq!(
+        c.query(json!({"metric": "huge", "window": "5m"})).await,
+        json!(1e308)
+    );
+
+    // Go's Metric.Handle takes all lines of its text or none.
+    c.send_raw(b"{\"method\":\"Metric.Handle\",\"params\":[{\"Text\":\"all.or.none:1|c\\nbad\"}],\"id\":10}\n").await;
+    let r = c.read().await.unwrap();
+    assert!(r["error"].is_string(), "{r}");
+    assert_eq!(
+        c.query(json!({"metric": "all.or.none", "window": "5m"}))
+            .await,
+        json!(null)
+    );
+
     // A batch mixing a good request, a bad one and a notification.
     c.send_raw(b"[{\"jsonrpc\":\"2.0\",\"method\":\"server.ping\",\"id\":1},{\"jsonrpc\":\"2.0\",\"method\":\"nope\",\"id\":2},{\"jsonrpc\":\"2.0\",\"method\":\"server.ping\"}]\n").await;
     let r = c.read().await.unwrap();

@@ -47,7 +47,7 @@ async fn counter_events_are_counted_exactly() {
     }
     let mut c = server.client().await;
     let total = c
-        .query(json!({"metric": "http.response.400", "window": "60s"}))
+        .query(json!({"metric": "http.response.400", "window": "5m"}))
         .await;
     let stats = c.call("server.stats", json!(null)).await["result"].clone();
     assert_eq!(total, json!(EVENTS as f64), "{stats}");
@@ -95,22 +95,22 @@ async fn gauge_timing_and_set_read_back() {
     }
     let mut c = server.client().await;
     assert_eq!(
-        c.query(json!({"metric": "queue.depth", "window": "1m"}))
+        c.query(json!({"metric": "queue.depth", "window": "5m"}))
             .await,
         json!(100_000.0)
     );
     assert_eq!(
-        c.query(json!({"metric": "queue.depth", "window": "1m", "agg": "max"}))
+        c.query(json!({"metric": "queue.depth", "window": "5m", "agg": "max"}))
             .await,
         json!(100_000.0)
     );
     assert_eq!(
-        c.query(json!({"metric": "queue.depth", "window": "1m", "agg": "min"}))
+        c.query(json!({"metric": "queue.depth", "window": "5m", "agg": "min"}))
             .await,
         json!(1.0)
     );
     let p95 = c
-        .query(json!({"metric": "http.latency", "window": "60s", "agg": "p95", "tags": {"route": "/checkout"}}))
+        .query(json!({"metric": "http.latency", "window": "5m", "agg": "p95", "tags": {"route": "/checkout"}}))
         .await
         .as_f64()
         .unwrap();
@@ -120,12 +120,12 @@ async fn gauge_timing_and_set_read_back() {
         "p95 {p95}, exact {exact}"
     );
     assert_eq!(
-        c.query(json!({"metric": "http.latency", "window": "60s", "agg": "count"}))
+        c.query(json!({"metric": "http.latency", "window": "5m", "agg": "count"}))
             .await,
         json!(100_000.0)
     );
     let unique = c
-        .query(json!({"metric": "ratelimit.users", "window": "60s"}))
+        .query(json!({"metric": "ratelimit.users", "window": "5m"}))
         .await
         .as_f64()
         .unwrap();
@@ -158,12 +158,12 @@ async fn sample_rates_tags_and_timestamps() {
         json!(18.0)
     );
     assert_eq!(
-        c.query(json!({"metric": "req", "window": "60s", "tags": {"route": "/a"}}))
+        c.query(json!({"metric": "req", "window": "5m", "tags": {"route": "/a"}}))
             .await,
         json!(13.0)
     );
     assert_eq!(
-        c.query(json!({"metric": "req", "window": "60s", "tags": {"code": "200"}}))
+        c.query(json!({"metric": "req", "window": "5m", "tags": {"code": "200"}}))
             .await,
         json!(8.0)
     );
@@ -191,8 +191,48 @@ async fn sample_rates_tags_and_timestamps() {
         json!(2.0)
     );
     assert_eq!(
-        c.query(json!({"metric": "never.sent", "window": "60s"}))
+        c.query(json!({"metric": "never.sent", "window": "5m"}))
             .await,
+        json!(null)
+    );
+}
+
+#[tokio::test]
+async fn a_datagram_cut_short_loses_only_its_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let dgram = dir.path().join("statsd.sock");
+    let path = dgram.clone();
+    let server = TestServer::start_with(hawkeye_testkit::RedisServer::start(), move |c| {
+        c.dgram_socket_path = Some(path);
+        c.dgram_max_bytes = 32;
+    })
+    .await;
+    let sender = tokio::net::UnixDatagram::unbound().unwrap();
+    // 38 bytes into a 32-byte buffer: "cut.b:1|c|@0.25" would arrive as
+    // "cut.b:1|c|@0" or worse; the server drops that last line.
+    sender
+        .send_to(b"cut.a:1|c\ncut.a:1|c\ncut.b:1|c|@0.25\n", &dgram)
+        .await
+        .unwrap();
+    let mut c = server.client().await;
+    let mut stats = serde_json::Value::Null;
+    for _ in 0..500 {
+        stats = c.call("server.stats", json!(null)).await["result"].clone();
+        if stats["lines_accepted"].as_u64().unwrap() + stats["lines_rejected"].as_u64().unwrap()
+            >= 3
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(stats["lines_accepted"], json!(2), "{stats}");
+    assert_eq!(stats["lines_rejected"], json!(1), "{stats}");
+    assert_eq!(
+        c.query(json!({"metric": "cut.a", "window": "5m"})).await,
+        json!(2.0)
+    );
+    assert_eq!(
+        c.query(json!({"metric": "cut.b", "window": "5m"})).await,
         json!(null)
     );
 }
@@ -227,7 +267,7 @@ async fn datagram_socket_takes_statsd_lines() {
     assert_eq!(stats["lines_accepted"], json!(200), "{stats}");
     assert_eq!(stats["lines_rejected"], json!(100), "{stats}");
     assert_eq!(
-        c.query(json!({"metric": "dd.requests", "window": "60s", "tags": {"env": "prod"}}))
+        c.query(json!({"metric": "dd.requests", "window": "5m", "tags": {"env": "prod"}}))
             .await,
         json!(300.0)
     );

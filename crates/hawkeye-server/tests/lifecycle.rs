@@ -126,6 +126,60 @@ async fn sigterm_under_load_loses_no_answered_event_and_removes_the_socket() {
     assert!(stored <= sent, "stored {stored} > sent {sent}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_cannot_hold_up_shutdown() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hawkeye.sock");
+    let mut cmd = server_command(&socket, &redis);
+    cmd.env("HAWKEYE_SHUTDOWN_TIMEOUT", "1s");
+    let mut child = spawn_ready(cmd);
+    let mut answered_before = Client::connect(&socket).await;
+    let r = answered_before
+        .call("metric.send", json!(["before:1|c"]))
+        .await;
+    assert_eq!(r["result"]["accepted"], json!(1));
+    // Pipeline requests and never read a response, until our writes block:
+    // by then the server's writes back to us are blocked too.
+    let mut stuck = Client::connect(&socket).await;
+    let request =
+        json!({"jsonrpc": "2.0", "method": "metric.send", "params": ["stuck:1|c"], "id": 1})
+            .to_string()
+            + "\n";
+    let batch = request.repeat(1000);
+    for _ in 0..1000 {
+        if tokio::time::timeout(Duration::from_secs(2), stuck.try_send_raw(batch.as_bytes()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    signal(&child, "-TERM");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(!socket.exists());
+    // The other client's answered event was flushed.
+    let store = common::redis_store(&redis).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let q = WindowQuery {
+        name: "before".into(),
+        kind: None,
+        tags: Default::default(),
+        aggregation: None,
+        window_secs: 300,
+        end: now,
+    };
+    assert_eq!(store.query(&q).await.unwrap().unwrap(), Some(1.0));
+    drop(stuck);
+}
+
 #[test]
 fn a_live_socket_is_refused_and_a_stale_one_replaced() {
     let redis = RedisServer::start();

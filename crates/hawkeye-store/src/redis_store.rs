@@ -28,7 +28,8 @@
 //! min/max (compare then set) and last values, refreshes expiries and indexes
 //! the series. Everything is an increment, a min/max or an idempotent set, so
 //! several servers can write the same series. Sets use `PFADD`, idempotent by
-//! nature. Keys expire `HAWKEYE_RETENTION` after their last write.
+//! nature. Keys expire `HAWKEYE_RETENTION` after their last write, and series
+//! idle longer than that leave the index.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -76,6 +77,7 @@ end
 redis.call('HSET', KEYS[1], marker, ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], 'GT', ARGV[5], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[5]) - tonumber(ARGV[1]))
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 return 1
 "#;
@@ -699,6 +701,10 @@ impl Store for RedisStore {
                     .arg("GT")
                     .arg(last_second)
                     .arg(&member);
+                pipe.cmd("ZREMRANGEBYSCORE")
+                    .arg(&index)
+                    .arg("-inf")
+                    .arg(last_second - self.ttl_secs as i64);
                 pipe.cmd("EXPIRE").arg(&index).arg(self.ttl_secs);
             } else {
                 let mut by_minute: BTreeMap<i64, Vec<String>> = BTreeMap::new();
