@@ -4,10 +4,10 @@
 //! event lands in an aggregate, and aggregates are only ever added up.
 //!
 //! Bounds: at most `max_series` series are known at once (series idle longer
-//! than the retention are forgotten), and at most `max_buffered`
-//! (series, second) aggregates wait in memory; past it, events that would need
-//! a new aggregate are dropped and counted, while events for aggregates that
-//! already exist are still added (they cost no memory).
+//! than the retention are forgotten), and at most `max_buffered` units wait in
+//! memory (one per series-second aggregate, plus one per set member and per
+//! sketch bucket). Past it, events are refused and counted, except counter
+//! and gauge events for an aggregate that already exists: they cost nothing.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash, Hasher};

@@ -25,8 +25,9 @@ pub struct ServerConfig {
     pub max_line_bytes: usize,
     /// Concurrent stream connections (`HAWKEYE_MAX_CONNECTIONS`).
     pub max_connections: usize,
-    /// (series, second) aggregates held in memory while the store is
-    /// unreachable, before events are dropped (`HAWKEYE_MAX_BUFFERED`).
+    /// Aggregates held in memory while the store is unreachable, before
+    /// events are refused: one unit per (series, second), plus one per set
+    /// member and per sketch bucket (`HAWKEYE_MAX_BUFFERED`).
     pub max_buffered: usize,
     /// Largest datagram read (`HAWKEYE_DGRAM_MAX_BYTES`).
     pub dgram_max_bytes: usize,
