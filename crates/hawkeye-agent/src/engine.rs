@@ -37,6 +37,11 @@ use crate::state::{self, AlertState, Notice, Rule, UnixMillis};
 /// State swaps in flight at once within a tick.
 const SWAP_CONCURRENCY: usize = 64;
 
+/// How long after the store answers again the server may still be writing
+/// the aggregates it held during the outage (its flush backoff is at most
+/// 5 s). Windows that overlap the outage up to then are not evaluated.
+pub const RECOVERY_GRACE_MS: u64 = 5_000;
+
 /// Who the agent is, for subjects, bodies and state keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineSettings {
@@ -74,6 +79,9 @@ pub struct TickReport {
     pub notices: Vec<(String, Notice)>,
     /// The store failed: nothing was evaluated.
     pub store_error: bool,
+    /// Monitors read but not evaluated because their window overlaps a
+    /// store outage (its data may still be arriving, or be lost).
+    pub outage_skipped: usize,
 }
 
 struct Scheduled {
@@ -84,6 +92,42 @@ struct Scheduled {
     keys: Vec<String>,
     /// The last query error logged for this monitor (logged once).
     query_error: Option<String>,
+    /// Per trigger, the checks `[start, next)` this engine saw go
+    /// unevaluated (store down, outage window, `missing: keep`): they do not
+    /// break a run of breaches towards `for`.
+    unevaluated: Vec<(u64, u64)>,
+}
+
+/// Check `check` was evaluated: a run of unevaluated checks ends.
+fn evaluated(run: &mut (u64, u64), check: u64) {
+    *run = (check + 1, check + 1);
+}
+
+/// Check `check` was not evaluated: it extends the run that ends just
+/// before it, or starts a new one.
+fn not_evaluated(run: &mut (u64, u64), check: u64) {
+    if run.1 == check {
+        run.1 = check + 1;
+    } else {
+        *run = (check, check + 1);
+    }
+}
+
+/// The first check of the unevaluated run that ends just before `check`.
+fn continues_from(run: (u64, u64), check: u64) -> u64 {
+    if run.1 == check {
+        run.0
+    } else {
+        check
+    }
+}
+
+impl Scheduled {
+    fn none_evaluated(&mut self, check: u64) {
+        for run in &mut self.unevaluated {
+            not_evaluated(run, check);
+        }
+    }
 }
 
 pub struct Engine {
@@ -92,6 +136,15 @@ pub struct Engine {
     settings: EngineSettings,
     monitors: Vec<Scheduled>,
     store_down: bool,
+    /// When the current store outage began (the first failed read, less
+    /// the evaluation delay).
+    outage_start: Option<UnixMillis>,
+    /// Past outages `[start, end)`, `end` being recovery + grace.
+    outages: Vec<(UnixMillis, UnixMillis)>,
+    /// The longest window of the monitors, to forget old outages.
+    max_window_ms: u64,
+    /// Unreadable states already logged (logged once per key).
+    unreadable_logged: std::collections::HashSet<String>,
     stats: EngineStats,
 }
 
@@ -105,6 +158,7 @@ struct Pending {
     notice: Option<Notice>,
     value: Option<f64>,
     fired_at: Option<UnixMillis>,
+    check: u64,
 }
 
 impl Engine {
@@ -122,6 +176,10 @@ impl Engine {
             settings,
             monitors: Vec::new(),
             store_down: false,
+            outage_start: None,
+            outages: Vec::new(),
+            max_window_ms: 0,
+            unreadable_logged: Default::default(),
             stats: EngineStats::default(),
         };
         engine.reload(file, now);
@@ -140,10 +198,18 @@ impl Engine {
                 interval_ms: (m.interval.as_millis() as u64).max(1),
                 monitor: m.clone(),
                 next_due: now,
+                unevaluated: vec![(0, 0); keys.len()],
                 keys,
                 query_error: None,
             })
             .collect();
+        self.max_window_ms = file
+            .monitors
+            .iter()
+            .map(|m| m.window_secs().saturating_mul(1000))
+            .max()
+            .unwrap_or(0);
+        self.unreadable_logged.clear();
     }
 
     /// When the next monitor falls due (`None`: no monitors).
@@ -215,12 +281,12 @@ impl Engine {
                     o.len(),
                     queries.len()
                 ));
-                self.store_failed(&e);
+                self.store_failed(&e, now, &due, slot_of);
                 report.store_error = true;
                 return report;
             }
             Err(e) => {
-                self.store_failed(&e);
+                self.store_failed(&e, now, &due, slot_of);
                 report.store_error = true;
                 return report;
             }
@@ -237,17 +303,19 @@ impl Engine {
             Ok(s) if s.len() == keys.len() => s,
             Ok(s) => {
                 let e = StoreError::Protocol(format!("{} states for {} keys", s.len(), keys.len()));
-                self.store_failed(&e);
+                self.store_failed(&e, now, &due, slot_of);
                 report.store_error = true;
                 return report;
             }
             Err(e) => {
-                self.store_failed(&e);
+                self.store_failed(&e, now, &due, slot_of);
                 report.store_error = true;
                 return report;
             }
         };
-        self.store_ok();
+        self.store_ok(now);
+        self.outages
+            .retain(|o| o.1.saturating_add(self.max_window_ms) >= now);
 
         let mut work: Vec<Pending> = Vec::new();
         let mut states = states.into_iter();
@@ -273,12 +341,36 @@ impl Engine {
                         sched.query_error = Some(e);
                     }
                     states.by_ref().take(triggers).for_each(drop);
+                    sched.none_evaluated(slot_of(sched.interval_ms));
                     continue;
                 }
             };
-            let m = &sched.monitor;
-            let value = monitor_value(m, metric, denominator);
             let check = slot_of(sched.interval_ms);
+            // The window [start, end) this check read.
+            let window_end = check * sched.interval_ms;
+            let window_start =
+                window_end.saturating_sub(sched.monitor.window_secs().saturating_mul(1000));
+            if self
+                .outages
+                .iter()
+                .any(|&(os, oe)| window_start < oe && window_end > os)
+            {
+                // Data of the outage may still be on its way from the
+                // server (or lost): as if the store could not be read.
+                states.by_ref().take(triggers).for_each(drop);
+                sched.none_evaluated(check);
+                report.outage_skipped += 1;
+                continue;
+            }
+            let Scheduled {
+                monitor: m,
+                unevaluated,
+                keys: sched_keys,
+                interval_ms,
+                ..
+            } = &mut *sched;
+            let interval_ms = *interval_ms;
+            let value = monitor_value(m, metric, denominator);
             for (j, trigger) in m.triggers.iter().enumerate() {
                 let raw = states.next().flatten();
                 let prev = match raw.as_deref().map(AlertState::from_json) {
@@ -287,7 +379,9 @@ impl Engine {
                     Some(Err(e)) => {
                         // Replaced by the next write (the swap expects the
                         // unreadable text, so it still detects a race).
-                        tracing::warn!(key = %sched.keys[j], error = %e, "unreadable alert state; starting from OK");
+                        if self.unreadable_logged.insert(sched_keys[j].clone()) {
+                            tracing::warn!(key = %sched_keys[j], error = %e, "unreadable alert state; starting from OK");
+                        }
                         AlertState::default()
                     }
                 };
@@ -296,8 +390,16 @@ impl Engine {
                     for_checks: trigger.for_checks,
                     run_every_ms: trigger.run_every.as_millis() as u64,
                     send_resolved: trigger.send_resolved,
+                    interval_ms,
                 };
-                let step = state::step(&prev, obs, &rule, check, now);
+                let run = &mut unevaluated[j];
+                let continues_from = continues_from(*run, check);
+                if obs == state::Observation::Skip {
+                    not_evaluated(run, check);
+                } else {
+                    evaluated(run, check);
+                }
+                let step = state::step_continuing(&prev, obs, &rule, check, continues_from, now);
                 if let Some(next) = step.next {
                     let fired_at = match step.notice {
                         Some(Notice::Resolved) => prev.since,
@@ -306,12 +408,13 @@ impl Engine {
                     work.push(Pending {
                         monitor: i,
                         trigger: j,
-                        key: sched.keys[j].clone(),
+                        key: sched_keys[j].clone(),
                         expected: raw,
                         next,
                         notice: step.notice,
                         value: reported,
                         fired_at,
+                        check,
                     });
                 }
             }
@@ -348,7 +451,12 @@ impl Engine {
                     tracing::debug!(key = %w.key, "alert state changed by another agent; it handles this check");
                 }
                 Err(e) => {
-                    self.store_failed(&e);
+                    self.store_failed(&e, now, &[], slot_of);
+                    // Not written: as if not evaluated.
+                    not_evaluated(
+                        &mut self.monitors[w.monitor].unevaluated[w.trigger],
+                        w.check,
+                    );
                     report.store_error = true;
                 }
             }
@@ -387,15 +495,34 @@ impl Engine {
         }
     }
 
-    fn store_failed(&mut self, e: &StoreError) {
+    /// The store failed at `now`: the checks of the monitors `due` were
+    /// not evaluated.
+    fn store_failed(
+        &mut self,
+        e: &StoreError,
+        now: UnixMillis,
+        due: &[usize],
+        slot_of: impl Fn(u64) -> u64,
+    ) {
         self.stats.store_errors += 1;
+        for &i in due {
+            let s = &mut self.monitors[i];
+            s.none_evaluated(slot_of(s.interval_ms));
+        }
+        if self.outage_start.is_none() {
+            self.outage_start = Some(now.saturating_sub(self.settings.evaluation_delay_ms));
+        }
         if !self.store_down {
             self.store_down = true;
             tracing::error!(error = %e, "store unavailable: alert evaluation suspended until it answers (no alerts are raised from data that could not be read)");
         }
     }
 
-    fn store_ok(&mut self) {
+    fn store_ok(&mut self, now: UnixMillis) {
+        if let Some(start) = self.outage_start.take() {
+            self.outages
+                .push((start, now.saturating_add(RECOVERY_GRACE_MS)));
+        }
         if self.store_down {
             self.store_down = false;
             tracing::info!("store available again: alert evaluation resumed");

@@ -44,7 +44,10 @@ pub struct Rendered {
     pub body: String,
 }
 
+/// The time as an RFC 3339 date; times past the year 9999 (which no agent
+/// writes) show as the last second of 9999 rather than panicking.
 pub fn rfc3339(ms: UnixMillis) -> String {
+    let ms = ms.min(crate::state::MAX_TIME);
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
@@ -227,6 +230,12 @@ mod tests {
             service: "shop",
             environment: "prod",
         }
+    }
+
+    #[test]
+    fn dates_past_9999_do_not_panic() {
+        assert_eq!(rfc3339(u64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
     }
 
     #[test]

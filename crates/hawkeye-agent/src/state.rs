@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 /// Milliseconds since the unix epoch.
 pub type UnixMillis = u64;
 
+/// 9999-12-31T23:59:59.999Z, the last time an RFC 3339 date can show.
+pub const MAX_TIME: UnixMillis = 253_402_300_799_999;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -51,8 +54,16 @@ impl AlertState {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// Parses a stored state. Times past [`MAX_TIME`] (year 9999) are
+    /// refused: no agent writes them, and they could not be shown as dates.
     pub fn from_json(s: &str) -> Result<AlertState, serde_json::Error> {
-        serde_json::from_str(s)
+        let state: AlertState = serde_json::from_str(s)?;
+        if state.since.max(state.last_sent).unwrap_or(0) > MAX_TIME {
+            return Err(<serde_json::Error as serde::de::Error>::custom(
+                "time past the year 9999",
+            ));
+        }
+        Ok(state)
     }
 }
 
@@ -71,6 +82,9 @@ pub struct Rule {
     pub for_checks: u32,
     pub run_every_ms: u64,
     pub send_resolved: bool,
+    /// The monitor's interval: check numbers times this are slot times,
+    /// which `run_every` is measured in (not the jittery wall clock).
+    pub interval_ms: u64,
 }
 
 /// The email a transition calls for.
@@ -101,8 +115,26 @@ impl Step {
     }
 }
 
-/// Applies check number `check` (made at `now`) to `prev`.
+/// Applies check number `check` (made at `now`) to `prev`, when nothing is
+/// known about the checks between `prev.check` and `check`: a PENDING count
+/// continues only if `check` is the very next one.
 pub fn step(prev: &AlertState, obs: Observation, rule: &Rule, check: u64, now: UnixMillis) -> Step {
+    step_continuing(prev, obs, rule, check, check, now)
+}
+
+/// Like [`step`], where the checks from `continues_from` to `check - 1` are
+/// known not to have been evaluated (the store could not be read, the
+/// window overlapped a store outage, or `missing: keep` had no data): they
+/// neither count towards `for` nor break the run of breaches. Any other gap
+/// (the agent was not running, or fell behind) restarts the count.
+pub fn step_continuing(
+    prev: &AlertState,
+    obs: Observation,
+    rule: &Rule,
+    check: u64,
+    continues_from: u64,
+    now: UnixMillis,
+) -> Step {
     // This slot (or a later one) was already applied, by this agent before a
     // restart or by another agent sharing the store.
     if prev.check >= check && *prev != AlertState::default() {
@@ -126,7 +158,8 @@ pub fn step(prev: &AlertState, obs: Observation, rule: &Rule, check: u64, now: U
             notice: rule.send_resolved.then_some(Notice::Resolved),
         },
         (Observation::Breach, Status::Ok | Status::Pending) => {
-            let breaches = if prev.status == Status::Ok {
+            let consecutive = prev.check.saturating_add(1) >= continues_from.min(check);
+            let breaches = if prev.status == Status::Ok || !consecutive {
                 1
             } else {
                 prev.breaches.saturating_add(1)
@@ -156,9 +189,15 @@ pub fn step(prev: &AlertState, obs: Observation, rule: &Rule, check: u64, now: U
             }
         }
         (Observation::Breach, Status::Firing) => {
-            let due = prev
-                .last_sent
-                .is_none_or(|sent| now.saturating_sub(sent) >= rule.run_every_ms);
+            // While FIRING the state changes only when a mail is sent, so
+            // `prev.check` is the check of the last mail. Slot times, not
+            // the wall clock of the tick (which jitters by milliseconds), so
+            // a repeat falls exactly on the first check at or after
+            // `run_every`.
+            let elapsed = check
+                .saturating_sub(prev.check)
+                .saturating_mul(rule.interval_ms);
+            let due = prev.last_sent.is_none() || elapsed >= rule.run_every_ms;
             if !due {
                 return Step::unchanged();
             }
@@ -186,17 +225,28 @@ mod tests {
             for_checks,
             run_every_ms,
             send_resolved,
+            interval_ms: 1000,
         }
     }
 
     /// Runs a sequence of observations one interval apart and returns the
     /// notices sent, with the check number each was sent at.
     fn run(rule: &Rule, interval_ms: u64, obs: &[Observation]) -> (AlertState, Vec<(u64, Notice)>) {
+        let rule = &Rule {
+            interval_ms,
+            ..*rule
+        };
         let mut state = AlertState::default();
         let mut sent = Vec::new();
+        // Skipped checks (`missing: keep`) do not break a run, as in the
+        // engine.
+        let mut continues_from = 1;
         for (i, o) in obs.iter().enumerate() {
             let check = i as u64 + 1;
-            let s = step(&state, *o, rule, check, check * interval_ms);
+            let s = step_continuing(&state, *o, rule, check, continues_from, check * interval_ms);
+            if *o != Skip {
+                continues_from = check + 1;
+            }
             if let Some(next) = s.next {
                 state = next;
             }
@@ -295,6 +345,57 @@ mod tests {
     }
 
     #[test]
+    fn repeats_fall_on_slots_whatever_the_jitter_of_the_clock() {
+        // Interval 30 s, run_every 15 min: a repeat every 30 checks, even
+        // when each tick wakes up a few milliseconds late or early.
+        let r = Rule {
+            interval_ms: 30_000,
+            ..rule(1, 15 * MIN, false)
+        };
+        let mut state = AlertState::default();
+        let mut sent = Vec::new();
+        for check in 1..=91u64 {
+            let jitter = [0, 7, 350, 2, 120][check as usize % 5];
+            let now = check * 30_000 + 300 + jitter;
+            let s = step(&state, Breach, &r, check, now);
+            if let Some(next) = s.next {
+                state = next;
+            }
+            if let Some(n) = s.notice {
+                sent.push((check, n));
+            }
+        }
+        assert_eq!(
+            sent,
+            [(1, Firing), (31, Repeat), (61, Repeat), (91, Repeat)]
+        );
+    }
+
+    #[test]
+    fn for_restarts_after_a_gap_nobody_evaluated() {
+        // for: 2; a breach at check 10, the agent down until check 490,
+        // one breach there: still PENDING (1), the next breach fires.
+        let r = rule(2, MIN, false);
+        let pending = step(&AlertState::default(), Breach, &r, 10, 10_000)
+            .next
+            .unwrap();
+        let after_gap = step(&pending, Breach, &r, 490, 490_000);
+        assert_eq!(after_gap.notice, None);
+        let after_gap = after_gap.next.unwrap();
+        assert_eq!((after_gap.status, after_gap.breaches), (Status::Pending, 1));
+        assert_eq!(
+            step(&after_gap, Breach, &r, 491, 491_000).notice,
+            Some(Firing)
+        );
+        // Checks 11..=14 known not evaluated (store down): the run goes on.
+        let s = step_continuing(&pending, Breach, &r, 15, 11, 15_000);
+        assert_eq!(s.notice, Some(Firing));
+        // Known only from 12: check 11 is a hole, the count restarts.
+        let s = step_continuing(&pending, Breach, &r, 15, 12, 15_000);
+        assert_eq!(s.notice, None);
+    }
+
+    #[test]
     fn state_round_trips_as_json() {
         let s = AlertState {
             status: Status::Firing,
@@ -304,6 +405,10 @@ mod tests {
             last_sent: Some(2),
         };
         assert_eq!(AlertState::from_json(&s.to_json()).unwrap(), s);
+        let huge = r#"{"status":"firing","since":18446744073709551615}"#;
+        assert!(AlertState::from_json(huge).is_err());
+        let y10k = r#"{"status":"firing","last_sent":253402300800000}"#;
+        assert!(AlertState::from_json(y10k).is_err());
         assert!(s.to_json().contains("\"status\":\"firing\""));
     }
 }

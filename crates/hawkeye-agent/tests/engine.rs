@@ -11,7 +11,7 @@ use common::*;
 use hawkeye_agent::state::Notice;
 use hawkeye_agent::{parse_monitors, MonitorsFile};
 use hawkeye_protocol::MetricKind;
-use hawkeye_store::{Aggregate, DistributionStats};
+use hawkeye_store::{Aggregate, DistributionStats, Store};
 
 const S: u64 = 1000;
 
@@ -496,4 +496,88 @@ async fn an_outage_is_logged_once_and_its_end_once() {
         2,
         "a new outage is logged again"
     );
+}
+
+#[tokio::test]
+async fn no_false_resolve_while_the_server_may_still_flush_the_outage() {
+    // FIRING; Redis goes away; when it answers again the server may still
+    // hold the outage's aggregates for up to 5 s: windows overlapping the
+    // outage until then are not evaluated (no resolved mail from them).
+    let store = memory();
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let mut e = engine(&file(COUNTER_10S), store.clone(), &q, t0);
+    count(&*store, "http.response.400", secs(t0), 5.0).await;
+    assert_eq!(notices(&e.tick(t0).await), [Notice::Firing]);
+    store.down.store(true, Ordering::SeqCst);
+    assert!(e.tick(t0 + 10 * S).await.store_error);
+    store.down.store(false, Ordering::SeqCst);
+    // Recovered; the outage's events are not in the store yet.
+    let r = e.tick(t0 + 20 * S).await;
+    assert!(!r.store_error);
+    assert_eq!((notices(&r), r.outage_skipped), (vec![], 1));
+    // [20 s, 30 s) overlaps recovery + 5 s: still not evaluated.
+    let r = e.tick(t0 + 30 * S).await;
+    assert_eq!((notices(&r), r.outage_skipped), (vec![], 1));
+    // The server has flushed; the alert is still on and repeats.
+    count(&*store, "http.response.400", secs(t0 + 40 * S), 5.0).await;
+    let r = e.tick(t0 + 40 * S).await;
+    assert_eq!((notices(&r), r.outage_skipped), (vec![Notice::Repeat], 0));
+    assert_eq!(notices(&e.tick(t0 + 50 * S).await), [Notice::Resolved]);
+}
+
+#[tokio::test]
+async fn for_counts_across_an_outage_but_not_across_a_gap() {
+    let yaml = COUNTER_10S.replace("run_every: 30s", "run_every: 30s\n        for: 2");
+    let breach_at = |store: Arc<Probe<hawkeye_store::MemoryStore>>, now: u64| async move {
+        count(&*store, "http.response.400", secs(now), 5.0).await;
+    };
+    // Breach at check 0, nothing evaluated until check 60 (agent down):
+    // one breach there is the first of a new run.
+    let store = memory();
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let mut e = engine(&file(&yaml), store.clone(), &q, t0);
+    breach_at(store.clone(), t0).await;
+    assert_eq!(notices(&e.tick(t0).await), []);
+    let later = t0 + 60 * 10 * S;
+    let mut e = engine(&file(&yaml), store.clone(), &q, later);
+    breach_at(store.clone(), later).await;
+    assert_eq!(notices(&e.tick(later).await), [], "not consecutive");
+    breach_at(store.clone(), later + 10 * S).await;
+    assert_eq!(notices(&e.tick(later + 10 * S).await), [Notice::Firing]);
+
+    // Checks the store could not answer (and the windows overlapping the
+    // outage) neither count nor break the run.
+    let yaml2 = yaml.replace("http.response.400", "http.response.401");
+    let store = memory();
+    let mut e = engine(&file(&yaml2), store.clone(), &q, t0);
+    count(&*store, "http.response.401", secs(t0), 5.0).await;
+    assert_eq!(notices(&e.tick(t0).await), []);
+    store.down.store(true, Ordering::SeqCst);
+    assert!(e.tick(t0 + 10 * S).await.store_error);
+    store.down.store(false, Ordering::SeqCst);
+    assert_eq!(e.tick(t0 + 20 * S).await.outage_skipped, 1);
+    assert_eq!(e.tick(t0 + 30 * S).await.outage_skipped, 1);
+    count(&*store, "http.response.401", secs(t0 + 40 * S), 5.0).await;
+    assert_eq!(notices(&e.tick(t0 + 40 * S).await), [Notice::Firing]);
+}
+
+#[tokio::test]
+async fn an_absurd_stored_state_is_treated_as_absent() {
+    // A state with times no agent writes (past year 9999, or u64::MAX):
+    // formatting them as dates for the resolved mail used to panic and end
+    // the evaluation task.
+    let store = memory();
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let f = file(COUNTER_10S);
+    let mut e = engine(&f, store.clone(), &q, t0);
+    let key = e.keys()[0][0].clone();
+    let absurd = r#"{"status":"firing","breaches":1,"check":1,"since":18446744073709551615,"last_sent":18446744073709551615}"#;
+    assert!(store.swap_alert_state(&key, None, absurd).await.unwrap());
+    // No data: a FIRING state would resolve (and mail `since`).
+    assert_eq!(notices(&e.tick(t0).await), []);
+    count(&*store, "http.response.400", secs(t0 + 10 * S), 5.0).await;
+    assert_eq!(notices(&e.tick(t0 + 10 * S).await), [Notice::Firing]);
 }
