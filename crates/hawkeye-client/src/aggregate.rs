@@ -1,7 +1,7 @@
 //! What the background task holds between two writes: events merged per
 //! series, and their rendering as metric lines.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -50,15 +50,19 @@ struct GaugeState {
     base: Option<f64>,
     /// Adjustments after it.
     delta: f64,
+    /// Events merged into this entry.
+    events: u64,
 }
 
 /// Events merged since the last write.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    counters: HashMap<SeriesText, f64>,
+    /// Total and the number of events merged into it.
+    counters: HashMap<SeriesText, (f64, u64)>,
     gauges: HashMap<SeriesText, GaugeState>,
     observations: HashMap<(SeriesText, Observation), Vec<f64>>,
-    sets: HashMap<SeriesText, HashSet<Box<str>>>,
+    /// Members and how many events recorded each.
+    sets: HashMap<SeriesText, HashMap<Box<str>, u64>>,
     /// Entries held (series, observations, set members): what memory grows with.
     entries: usize,
     /// Events merged in.
@@ -86,7 +90,7 @@ impl Pending {
     pub(crate) fn add(&mut self, sample: Sample, max_entries: usize) -> u64 {
         let room = self.entries < max_entries;
         let kept = match sample {
-            Sample::Count(s, v) => self.count(s, v, room),
+            Sample::Count(s, v) => self.count(s, v, room, 1),
             Sample::GaugeSet(s, v) => self.gauge(s, room, |g| {
                 g.base = Some(v);
                 g.delta = 0.0;
@@ -94,12 +98,14 @@ impl Pending {
             Sample::GaugeAdd(s, v) => self.gauge(s, room, |g| g.delta += v),
             Sample::Observe(s, kind, v) => self.observe(s, kind, v, room),
             Sample::SetMember(s, m) => {
-                let known = self.sets.get(&s).is_some_and(|set| set.contains(&m));
+                let known = self.sets.get(&s).is_some_and(|set| set.contains_key(&m));
                 if known || room {
                     let set = self.sets.entry(s).or_default();
-                    if set.insert(m) {
+                    let n = set.entry(m).or_insert_with(|| {
                         self.entries += 1;
-                    }
+                        0
+                    });
+                    *n += 1;
                     true
                 } else {
                     false
@@ -110,21 +116,29 @@ impl Pending {
                 status,
                 latency_ms,
             } => {
-                let mut kept = self.count(series.requests.clone(), 1.0, room);
-                match status {
-                    Some(code) => {
-                        kept &= self.count(series.status(code), 1.0, room);
-                        kept &= self.count(series.class(code), 1.0, room);
+                // The latency is always a new entry: without room nothing of
+                // the event is merged (it is dropped whole, never half).
+                if !room {
+                    false
+                } else {
+                    // The event is accounted to the requests line.
+                    self.count(series.requests.clone(), 1.0, true, 1);
+                    match status {
+                        Some(code) => {
+                            self.count(series.status(code), 1.0, true, 0);
+                            self.count(series.class(code), 1.0, true, 0);
+                        }
+                        None => {
+                            self.count(series.errors.clone(), 1.0, true, 0);
+                        }
                     }
-                    None => kept &= self.count(series.errors.clone(), 1.0, room),
+                    self.observe(
+                        series.latency.clone(),
+                        Observation::Timing,
+                        latency_ms,
+                        true,
+                    )
                 }
-                kept &= self.observe(
-                    series.latency.clone(),
-                    Observation::Timing,
-                    latency_ms,
-                    room,
-                );
-                kept
             }
         };
         if kept {
@@ -135,29 +149,33 @@ impl Pending {
         }
     }
 
-    fn count(&mut self, s: SeriesText, v: f64, room: bool) -> bool {
-        if let Some(total) = self.counters.get_mut(&s) {
+    fn count(&mut self, s: SeriesText, v: f64, room: bool, events: u64) -> bool {
+        if let Some((total, n)) = self.counters.get_mut(&s) {
             *total += v;
+            *n += events;
             return true;
         }
         if !room {
             return false;
         }
         self.entries += 1;
-        self.counters.insert(s, v);
+        self.counters.insert(s, (v, events));
         true
     }
 
     fn gauge(&mut self, s: SeriesText, room: bool, apply: impl FnOnce(&mut GaugeState)) -> bool {
         if let Some(g) = self.gauges.get_mut(&s) {
             apply(g);
+            g.events += 1;
             return true;
         }
         if !room {
             return false;
         }
         self.entries += 1;
-        apply(self.gauges.entry(s).or_default());
+        let g = self.gauges.entry(s).or_default();
+        apply(g);
+        g.events += 1;
         true
     }
 
@@ -170,16 +188,20 @@ impl Pending {
         true
     }
 
-    /// Writes every held entry as metric lines (each passed to `emit`) and
-    /// empties the batch.
-    pub(crate) fn drain_lines(&mut self, mut emit: impl FnMut(&str)) {
+    /// Writes every held entry as metric lines (each passed to `emit` with
+    /// the number of events it carries; the numbers add up to
+    /// [`events`](Pending::events)) and empties the batch.
+    pub(crate) fn drain_lines(&mut self, mut emit: impl FnMut(&str, u64)) {
         let mut line = String::with_capacity(256);
-        for (s, total) in self.counters.drain() {
+        for (s, (total, events)) in self.counters.drain() {
             line.clear();
             let _ = write!(line, "{}:{}|c{}", s.name(), total, s.tag_suffix());
-            emit(&line);
+            emit(&line, events);
         }
         for (s, g) in self.gauges.drain() {
+            // The gauge's events go with its first line.
+            let mut events = g.events;
+            let mut emit = |l: &str| emit(l, std::mem::take(&mut events));
             if let Some(base) = g.base {
                 if base < 0.0 || (base == 0.0 && base.is_sign_negative()) {
                     // A leading '-' means "adjust": set 0 first, then subtract.
@@ -208,14 +230,14 @@ impl Pending {
                 line.push('|');
                 line.push_str(kind.code());
                 line.push_str(s.tag_suffix());
-                emit(&line);
+                emit(&line, chunk.len() as u64);
             }
         }
         for (s, members) in self.sets.drain() {
-            for m in members {
+            for (m, events) in members {
                 line.clear();
                 let _ = write!(line, "{}:{m}|s{}", s.name(), s.tag_suffix());
-                emit(&line);
+                emit(&line, events);
             }
         }
         self.entries = 0;
@@ -235,7 +257,13 @@ mod tests {
 
     fn lines(p: &mut Pending) -> Vec<String> {
         let mut out = Vec::new();
-        p.drain_lines(|l| out.push(l.to_string()));
+        let events = p.events();
+        let mut total = 0;
+        p.drain_lines(|l, n| {
+            out.push(l.to_string());
+            total += n;
+        });
+        assert_eq!(total, events, "events per line add up");
         out.sort();
         for l in &out {
             parse_line(l).unwrap_or_else(|e| panic!("{l}: {e}"));

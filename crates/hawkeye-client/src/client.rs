@@ -11,7 +11,7 @@ use crate::config::ClientConfig;
 use crate::error::{ClientError, FlushError};
 use crate::http_layer::HttpMetricsLayer;
 use crate::sender::{self, Control};
-use crate::series::{clean_set_member, SeriesBuilder, SeriesText};
+use crate::series::{SeriesBuilder, SeriesText};
 
 /// A handle to the background sender; clone it freely (all clones share one
 /// queue and one connection).
@@ -30,6 +30,7 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     counters: Arc<Counters>,
     socket_path: std::path::PathBuf,
+    flush_timeout: Duration,
 }
 
 /// Counters shared with the background task.
@@ -40,6 +41,11 @@ pub(crate) struct Counters {
     pub(crate) dropped_invalid: AtomicU64,
     pub(crate) dropped_unreachable: AtomicU64,
     pub(crate) dropped_closed: AtomicU64,
+    pub(crate) dropped_rejected: AtomicU64,
+    pub(crate) dropped_too_large: AtomicU64,
+    pub(crate) truncated: Arc<AtomicU64>,
+    pub(crate) last_rejection: std::sync::Mutex<Option<String>>,
+    pub(crate) delivered: AtomicU64,
     pub(crate) lines_written: AtomicU64,
     pub(crate) batches_confirmed: AtomicU64,
     pub(crate) connects: AtomicU64,
@@ -61,9 +67,23 @@ pub struct ClientStats {
     pub dropped_unreachable: u64,
     /// Events recorded after [`Client::shutdown`].
     pub dropped_closed: u64,
+    /// Events in lines the server answered it rejected (too many series
+    /// -32001, buffer full -32002, an invalid line); the reason of the last
+    /// one is in `last_rejection` and in the log.
+    pub dropped_rejected: u64,
+    /// Events in `metric.send` requests the server refused as longer than
+    /// its line limit (-32004); see `ClientConfig::max_message_bytes`.
+    pub dropped_too_large: u64,
+    /// Tag keys, tag values and set members cut to
+    /// [`MAX_TAG_BYTES`](crate::MAX_TAG_BYTES) (the events are kept).
+    pub truncated: u64,
+    /// Why the server rejected the last rejected line.
+    pub last_rejection: Option<String>,
+    /// Events the server answered it took.
+    pub delivered: u64,
     /// Metric lines written to the socket (after aggregation).
     pub lines_written: u64,
-    /// Writes the server confirmed having read.
+    /// `metric.send` requests the server answered.
     pub batches_confirmed: u64,
     /// Successful connections (the first one and every reconnect).
     pub connects: u64,
@@ -78,6 +98,8 @@ impl ClientStats {
             + self.dropped_invalid
             + self.dropped_unreachable
             + self.dropped_closed
+            + self.dropped_rejected
+            + self.dropped_too_large
     }
 }
 
@@ -99,13 +121,19 @@ impl Client {
         }
         let (data_tx, data_rx) = mpsc::channel(config.queue_capacity);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let counters = Arc::new(Counters::default());
         let shared = Arc::new(Shared {
             data: data_tx,
             control: control_tx,
-            series: SeriesBuilder::new(&config.prefix, &config.default_tags),
+            series: SeriesBuilder::new(
+                &config.prefix,
+                &config.default_tags,
+                Arc::clone(&counters.truncated),
+            ),
             closed: AtomicBool::new(false),
-            counters: Arc::default(),
+            counters,
             socket_path: config.socket_path.clone(),
+            flush_timeout: config.flush_timeout,
         });
         let task = sender::run(config, data_rx, control_rx, Arc::clone(&shared.counters));
         match tokio::runtime::Handle::try_current() {
@@ -177,14 +205,16 @@ impl Client {
 
     /// Adds `member` to a set (the server counts distinct members).
     pub fn set(&self, name: &str, member: &str, tags: &[(&str, &str)]) {
-        match clean_set_member(member) {
+        match self.shared.series.set_member(member) {
             Some(m) => self.record(name, tags, |s| Sample::SetMember(s, m)),
             None => self.drop_invalid(),
         }
     }
 
     /// Sends everything recorded before this call and waits until the server
-    /// confirms (with a `server.ping` answered after it read all of it).
+    /// has answered every `metric.send` request carrying it (lines it
+    /// rejected are counted in [`ClientStats::dropped_rejected`]), at most
+    /// `flush_timeout` ([`FlushError::Timeout`]; on a tokio runtime).
     ///
     /// On error the events are kept, within the configured bounds, and sent
     /// after the next reconnect.
@@ -193,7 +223,15 @@ impl Client {
         if self.shared.control.send(Control::Flush(tx)).is_err() {
             return Err(FlushError::Closed);
         }
-        rx.await.unwrap_or(Err(FlushError::Closed))
+        let answer = async { rx.await.unwrap_or(Err(FlushError::Closed)) };
+        if tokio::runtime::Handle::try_current().is_err() {
+            // Another executor: no tokio timer to time out with.
+            return answer.await;
+        }
+        let timeout = self.shared.flush_timeout;
+        tokio::time::timeout(timeout, answer)
+            .await
+            .unwrap_or(Err(FlushError::Timeout(timeout)))
     }
 
     /// Sends what is queued, waits for the server to confirm (at most the
@@ -210,6 +248,22 @@ impl Client {
         rx.await.unwrap_or(Err(FlushError::Closed))
     }
 
+    /// [`shutdown`](Client::shutdown) for synchronous programs: call it
+    /// before `main` returns so that the last events are sent (dropping the
+    /// handles does not wait). Blocks the calling thread for at most
+    /// `shutdown_timeout`; must not be called from inside an async context
+    /// (use `shutdown().await` there).
+    pub fn shutdown_blocking(&self) -> Result<(), FlushError> {
+        if self.shared.closed.swap(true, Ordering::SeqCst) {
+            return Err(FlushError::Closed);
+        }
+        let (tx, rx) = oneshot::channel();
+        if self.shared.control.send(Control::Shutdown(tx)).is_err() {
+            return Err(FlushError::Closed);
+        }
+        rx.blocking_recv().unwrap_or(Err(FlushError::Closed))
+    }
+
     /// What the client did so far.
     pub fn stats(&self) -> ClientStats {
         let c = &self.shared.counters;
@@ -220,6 +274,15 @@ impl Client {
             dropped_invalid: get(&c.dropped_invalid),
             dropped_unreachable: get(&c.dropped_unreachable),
             dropped_closed: get(&c.dropped_closed),
+            dropped_rejected: get(&c.dropped_rejected),
+            dropped_too_large: get(&c.dropped_too_large),
+            truncated: get(&c.truncated),
+            last_rejection: c
+                .last_rejection
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_default(),
+            delivered: get(&c.delivered),
             lines_written: get(&c.lines_written),
             batches_confirmed: get(&c.batches_confirmed),
             connects: get(&c.connects),

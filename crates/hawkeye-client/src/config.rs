@@ -27,9 +27,27 @@ pub struct ClientConfig {
     /// First delay between reconnection attempts; it doubles up to `max_backoff`.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
-    /// How long [`Client::shutdown`](crate::Client::shutdown) (or dropping
-    /// the last handle) waits for the server to confirm the last events.
+    /// How long [`Client::shutdown`](crate::Client::shutdown) (and
+    /// [`Client::shutdown_blocking`](crate::Client::shutdown_blocking)) waits
+    /// for the server to confirm the last events. Dropping the last handle
+    /// starts the same final send in the background but waits for nothing:
+    /// a program that is about to exit should call one of the two.
     pub shutdown_timeout: Duration,
+    /// How long [`Client::flush`](crate::Client::flush) waits for the
+    /// server's confirmation before it returns
+    /// [`FlushError::Timeout`](crate::FlushError::Timeout) (the events stay
+    /// held and are still sent).
+    pub flush_timeout: Duration,
+    /// A write to the server that makes no progress for this long (the
+    /// server stopped reading) drops the connection; what it did not confirm
+    /// is sent again after reconnecting.
+    pub write_timeout: Duration,
+    /// The largest `metric.send` request line the client writes, in bytes.
+    /// Keep it below the server's `HAWKEYE_MAX_LINE_BYTES` (1 MiB by
+    /// default). A single metric line longer than this is sent alone; if the
+    /// server refuses it as too long (-32004) it is dropped and counted in
+    /// [`ClientStats::dropped_too_large`](crate::ClientStats::dropped_too_large).
+    pub max_message_bytes: usize,
     /// Prepended with a `.` to every metric name (none when empty).
     pub prefix: String,
     /// Added to every event (an event's own tag of the same key wins).
@@ -47,6 +65,9 @@ impl ClientConfig {
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(5),
+            flush_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(5),
+            max_message_bytes: 256 * 1024,
             prefix: String::new(),
             default_tags: Vec::new(),
         }
@@ -69,6 +90,21 @@ impl ClientConfig {
 
     pub fn flush_interval(mut self, interval: Duration) -> ClientConfig {
         self.flush_interval = interval;
+        self
+    }
+
+    pub fn flush_timeout(mut self, timeout: Duration) -> ClientConfig {
+        self.flush_timeout = timeout;
+        self
+    }
+
+    pub fn write_timeout(mut self, timeout: Duration) -> ClientConfig {
+        self.write_timeout = timeout;
+        self
+    }
+
+    pub fn max_message_bytes(mut self, bytes: usize) -> ClientConfig {
+        self.max_message_bytes = bytes;
         self
     }
 

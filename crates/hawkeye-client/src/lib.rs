@@ -14,8 +14,9 @@
 //! queue (or is dropped and counted when the queue is full). A background
 //! task ([`sender`]) aggregates the queue (counters are summed per series,
 //! the last gauge wins, timings are packed several to a line, set members are
-//! de-duplicated), and writes JSON-RPC 2.0 `metric.send` notifications to the
-//! server's Unix socket, reconnecting with backoff when the server restarts.
+//! de-duplicated), and writes JSON-RPC 2.0 `metric.send` requests to the
+//! server's Unix socket, resending what the server did not answer after it
+//! reconnects (with backoff) when the server restarts.
 //!
 //! - [`Client`]: the handle (cheap to clone) with `incr`, `count`, `gauge`,
 //!   `timing`, `histogram`, `set`, [`Client::flush`] and [`Client::shutdown`].
@@ -41,3 +42,4 @@ pub use error::{ClientError, FlushError};
 pub use http_layer::{HttpMetrics, HttpMetricsLayer, ResponseFuture};
 #[cfg(feature = "metrics")]
 pub use recorder::HawkeyeRecorder;
+pub use series::MAX_TAG_BYTES;

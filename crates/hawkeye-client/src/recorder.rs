@@ -10,8 +10,9 @@
 //! # }
 //! ```
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
@@ -23,14 +24,30 @@ use crate::client::Client;
 use crate::series::SeriesText;
 
 /// Reports `metrics` macros to a hawkeye [`Client`].
-#[derive(Debug, Clone)]
+///
+/// Handles are kept per key (every `counter!` call for one key shares one
+/// handle), so `Counter::absolute` sends the difference to the last value
+/// of that key however often the macro runs. Clones share the handles.
+#[derive(Clone)]
 pub struct HawkeyeRecorder {
     client: Client,
+    handles: Arc<Mutex<HashMap<Key, Arc<Handle>>>>,
+}
+
+impl std::fmt::Debug for HawkeyeRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HawkeyeRecorder")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HawkeyeRecorder {
     pub fn new(client: Client) -> HawkeyeRecorder {
-        HawkeyeRecorder { client }
+        HawkeyeRecorder {
+            client,
+            handles: Arc::default(),
+        }
     }
 
     /// Makes this the process-wide recorder (there can be only one).
@@ -39,12 +56,21 @@ impl HawkeyeRecorder {
     }
 
     fn handle(&self, key: &Key) -> Arc<Handle> {
+        let mut handles = self
+            .handles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(h) = handles.get(key) {
+            return Arc::clone(h);
+        }
         let labels: Vec<(&str, &str)> = key.labels().map(|l| (l.key(), l.value())).collect();
-        Arc::new(Handle {
+        let handle = Arc::new(Handle {
             series: self.client.series(key.name(), &labels),
             client: self.client.clone(),
             last_absolute: AtomicU64::new(0),
-        })
+        });
+        handles.insert(key.clone(), Arc::clone(&handle));
+        handle
     }
 }
 

@@ -2,9 +2,16 @@
 //! canonical order, ready to be put into a line. Building one sanitizes what
 //! the server would reject, so recording never fails on a bad name.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use hawkeye_protocol::line::MAX_NAME_LEN;
+
+/// Tag keys, tag values and set members longer than this many bytes are
+/// cut (at a character boundary) and counted in
+/// [`ClientStats::truncated`](crate::ClientStats::truncated), so that no
+/// single line can grow past what the server accepts.
+pub const MAX_TAG_BYTES: usize = 1000;
 
 /// `name` or `name|#k:v,k2:v2` (tags sorted by key). A name cannot hold `|`,
 /// so the first `|` separates the two.
@@ -28,21 +35,49 @@ impl SeriesText {
 pub(crate) struct SeriesBuilder {
     prefix: String,
     default_tags: Vec<(String, String)>,
+    /// Tag keys and values cut to [`MAX_TAG_BYTES`].
+    truncated: Arc<AtomicU64>,
 }
 
 impl SeriesBuilder {
-    pub(crate) fn new(prefix: &str, default_tags: &[(String, String)]) -> SeriesBuilder {
-        let mut defaults: Vec<(String, String)> = Vec::new();
+    pub(crate) fn new(
+        prefix: &str,
+        default_tags: &[(String, String)],
+        truncated: Arc<AtomicU64>,
+    ) -> SeriesBuilder {
+        let mut builder = SeriesBuilder {
+            prefix: prefix.trim_end_matches('.').to_string(),
+            default_tags: Vec::new(),
+            truncated,
+        };
         for (k, v) in default_tags {
-            let k = clean_tag_key(k);
-            if !k.is_empty() && !defaults.iter().any(|(d, _)| *d == k) {
-                defaults.push((k, clean_tag_value(v)));
+            let k = builder.bounded(clean_tag_key(k));
+            if !k.is_empty() && !builder.default_tags.iter().any(|(d, _)| *d == k) {
+                let v = builder.bounded(clean_tag_value(v));
+                builder.default_tags.push((k, v));
             }
         }
-        SeriesBuilder {
-            prefix: prefix.trim_end_matches('.').to_string(),
-            default_tags: defaults,
+        builder
+    }
+
+    /// `s` cut to [`MAX_TAG_BYTES`], counted when it was longer.
+    fn bounded(&self, mut s: String) -> String {
+        if s.len() > MAX_TAG_BYTES {
+            truncate_at_char(&mut s, MAX_TAG_BYTES);
+            self.truncated.fetch_add(1, Ordering::Relaxed);
         }
+        s
+    }
+
+    /// A set member as the server accepts it (see [`clean_set_member`]), cut
+    /// to [`MAX_TAG_BYTES`] (counted); `None` when empty.
+    pub(crate) fn set_member(&self, m: &str) -> Option<Box<str>> {
+        let mut m = clean_set_member(m)?.into_string();
+        if m.len() > MAX_TAG_BYTES {
+            truncate_at_char(&mut m, MAX_TAG_BYTES);
+            self.truncated.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(m.into_boxed_str())
     }
 
     /// The series of `name` with `tags`; `None` when nothing usable is left
@@ -69,9 +104,9 @@ impl SeriesBuilder {
         let mut all: Vec<(String, String)> =
             Vec::with_capacity(tags.len() + self.default_tags.len());
         for (k, v) in tags {
-            let k = clean_tag_key(k);
+            let k = self.bounded(clean_tag_key(k));
             if !k.is_empty() && !all.iter().any(|(d, _)| *d == k) {
-                all.push((k, clean_tag_value(v)));
+                all.push((k, self.bounded(clean_tag_value(v))));
             }
         }
         for (k, v) in &self.default_tags {
@@ -179,6 +214,7 @@ mod tests {
         let b = SeriesBuilder::new(
             "app.",
             &[("env".into(), "prod".into()), ("route".into(), "x".into())],
+            Arc::default(),
         );
         let s = b
             .build("hits", &[("route", "/a"), ("code", "200")])
@@ -206,6 +242,27 @@ mod tests {
             b.build(&long, &[("k", "v")]).unwrap().name().len(),
             MAX_NAME_LEN
         );
+    }
+
+    #[test]
+    fn long_tags_and_set_members_are_cut_and_counted() {
+        let counter = Arc::new(AtomicU64::new(0));
+        let b = SeriesBuilder::new("", &[], Arc::clone(&counter));
+        let huge = "é".repeat(1 << 20);
+        let s = b.build("n", &[("k", &huge), (&huge, "v")]).unwrap();
+        let line = format!("{}:1|c{}", s.name(), s.tag_suffix());
+        let parsed = parse_line(&line).unwrap();
+        assert!(parsed
+            .tags
+            .iter()
+            .all(|(k, v)| k.len() <= MAX_TAG_BYTES && v.len() <= MAX_TAG_BYTES));
+        assert!(line.len() < 3 * MAX_TAG_BYTES, "{}", line.len());
+        assert_eq!(counter.load(Ordering::Relaxed), 2);
+        let m = b.set_member(&huge).unwrap();
+        assert_eq!(m.len(), MAX_TAG_BYTES);
+        assert_eq!(counter.load(Ordering::Relaxed), 3);
+        assert_eq!(b.set_member("short").as_deref(), Some("short"));
+        assert_eq!(counter.load(Ordering::Relaxed), 3);
     }
 
     #[test]

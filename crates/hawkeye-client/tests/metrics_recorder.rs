@@ -41,3 +41,26 @@ async fn metrics_macros_report_to_hawkeye() {
         Some(3.0)
     );
 }
+
+/// `counter!(..).absolute(n)` called again for the same key sends only the
+/// difference: the handle (and its last value) is kept per key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absolute_counters_are_not_counted_twice() {
+    let server = TestServer::start().await;
+    let client = Client::new(
+        ClientConfig::new(server.socket_path()).flush_interval(Duration::from_millis(10)),
+    )
+    .unwrap();
+    let recorder = HawkeyeRecorder::new(client.clone());
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("rec.total", "k" => "v").absolute(100);
+        metrics::counter!("rec.total", "k" => "v").absolute(100);
+        metrics::counter!("rec.total", "k" => "v").absolute(150);
+        metrics::counter!("rec.total", "k" => "w").absolute(10);
+    });
+    client.flush().await.expect("flush");
+    assert_eq!(
+        settled_value(&server.socket_path(), &query("rec.total", "sum"), 160.0).await,
+        Some(160.0)
+    );
+}

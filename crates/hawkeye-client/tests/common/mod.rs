@@ -19,16 +19,24 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub store: Arc<dyn Store>,
     pub handle: Option<ServerHandle>,
+    /// Applied to the server's configuration at every (re)start.
+    pub adjust: fn(&mut ServerConfig),
 }
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// A server whose configuration `adjust` changes (e.g. `max_series`).
+    pub async fn start_with(adjust: fn(&mut ServerConfig)) -> TestServer {
         let dir = tempfile::tempdir().expect("temporary directory");
         let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
         let mut server = TestServer {
             dir,
             store,
             handle: None,
+            adjust,
         };
         server.restart().await;
         server
@@ -41,11 +49,12 @@ impl TestServer {
     /// Starts a (new) server on the same socket and store.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             socket_path: self.socket_path(),
             flush_interval: Duration::from_millis(20),
             ..Default::default()
         };
+        (self.adjust)(&mut config);
         let handle = hawkeye_server::start(config, Arc::clone(&self.store))
             .await
             .expect("start the hawkeye server");
