@@ -265,11 +265,30 @@ impl Problems {
     }
 }
 
-/// Reads and validates the monitors file at `path`.
+/// How long the store keeps data when `HAWKEYE_RETENTION` is not set.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(3600);
+
+/// `HAWKEYE_RETENTION` from the environment, else [`DEFAULT_RETENTION`]
+/// (also when it cannot be parsed; [`crate::AgentConfig::from_env`]
+/// reports that).
+pub fn retention_from_env() -> Duration {
+    hawkeye_mail::env::env_var("HAWKEYE_RETENTION")
+        .and_then(|s| hawkeye_protocol::parse_duration(&s, PlainUnit::Seconds).ok())
+        .unwrap_or(DEFAULT_RETENTION)
+}
+
+/// Reads and validates the monitors file at `path`, against the retention
+/// from the environment ([`retention_from_env`]).
 pub fn load_monitors(path: &Path) -> Result<MonitorsFile, ConfigErrors> {
+    load_monitors_with(path, retention_from_env())
+}
+
+/// Reads and validates the monitors file at `path`; no `window` or
+/// `interval` may be longer than `retention` (the store has no older data).
+pub fn load_monitors_with(path: &Path, retention: Duration) -> Result<MonitorsFile, ConfigErrors> {
     let origin = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => parse_monitors(&text, &origin),
+        Ok(text) => parse_monitors_with(&text, &origin, retention),
         Err(e) => Err(ConfigErrors {
             origin,
             problems: vec![ConfigProblem {
@@ -282,7 +301,18 @@ pub fn load_monitors(path: &Path) -> Result<MonitorsFile, ConfigErrors> {
 }
 
 /// Parses and validates a monitors file; `origin` names it in messages.
+/// Checked against the retention from the environment
+/// ([`retention_from_env`]).
 pub fn parse_monitors(text: &str, origin: &str) -> Result<MonitorsFile, ConfigErrors> {
+    parse_monitors_with(text, origin, retention_from_env())
+}
+
+/// [`parse_monitors`] against the store's `retention`.
+pub fn parse_monitors_with(
+    text: &str,
+    origin: &str,
+    retention: Duration,
+) -> Result<MonitorsFile, ConfigErrors> {
     let value: Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -301,7 +331,7 @@ pub fn parse_monitors(text: &str, origin: &str) -> Result<MonitorsFile, ConfigEr
         }
     };
     let mut problems = Problems::default();
-    let file = convert_file(&value, &mut problems);
+    let file = convert_file(&value, retention, &mut problems);
     if problems.0.is_empty() {
         if let Some(file) = file {
             return Ok(file);
@@ -314,13 +344,19 @@ pub fn parse_monitors(text: &str, origin: &str) -> Result<MonitorsFile, ConfigEr
 }
 
 impl MonitorsFile {
-    /// Checks a file built in code (a parsed file has passed these checks).
+    /// Checks a file built in code (a parsed file has passed these checks),
+    /// against the retention from the environment ([`retention_from_env`]).
     pub fn validate(&self) -> Result<(), ConfigErrors> {
+        self.validate_with(retention_from_env())
+    }
+
+    /// Checks a file built in code against the store's `retention`.
+    pub fn validate_with(&self, retention: Duration) -> Result<(), ConfigErrors> {
         let mut problems = Problems::default();
         let root = YamlPath::root().key("monitors");
         for (i, m) in self.monitors.iter().enumerate() {
             let at = root.index(i);
-            check_monitor(m, &at, true, m.triggers.len(), &mut problems);
+            check_monitor(m, &at, true, m.triggers.len(), retention, &mut problems);
             for (j, t) in m.triggers.iter().enumerate() {
                 check_trigger(t, m.notifier, &at.key("triggers").index(j), &mut problems);
             }
@@ -535,7 +571,11 @@ fn read_level<T: DeserializeOwned>(
 
 // ---- pass 3: conversion and checks ----
 
-fn convert_file(value: &Value, problems: &mut Problems) -> Option<MonitorsFile> {
+fn convert_file(
+    value: &Value,
+    retention: Duration,
+    problems: &mut Problems,
+) -> Option<MonitorsFile> {
     let root = YamlPath::root();
     if value.is_null() {
         problems.at(
@@ -560,12 +600,17 @@ fn convert_file(value: &Value, problems: &mut Problems) -> Option<MonitorsFile> 
         .monitors
         .iter()
         .enumerate()
-        .filter_map(|(i, m)| convert_monitor(m, &list.index(i), problems))
+        .filter_map(|(i, m)| convert_monitor(m, &list.index(i), retention, problems))
         .collect();
     Some(MonitorsFile { version, monitors })
 }
 
-fn convert_monitor(value: &Value, at: &YamlPath, problems: &mut Problems) -> Option<Monitor> {
+fn convert_monitor(
+    value: &Value,
+    at: &YamlPath,
+    retention: Duration,
+    problems: &mut Problems,
+) -> Option<Monitor> {
     let raw: RawMonitor = read_level(value, at, problems)?;
     let before = problems.0.len();
 
@@ -645,7 +690,14 @@ fn convert_monitor(value: &Value, at: &YamlPath, problems: &mut Problems) -> Opt
     // The checks shared with files built in code. Those that depend on the
     // type are skipped when the type itself is wrong, so one mistake gives
     // one message.
-    check_monitor(&monitor, at, kind.is_some(), raw.triggers.len(), problems);
+    check_monitor(
+        &monitor,
+        at,
+        kind.is_some(),
+        raw.triggers.len(),
+        retention,
+        problems,
+    );
     (problems.0.len() == before).then_some(monitor)
 }
 
@@ -701,6 +753,7 @@ fn check_monitor(
     at: &YamlPath,
     kind_known: bool,
     written_triggers: usize,
+    retention: Duration,
     problems: &mut Problems,
 ) {
     if let Err(e) = hawkeye_protocol::line::check_name(&m.metric) {
@@ -714,6 +767,31 @@ fn check_monitor(
     }
     if m.window < Duration::from_secs(1) {
         problems.at(at.key("window"), "window must be at least 1s");
+    }
+    // The store keeps `retention` of data: a longer window would silently
+    // read less than it says (and make the store enumerate every second).
+    let fmt = |d: Duration| humantime::format_duration(d).to_string();
+    if m.interval > retention {
+        problems.at(
+            at.key("interval"),
+            format!(
+                "monitor {}: interval {} is longer than the data retention {} (HAWKEYE_RETENTION); shorten it or raise HAWKEYE_RETENTION",
+                m.metric,
+                fmt(m.interval),
+                fmt(retention)
+            ),
+        );
+    } else if m.window > retention {
+        problems.at(
+            at.key("window"),
+            format!(
+                "monitor {}: window {} is longer than the data retention {} (HAWKEYE_RETENTION), so it would only see {}; shorten it or raise HAWKEYE_RETENTION",
+                m.metric,
+                fmt(m.window),
+                fmt(retention),
+                fmt(retention)
+            ),
+        );
     }
     if kind_known && !m.aggregation.applies_to(m.kind) {
         problems.at(

@@ -38,8 +38,8 @@ use tokio::task::JoinHandle;
 
 pub use agent_config::{load_dotenv, AgentConfig, MonitorsSource};
 pub use config::{
-    load_monitors, parse_monitors, ConfigErrors, ConfigProblem, Missing, Monitor, MonitorsFile,
-    Notifier, Op, Trigger,
+    load_monitors, load_monitors_with, parse_monitors, parse_monitors_with, retention_from_env,
+    ConfigErrors, ConfigProblem, Missing, Monitor, MonitorsFile, Notifier, Op, Trigger,
 };
 pub use engine::{Engine, EngineSettings, EngineStats, TickReport};
 
@@ -73,24 +73,27 @@ pub struct AgentStats {
 /// evaluation task at its next wake-up but does not wait for queued mail.
 pub struct AgentHandle {
     control: mpsc::UnboundedSender<Control>,
-    task: JoinHandle<()>,
+    /// `None` once it has ended (see [`AgentHandle::evaluation_ended`]).
+    task: Option<JoinHandle<()>>,
+    retention: std::time::Duration,
     queue: MailQueue,
     stats: Arc<Mutex<EngineStats>>,
     grace: std::time::Duration,
 }
 
 /// Starts the agent on the current tokio runtime: validates the monitors
-/// (read from the file when `config.monitors` names one), starts the mail
-/// queue in front of `mailer`, and the scheduler. Returns once both run.
+/// (read from the file when `config.monitors` names one) against
+/// `config.retention`, starts the mail queue in front of `mailer`, and the
+/// scheduler. Returns once both run.
 pub async fn start(
     config: AgentConfig,
     store: Arc<dyn Store>,
     mailer: Arc<dyn Mailer>,
 ) -> Result<AgentHandle, AgentError> {
     let monitors = match config.monitors {
-        MonitorsSource::File(ref path) => load_monitors(path)?,
+        MonitorsSource::File(ref path) => load_monitors_with(path, config.retention)?,
         MonitorsSource::Inline(ref file) => {
-            file.validate()?;
+            file.validate_with(config.retention)?;
             file.clone()
         }
     };
@@ -122,7 +125,8 @@ pub async fn start(
     );
     Ok(AgentHandle {
         control,
-        task,
+        task: Some(task),
+        retention: config.retention,
         queue,
         stats,
         grace: config.shutdown_grace,
@@ -130,10 +134,11 @@ pub async fn start(
 }
 
 impl AgentHandle {
-    /// Replaces the monitors. An invalid file is refused (the agent keeps
-    /// the monitors it has) and the problems are returned.
+    /// Replaces the monitors. An invalid file (including a window longer
+    /// than the retention) is refused (the agent keeps the monitors it has)
+    /// and the problems are returned.
     pub fn reload(&self, monitors: MonitorsFile) -> Result<(), AgentError> {
-        monitors.validate()?;
+        monitors.validate_with(self.retention)?;
         self.control
             .send(Control::Reload(Box::new(monitors)))
             .map_err(|_| AgentError::Stopped)
@@ -146,12 +151,44 @@ impl AgentHandle {
         }
     }
 
+    /// The data retention the monitors are checked against.
+    pub fn retention(&self) -> std::time::Duration {
+        self.retention
+    }
+
+    /// Resolves when the evaluation task ends without being asked to (a
+    /// panic or a bug), saying why; until then, never. A program should
+    /// exit non-zero then rather than keep running without evaluating.
+    /// Cancel-safe (for `select!`).
+    pub async fn evaluation_ended(&mut self) -> String {
+        let Some(task) = self.task.as_mut() else {
+            return std::future::pending().await;
+        };
+        let result = task.await;
+        self.task = None;
+        match result {
+            Ok(()) => "the evaluation task ended".to_string(),
+            Err(e) if e.is_panic() => {
+                let panic = e.into_panic();
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                format!("the evaluation task panicked: {what}")
+            }
+            Err(e) => format!("the evaluation task ended: {e}"),
+        }
+    }
+
     /// Stops evaluating (a tick in progress finishes), then sends the mail
     /// still queued, waiting at most the configured grace period.
     pub async fn shutdown(self) -> AgentStats {
         let _ = self.control.send(Control::Shutdown);
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "the evaluation task ended abnormally");
+        if let Some(task) = self.task {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "the evaluation task ended abnormally");
+            }
         }
         let engine = self.stats.lock().map(|s| *s).unwrap_or_default();
         let mail = self.queue.shutdown(self.grace).await;

@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use hawkeye_agent::{load_dotenv, load_monitors, AgentConfig, AgentHandle, MonitorsSource};
+use hawkeye_agent::{
+    load_dotenv, load_monitors, load_monitors_with, AgentConfig, AgentHandle, MonitorsSource,
+};
 use hawkeye_store::{RedisConfig, RedisStore, Store};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
@@ -35,6 +37,9 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(path) = &cli.check {
+        // The same settings as the agent would run with: windows are checked
+        // against HAWKEYE_RETENTION (default 1h), as the server is not asked.
+        load_dotenv(Path::new("."));
         return check(path);
     }
     load_dotenv(Path::new("."));
@@ -110,10 +115,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?,
     );
-    let agent = hawkeye_agent::start(config, store, mailer)
+    let mut agent = hawkeye_agent::start(config, store, mailer)
         .await
         .map_err(|e| format!("{}: {e}", monitors_path.display()))?;
-    signals.wait(&agent, &monitors_path).await;
+    let result = signals.wait(&mut agent, &monitors_path).await;
     let stats = agent.shutdown().await;
     tracing::info!(
         checks = stats.engine.checks,
@@ -121,7 +126,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         mails_sent = stats.mail.sent,
         "bye"
     );
-    Ok(())
+    result
 }
 
 struct Signals {
@@ -142,12 +147,18 @@ impl Signals {
         })
     }
 
-    /// Reloads on SIGHUP; returns on SIGTERM or SIGINT.
-    async fn wait(mut self, agent: &AgentHandle, monitors_path: &Path) {
+    /// Reloads on SIGHUP; returns on SIGTERM or SIGINT, and with an error
+    /// when the evaluation task ends by itself (the process must not keep
+    /// running without evaluating).
+    async fn wait(mut self, agent: &mut AgentHandle, monitors_path: &Path) -> Result<(), String> {
         let Signals { hup, term, int } = &mut self;
+        let retention = agent.retention();
         loop {
             tokio::select! {
-                _ = hup.recv() => match load_monitors(monitors_path) {
+                why = agent.evaluation_ended() => {
+                    return Err(format!("{why}; no monitors are evaluated any more, exiting"));
+                }
+                _ = hup.recv() => match load_monitors_with(monitors_path, retention) {
                     Ok(file) => match agent.reload(file) {
                         Ok(()) => tracing::info!(file = %monitors_path.display(), "SIGHUP: monitors reloaded"),
                         Err(e) => tracing::error!("SIGHUP: reload refused, keeping the current monitors: {e}"),
@@ -165,11 +176,11 @@ impl Signals {
                 },
                 _ = term.recv() => {
                     tracing::info!("SIGTERM: shutting down");
-                    return;
+                    return Ok(());
                 }
                 _ = int.recv() => {
                     tracing::info!("SIGINT: shutting down");
-                    return;
+                    return Ok(());
                 }
             }
         }

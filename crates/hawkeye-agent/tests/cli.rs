@@ -177,3 +177,36 @@ fn sighup_reloads_and_keeps_the_last_good_file_then_sigterm_exits_0() {
         .expect("the agent exits on SIGTERM");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn check_refuses_a_window_longer_than_hawkeye_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("monitors.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nmonitors:\n  - metric: a\n    interval: 30s\n    window: 1d\n    triggers:\n      - threshold: 1\n        to: [x@example.com]\n",
+    )
+    .unwrap();
+    let run = |retention: Option<&str>| {
+        let mut cmd = clean_command(&agent_binary());
+        cmd.current_dir(dir.path()).arg("--check").arg(&path);
+        if let Some(r) = retention {
+            cmd.env("HAWKEYE_RETENTION", r);
+        }
+        cmd.output().unwrap()
+    };
+    // Default retention 1h.
+    let out = run(None);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(":5:13: monitor a: window 1day is longer than the data retention 1h"),
+        "{stdout}"
+    );
+    let out = run(Some("2d"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

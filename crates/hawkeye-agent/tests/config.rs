@@ -254,3 +254,41 @@ monitors:
     );
     assert!(lines[1].contains("unknown field `bogus`"), "{err}");
 }
+
+#[test]
+fn a_window_or_interval_longer_than_the_retention_is_refused() {
+    use hawkeye_agent::parse_monitors_with;
+    let yaml = |interval: &str, window: &str| {
+        format!(
+            "version: 1\nmonitors:\n  - metric: a.b\n    interval: {interval}\n    window: {window}\n    triggers:\n      - threshold: 1\n        to: [x@example.com]\n"
+        )
+    };
+    let hour = Duration::from_secs(3600);
+    // A set monitor over a year would make the store enumerate every
+    // second of it; a day with 1 h retention would read one hour.
+    for window in ["1y", "1d", "61m"] {
+        let e = parse_monitors_with(&yaml("30s", window), "m.yaml", hour)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("m.yaml:5:13: monitor a.b: window"), "{e}");
+        assert!(
+            e.contains("longer than the data retention 1h (HAWKEYE_RETENTION)"),
+            "{e}"
+        );
+    }
+    assert!(parse_monitors_with(&yaml("30s", "1h"), "m.yaml", hour).is_ok());
+    assert!(parse_monitors_with(&yaml("30s", "1d"), "m.yaml", 2 * 24 * hour).is_ok());
+    let e = parse_monitors_with(&yaml("2h", "1m"), "m.yaml", hour)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("m.yaml:4:15: monitor a.b: interval 2h is longer"),
+        "{e}"
+    );
+    // Built in code: validate_with checks the same.
+    let mut file = parse_monitors_with(&yaml("30s", "1h"), "m.yaml", hour).unwrap();
+    file.monitors[0].window = 2 * hour;
+    let e = file.validate_with(hour).unwrap_err().to_string();
+    assert!(e.contains("monitor a.b: window 2h is longer"), "{e}");
+    assert!(file.validate_with(3 * hour).is_ok());
+}

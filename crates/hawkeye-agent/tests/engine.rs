@@ -581,3 +581,80 @@ async fn an_absurd_stored_state_is_treated_as_absent() {
     count(&*store, "http.response.400", secs(t0 + 10 * S), 5.0).await;
     assert_eq!(notices(&e.tick(t0 + 10 * S).await), [Notice::Firing]);
 }
+
+/// A store whose reads panic: the evaluation task dies on its first tick.
+struct PanickingStore;
+
+#[async_trait::async_trait]
+impl Store for PanickingStore {
+    async fn write(&self, _: &hawkeye_store::WriteBatch) -> Result<(), hawkeye_store::StoreError> {
+        Ok(())
+    }
+    async fn query_many(
+        &self,
+        _: &[hawkeye_store::WindowQuery],
+    ) -> Result<Vec<hawkeye_store::QueryOutcome>, hawkeye_store::StoreError> {
+        panic!("store bug (test)")
+    }
+    async fn alert_states(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, hawkeye_store::StoreError> {
+        Ok(vec![None; keys.len()])
+    }
+    async fn swap_alert_state(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        _: &str,
+    ) -> Result<bool, hawkeye_store::StoreError> {
+        Ok(true)
+    }
+    async fn ping(&self) -> Result<(), hawkeye_store::StoreError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_handle_reports_an_evaluation_task_that_died() {
+    let config = hawkeye_agent::AgentConfig::default().with_monitors(file(COUNTER_10S));
+    let mut agent = hawkeye_agent::start(
+        config,
+        Arc::new(PanickingStore),
+        Arc::new(RecordingMailer::default()),
+    )
+    .await
+    .unwrap();
+    // Resolves because the task ended (the timeout only guards a hang).
+    let why = tokio::time::timeout(std::time::Duration::from_secs(30), agent.evaluation_ended())
+        .await
+        .expect("the end of the evaluation task is reported");
+    assert!(why.contains("panicked: store bug (test)"), "{why}");
+    // Shutting down after that still works.
+    agent.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reload_with_a_window_past_the_retention_is_refused() {
+    let config = hawkeye_agent::AgentConfig::default().with_monitors(file(COUNTER_10S));
+    assert_eq!(config.retention, std::time::Duration::from_secs(3600));
+    let agent = hawkeye_agent::start(config, memory(), Arc::new(RecordingMailer::default()))
+        .await
+        .unwrap();
+    let mut bigger = file(COUNTER_10S);
+    bigger.monitors[0].window = std::time::Duration::from_secs(24 * 3600);
+    let e = agent.reload(bigger.clone()).unwrap_err().to_string();
+    assert!(
+        e.contains("monitor http.response.400: window 1day is longer than the data retention 1h"),
+        "{e}"
+    );
+    agent.shutdown().await;
+    // Nor may an agent start with it.
+    let config = hawkeye_agent::AgentConfig::default().with_monitors(bigger);
+    let e = hawkeye_agent::start(config, memory(), Arc::new(RecordingMailer::default()))
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("window 1day is longer"), "{e}");
+}
