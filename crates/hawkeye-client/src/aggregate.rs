@@ -121,8 +121,9 @@ impl Pending {
                 if !room {
                     false
                 } else {
-                    // The event is accounted to the requests line.
-                    self.count(series.requests.clone(), 1.0, true, 1);
+                    // The event is accounted to its latency value (one
+                    // event per observation), the counters carry none.
+                    self.count(series.requests.clone(), 1.0, true, 0);
                     match status {
                         Some(code) => {
                             self.count(series.status(code), 1.0, true, 0);
@@ -325,6 +326,29 @@ mod tests {
             p.add(Sample::SetMember(series("s"), m.into()), 10);
         }
         assert_eq!(lines(&mut p), vec!["s:x|s|#k:v", "s:y|s|#k:v"]);
+    }
+
+    #[test]
+    fn an_http_event_without_room_is_dropped_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let client =
+            crate::Client::new(crate::ClientConfig::new(dir.path().join("none.sock"))).unwrap();
+        let http = Arc::new(HttpSeries::new(&client, "web").unwrap());
+        let sample = || Sample::Http {
+            series: Arc::clone(&http),
+            status: Some(200),
+            latency_ms: 1.0,
+        };
+        let mut p = Pending::default();
+        // Room for one event (4 entries), not for a second.
+        assert_eq!(p.add(sample(), 1), 0);
+        assert_eq!(p.add(sample(), 1), 1);
+        assert_eq!(p.events(), 1);
+        // The counters of the dropped event were not merged either.
+        let out = lines(&mut p);
+        assert!(out.contains(&"web.requests:1|c".to_string()), "{out:?}");
+        assert!(out.contains(&"web.response.200:1|c".to_string()), "{out:?}");
+        assert!(out.contains(&"web.response.2xx:1|c".to_string()), "{out:?}");
     }
 
     #[test]

@@ -48,7 +48,7 @@ const FIRST_STATUS: u16 = 100;
 const LAST_STATUS: u16 = 599;
 
 impl HttpSeries {
-    fn new(client: &Client, prefix: &str) -> Option<HttpSeries> {
+    pub(crate) fn new(client: &Client, prefix: &str) -> Option<HttpSeries> {
         let prefix = prefix.trim_end_matches('.').to_string();
         let name = |suffix: &str| client.series(&format!("{prefix}.{suffix}"), &[]);
         Some(HttpSeries {

@@ -451,3 +451,22 @@ fn shutdown_blocking_delivers_the_last_events_of_a_sync_program() {
         server.stop().await;
     });
 }
+
+/// Backoff arithmetic saturates: a huge `max_backoff` cannot make the
+/// background task panic (which would leave every flush `Closed`).
+#[tokio::test]
+async fn a_huge_backoff_does_not_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ClientConfig::new(dir.path().join("nobody.sock"));
+    config.min_backoff = Duration::MAX;
+    config.max_backoff = Duration::MAX;
+    let client = Client::new(config).unwrap();
+    for _ in 0..3 {
+        client.incr("x", &[]);
+        let flushed = client.flush().await;
+        assert!(
+            matches!(flushed, Err(FlushError::Disconnected { .. })),
+            "{flushed:?}"
+        );
+    }
+}
