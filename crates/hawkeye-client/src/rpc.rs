@@ -27,9 +27,13 @@ pub enum RpcCallError {
     Closed,
     #[error("unreadable answer from the hawkeye server: {0}")]
     Decode(String),
-    /// The server answered with a JSON-RPC error.
+    /// The server answered with a JSON-RPC error (`data` when it gave any).
     #[error("the hawkeye server answered: {message} (code {code})")]
-    Server { code: i64, message: String },
+    Server {
+        code: i64,
+        message: String,
+        data: Option<Value>,
+    },
 }
 
 /// One connection; calls are made one after the other.
@@ -87,7 +91,12 @@ impl RpcConnection {
                     .and_then(Value::as_str)
                     .map(str::to_string)
                     .unwrap_or_else(|| error.to_string());
-                return Err(RpcCallError::Server { code, message });
+                let data = error.get("data").cloned();
+                return Err(RpcCallError::Server {
+                    code,
+                    message,
+                    data,
+                });
             }
             return Ok(response.result.unwrap_or(Value::Null));
         }
@@ -97,10 +106,28 @@ impl RpcConnection {
         serde_json::from_value(value).map_err(|e| RpcCallError::Decode(e.to_string()))
     }
 
-    /// `metric.send` as a request: the server says what it accepted.
+    /// `metric.send` as a request: the server says what it accepted and
+    /// why it rejected each other line. When it rejected every line it
+    /// answers with an error carrying that same result; it is returned as
+    /// the result here (with `accepted` 0), so callers see every rejection
+    /// the same way.
     pub async fn send_lines(&mut self, lines: &[String]) -> Result<SendResult, RpcCallError> {
-        let result = self.call(method::SEND, Some(json!(lines))).await?;
-        Self::decode(result)
+        match self.call(method::SEND, Some(json!(lines))).await {
+            Ok(result) => Self::decode(result),
+            Err(RpcCallError::Server {
+                code,
+                message,
+                data: Some(data),
+            }) => match serde_json::from_value::<SendResult>(data.clone()) {
+                Ok(result) if !result.rejected.is_empty() => Ok(result),
+                _ => Err(RpcCallError::Server {
+                    code,
+                    message,
+                    data: Some(data),
+                }),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     /// `metric.query`.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use hawkeye_client::rpc::RpcConnection;
+use hawkeye_client::rpc::{RpcCallError, RpcConnection};
 use hawkeye_protocol::jsonrpc::QueryParams;
 
 /// Lines sent per `metric.send` request by `hawkeye send`.
@@ -110,15 +110,12 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
     Ok((k.to_string(), v.to_string()))
 }
 
-/// Logs go to stderr; `RUST_LOG` chooses what (default: warnings, and info
-/// from hawkeye itself for the demo).
-pub fn init_tracing(cli: &Cli) {
-    let default = match cli.command {
-        Command::Demo(_) => "warn",
-        _ => "warn",
-    };
+/// Logs go to stderr; `RUST_LOG` chooses what. Without it only warnings and
+/// errors are logged, for every command: the CLI's own output (and the
+/// demo's alert email) is printed, not logged, and stays readable.
+pub fn init_tracing(_cli: &Cli) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -162,7 +159,21 @@ async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let mut conn = RpcConnection::connect(&args.socket.socket).await?;
     let (mut accepted, mut rejected) = (0usize, 0usize);
     for (chunk_index, chunk) in lines.chunks(SEND_CHUNK).enumerate() {
-        let result = conn.send_lines(chunk).await.context("metric.send failed")?;
+        // A chunk the server refused as a whole is reported, and the next
+        // chunks are still sent; only a lost connection stops the command.
+        let result = match conn.send_lines(chunk).await {
+            Ok(result) => result,
+            Err(e @ RpcCallError::Server { .. }) => {
+                let first = chunk_index * SEND_CHUNK + 1;
+                eprintln!(
+                    "lines {first}-{}: metric.send failed: {e}",
+                    first + chunk.len() - 1
+                );
+                rejected += chunk.len();
+                continue;
+            }
+            Err(e) => return Err(e).context("metric.send failed"),
+        };
         accepted += result.accepted;
         for r in &result.rejected {
             rejected += 1;

@@ -171,3 +171,46 @@ fn the_demo_shows_the_alert_email_and_exits_0() {
         "{t}"
     );
 }
+
+/// A chunk of 1000 lines that are all rejected (the server answers it with
+/// an error) is reported line by line, and the next chunks are still sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_goes_on_after_a_chunk_rejected_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hawkeye.sock");
+    let server = embed::start(EmbedConfig::in_memory(&socket).without_agent())
+        .await
+        .unwrap();
+    let s = socket.to_str().unwrap().to_string();
+
+    let mut args: Vec<String> = vec!["send".into(), "--socket".into(), s.clone()];
+    args.extend((0..1000).map(|i| format!("bad line {i}")));
+    args.extend((0..500).map(|_| "chunked.hits:1|c".to_string()));
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        hawkeye(&args)
+    })
+    .await
+    .unwrap();
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("accepted 500, rejected 1000"), "{t}");
+    assert!(t.contains("rejected line 1000: \"bad line 999\""), "{t}");
+
+    let mut conn = hawkeye_client::rpc::RpcConnection::connect(&socket)
+        .await
+        .unwrap();
+    let value = conn
+        .query(&hawkeye_protocol::jsonrpc::QueryParams {
+            metric: "chunked.hits".into(),
+            window: serde_json::json!("1h"),
+            agg: Some("sum".into()),
+            tags: None,
+            kind: None,
+        })
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(value, Some(500.0));
+    server.shutdown().await;
+}
