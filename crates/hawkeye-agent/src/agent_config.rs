@@ -34,7 +34,7 @@ pub struct AgentConfig {
     pub environment: String,
     /// `MAIL_FROM`: the sender of alert mail.
     pub mail_from: String,
-    /// The sending queue (capacity, retry backoff).
+    /// The sending queue (capacity, retry backoff, `max_age`).
     pub mail_queue: QueueConfig,
     /// How long shutdown waits for queued mail to go out.
     pub shutdown_grace: Duration,
@@ -100,6 +100,7 @@ impl AgentConfig {
 
     /// Reads `.env` files (see [`load_dotenv`]) and then the environment:
     /// `MONITOR_CONFIG_FILE`, `SERVICE_NAME`, `ENVIRONMENT`, `MAIL_FROM`,
+    /// `MAIL_MAX_AGE` (how long a mail is retried, default 24h),
     /// `REDIS_URL`, `HAWKEYE_KEY_PREFIX`, `HAWKEYE_RETENTION`.
     pub fn from_env() -> Result<AgentConfig, AgentError> {
         load_dotenv(Path::new("."));
@@ -114,8 +115,14 @@ impl AgentConfig {
                 .map_err(|e| AgentError::Env(format!("HAWKEYE_FLUSH_INTERVAL: {e}")))?,
             None => DEFAULT_FLUSH_INTERVAL,
         };
+        let mut mail_queue = d.mail_queue.clone();
+        if let Some(s) = env_var("MAIL_MAX_AGE") {
+            mail_queue.max_age = parse_duration(&s, PlainUnit::Seconds)
+                .map_err(|e| AgentError::Env(format!("MAIL_MAX_AGE: {e}")))?;
+        }
         let config = AgentConfig {
             evaluation_delay: flush + FLUSH_MARGIN,
+            mail_queue,
             monitors: MonitorsSource::File(
                 env_var("MONITOR_CONFIG_FILE")
                     .map(PathBuf::from)

@@ -210,3 +210,21 @@ fn check_refuses_a_window_longer_than_hawkeye_retention() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn mail_max_age_is_read_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("monitors-original.yaml"),
+        dir.path().join("monitors.yaml"),
+    )
+    .unwrap();
+    let out = clean_command(&agent_binary())
+        .env("MAIL_MAX_AGE", "soon")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("MAIL_MAX_AGE:"), "{stderr}");
+}

@@ -27,7 +27,7 @@ pub use env::mailer_from_env;
 pub use file_mailer::FileMailer;
 pub use log_mailer::LogMailer;
 pub use message::{build_message, check_header_text, parse_mailbox};
-pub use queue::{MailQueue, MailSender, QueueConfig, QueueStats};
+pub use queue::{MailQueue, MailSender, QueueConfig, QueueStats, DEFAULT_MAX_AGE};
 pub use smtp::{SmtpMailer, SmtpSettings, SmtpTls};
 
 /// One mail as hawkeye produces it. Addresses may be bare (`a@example.com`)

@@ -5,9 +5,12 @@
 //!   logged, so a long outage cannot grow memory without limit.
 //! - Retried: a mail that fails with a retryable error
 //!   ([`MailError::is_retryable`]) is tried again with exponential backoff
-//!   (capped) until it goes through: a server that is down for an hour gets
-//!   its alerts when it comes back. A mail the server refuses for good (5xx,
-//!   invalid address) is logged and dropped.
+//!   (capped) until it goes through or is [`QueueConfig::max_age`] old
+//!   (default 24 h; then it is dropped, counted and logged, so a mail that
+//!   can never go out — a 4xx for one recipient — cannot hold a sending
+//!   slot for ever): a server that is down for an hour gets its alerts when
+//!   it comes back. A mail the server refuses for good (5xx, invalid
+//!   address) is logged and dropped.
 //! - An outage is logged once when it starts and once when it ends, not for
 //!   every attempt.
 
@@ -18,6 +21,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::{Mail, Mailer};
 
@@ -31,7 +35,13 @@ pub struct QueueConfig {
     pub initial_backoff: Duration,
     /// Longest wait between two attempts at one mail.
     pub max_backoff: Duration,
+    /// Age (since it was queued) after which a mail that still fails with
+    /// a retryable error is given up (counted in `dropped` and `expired`).
+    pub max_age: Duration,
 }
+
+/// The default [`QueueConfig::max_age`].
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 impl Default for QueueConfig {
     fn default() -> Self {
@@ -40,6 +50,7 @@ impl Default for QueueConfig {
             concurrency: 4,
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(10),
+            max_age: DEFAULT_MAX_AGE,
         }
     }
 }
@@ -53,8 +64,11 @@ pub struct QueueStats {
     pub sent: u64,
     /// Failed attempts that were retried.
     pub retries: u64,
-    /// Refused because the queue was full (or closed).
+    /// Refused because the queue was full (or closed), or given up after
+    /// `max_age` of retrying.
     pub dropped: u64,
+    /// Of `dropped`: given up after `max_age` of retrying.
+    pub expired: u64,
     /// Given up on because the error was permanent.
     pub failed: u64,
 }
@@ -65,6 +79,7 @@ struct Counters {
     sent: AtomicU64,
     retries: AtomicU64,
     dropped: AtomicU64,
+    expired: AtomicU64,
     failed: AtomicU64,
     /// Whether the mailer is failing right now (to log an outage once).
     outage: AtomicBool,
@@ -77,6 +92,7 @@ impl Counters {
             sent: self.sent.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
+            expired: self.expired.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
         }
     }
@@ -85,7 +101,7 @@ impl Counters {
 /// The handle producers keep: cheap to clone, never blocks.
 #[derive(Clone)]
 pub struct MailSender {
-    tx: mpsc::Sender<Mail>,
+    tx: mpsc::Sender<(Mail, Instant)>,
     counters: Arc<Counters>,
 }
 
@@ -93,7 +109,7 @@ impl MailSender {
     /// Queues `mail`; returns false (and counts and logs the drop) when the
     /// queue is full or shut down.
     pub fn send(&self, mail: Mail) -> bool {
-        match self.tx.try_send(mail) {
+        match self.tx.try_send((mail, Instant::now())) {
             Ok(()) => {
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
                 true
@@ -101,8 +117,8 @@ impl MailSender {
             Err(e) => {
                 let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 let (reason, mail) = match e {
-                    mpsc::error::TrySendError::Full(m) => ("the mail queue is full", m),
-                    mpsc::error::TrySendError::Closed(m) => ("the mail queue is shut down", m),
+                    mpsc::error::TrySendError::Full((m, _)) => ("the mail queue is full", m),
+                    mpsc::error::TrySendError::Closed((m, _)) => ("the mail queue is shut down", m),
                 };
                 tracing::error!(
                     subject = %mail.subject,
@@ -160,7 +176,7 @@ impl MailQueue {
             // closed (senders refused) when this returns.
             let _ = worker.await;
             let s = self.sender.stats();
-            let unsent = s.queued.saturating_sub(s.sent + s.failed);
+            let unsent = s.queued.saturating_sub(s.sent + s.failed + s.expired);
             tracing::error!(
                 unsent,
                 "mail queue shut down with mail still unsent after {grace:?}"
@@ -173,7 +189,7 @@ impl MailQueue {
 async fn run(
     mailer: Arc<dyn Mailer>,
     config: QueueConfig,
-    rx: mpsc::Receiver<Mail>,
+    rx: mpsc::Receiver<(Mail, Instant)>,
     close: watch::Receiver<bool>,
     counters: Arc<Counters>,
 ) {
@@ -198,13 +214,19 @@ async fn run(
     );
     let concurrency = config.concurrency.max(1);
     mails
-        .for_each_concurrent(concurrency, |mail| {
-            deliver(&*mailer, &config, &counters, mail)
+        .for_each_concurrent(concurrency, |(mail, queued_at)| {
+            deliver(&*mailer, &config, &counters, mail, queued_at)
         })
         .await;
 }
 
-async fn deliver(mailer: &dyn Mailer, config: &QueueConfig, counters: &Counters, mail: Mail) {
+async fn deliver(
+    mailer: &dyn Mailer,
+    config: &QueueConfig,
+    counters: &Counters,
+    mail: Mail,
+    queued_at: Instant,
+) {
     let mut backoff = config.initial_backoff;
     let mut attempts = 0u32;
     loop {
@@ -218,6 +240,21 @@ async fn deliver(mailer: &dyn Mailer, config: &QueueConfig, counters: &Counters,
                 if attempts > 1 {
                     tracing::info!(subject = %mail.subject, attempts, "mail sent after retrying");
                 }
+                return;
+            }
+            Err(e) if e.is_retryable() && queued_at.elapsed() >= config.max_age => {
+                let dropped = counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                counters.expired.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    subject = %mail.subject,
+                    to = ?mail.to,
+                    cc = ?mail.cc,
+                    attempts,
+                    error = %e,
+                    dropped_total = dropped,
+                    "mail dropped: still failing after {:?} (the queue's max age)",
+                    config.max_age
+                );
                 return;
             }
             Err(e) if e.is_retryable() => {
@@ -267,6 +304,9 @@ mod tests {
             if self.down.load(Ordering::SeqCst) {
                 return Err(MailError::Unavailable("connection refused".into()));
             }
+            if mail.subject == "stuck" {
+                return Err(MailError::Unavailable("452 mailbox full (test)".into()));
+            }
             if mail.subject == "permanent" {
                 return Err(MailError::Rejected("550 no such user".into()));
             }
@@ -293,6 +333,7 @@ mod tests {
             concurrency: 1,
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(5),
+            max_age: DEFAULT_MAX_AGE,
         }
     }
 
@@ -332,6 +373,32 @@ mod tests {
             stats.sent, accepted as u64,
             "queued mail is sent at shutdown"
         );
+    }
+
+    #[tokio::test]
+    async fn a_mail_that_keeps_failing_is_dropped_after_max_age() {
+        assert_eq!(
+            QueueConfig::default().max_age,
+            Duration::from_secs(24 * 3600)
+        );
+        // "stuck" fails with a temporary error for ever (a 4xx for one
+        // recipient); with one sending slot it used to block "fine" for
+        // ever. Max age 0: given up after the first failure.
+        let mailer = Arc::new(FlakyMailer::default());
+        let config = QueueConfig {
+            max_age: Duration::ZERO,
+            ..fast()
+        };
+        let queue = MailQueue::start(mailer.clone(), config);
+        assert!(queue.sender().send(mail("stuck")));
+        assert!(queue.sender().send(mail("fine")));
+        while mailer.sent.lock().unwrap().is_empty() {
+            mailer.delivered.notified().await;
+        }
+        assert_eq!(*mailer.sent.lock().unwrap(), ["fine"]);
+        let stats = queue.shutdown(Duration::from_secs(5)).await;
+        assert_eq!((stats.sent, stats.dropped, stats.expired), (1, 1, 1));
+        assert_eq!(stats.retries, 0);
     }
 
     #[tokio::test]
