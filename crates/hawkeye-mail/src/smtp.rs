@@ -181,20 +181,88 @@ impl fmt::Debug for SmtpMailer {
     }
 }
 
+impl SmtpMailer {
+    /// 5xx (and a client-side refusal) will fail the same way next time;
+    /// anything else (connection refused, timeout, 4xx, TLS handshake) may
+    /// pass once the server is back.
+    fn classify(&self, e: lettre::transport::smtp::Error) -> MailError {
+        if e.is_permanent() || e.is_client() {
+            MailError::Rejected(e.to_string())
+        } else {
+            MailError::Unavailable(format!(
+                "{}:{}: {e}",
+                self.settings.host, self.settings.port
+            ))
+        }
+    }
+
+    /// The server refused the mail for good and it has several recipients:
+    /// perhaps only one of them (a mistyped cc) was refused, which fails
+    /// the whole transaction. Sends the same message to each recipient in
+    /// its own transaction, so the others still get it.
+    ///
+    /// Ok when at least one recipient got it; refused recipients are
+    /// logged. A recipient that fails temporarily while others got the
+    /// mail is logged and not retried (retrying the mail would send it to
+    /// the others twice). When nobody got it, the error says whether a
+    /// retry may help.
+    async fn send_one_by_one(
+        &self,
+        message: &lettre::Message,
+        first: lettre::transport::smtp::Error,
+    ) -> Result<(), MailError> {
+        let raw = message.formatted();
+        let from = message.envelope().from().cloned();
+        let (mut delivered, mut refused, mut temporary) = (Vec::new(), Vec::new(), Vec::new());
+        for rcpt in message.envelope().to() {
+            let envelope = lettre::address::Envelope::new(from.clone(), vec![rcpt.clone()])
+                .map_err(|e| MailError::Build(e.to_string()))?;
+            match self.transport.send_raw(&envelope, &raw).await {
+                Ok(_) => delivered.push(rcpt.to_string()),
+                Err(e) if e.is_permanent() || e.is_client() => refused.push(format!("{rcpt}: {e}")),
+                Err(e) => temporary.push(format!("{rcpt}: {e}")),
+            }
+        }
+        if delivered.is_empty() {
+            return Err(if temporary.is_empty() {
+                self.classify(first)
+            } else {
+                MailError::Unavailable(format!(
+                    "{}:{}: {}",
+                    self.settings.host,
+                    self.settings.port,
+                    temporary.join("; ")
+                ))
+            });
+        }
+        if !refused.is_empty() {
+            tracing::warn!(
+                ?refused,
+                ?delivered,
+                "mail sent without the recipients the server refused"
+            );
+        }
+        if !temporary.is_empty() {
+            tracing::error!(
+                failed = ?temporary,
+                ?delivered,
+                "mail not delivered to some recipients (temporary failure; not retried, so that the others do not get it twice)"
+            );
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Mailer for SmtpMailer {
     async fn send(&self, mail: Mail) -> Result<(), MailError> {
         let message = build_message(&mail)?;
-        match self.transport.send(message).await {
+        match self.transport.send(message.clone()).await {
             Ok(_) => Ok(()),
-            // 5xx (and a client-side refusal) will fail the same way next
-            // time; anything else (connection refused, timeout, 4xx, TLS
-            // handshake) may pass once the server is back.
-            Err(e) if e.is_permanent() || e.is_client() => Err(MailError::Rejected(e.to_string())),
-            Err(e) => Err(MailError::Unavailable(format!(
-                "{}:{}: {e}",
-                self.settings.host, self.settings.port
-            ))),
+            Err(e) if e.is_permanent() && message.envelope().to().len() > 1 => {
+                self.send_one_by_one(&message, e).await
+            }
+            Err(e) => Err(self.classify(e)),
         }
     }
 }

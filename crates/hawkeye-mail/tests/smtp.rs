@@ -101,3 +101,88 @@ async fn the_queue_retries_until_the_smtp_server_comes_back() {
     assert_eq!(stats.sent, 1);
     assert_eq!(stats.dropped, 0);
 }
+
+/// A scripted SMTP server: refuses (550) every recipient containing
+/// "typo", and records the recipients of each mail it accepts. A mail is
+/// recorded before the 250 that ends DATA, so once `send` returns, what
+/// the server got is in `accepted`.
+struct RefusingServer {
+    port: u16,
+    accepted: Arc<std::sync::Mutex<Vec<Vec<String>>>>,
+}
+
+impl RefusingServer {
+    async fn start() -> RefusingServer {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let (r, mut w) = conn.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    w.write_all(b"220 test ESMTP\r\n").await.unwrap();
+                    let mut rcpts = Vec::new();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let upper = line.to_ascii_uppercase();
+                        let reply: &[u8] = if upper.starts_with("RCPT TO:") {
+                            if line.contains("typo") {
+                                b"550 5.1.1 no such user\r\n"
+                            } else {
+                                rcpts.push(line[8..].trim().trim_matches(['<', '>']).to_string());
+                                b"250 ok\r\n"
+                            }
+                        } else if upper.starts_with("DATA") {
+                            w.write_all(b"354 go on\r\n").await.unwrap();
+                            while let Ok(Some(l)) = lines.next_line().await {
+                                if l == "." {
+                                    break;
+                                }
+                            }
+                            record.lock().unwrap().push(std::mem::take(&mut rcpts));
+                            b"250 queued\r\n"
+                        } else if upper.starts_with("QUIT") {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            break;
+                        } else {
+                            if upper.starts_with("RSET") || upper.starts_with("MAIL") {
+                                rcpts.clear();
+                            }
+                            b"250 ok\r\n"
+                        };
+                        if w.write_all(reply).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        RefusingServer { port, accepted }
+    }
+}
+
+#[tokio::test]
+async fn one_refused_recipient_does_not_lose_the_mail_for_the_others() {
+    let server = RefusingServer::start().await;
+    let mut m = mail("4xx errors exceeded");
+    m.cc = vec!["Lead <lead@typo.example.com>".into()];
+    mailer(server.port).send(m).await.unwrap();
+    let accepted = server.accepted.lock().unwrap().clone();
+    assert_eq!(
+        accepted,
+        [vec!["oncall@example.com"], vec!["audit@example.com"]],
+        "each valid recipient once, the refused one left out"
+    );
+
+    // Everybody refused: a permanent error, not retried.
+    let mut m = mail("nobody");
+    m.to = vec!["a@typo.example.com".into()];
+    m.cc = vec!["b@typo.example.com".into()];
+    m.bcc = vec![];
+    let err = mailer(server.port).send(m).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert_eq!(server.accepted.lock().unwrap().len(), 2);
+}
