@@ -42,8 +42,8 @@ pub struct ClientConfig {
     /// server stopped reading) drops the connection; what it did not confirm
     /// is sent again after reconnecting.
     pub write_timeout: Duration,
-    /// The largest `metric.send` request line the client writes, in bytes.
-    /// Keep it below the server's `HAWKEYE_MAX_LINE_BYTES` (1 MiB by
+    /// The largest `metric.send` request line the client writes, in bytes
+    /// (at least 1 KiB is used). Keep it below the server's `HAWKEYE_MAX_LINE_BYTES` (1 MiB by
     /// default). A single metric line longer than this is sent alone; if the
     /// server refuses it as too long (-32004) it is dropped and counted in
     /// [`ClientStats::dropped_too_large`](crate::ClientStats::dropped_too_large).

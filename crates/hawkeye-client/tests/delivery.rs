@@ -356,17 +356,28 @@ async fn flush_returns_under_steady_load() {
     let server = TestServer::start().await;
     let client = Client::new(config(&server)).unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (started_tx, started) = std::sync::mpsc::channel();
     let threads: Vec<_> = (0..2)
         .map(|_| {
             let client = client.clone();
             let stop = stop.clone();
+            let started = started_tx.clone();
             std::thread::spawn(move || {
+                let mut n = 0u64;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     client.incr("load.hits", &[]);
+                    n += 1;
+                    if n == 10_000 {
+                        let _ = started.send(());
+                    }
                 }
             })
         })
         .collect();
+    // Both threads are recording.
+    for _ in 0..2 {
+        started.recv().unwrap();
+    }
     for _ in 0..5 {
         client.flush().await.expect("flush under load");
     }
@@ -384,7 +395,8 @@ async fn flush_returns_under_steady_load() {
             stats.recorded as f64
         )
         .await,
-        Some(stats.recorded as f64)
+        Some(stats.recorded as f64),
+        "{stats:?}"
     );
 }
 
