@@ -112,20 +112,24 @@ impl Aggregator {
             .expect("index points at a live slot");
         let weight = 1.0 / line.sample_rate;
         let existing = slot.pending.iter().position(|(s, _)| *s == second);
-        if !stays_finite(
-            existing.map(|p| &slot.pending[p].1),
-            slot.gauge,
-            line,
-            weight,
-        ) {
-            // Redis would refuse "inf" and the flush would fail for ever.
-            return Err(Refusal::NotFinite);
-        }
         // Sets and distributions grow with new members and buckets, so
         // when the buffer is full they are refused even for an existing second.
         let grows = matches!(line.kind, MetricKind::Set | MetricKind::Distribution);
-        if buffer_full && (existing.is_none() || grows) {
-            return Err(Refusal::BufferFull(self.max_buffered));
+        let current = existing.map(|p| &slot.pending[p].1);
+        let refusal = if !stays_finite(current, slot.gauge, line, weight) {
+            // Redis would refuse "inf" and the flush would fail for ever.
+            Some(Refusal::NotFinite)
+        } else if buffer_full && (existing.is_none() || grows) {
+            Some(Refusal::BufferFull(self.max_buffered))
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            if new_series {
+                // A refused line does not take one of the series slots.
+                self.forget(slot_index);
+            }
+            return Err(refusal);
         }
         slot.last_seen = slot.last_seen.max(second);
         let position = match existing {
@@ -268,6 +272,16 @@ impl Aggregator {
         self.in_flight_count = self.in_flight_count.saturating_sub(units);
     }
 
+    /// Removes a series from the table and frees its slot.
+    fn forget(&mut self, i: usize) {
+        let hash = slot_hash(&self.hasher, &self.slots, i);
+        if let Ok(entry) = self.index.find_entry(hash, |j| *j == i) {
+            entry.remove();
+        }
+        self.slots[i] = None;
+        self.free.push(i);
+    }
+
     /// Forgets series with nothing waiting that were last seen before
     /// `now - retention`, making room under `max_series`. Returns how many.
     pub fn forget_idle(&mut self, now: i64) -> usize {
@@ -276,12 +290,7 @@ impl Aggregator {
         for i in 0..self.slots.len() {
             let idle = matches!(&self.slots[i], Some(s) if !s.dirty && s.last_seen < cutoff);
             if idle {
-                let hash = slot_hash(&self.hasher, &self.slots, i);
-                if let Ok(entry) = self.index.find_entry(hash, |j| *j == i) {
-                    entry.remove();
-                }
-                self.slots[i] = None;
-                self.free.push(i);
+                self.forget(i);
                 forgotten += 1;
             }
         }

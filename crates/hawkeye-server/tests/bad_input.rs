@@ -38,6 +38,15 @@ async fn bad_input_gets_errors_and_others_keep_sending() {
     let stop = Arc::new(AtomicBool::new(false));
     let steady = steady_client(server.socket(), stop.clone());
     let mut c = server.client().await;
+    // The steady client's series must exist before this test fills the
+    // series limit: wait until the server has taken its first event.
+    loop {
+        let stats = c.call("server.stats", json!(null)).await["result"].clone();
+        if stats["lines_accepted"].as_u64().unwrap() > 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
 
     // Malformed JSON: parse error with id null; the connection stays usable.
     c.send_raw(b"{\"jsonrpc\": \"2.0\", \"method\":\n").await;
@@ -185,6 +194,16 @@ async fn bad_input_gets_errors_and_others_keep_sending() {
             json!(["huge:1e308|c", "huge:1e308|c", "huge.d:1e308:1e308|ms"]),
         )
         .await;
+    let series_before = c.call("server.stats", json!(null)).await["result"]["series"].clone();
+    let r2 = c
+        .call("metric.send", json!(["never.finite:1e308:1e308|c"]))
+        .await;
+    assert_eq!(error_code(&r2), code::INVALID_PARAMS, "{r2}");
+    let series_after = c.call("server.stats", json!(null)).await["result"]["series"].clone();
+    assert_eq!(
+        series_before, series_after,
+        "a refused line takes no series slot"
+    );
     assert_eq!(r["result"]["accepted"], json!(1), "{r}");
     assert!(
         r["result"]["rejected"][0]["error"]
