@@ -24,6 +24,16 @@ fn key(kind: MetricKind, name: &str, tags: &[(&str, &str)]) -> Arc<SeriesKey> {
     Arc::new(SeriesKey::new(kind, name, tags))
 }
 
+async fn redis_store(server: &RedisServer, prefix: &str, retention_secs: u64) -> RedisStore {
+    RedisStore::connect(RedisConfig {
+        url: server.url(),
+        key_prefix: prefix.into(),
+        retention: Duration::from_secs(retention_secs),
+    })
+    .await
+    .unwrap()
+}
+
 fn batch(seq: u64, series: Vec<SeriesWrite>) -> WriteBatch {
     WriteBatch {
         server_id: 7,
@@ -64,13 +74,7 @@ macro_rules! both_stores {
             #[tokio::test]
             async fn redis() {
                 let server = RedisServer::start();
-                let store = RedisStore::connect(RedisConfig {
-                    url: server.url(),
-                    key_prefix: "hawkeye".into(),
-                    retention: Duration::from_secs(3600),
-                })
-                .await
-                .unwrap();
+                let store = redis_store(&server, "hawkeye", 3600).await;
                 $check(&store, Some(&server)).await;
             }
         }
@@ -408,13 +412,7 @@ both_stores!(query_many, queries_in_one_call_keep_their_order);
 #[tokio::test]
 async fn redis_keys_share_a_hash_tag_and_expire() {
     let server = RedisServer::start();
-    let store = RedisStore::connect(RedisConfig {
-        url: server.url(),
-        key_prefix: "hk".into(),
-        retention: Duration::from_secs(120),
-    })
-    .await
-    .unwrap();
+    let store = redis_store(&server, "hk", 120).await;
     let t = now();
     store
         .write(&batch(
@@ -448,13 +446,7 @@ async fn redis_keys_share_a_hash_tag_and_expire() {
 #[tokio::test]
 async fn redis_down_is_an_error_and_recovers_after_restart() {
     let mut server = RedisServer::start();
-    let store = RedisStore::connect(RedisConfig {
-        url: server.url(),
-        key_prefix: "hawkeye".into(),
-        retention: Duration::from_secs(3600),
-    })
-    .await
-    .unwrap();
+    let store = redis_store(&server, "hawkeye", 3600).await;
     let t = now();
     let k = key(MetricKind::Counter, "c", &[]);
     store
