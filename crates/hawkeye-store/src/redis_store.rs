@@ -567,14 +567,19 @@ fn named_pairs<'a>(
         .collect())
 }
 
+/// Windows covering at most this many seconds of a minute read their fields by name.
+const MAX_SECONDS_BY_NAME: i64 = 10;
+
 /// The fields of a minute hash that hold the seconds `[start, end]`, when
-/// they are known and fewer than the whole hash: counters and gauges have
+/// they are known and few: counters and gauges have
 /// fixed fields per second; a distribution's bucket fields are not known in
 /// advance, so it is read whole (`None`).
 fn fields_in_window(kind: MetricKind, minute: i64, start: i64, end: i64) -> Option<Vec<String>> {
     let first = start.max(minute * 60) - minute * 60;
     let last = end.min(minute * 60 + 59) - minute * 60;
-    if first == 0 && last == 59 {
+    // Naming fields pays only for a few seconds (the agent's short windows);
+    // past that, the whole hash is cheaper to ask for than the list of names.
+    if last - first + 1 > MAX_SECONDS_BY_NAME {
         return None;
     }
     let suffixes: &[&str] = match kind {
