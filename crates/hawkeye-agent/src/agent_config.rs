@@ -142,34 +142,11 @@ impl AgentConfig {
     }
 }
 
-/// Loads `.env` from `dir`, then `.{ENV}.env` when `ENV` is set (in the real
-/// environment or in `.env`). Real environment variables win over both
-/// files, and `.{ENV}.env` wins over `.env`. Missing files are not errors; a
-/// file that cannot be parsed is reported on stderr and skipped (logging is
-/// not set up yet when this runs).
+/// Loads `.env` from `dir`, then `.{ENV}.env` (see [`hawkeye_env`]). A file
+/// that cannot be parsed is reported on stderr (logging is not set up yet
+/// when this runs) and the agent goes on with the environment it has.
 pub fn load_dotenv(dir: &Path) {
-    let base = dir.join(".env");
-    // ENV may itself come from .env.
-    let env_name = std::env::var("ENV").ok().or_else(|| {
-        dotenvy::from_path_iter(&base)
-            .ok()?
-            .filter_map(Result::ok)
-            .find(|(k, _)| k == "ENV")
-            .map(|(_, v)| v)
-    });
-    // dotenvy never overrides a variable that is already set, so loading
-    // the more specific file first gives it precedence over .env, and the
-    // real environment precedence over both.
-    if let Some(env_name) = env_name.filter(|e| !e.trim().is_empty()) {
-        load_file(&dir.join(format!(".{}.env", env_name.trim())));
-    }
-    load_file(&base);
-}
-
-fn load_file(path: &Path) {
-    match dotenvy::from_path(path) {
-        Ok(()) => {}
-        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => eprintln!("warning: ignoring {}: {e}", path.display()),
+    if let Err(e) = hawkeye_env::load_env_files_from(dir) {
+        eprintln!("warning: ignoring the .env files: {e}");
     }
 }

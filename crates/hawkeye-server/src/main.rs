@@ -30,17 +30,12 @@ struct Args {
     memory: bool,
 }
 
-fn load_dotenv() {
-    // A missing .env is not an error; real environment variables win.
-    let _ = dotenvy::dotenv();
-    if let Ok(env) = std::env::var("ENV") {
-        let _ = dotenvy::from_filename(format!(".{env}.env"));
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    load_dotenv();
+    if let Err(e) = hawkeye_env::load_env_files() {
+        eprintln!("hawkeye-server: {e}");
+        return ExitCode::FAILURE;
+    }
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

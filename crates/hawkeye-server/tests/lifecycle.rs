@@ -245,19 +245,28 @@ fn dotenv_is_read_and_real_environment_wins() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let from_file = dir.path().join("from-dotenv.sock");
+    // .env names ENV and a socket; .prod.env overrides the socket.
     std::fs::write(
         dir.path().join(".env"),
         format!(
-            "HAWKEYE_SOCKET={}\nHAWKEYE_SOCKET_MODE=0640\n",
-            from_file.display()
+            "ENV=prod\nHAWKEYE_SOCKET={}\nHAWKEYE_SOCKET_MODE=0640\n",
+            dir.path().join("from-base-dotenv.sock").display()
         ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join(".prod.env"),
+        format!("HAWKEYE_SOCKET={}\n", from_file.display()),
     )
     .unwrap();
     let mut cmd = server_command(&dir.path().join("ignored.sock"), &redis);
     cmd.env_remove("HAWKEYE_SOCKET");
     cmd.env("HAWKEYE_SOCKET_MODE", "0600");
     let mut child = spawn_ready(cmd);
-    assert!(from_file.exists(), ".env's HAWKEYE_SOCKET is used");
+    assert!(
+        from_file.exists(),
+        ".prod.env's HAWKEYE_SOCKET wins over .env's"
+    );
     let mode = std::fs::metadata(&from_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the real environment wins over .env");
     signal(&child, "-TERM");

@@ -5,4 +5,5 @@ pub mod check;
 pub mod cli;
 pub mod demo;
 pub mod embed;
-pub mod env_files;
+/// `.env` loading, shared by every hawkeye binary.
+pub use hawkeye_env as env_files;
