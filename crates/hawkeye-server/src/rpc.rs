@@ -112,36 +112,31 @@ impl Shared {
                 )
             })?,
         };
-        let mut built: Vec<(usize, Result<String, String>)> = Vec::new();
-        let offset = object.lines.len();
-        for (i, m) in object.metrics.iter().enumerate() {
-            built.push((offset + i, m.to_line()));
+        if object.lines.is_empty() && object.metrics.is_empty() {
+            return Err(RpcError::invalid_params("no metric lines given"));
         }
+        // Objects become lines (indexed after the plain lines) or rejections.
+        let offset = object.lines.len();
+        let mut built: Vec<(usize, String)> = Vec::new();
         let mut bad_objects: Vec<Rejected> = Vec::new();
+        for (i, m) in object.metrics.iter().enumerate() {
+            match m.to_line() {
+                Ok(line) => built.push((offset + i, line)),
+                Err(error) => bad_objects.push(Rejected {
+                    index: offset + i,
+                    error,
+                }),
+            }
+        }
         let lines = object
             .lines
             .iter()
             .enumerate()
             .map(|(i, l)| (i, l.0.as_ref()))
-            .chain(built.iter().filter_map(|(i, r)| match r {
-                Ok(line) => Some((*i, line.as_str())),
-                Err(_) => None,
-            }));
-        for (i, r) in &built {
-            if let Err(e) = r {
-                bad_objects.push(Rejected {
-                    index: *i,
-                    error: e.clone(),
-                });
-            }
-        }
+            .chain(built.iter().map(|(i, line)| (*i, line.as_str())));
         let ingested = self.ingest(
             lines.flat_map(|(i, text)| parse_payload(text).map(move |(_, parsed)| (i, parsed))),
         );
-        let total = object.lines.len() + object.metrics.len();
-        if total == 0 {
-            return Err(RpcError::invalid_params("no metric lines given"));
-        }
         send_result(ingested, bad_objects)
     }
 
