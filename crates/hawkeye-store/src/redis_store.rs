@@ -507,15 +507,9 @@ fn decode_minute(
     Ok(())
 }
 
+/// A reply as owned text (index members, alert states).
 fn as_string(v: &Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::Double(d) => Some(d.to_string()),
-        Value::VerbatimString { text, .. } => Some(text.clone()),
-        _ => None,
-    }
+    as_str(v).map(str::to_owned)
 }
 
 /// A reply as text, borrowed (no allocation on the read path).
