@@ -107,12 +107,11 @@ async fn run(cli: Cli) -> Result<(), String> {
     // The store connects lazily: a Redis that is down now is logged by the
     // agent's first check and retried every interval.
     let store: Arc<dyn Store> = Arc::new(
-        RedisStore::connect(RedisConfig {
-            url: config.redis_url.clone(),
-            key_prefix: config.key_prefix.clone(),
-            retention: config.retention,
-        })
-        .await
+        RedisStore::new(RedisConfig::new(
+            config.redis_url.clone(),
+            config.key_prefix.clone(),
+            config.retention,
+        ))
         .map_err(|e| e.to_string())?,
     );
     let mut agent = hawkeye_agent::start(config, store, mailer)

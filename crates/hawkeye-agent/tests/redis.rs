@@ -31,12 +31,11 @@ monitors:
 
 async fn redis_store(redis: &RedisServer) -> Arc<dyn Store> {
     Arc::new(
-        RedisStore::connect(RedisConfig {
-            url: redis.url(),
-            key_prefix: "hawkeye".into(),
-            retention: Duration::from_secs(3600),
-        })
-        .await
+        RedisStore::new(RedisConfig::new(
+            redis.url(),
+            "hawkeye",
+            Duration::from_secs(3600),
+        ))
         .expect("connect to the test redis"),
     )
 }

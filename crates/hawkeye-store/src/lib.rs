@@ -4,7 +4,7 @@
 //! [`Store`] is the one interface; [`RedisStore`] is the production
 //! implementation (single node, TLS, Unix socket or cluster) and
 //! [`MemoryStore`] keeps everything in the process, for embedding and demos.
-//! The key schema of the Redis store is described in [`redis_store`].
+//! The key schema of the Redis store is described in docs/storage.md.
 
 pub mod aggregate;
 pub mod memory;
@@ -141,12 +141,7 @@ pub async fn open(
     if url.trim() == MEMORY_URL {
         return Ok(Arc::new(MemoryStore::new(retention)));
     }
-    let store = RedisStore::connect(RedisConfig {
-        url: url.to_string(),
-        key_prefix: key_prefix.to_string(),
-        retention,
-    })
-    .await?;
+    let store = RedisStore::new(RedisConfig::new(url, key_prefix, retention))?;
     Ok(Arc::new(store))
 }
 

@@ -25,12 +25,11 @@ fn key(kind: MetricKind, name: &str, tags: &[(&str, &str)]) -> Arc<SeriesKey> {
 }
 
 async fn redis_store(server: &RedisServer, prefix: &str, retention_secs: u64) -> RedisStore {
-    RedisStore::connect(RedisConfig {
-        url: server.url(),
-        key_prefix: prefix.into(),
-        retention: Duration::from_secs(retention_secs),
-    })
-    .await
+    RedisStore::new(RedisConfig::new(
+        server.url(),
+        prefix,
+        Duration::from_secs(retention_secs),
+    ))
     .unwrap()
 }
 

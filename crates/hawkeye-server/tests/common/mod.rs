@@ -68,12 +68,11 @@ impl TestServer {
 }
 
 pub async fn redis_store(redis: &RedisServer) -> RedisStore {
-    RedisStore::connect(RedisConfig {
-        url: redis.url(),
-        key_prefix: "hawkeye".into(),
-        retention: Duration::from_secs(3600),
-    })
-    .await
+    RedisStore::new(RedisConfig::new(
+        redis.url(),
+        "hawkeye",
+        Duration::from_secs(3600),
+    ))
     .unwrap()
 }
 

@@ -1,0 +1,95 @@
+//! The Redis store: a single node (TCP, TLS or Unix socket) or a cluster.
+//!
+//! The key schema, the fields of a minute hash, the write script and why a
+//! retried flush counts nothing twice are described in docs/storage.md.
+//!
+//! | file | holds |
+//! |---|---|
+//! | `config.rs` | [`RedisConfig`] |
+//! | `connection.rs` | the connection, and running groups of commands over it |
+//! | `keys.rs` | key names and index entries |
+//! | `field.rs` | the fields of a minute hash, written and read |
+//! | `scripts.rs`, `scripts/*.lua` | the Lua scripts |
+//! | `writes.rs` | a flush |
+//! | `reads.rs` | window reads |
+//! | `reply.rs` | decoding replies |
+//! | `alerts.rs` | the agent's alert state |
+
+mod alerts;
+mod config;
+mod connection;
+mod field;
+mod keys;
+mod reads;
+mod reply;
+mod scripts;
+mod writes;
+
+use async_trait::async_trait;
+
+use crate::window::WindowQuery;
+use crate::{QueryOutcome, Store, StoreError, WriteBatch};
+use connection::Connection;
+use keys::Keys;
+
+pub use config::{redact_url, RedisConfig};
+pub use scripts::WRITE_SCRIPT;
+
+/// Commands sent in one round trip at most. Bounds the memory a flush or a
+/// query of many series needs (commands, packed request and replies), at the
+/// cost of more round trips only for very large ones.
+const MAX_COMMANDS_PER_ROUND_TRIP: usize = 10_000;
+
+pub struct RedisStore {
+    conn: Connection,
+    keys: Keys,
+    ttl_secs: u64,
+    write_script: redis::Script,
+    swap_script: redis::Script,
+}
+
+impl RedisStore {
+    /// A store over the Redis `config` names. Nothing is connected here: the
+    /// connection is made at the first command, so a Redis that is down now
+    /// is not an error; writes fail (and are retried by the caller) until it
+    /// is up. Errors only for a malformed configuration.
+    pub fn new(config: RedisConfig) -> Result<RedisStore, StoreError> {
+        Ok(RedisStore {
+            conn: Connection::lazy(&config.url)?,
+            keys: Keys::new(&config.key_prefix),
+            ttl_secs: config.retention.as_secs().max(1),
+            write_script: redis::Script::new(WRITE_SCRIPT),
+            swap_script: redis::Script::new(alerts::SWAP_SCRIPT),
+        })
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        self.write_batch(batch).await
+    }
+
+    async fn query_many(&self, queries: &[WindowQuery]) -> Result<Vec<QueryOutcome>, StoreError> {
+        self.read_windows(queries).await
+    }
+
+    async fn alert_states(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+        self.read_alert_states(keys).await
+    }
+
+    async fn swap_alert_state(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        self.swap_alert(key, expected, new).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut p = connection::Group::default();
+        p.cmd("PING");
+        self.conn.run(vec![p]).await.map(|_| ())
+    }
+}

@@ -1,0 +1,5 @@
+//! The Lua scripts the store runs in Redis, kept as `.lua` files beside this
+//! one. What each does: docs/storage.md ("Writes").
+
+/// Applies one flush of one series-minute, once (KEYS and ARGV in the file).
+pub const WRITE_SCRIPT: &str = include_str!("scripts/write.lua");
