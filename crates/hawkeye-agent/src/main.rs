@@ -107,11 +107,13 @@ async fn run(cli: Cli) -> Result<(), String> {
     // The store connects lazily: a Redis that is down now is logged by the
     // agent's first check and retried every interval.
     let store: Arc<dyn Store> = Arc::new(
-        RedisStore::new(RedisConfig::new(
+        RedisConfig::new(
             config.redis_url.clone(),
             config.key_prefix.clone(),
             config.retention,
-        ))
+        )
+        .with_env()
+        .and_then(RedisStore::new)
         .map_err(|e| e.to_string())?,
     );
     let mut agent = hawkeye_agent::start(config, store, mailer)

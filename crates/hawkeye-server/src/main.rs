@@ -70,7 +70,7 @@ async fn run(args: Args) -> Result<(), String> {
     // the server gracefully, not kill it.
     let signals = Signals::install().map_err(|e| format!("cannot listen for signals: {e}"))?;
     info!(store = ?store, "opening the store");
-    let store = hawkeye_store::open(&store.url, &store.key_prefix, store.retention)
+    let store = hawkeye_store::open_with_env(&store.url, &store.key_prefix, store.retention)
         .await
         .map_err(|e| e.to_string())?;
     let server = hawkeye_server::start(config, store)

@@ -130,19 +130,37 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
 }
 
-/// Opens the store a URL names: `memory://` for the in-memory store, anything
-/// else (`redis://`, `rediss://`, `redis+unix://`, a comma list of cluster
-/// nodes) for Redis.
-pub async fn open(
+/// Opens the store `config.url` names: `memory://` for the in-memory store,
+/// anything else (`redis://`, `rediss://`, `redis+unix://`, one cluster node
+/// or a comma list of them) for Redis. Connects nothing yet.
+pub async fn open(config: RedisConfig) -> Result<Arc<dyn Store>, StoreError> {
+    if config.url.trim() == MEMORY_URL {
+        return Ok(Arc::new(MemoryStore::new(config.retention)));
+    }
+    Ok(Arc::new(RedisStore::new(config)?))
+}
+
+/// [`open`] with `REDIS_TIMEOUT` and `HAWKEYE_SHARDS_PER_NAME` read from the
+/// environment (see [`RedisConfig::with_env`]); they do not apply to the
+/// in-memory store, which ignores them.
+pub async fn open_with_env(
     url: &str,
     key_prefix: &str,
     retention: std::time::Duration,
 ) -> Result<Arc<dyn Store>, StoreError> {
+    let config = RedisConfig::new(url, key_prefix, retention);
     if url.trim() == MEMORY_URL {
-        return Ok(Arc::new(MemoryStore::new(retention)));
+        return open(config).await;
     }
-    let store = RedisStore::new(RedisConfig::new(url, key_prefix, retention))?;
-    Ok(Arc::new(store))
+    open(config.with_env()?).await
+}
+
+/// The current unix second.
+pub(crate) fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// The URL that selects the in-memory store.

@@ -1,15 +1,17 @@
-//! The same behaviour asked of both stores: the in-memory one and Redis (a
-//! real redis-server started per test on a temporary socket).
+//! The same behaviour asked of every store: the in-memory one, Redis (a real
+//! redis-server started per test on a temporary socket) with one and with
+//! several shards per name, and a real Redis Cluster (three masters, three
+//! replicas, shared by the file) reached through one seed or all nodes.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hawkeye_protocol::{MetricKind, SeriesKey, TagFilter};
 use hawkeye_store::aggregate::{Aggregate, DistributionStats, GaugeStats};
 use hawkeye_store::window::{Aggregation, QueryError, WindowQuery};
 use hawkeye_store::{MemoryStore, RedisConfig, RedisStore, SeriesWrite, Store, WriteBatch};
-use hawkeye_testkit::RedisServer;
+use hawkeye_testkit::{RedisCluster, RedisServer};
 
 /// A fixed "now" well inside the retention, aligned so windows cross a minute.
 fn now() -> i64 {
@@ -25,12 +27,19 @@ fn key(kind: MetricKind, name: &str, tags: &[(&str, &str)]) -> Arc<SeriesKey> {
 }
 
 async fn redis_store(server: &RedisServer, prefix: &str, retention_secs: u64) -> RedisStore {
-    RedisStore::new(RedisConfig::new(
-        server.url(),
-        prefix,
-        Duration::from_secs(retention_secs),
-    ))
-    .unwrap()
+    store_at(&server.url(), prefix, retention_secs, 1)
+}
+
+fn store_at(url: &str, prefix: &str, retention_secs: u64, shards: u32) -> RedisStore {
+    let mut config = RedisConfig::new(url, prefix, Duration::from_secs(retention_secs));
+    config.shards_per_name = shards;
+    RedisStore::new(config).unwrap()
+}
+
+/// One cluster for the whole file: the checks use their own key prefixes.
+fn shared_cluster() -> &'static RedisCluster {
+    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
+    CLUSTER.get_or_init(RedisCluster::start)
 }
 
 fn batch(seq: u64, series: Vec<SeriesWrite>) -> WriteBatch {
@@ -60,8 +69,9 @@ async fn value(store: &dyn Store, q: WindowQuery) -> Option<f64> {
         .expect("valid query")
 }
 
-/// Runs `check` against a memory store and a Redis store.
-macro_rules! both_stores {
+/// Runs `check` against every store: memory, Redis (one and four shards per
+/// name) and a Redis Cluster (one seed, or all nodes and three shards).
+macro_rules! every_store {
     ($name:ident, $check:ident) => {
         mod $name {
             use super::*;
@@ -75,6 +85,28 @@ macro_rules! both_stores {
                 let server = RedisServer::start();
                 let store = redis_store(&server, "hawkeye", 3600).await;
                 $check(&store, Some(&server)).await;
+            }
+            /// Each name's series spread over 4 hash tags.
+            #[tokio::test]
+            async fn redis_sharded() {
+                let server = RedisServer::start();
+                let store = store_at(&server.url(), "hawkeye", 3600, 4);
+                $check(&store, Some(&server)).await;
+            }
+            /// One seed URL, with a trailing comma: cluster mode is detected.
+            #[tokio::test]
+            async fn cluster() {
+                let url = format!("{},", shared_cluster().seed_url());
+                let store = store_at(&url, stringify!($name), 3600, 1);
+                $check(&store, None).await;
+            }
+            /// All nodes listed, names spread over 3 hash tags (slots).
+            #[tokio::test]
+            async fn cluster_sharded() {
+                let url = shared_cluster().url_list();
+                let prefix = concat!(stringify!($name), "-sharded");
+                let store = store_at(&url, prefix, 3600, 3);
+                $check(&store, None).await;
             }
         }
     };
@@ -155,7 +187,7 @@ async fn counters_sum_across_seconds_series_and_flushes(
     assert_eq!(value(store, q).await, None);
     assert_eq!(value(store, query("nothing.here", None, 60, t)).await, None);
 }
-both_stores!(counters, counters_sum_across_seconds_series_and_flushes);
+every_store!(counters, counters_sum_across_seconds_series_and_flushes);
 
 async fn a_retried_flush_counts_once(store: &dyn Store, _: Option<&RedisServer>) {
     let t = now();
@@ -182,7 +214,7 @@ async fn a_retried_flush_counts_once(store: &dyn Store, _: Option<&RedisServer>)
         Some(20.0)
     );
 }
-both_stores!(retries, a_retried_flush_counts_once);
+every_store!(retries, a_retried_flush_counts_once);
 
 async fn gauges_last_min_max_avg(store: &dyn Store, _: Option<&RedisServer>) {
     let t = now();
@@ -248,7 +280,7 @@ async fn gauges_last_min_max_avg(store: &dyn Store, _: Option<&RedisServer>) {
         Some(100.0)
     );
 }
-both_stores!(gauges, gauges_last_min_max_avg);
+every_store!(gauges, gauges_last_min_max_avg);
 
 async fn distributions_quantiles_within_one_percent(store: &dyn Store, _: Option<&RedisServer>) {
     let t = now();
@@ -301,7 +333,7 @@ async fn distributions_quantiles_within_one_percent(store: &dyn Store, _: Option
     let want_avg = all.iter().sum::<f64>() / all.len() as f64;
     assert!((avg - want_avg).abs() < 1e-6, "avg {avg} vs {want_avg}");
 }
-both_stores!(distributions, distributions_quantiles_within_one_percent);
+every_store!(distributions, distributions_quantiles_within_one_percent);
 
 async fn sets_count_distinct_members_over_the_window(store: &dyn Store, _: Option<&RedisServer>) {
     let t = now();
@@ -325,7 +357,7 @@ async fn sets_count_distinct_members_over_the_window(store: &dyn Store, _: Optio
     // Redis counts with HyperLogLog (0.81% standard error); memory is exact.
     assert!((unique - 1000.0).abs() <= 10.0, "unique {unique}");
 }
-both_stores!(sets, sets_count_distinct_members_over_the_window);
+every_store!(sets, sets_count_distinct_members_over_the_window);
 
 async fn bad_queries_are_errors_not_values(store: &dyn Store, _: Option<&RedisServer>) {
     let t = now();
@@ -359,7 +391,7 @@ async fn bad_queries_are_errors_not_values(store: &dyn Store, _: Option<&RedisSe
     q.aggregation = None;
     assert_eq!(value(store, q).await, Some(2.0));
 }
-both_stores!(bad_queries, bad_queries_are_errors_not_values);
+every_store!(bad_queries, bad_queries_are_errors_not_values);
 
 async fn alert_state_compare_and_swap(store: &dyn Store, _: Option<&RedisServer>) {
     let keys = vec!["m1/t1".to_string(), "m1/t2".to_string()];
@@ -386,7 +418,7 @@ async fn alert_state_compare_and_swap(store: &dyn Store, _: Option<&RedisServer>
         vec![Some("ok".to_string()), None]
     );
 }
-both_stores!(alert_state, alert_state_compare_and_swap);
+every_store!(alert_state, alert_state_compare_and_swap);
 
 async fn queries_in_one_call_keep_their_order(store: &dyn Store, _: Option<&RedisServer>) {
     let t = now();
@@ -406,7 +438,7 @@ async fn queries_in_one_call_keep_their_order(store: &dyn Store, _: Option<&Redi
     let want: Vec<Option<f64>> = (0..50).rev().map(|i| Some(i as f64)).collect();
     assert_eq!(values, want);
 }
-both_stores!(query_many, queries_in_one_call_keep_their_order);
+every_store!(query_many, queries_in_one_call_keep_their_order);
 
 #[tokio::test]
 async fn redis_keys_share_a_hash_tag_and_expire() {
@@ -433,8 +465,15 @@ async fn redis_keys_share_a_hash_tag_and_expire() {
         .await
         .unwrap();
     let keys = server.cli(&["--scan", "--pattern", "*"]);
-    let keys: Vec<&str> = keys.lines().collect();
-    assert_eq!(keys.len(), 3, "{keys:?}");
+    let mut keys: Vec<&str> = keys.lines().collect();
+    keys.sort();
+    // Data, index, and the flush markers of the name.
+    let suffixes: Vec<&str> = keys.iter().map(|k| k.split(':').nth(2).unwrap()).collect();
+    assert_eq!(
+        suffixes,
+        ["c", "flush_times", "flushes", "s", "series"],
+        "{keys:?}"
+    );
     for k in keys {
         assert!(k.starts_with("hk:{a.b}:"), "{k}");
         let ttl: i64 = server.cli(&["TTL", k]).parse().unwrap();
@@ -527,4 +566,4 @@ async fn large_reads_and_writes_span_several_round_trips(
         .unwrap();
     assert!((unique - 4_002.0).abs() <= 40.0, "unique {unique}");
 }
-both_stores!(large, large_reads_and_writes_span_several_round_trips);
+every_store!(large, large_reads_and_writes_span_several_round_trips);

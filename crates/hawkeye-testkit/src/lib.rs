@@ -3,8 +3,12 @@
 //! (no sleeps), and stops it when dropped.
 
 pub mod ready_line;
+pub mod redis_cluster;
 pub mod redis_server;
+pub mod signal;
 pub mod smtp_server;
 
 pub use ready_line::wait_for_line;
+pub use redis_cluster::{ClusterOptions, RedisCluster};
 pub use redis_server::RedisServer;
+pub use signal::send_signal;

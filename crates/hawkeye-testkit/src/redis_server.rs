@@ -89,6 +89,20 @@ impl RedisServer {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// SIGSTOP: the server hangs with its socket open, as a frozen node does.
+    pub fn pause(&self) {
+        crate::send_signal(self.pid(), "STOP");
+    }
+
+    /// SIGCONT after [`RedisServer::pause`].
+    pub fn resume(&self) {
+        crate::send_signal(self.pid(), "CONT");
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("redis-server is running").id()
+    }
+
     /// A field of `INFO` (for example `total_commands_processed`).
     pub fn info_field(&self, field: &str) -> Option<String> {
         let info = self.cli(&["INFO", "all"]);

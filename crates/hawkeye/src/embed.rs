@@ -152,7 +152,7 @@ pub async fn start(config: EmbedConfig) -> Result<Embedded, EmbedError> {
     let store: Arc<dyn Store> = match config.store {
         StoreChoice::Memory => Arc::new(MemoryStore::new(config.server.retention)),
         StoreChoice::Url { url, key_prefix } => {
-            hawkeye_store::open(&url, &key_prefix, config.server.retention).await?
+            hawkeye_store::open_with_env(&url, &key_prefix, config.server.retention).await?
         }
         StoreChoice::Given(store) => store,
     };

@@ -3,7 +3,7 @@
 
 use redis::Value;
 
-use super::connection::{unavailable, Connection, Group};
+use super::connection::{unavailable, Group};
 use super::reply::as_string;
 use super::RedisStore;
 use crate::StoreError;
@@ -20,7 +20,7 @@ impl RedisStore {
         &self,
         keys: &[String],
     ) -> Result<Vec<Option<String>>, StoreError> {
-        let groups: Vec<Group> = if self.conn.is_cluster() {
+        let groups: Vec<Group> = if self.conn.is_cluster().await? {
             // Each state key has its own hash tag, so one GET per key.
             keys.iter()
                 .map(|k| {
@@ -71,17 +71,11 @@ impl RedisStore {
             .arg(if expected.is_some() { "1" } else { "0" })
             .arg(expected.unwrap_or(""))
             .arg(new);
-        let swapped: i64 = match &self.conn {
-            Connection::Single(manager) => {
-                let mut conn = manager.clone();
-                invocation.invoke_async(&mut conn).await
-            }
-            Connection::Cluster { .. } => {
-                let mut conn = self.conn.cluster_conn().await?;
-                invocation.invoke_async(&mut conn).await
-            }
-        }
-        .map_err(unavailable)?;
+        let mut conn = self.conn.handle().await?;
+        let swapped: i64 = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
         Ok(swapped == 1)
     }
 }

@@ -1,19 +1,41 @@
-//! How to reach Redis and how to lay out keys.
+//! How to reach Redis, how long to wait for it and how to lay out keys.
+//! The settings are described in docs/cluster.md ("Settings").
 
 use std::time::Duration;
+
+use hawkeye_protocol::duration::{parse_duration, PlainUnit};
+
+use crate::StoreError;
+
+/// `REDIS_TIMEOUT` when unset.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The shortest and longest `REDIS_TIMEOUT` accepted.
+pub const TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_millis(10), Duration::from_secs(600));
+/// The largest `HAWKEYE_SHARDS_PER_NAME`: a read of a name asks every shard.
+pub const MAX_SHARDS_PER_NAME: u32 = 256;
 
 /// How to reach Redis and how to lay out keys.
 #[derive(Clone)]
 pub struct RedisConfig {
-    /// `redis://`, `rediss://`, `redis+unix://`, or a comma list of cluster nodes.
+    /// `redis://`, `rediss://`, `redis+unix://`, or a comma list of cluster
+    /// nodes. One node of a cluster is enough: cluster mode is detected.
     pub url: String,
     /// Prefix of every key (`HAWKEYE_KEY_PREFIX`).
     pub key_prefix: String,
     /// How long aggregates are kept (`HAWKEYE_RETENTION`).
     pub retention: Duration,
+    /// The longest wait for Redis to answer one round trip, or to connect
+    /// (`REDIS_TIMEOUT`). A connection that times out is dropped and made
+    /// again at the next command.
+    pub timeout: Duration,
+    /// How many hash tags each metric name's series are spread over
+    /// (`HAWKEYE_SHARDS_PER_NAME`); 1 keeps a name in one cluster slot.
+    pub shards_per_name: u32,
 }
 
 impl RedisConfig {
+    /// A configuration with the default timeout and one shard per name.
     pub fn new(
         url: impl Into<String>,
         key_prefix: impl Into<String>,
@@ -23,7 +45,54 @@ impl RedisConfig {
             url: url.into(),
             key_prefix: key_prefix.into(),
             retention,
+            timeout: DEFAULT_TIMEOUT,
+            shards_per_name: 1,
         }
+    }
+
+    /// This configuration with `REDIS_TIMEOUT` and `HAWKEYE_SHARDS_PER_NAME`
+    /// read from the environment where they are set.
+    pub fn with_env(self) -> Result<RedisConfig, StoreError> {
+        self.with_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`RedisConfig::with_env`] with the variables looked up by `var`.
+    pub fn with_vars(
+        mut self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<RedisConfig, StoreError> {
+        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = set("REDIS_TIMEOUT") {
+            self.timeout = parse_duration(&v, PlainUnit::Seconds)
+                .map_err(|e| StoreError::Config(format!("REDIS_TIMEOUT: {e}")))?;
+        }
+        if let Some(v) = set("HAWKEYE_SHARDS_PER_NAME") {
+            self.shards_per_name = v.trim().parse().map_err(|_| {
+                StoreError::Config(format!(
+                    "HAWKEYE_SHARDS_PER_NAME: {v:?} is not a whole number"
+                ))
+            })?;
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Checks the bounds of every setting.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let (shortest, longest) = TIMEOUT_RANGE;
+        if self.timeout < shortest || self.timeout > longest {
+            return Err(StoreError::Config(format!(
+                "REDIS_TIMEOUT: {:?} is outside {shortest:?}..={longest:?}",
+                self.timeout
+            )));
+        }
+        if !(1..=MAX_SHARDS_PER_NAME).contains(&self.shards_per_name) {
+            return Err(StoreError::Config(format!(
+                "HAWKEYE_SHARDS_PER_NAME: {} is outside 1..={MAX_SHARDS_PER_NAME}",
+                self.shards_per_name
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -33,6 +102,8 @@ impl std::fmt::Debug for RedisConfig {
             .field("url", &redact_url(&self.url))
             .field("key_prefix", &self.key_prefix)
             .field("retention", &self.retention)
+            .field("timeout", &self.timeout)
+            .field("shards_per_name", &self.shards_per_name)
             .finish()
     }
 }
@@ -54,4 +125,58 @@ pub fn redact_url(url: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tuned(vars: &[(&str, &str)]) -> Result<RedisConfig, StoreError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        RedisConfig::new("redis://x", "p", Duration::from_secs(60))
+            .with_vars(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults_and_values_from_the_environment() {
+        let c = tuned(&[]).unwrap();
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.shards_per_name, 1);
+        let c = tuned(&[("REDIS_TIMEOUT", "750ms"), ("HAWKEYE_SHARDS_PER_NAME", "8")]).unwrap();
+        assert_eq!(c.timeout, Duration::from_millis(750));
+        assert_eq!(c.shards_per_name, 8);
+        assert_eq!(
+            tuned(&[("REDIS_TIMEOUT", "2")]).unwrap().timeout,
+            Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (var, value) in [
+            ("REDIS_TIMEOUT", "soon"),
+            ("REDIS_TIMEOUT", "0"),
+            ("REDIS_TIMEOUT", "2h"),
+            ("HAWKEYE_SHARDS_PER_NAME", "0"),
+            ("HAWKEYE_SHARDS_PER_NAME", "1000"),
+            ("HAWKEYE_SHARDS_PER_NAME", "-1"),
+            ("HAWKEYE_SHARDS_PER_NAME", "two"),
+        ] {
+            let err = tuned(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(var), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let c = RedisConfig::new("redis://u:secret@h:1", "p", Duration::from_secs(1));
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("secret") && shown.contains("u:***@h:1"),
+            "{shown}"
+        );
+    }
 }

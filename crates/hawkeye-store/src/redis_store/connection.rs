@@ -1,15 +1,37 @@
-//! The connection to Redis: one node or a cluster, and running groups of
-//! commands over it.
+//! The connection to Redis: one node or a cluster, every request under a
+//! deadline, and a connection that timed out or broke made again. How this
+//! behaves through failovers and resharding: docs/cluster.md.
+//!
+//! Every command of the store goes through a [`Handle`], a
+//! `redis::aio::ConnectionLike` that puts `REDIS_TIMEOUT` on each request and
+//! drops the connection when a request times out or fails at the
+//! connection level. Nothing waits longer than the deadline, whatever the
+//! client library does inside (a cluster client can hang in a slot refresh
+//! while a master is frozen); a late reply on a dropped connection is never
+//! read, so a write that a frozen master answers after a failover is not
+//! taken for a success.
 
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClient;
+use futures::future::{BoxFuture, FutureExt, Shared as SharedFuture};
+
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, RedisError, Value};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{AsyncConnectionConfig, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, Value};
+use tracing::{info, warn};
 
 use super::config::redact_url;
 use crate::StoreError;
+
+/// Node addresses learnt from a cluster, kept to connect again when the
+/// configured seeds are gone; bounded so a huge cluster cannot grow it.
+const MAX_DISCOVERED_NODES: usize = 64;
+/// How many `REDIS_TIMEOUT`s making a connection may take: a cluster client
+/// waits on every node, and a frozen one costs a timeout or two.
+const BUILD_TIMEOUTS: u32 = 10;
 
 /// Commands for one hash tag (so one cluster slot), in order. On a single
 /// node, [`Connection::run`] moves all groups into one pipeline.
@@ -28,119 +50,459 @@ impl Group {
     }
 }
 
-pub(crate) enum Connection {
-    Single(ConnectionManager),
-    Cluster {
-        client: Box<ClusterClient>,
-        conn: tokio::sync::Mutex<Option<ClusterConnection>>,
-    },
-}
-
 pub(crate) fn unavailable(e: RedisError) -> StoreError {
     // Redis errors do not carry the URL, so no secret can leak through them.
     StoreError::Unavailable(e.to_string())
 }
 
+/// A made connection.
+#[derive(Clone)]
+enum Live {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+/// What a single seed URL turned out to be (a list is always a cluster).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Single,
+    Cluster,
+}
+
+/// What making connections learnt: what a single seed is, and the nodes of
+/// the cluster.
+#[derive(Default)]
+struct Learnt {
+    mode: Option<Mode>,
+    discovered: Vec<String>,
+}
+
+/// A connection being made; every caller waits on the same one.
+type Build = SharedFuture<BoxFuture<'static, Result<(), String>>>;
+
+struct Shared {
+    seeds: Vec<String>,
+    timeout: Duration,
+    /// The connection in use and its generation.
+    current: Mutex<(u64, Option<Live>)>,
+    building: Mutex<Option<Build>>,
+    /// Only the build task locks it.
+    learnt: tokio::sync::Mutex<Learnt>,
+}
+
+/// The store's connection; cheap to share, connects at the first command.
+pub(crate) struct Connection {
+    shared: Arc<Shared>,
+}
+
 impl Connection {
-    /// Prepares a connection to the node or nodes `url` names. Nothing is
-    /// connected yet: that happens at the first command.
-    pub(crate) fn lazy(url: &str) -> Result<Connection, StoreError> {
-        let nodes: Vec<&str> = url
+    /// Prepares a connection to the node or nodes `url` names (a comma list
+    /// is a cluster; one URL is asked whether it is one). Nothing is
+    /// connected yet; a malformed URL is an error now.
+    pub(crate) fn lazy(url: &str, timeout: Duration) -> Result<Connection, StoreError> {
+        let seeds: Vec<String> = url
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
+            .map(str::to_string)
             .collect();
         let bad_url =
             |e: RedisError| StoreError::Config(format!("REDIS_URL {}: {e}", redact_url(url)));
-        Ok(match nodes.as_slice() {
-            [] => return Err(StoreError::Config("REDIS_URL is empty".into())),
-            [one] => {
-                let client = redis::Client::open(*one).map_err(bad_url)?;
-                let manager_config = ConnectionManagerConfig::new()
-                    .set_number_of_retries(1)
-                    .set_connection_timeout(Some(Duration::from_secs(2)))
-                    .set_response_timeout(Some(Duration::from_secs(30)));
-                Connection::Single(
-                    client
-                        .get_connection_manager_lazy(manager_config)
-                        .map_err(bad_url)?,
-                )
-            }
-            many => Connection::Cluster {
-                client: Box::new(ClusterClient::new(many.to_vec()).map_err(bad_url)?),
-                conn: tokio::sync::Mutex::new(None),
-            },
+        if seeds.is_empty() {
+            return Err(StoreError::Config("REDIS_URL is empty".into()));
+        }
+        for seed in &seeds {
+            redis::Client::open(seed.as_str()).map_err(bad_url)?;
+        }
+        if seeds.len() > 1 {
+            ClusterClientBuilder::new(seeds.clone())
+                .build()
+                .map_err(bad_url)?;
+        }
+        Ok(Connection {
+            shared: Arc::new(Shared {
+                seeds,
+                timeout,
+                current: Mutex::new((0, None)),
+                building: Mutex::new(None),
+                learnt: tokio::sync::Mutex::new(Learnt::default()),
+            }),
         })
     }
 
-    pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self, Connection::Cluster { .. })
-    }
-
-    pub(crate) async fn cluster_conn(&self) -> Result<ClusterConnection, StoreError> {
-        let Connection::Cluster { client, conn } = self else {
-            return Err(StoreError::Config("not a cluster connection".into()));
-        };
-        let mut guard = conn.lock().await;
-        if let Some(c) = guard.as_ref() {
-            return Ok(c.clone());
+    /// A handle on the connection, connecting first if needed. Waits at
+    /// most `REDIS_TIMEOUT`; a connection still being made then goes on
+    /// being made in the background, for the next caller.
+    pub(crate) async fn handle(&self) -> Result<Handle, StoreError> {
+        let timeout = self.shared.timeout;
+        match tokio::time::timeout(timeout, Arc::clone(&self.shared).acquire()).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no connection to Redis within REDIS_TIMEOUT ({timeout:?})"
+            ))),
         }
-        let c = client.get_async_connection().await.map_err(unavailable)?;
-        *guard = Some(c.clone());
-        Ok(c)
     }
 
-    /// Runs pipelines and returns their replies in order, one reply per
-    /// command: callers never mark commands ignored, because re-packing
-    /// pipelines into one (below) would not carry the marks over.
-    /// On one node they go as one pipeline; on a cluster each (all keys of
-    /// one hash tag) goes on its own, concurrently, so that no pipeline spans
-    /// slots.
+    /// Whether Redis is a cluster (connecting first if needed).
+    pub(crate) async fn is_cluster(&self) -> Result<bool, StoreError> {
+        Ok(matches!(self.handle().await?.live, Live::Cluster(_)))
+    }
+
+    /// Runs groups of commands and returns their replies in order, one reply
+    /// per command; a reply that is an error fails the whole call.
     pub(crate) async fn run(&self, groups: Vec<Group>) -> Result<Vec<Vec<Value>>, StoreError> {
-        match self {
-            Connection::Single(manager) => {
-                let mut all = redis::pipe();
-                let mut sizes = Vec::with_capacity(groups.len());
-                for group in groups {
-                    sizes.push(group.0.len());
-                    for cmd in group.0 {
-                        all.add_command(cmd);
-                    }
-                }
-                if all.is_empty() {
-                    return Ok(sizes.iter().map(|_| Vec::new()).collect());
-                }
-                let mut conn = manager.clone();
-                let replies: Vec<Value> = all.query_async(&mut conn).await.map_err(unavailable)?;
-                // One pass over the replies: splitting the vector group by
-                // group would copy the rest each time (quadratic at 10 000 queries).
-                let mut replies = replies.into_iter();
-                Ok(sizes
-                    .into_iter()
-                    .map(|n| replies.by_ref().take(n).collect())
-                    .collect())
-            }
-            Connection::Cluster { .. } => {
-                let conn = self.cluster_conn().await?;
-                let futures = groups.into_iter().map(|group| {
-                    let mut conn = conn.clone();
-                    async move {
-                        if group.0.is_empty() {
-                            return Ok(Vec::new());
-                        }
-                        let mut pipe = redis::pipe();
-                        for cmd in group.0 {
-                            pipe.add_command(cmd);
-                        }
-                        pipe.query_async::<Vec<Value>>(&mut conn).await
-                    }
-                });
-                let results = futures::future::join_all(futures).await;
-                results
-                    .into_iter()
-                    .map(|r| r.map_err(unavailable))
-                    .collect()
-            }
+        let replies = self.run_keeping_errors(groups).await?;
+        if let Some(Value::ServerError(e)) = replies
+            .iter()
+            .flatten()
+            .find(|v| matches!(v, Value::ServerError(_)))
+        {
+            return Err(StoreError::Unavailable(format!(
+                "Redis refused a command: {}",
+                RedisError::from(e.clone())
+            )));
         }
+        Ok(replies)
+    }
+
+    /// [`Connection::run`], with error replies returned as values for the
+    /// caller to judge. On one node all groups go as one pipeline; on a
+    /// cluster each (all keys of one hash tag) goes on its own, concurrently,
+    /// so that no pipeline spans slots. Callers never mark commands ignored:
+    /// re-packing groups into one pipeline would not carry the marks over.
+    pub(crate) async fn run_keeping_errors(
+        &self,
+        groups: Vec<Group>,
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
+        if groups.iter().all(|g| g.0.is_empty()) {
+            return Ok(groups.iter().map(|_| Vec::new()).collect());
+        }
+        let handle = self.handle().await?;
+        if let Live::Single(_) = handle.live {
+            let mut all = redis::pipe();
+            all.ignore_errors();
+            let mut sizes = Vec::with_capacity(groups.len());
+            for group in groups {
+                sizes.push(group.0.len());
+                for cmd in group.0 {
+                    all.add_command(cmd);
+                }
+            }
+            let mut conn = handle;
+            let replies: Vec<Value> = all.query_async(&mut conn).await.map_err(unavailable)?;
+            // One pass over the replies: splitting the vector group by
+            // group would copy the rest each time (quadratic at 10 000 queries).
+            let mut replies = replies.into_iter();
+            return Ok(sizes
+                .into_iter()
+                .map(|n| replies.by_ref().take(n).collect())
+                .collect());
+        }
+        let futures = groups.into_iter().map(|group| {
+            let mut conn = handle.clone();
+            async move {
+                if group.0.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut pipe = redis::pipe();
+                pipe.ignore_errors();
+                for cmd in group.0 {
+                    pipe.add_command(cmd);
+                }
+                pipe.query_async::<Vec<Value>>(&mut conn).await
+            }
+        });
+        futures::future::join_all(futures)
+            .await
+            .into_iter()
+            .map(|r| r.map_err(unavailable))
+            .collect()
+    }
+}
+
+impl Shared {
+    async fn acquire(self: Arc<Self>) -> Result<Handle, StoreError> {
+        loop {
+            if let Some(handle) = self.current_handle() {
+                return Ok(handle);
+            }
+            self.build_in_background()
+                .await
+                .map_err(StoreError::Unavailable)?;
+        }
+    }
+
+    /// Starts making a connection, or joins the one being made. The work
+    /// runs in its own task so that a caller giving up at its deadline does
+    /// not throw it away: with a frozen node, making a cluster connection
+    /// takes longer than one timeout, and would otherwise never finish.
+    fn build_in_background(self: &Arc<Self>) -> Build {
+        let mut building = lock(&self.building);
+        if let Some(build) = building.as_ref() {
+            return build.clone();
+        }
+        let me = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            let limit = me.timeout * BUILD_TIMEOUTS;
+            let result = match tokio::time::timeout(limit, me.build()).await {
+                Ok(Ok(live)) => {
+                    let mut current = lock(&me.current);
+                    current.0 += 1;
+                    current.1 = Some(live);
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no connection to Redis within {limit:?}")),
+            };
+            *lock(&me.building) = None;
+            result
+        });
+        let build: Build = async move {
+            task.await
+                .unwrap_or_else(|e| Err(format!("connecting to Redis failed: {e}")))
+        }
+        .boxed()
+        .shared();
+        *building = Some(build.clone());
+        build
+    }
+
+    fn current_handle(self: &Arc<Self>) -> Option<Handle> {
+        let current = lock(&self.current);
+        let live = current.1.clone()?;
+        Some(Handle {
+            live,
+            generation: current.0,
+            shared: Arc::clone(self),
+        })
+    }
+
+    /// Drops connection `generation` (if still current) so the next command
+    /// makes a new one: on a cluster, a new connection also learns the
+    /// current slot map, which sends retries to a promoted replica.
+    fn invalidate(&self, generation: u64, why: &RedisError) {
+        let mut current = lock(&self.current);
+        if current.0 == generation && current.1.is_some() {
+            current.1 = None;
+            warn!(error = %why, "Redis connection dropped; the next command connects again");
+        }
+    }
+
+    async fn build(&self) -> Result<Live, RedisError> {
+        let mut learnt = self.learnt.lock().await;
+        let mode = match learnt.mode {
+            Some(mode) => mode,
+            None if self.seeds.len() > 1 => Mode::Cluster,
+            None => {
+                let mut conn = self.connect_single(&self.seeds[0]).await?;
+                if !is_cluster_node(&mut conn).await {
+                    learnt.mode = Some(Mode::Single);
+                    return Ok(Live::Single(conn));
+                }
+                info!("REDIS_URL names a cluster node: cluster mode");
+                Mode::Cluster
+            }
+        };
+        learnt.mode = Some(mode);
+        if mode == Mode::Single {
+            return Ok(Live::Single(self.connect_single(&self.seeds[0]).await?));
+        }
+        let mut nodes = self.seeds.clone();
+        nodes.extend(learnt.discovered.iter().cloned());
+        let client = ClusterClientBuilder::new(nodes)
+            .connection_timeout(self.timeout)
+            .response_timeout(self.timeout)
+            .build()?;
+        let mut conn = client.get_async_connection().await?;
+        let mut nodes_cmd = redis::cmd("CLUSTER");
+        nodes_cmd.arg("NODES");
+        let random = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
+        if let Ok(Value::BulkString(text)) = conn.route_command(nodes_cmd, random).await {
+            // Remember every node, so a new connection can be made when the
+            // seeds are down.
+            let text = String::from_utf8_lossy(&text);
+            learnt.discovered = node_addresses(&text)
+                .filter_map(|(host, port)| with_address(&self.seeds[0], host, port))
+                .filter(|url| !self.seeds.contains(url))
+                .take(MAX_DISCOVERED_NODES)
+                .collect();
+        }
+        Ok(Live::Cluster(conn))
+    }
+
+    async fn connect_single(&self, url: &str) -> Result<MultiplexedConnection, RedisError> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout));
+        redis::Client::open(url)?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    }
+}
+
+/// Locks a mutex that only ever sees plain assignments (a panic cannot leave
+/// it half-changed).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Asks a node whether it runs in cluster mode; a node that refuses `INFO`
+/// is taken for a single one.
+async fn is_cluster_node(conn: &mut MultiplexedConnection) -> bool {
+    let info: Result<String, RedisError> =
+        redis::cmd("INFO").arg("cluster").query_async(conn).await;
+    info.is_ok_and(|text| text.contains("cluster_enabled:1"))
+}
+
+/// The `host`, `port` of every node in a `CLUSTER NODES` reply.
+fn node_addresses(text: &str) -> impl Iterator<Item = (&str, u16)> {
+    text.lines().filter_map(|line| {
+        let address = line.split_whitespace().nth(1)?.split(['@', ',']).next()?;
+        let (host, port) = address.rsplit_once(':')?;
+        let port: u16 = port.parse().ok()?;
+        (!host.is_empty() && port != 0).then_some((host, port))
+    })
+}
+
+/// `url` (scheme, credentials, database, options) pointed at `host:port`.
+fn with_address(url: &str, host: &str, port: u16) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme.contains("unix") {
+        return None;
+    }
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let userinfo = authority
+        .rsplit_once('@')
+        .map(|(u, _)| format!("{u}@"))
+        .unwrap_or_default();
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    Some(format!("{scheme}://{userinfo}{host}:{port}{tail}"))
+}
+
+/// Whether an error means the connection itself is in doubt.
+fn breaks_connection(e: &RedisError) -> bool {
+    e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_io_error()
+        || e.is_unrecoverable_error()
+        || e.kind() == ErrorKind::ClusterConnectionNotFound
+}
+
+/// The connection one request runs on, with the deadline on every request.
+#[derive(Clone)]
+pub(crate) struct Handle {
+    live: Live,
+    generation: u64,
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    fn settle<T>(
+        &self,
+        result: Result<Result<T, RedisError>, tokio::time::error::Elapsed>,
+    ) -> Result<T, RedisError> {
+        let error = match result {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) if !breaks_connection(&e) => return Err(e),
+            Ok(Err(e)) => e,
+            Err(_) => RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no answer from Redis within REDIS_TIMEOUT ({:?})",
+                    self.shared.timeout
+                ),
+            )),
+        };
+        self.shared.invalidate(self.generation, &error);
+        Err(error)
+    }
+}
+
+impl ConnectionLike for Handle {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let timeout = self.shared.timeout;
+            let result = match &mut self.live {
+                Live::Single(c) => tokio::time::timeout(timeout, c.req_packed_command(cmd)).await,
+                Live::Cluster(c) => tokio::time::timeout(timeout, c.req_packed_command(cmd)).await,
+            };
+            self.settle(result)
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let timeout = self.shared.timeout;
+            let result = match &mut self.live {
+                Live::Single(c) => {
+                    tokio::time::timeout(timeout, c.req_packed_commands(pipeline, offset, count))
+                        .await
+                }
+                Live::Cluster(c) => {
+                    tokio::time::timeout(timeout, c.req_packed_commands(pipeline, offset, count))
+                        .await
+                }
+            };
+            self.settle(result)
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        match &self.live {
+            Live::Single(c) => c.get_db(),
+            Live::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_urls_keep_scheme_credentials_and_options() {
+        assert_eq!(
+            with_address("rediss://u:p@seed:7000/0?protocol=3", "10.0.0.2", 7001).as_deref(),
+            Some("rediss://u:p@10.0.0.2:7001/0?protocol=3")
+        );
+        assert_eq!(
+            with_address("redis://seed:7000", "::1", 7002).as_deref(),
+            Some("redis://[::1]:7002")
+        );
+        assert_eq!(with_address("redis+unix:///tmp/r.sock", "h", 1), None);
+    }
+
+    #[test]
+    fn cluster_nodes_addresses() {
+        let text = "\
+a 127.0.0.1:30001@40001,host1 myself,master - 0 0 1 connected 0-5460
+b :0@0 master,noaddr - 0 0 2 disconnected
+c 10.1.2.3:6379@16379 slave a 0 0 1 connected";
+        let got: Vec<(&str, u16)> = node_addresses(text).collect();
+        assert_eq!(got, vec![("127.0.0.1", 30001), ("10.1.2.3", 6379)]);
+    }
+
+    #[test]
+    fn malformed_urls_are_config_errors() {
+        let t = Duration::from_secs(1);
+        assert!(matches!(
+            Connection::lazy(" , ", t),
+            Err(StoreError::Config(_))
+        ));
+        assert!(matches!(
+            Connection::lazy("nonsense://x", t),
+            Err(StoreError::Config(_))
+        ));
+        assert!(Connection::lazy("redis://127.0.0.1:1,", t).is_ok());
     }
 }

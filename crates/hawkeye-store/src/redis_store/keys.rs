@@ -1,11 +1,36 @@
-//! The names of the Redis keys, and the entries of a name's series index.
-//! The schema is described in docs/storage.md ("Keys").
+//! The names of the Redis keys, the entries of a name's series index, and
+//! which shard of a name a series lives in. The schema is described in
+//! docs/storage.md ("Keys").
+
+use std::fmt;
 
 use hawkeye_protocol::MetricKind;
 
-/// Builds every data key of one key prefix (`HAWKEYE_KEY_PREFIX`). All keys
-/// of a metric name carry `{name}` as their hash tag, so they share a
-/// cluster slot.
+/// One hash tag: a metric name, or one shard of it. Shard 0 is `{name}`
+/// itself, so a store with one shard per name keeps the layout it always
+/// had; shard `s` > 0 is `{name#s}` (`#` cannot occur in a metric name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Slot<'a> {
+    pub name: &'a str,
+    pub shard: u32,
+}
+
+impl<'a> Slot<'a> {
+    pub(crate) fn new(name: &'a str, shard: u32) -> Slot<'a> {
+        Slot { name, shard }
+    }
+}
+
+impl fmt::Display for Slot<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.shard {
+            0 => write!(f, "{{{}}}", self.name),
+            s => write!(f, "{{{}#{s}}}", self.name),
+        }
+    }
+}
+
+/// Builds every data key of one key prefix (`HAWKEYE_KEY_PREFIX`).
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
     prefix: String,
@@ -22,31 +47,39 @@ impl Keys {
         &self.prefix
     }
 
-    /// The sorted set of a name's series, scored by their last second.
-    pub(crate) fn index(&self, name: &str) -> String {
-        format!("{}:{{{}}}:series", self.prefix, name)
+    /// The sorted set of a slot's series, scored by their last second.
+    pub(crate) fn index(&self, slot: Slot) -> String {
+        format!("{}:{slot}:series", self.prefix)
     }
 
     /// The hash of one counter, gauge or distribution series for one minute.
-    pub(crate) fn minute(&self, name: &str, kind: MetricKind, minute: i64, tags: &str) -> String {
-        format!(
-            "{}:{{{}}}:{}:{}:{}",
-            self.prefix,
-            name,
-            kind.code(),
-            minute,
-            tags
-        )
+    pub(crate) fn minute(&self, slot: Slot, kind: MetricKind, minute: i64, tags: &str) -> String {
+        format!("{}:{slot}:{}:{minute}:{tags}", self.prefix, kind.code())
     }
 
-    /// The HyperLogLog of one set series for one second.
+    /// The HyperLogLog of one set series for one second (sets live in shard 0).
     pub(crate) fn set(&self, name: &str, second: i64, tags: &str) -> String {
-        format!("{}:{{{}}}:s:{}:{}", self.prefix, name, second, tags)
+        format!("{}:{}:s:{second}:{tags}", self.prefix, Slot::new(name, 0))
+    }
+
+    /// The hash of the last flush each server applied to a slot.
+    pub(crate) fn flushes(&self, slot: Slot) -> String {
+        format!("{}:{slot}:flushes", self.prefix)
+    }
+
+    /// The sorted set of when each server last wrote a slot (to trim markers).
+    pub(crate) fn flush_times(&self, slot: Slot) -> String {
+        format!("{}:{slot}:flush_times", self.prefix)
+    }
+
+    /// How many shards writers have spread a name over (absent: one).
+    pub(crate) fn shards(&self, name: &str) -> String {
+        format!("{}:{}:shards", self.prefix, Slot::new(name, 0))
     }
 
     /// A short-lived key in a name's slot to merge HyperLogLogs into.
     pub(crate) fn union_scratch(&self, name: &str, suffix: u64) -> String {
-        format!("{}:{{{}}}:union:{}", self.prefix, name, suffix)
+        format!("{}:{}:union:{suffix}", self.prefix, Slot::new(name, 0))
     }
 }
 
@@ -65,19 +98,40 @@ impl IndexMember {
     }
 }
 
+/// The shard of a name that series (`kind`, `tags`) lives in, out of
+/// `shards`. A fixed hash (FNV-1a), so every server and version agrees.
+/// Sets stay in shard 0: a window's unique count is one `PFCOUNT` over the
+/// HyperLogLogs of all series, which must share a slot.
+pub(crate) fn shard_of(kind: MetricKind, tags: &str, shards: u32) -> u32 {
+    if shards <= 1 || kind == MetricKind::Set {
+        return 0;
+    }
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in kind.code().bytes().chain(tags.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % u64::from(shards)) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn keys_share_the_name_as_hash_tag() {
+    fn keys_share_the_slot_as_hash_tag() {
         let keys = Keys::new("hk");
-        assert_eq!(keys.index("a.b"), "hk:{a.b}:series");
+        let slot = Slot::new("a.b", 0);
+        assert_eq!(keys.index(slot), "hk:{a.b}:series");
         assert_eq!(
-            keys.minute("a.b", MetricKind::Gauge, 7, "x:1"),
+            keys.minute(slot, MetricKind::Gauge, 7, "x:1"),
             "hk:{a.b}:g:7:x:1"
         );
         assert_eq!(keys.set("a.b", 420, ""), "hk:{a.b}:s:420:");
+        let shard = Slot::new("a.b", 3);
+        assert_eq!(keys.index(shard), "hk:{a.b#3}:series");
+        assert_eq!(keys.flushes(shard), "hk:{a.b#3}:flushes");
+        assert_eq!(keys.shards("a.b"), "hk:{a.b}:shards");
     }
 
     #[test]
@@ -89,5 +143,20 @@ mod tests {
         );
         assert_eq!(IndexMember::decode("q|x"), None);
         assert_eq!(IndexMember::decode("c"), None);
+    }
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        assert_eq!(shard_of(MetricKind::Counter, "host:a", 1), 0);
+        assert_eq!(shard_of(MetricKind::Set, "host:a", 8), 0);
+        // Fixed values: changing the hash would move stored series.
+        assert_eq!(shard_of(MetricKind::Counter, "host:a", 8), 1);
+        assert_eq!(shard_of(MetricKind::Counter, "host:b", 8), 0);
+        assert_eq!(shard_of(MetricKind::Gauge, "x:1", 3), 2);
+        let mut seen = [0; 4];
+        for i in 0..400 {
+            seen[shard_of(MetricKind::Counter, &format!("host:{i}"), 4) as usize] += 1;
+        }
+        assert!(seen.iter().all(|n| *n > 50), "{seen:?}");
     }
 }

@@ -32,18 +32,15 @@ use crate::{QueryOutcome, Store, StoreError, WriteBatch};
 use connection::Connection;
 use keys::Keys;
 
-pub use config::{redact_url, RedisConfig};
+pub use config::{redact_url, RedisConfig, DEFAULT_TIMEOUT, MAX_SHARDS_PER_NAME, TIMEOUT_RANGE};
 pub use scripts::WRITE_SCRIPT;
-
-/// Commands sent in one round trip at most. Bounds the memory a flush or a
-/// query of many series needs (commands, packed request and replies), at the
-/// cost of more round trips only for very large ones.
-const MAX_COMMANDS_PER_ROUND_TRIP: usize = 10_000;
 
 pub struct RedisStore {
     conn: Connection,
     keys: Keys,
     ttl_secs: u64,
+    /// `HAWKEYE_SHARDS_PER_NAME`.
+    shards: u32,
     write_script: redis::Script,
     swap_script: redis::Script,
 }
@@ -54,10 +51,12 @@ impl RedisStore {
     /// is not an error; writes fail (and are retried by the caller) until it
     /// is up. Errors only for a malformed configuration.
     pub fn new(config: RedisConfig) -> Result<RedisStore, StoreError> {
+        config.validate()?;
         Ok(RedisStore {
-            conn: Connection::lazy(&config.url)?,
+            conn: Connection::lazy(&config.url, config.timeout)?,
             keys: Keys::new(&config.key_prefix),
             ttl_secs: config.retention.as_secs().max(1),
+            shards: config.shards_per_name,
             write_script: redis::Script::new(WRITE_SCRIPT),
             swap_script: redis::Script::new(alerts::SWAP_SCRIPT),
         })

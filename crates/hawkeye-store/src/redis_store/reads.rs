@@ -1,28 +1,46 @@
-//! Reading windows: round trip 1 finds the series of each name in the index,
-//! round trip 2 (more only for very large reads) fetches their minute hashes
-//! and folds each series into its window as the replies arrive.
+//! Reading windows: round trip 1 finds the series of each name in the
+//! indexes of its shards, round trip 2 (more only for very large reads)
+//! fetches their minute hashes and folds each series into its window as the
+//! replies arrive. docs/storage.md ("Reads").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use hawkeye_protocol::MetricKind;
 use redis::Value;
 
+use super::config::MAX_SHARDS_PER_NAME;
 use super::connection::Group;
 use super::field::{BadField, Field};
-use super::keys::IndexMember;
-use super::reply::{as_string, hash_pairs, named_pairs};
-use super::{RedisStore, MAX_COMMANDS_PER_ROUND_TRIP};
+use super::keys::{IndexMember, Slot};
+use super::reply::{as_str, hash_pairs, named_pairs};
+use super::RedisStore;
 use crate::aggregate::Aggregate;
 use crate::window::{self, SeriesWindow, WindowQuery};
 use crate::{QueryOutcome, StoreError};
 
+/// Commands sent in one round trip at most. Bounds the memory a query of
+/// many series needs (commands, packed request and replies), at the cost of
+/// more round trips only for very large ones.
+pub(super) const MAX_COMMANDS_PER_ROUND_TRIP: usize = 10_000;
 /// Windows covering at most this many seconds of a minute read their fields by name.
 const MAX_SECONDS_BY_NAME: i64 = 10;
+
+/// One series of a query, in one shard. A series found in several shards
+/// (after `HAWKEYE_SHARDS_PER_NAME` changed) has one entry per shard, all
+/// with the same `id`, side by side.
+struct SeriesRef {
+    tags: String,
+    shard: u32,
+    id: usize,
+    /// Other entries share this series: merge its seconds, do not overwrite.
+    split: bool,
+}
 
 /// One minute hash to read for one series of one query.
 struct ReadJob {
     query: usize,
     series: usize,
+    merge: bool,
     minute: i64,
     key: String,
     /// The fields to read (`HMGET`), or `None` for the whole hash (`HGETALL`).
@@ -32,7 +50,7 @@ struct ReadJob {
 /// Reads in progress: queued jobs, the series being decoded, and each
 /// query's finished series combined so far.
 struct Reads {
-    jobs: Vec<ReadJob>,
+    jobs: Vec<(ReadJob, u32)>,
     current: Option<(usize, usize)>,
     seconds: BTreeMap<i64, Aggregate>,
     combined: Vec<window::Combined>,
@@ -65,8 +83,7 @@ impl Reads {
 struct Plan {
     kind: MetricKind,
     aggregation: window::Aggregation,
-    /// For each series: its tags.
-    series: Vec<String>,
+    series: Vec<SeriesRef>,
 }
 
 type Planned = Result<Option<Plan>, window::QueryError>;
@@ -77,9 +94,6 @@ impl RedisStore {
         queries: &[WindowQuery],
     ) -> Result<Vec<QueryOutcome>, StoreError> {
         let plans = self.plan(queries).await?;
-
-        // Round trip 2 (more for very large reads): the data of those series,
-        // folded into one window per series as its replies arrive.
         let mut reads = Reads::new(queries.len());
         for (qi, (q, plan)) in queries.iter().zip(&plans).enumerate() {
             let Ok(Some(plan)) = plan else { continue };
@@ -87,22 +101,24 @@ impl RedisStore {
                 let keys: Vec<String> = plan
                     .series
                     .iter()
-                    .flat_map(|tags| (q.start()..=q.end).map(move |s| (s, tags)))
-                    .map(|(s, tags)| self.keys.set(&q.name, s, tags))
+                    .flat_map(|s| (q.start()..=q.end).map(move |second| (second, &s.tags)))
+                    .map(|(second, tags)| self.keys.set(&q.name, second, tags))
                     .collect();
                 reads.set_counts[qi] = Some(self.count_union(&q.name, keys).await?);
                 continue;
             }
-            let first_minute = q.start().div_euclid(60);
-            for (si, tags) in plan.series.iter().enumerate() {
-                for minute in first_minute..=q.end.div_euclid(60) {
-                    reads.jobs.push(ReadJob {
+            for s in &plan.series {
+                let slot = Slot::new(&q.name, s.shard);
+                for minute in q.start().div_euclid(60)..=q.end.div_euclid(60) {
+                    let job = ReadJob {
                         query: qi,
-                        series: si,
+                        series: s.id,
+                        merge: s.split,
                         minute,
-                        key: self.keys.minute(&q.name, plan.kind, minute, tags),
+                        key: self.keys.minute(slot, plan.kind, minute, &s.tags),
                         fields: fields_in_window(plan.kind, minute, q.start(), q.end),
-                    });
+                    };
+                    reads.jobs.push((job, s.shard));
                     if reads.jobs.len() >= MAX_COMMANDS_PER_ROUND_TRIP {
                         self.read_chunk(&mut reads, queries, &plans).await?;
                     }
@@ -129,25 +145,70 @@ impl RedisStore {
         Ok(outcomes)
     }
 
-    /// Round trip 1: which series of each name had data in the window.
+    /// Round trip 1: which series of each name had data in the window, in
+    /// the shards this store writes and any more a writer recorded (one more
+    /// round trip, only then).
     async fn plan(&self, queries: &[WindowQuery]) -> Result<Vec<Planned>, StoreError> {
-        let index_pipes: Vec<Group> = queries
-            .iter()
-            .map(|q| {
-                let mut p = Group::default();
-                p.cmd("ZRANGEBYSCORE")
-                    .arg(self.keys.index(&q.name))
-                    .arg(q.start())
-                    .arg("+inf");
-                p
-            })
+        let mut found: Vec<Vec<(u32, String)>> = vec![Vec::new(); queries.len()];
+        let wanted: Vec<(usize, u32)> = (0..queries.len())
+            .flat_map(|qi| (0..self.shards).map(move |s| (qi, s)))
             .collect();
-        let index_replies = self.conn.run(index_pipes).await?;
+        let replies = self.read_indexes(queries, &wanted, &mut found).await?;
+        let mut more = Vec::new();
+        for ((qi, shard), reply) in wanted.iter().zip(&replies) {
+            if *shard != 0 {
+                continue;
+            }
+            // Shard 0 also answered with the recorded shard count.
+            let recorded = reply
+                .get(1)
+                .and_then(as_str)
+                .and_then(|s| s.parse::<u32>().ok())
+                .unwrap_or(1)
+                .min(MAX_SHARDS_PER_NAME);
+            more.extend((self.shards..recorded).map(|s| (*qi, s)));
+        }
+        if !more.is_empty() {
+            self.read_indexes(queries, &more, &mut found).await?;
+        }
         Ok(queries
             .iter()
-            .zip(&index_replies)
-            .map(|(q, reply)| plan_one(q, reply.first()))
+            .zip(found)
+            .map(|(q, members)| plan_one(q, members))
             .collect())
+    }
+
+    /// Reads the index of each `(query, shard)` and adds its members to
+    /// `found`; returns the replies (shard 0's second one is the shard count).
+    async fn read_indexes(
+        &self,
+        queries: &[WindowQuery],
+        wanted: &[(usize, u32)],
+        found: &mut [Vec<(u32, String)>],
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
+        let groups: Vec<Group> = wanted
+            .iter()
+            .map(|(qi, shard)| {
+                let q = &queries[*qi];
+                let mut g = Group::default();
+                g.cmd("ZRANGEBYSCORE")
+                    .arg(self.keys.index(Slot::new(&q.name, *shard)))
+                    .arg(q.start())
+                    .arg("+inf");
+                if *shard == 0 {
+                    g.cmd("GET").arg(self.keys.shards(&q.name));
+                }
+                g
+            })
+            .collect();
+        let replies = self.conn.run(groups).await?;
+        for ((qi, shard), reply) in wanted.iter().zip(&replies) {
+            if let Some(Value::Array(items) | Value::Set(items)) = reply.first() {
+                let members = items.iter().filter_map(as_str);
+                found[*qi].extend(members.map(|m| (*shard, m.to_string())));
+            }
+        }
+        Ok(replies)
     }
 
     /// Sends the queued minute reads and folds their replies into windows.
@@ -160,27 +221,33 @@ impl RedisStore {
         if reads.jobs.is_empty() {
             return Ok(());
         }
-        // One pipeline per query, so that on a cluster each stays in one slot.
+        // One pipeline per query and shard, so that on a cluster each stays
+        // in one slot.
         let mut pipes: Vec<Group> = Vec::new();
-        let mut last_query = usize::MAX;
-        for job in &reads.jobs {
-            if job.query != last_query {
+        let mut pipe_of: HashMap<(usize, u32), usize> = HashMap::new();
+        let mut places = Vec::with_capacity(reads.jobs.len());
+        for (job, shard) in &reads.jobs {
+            let g = *pipe_of.entry((job.query, *shard)).or_insert_with(|| {
                 pipes.push(Group::default());
-                last_query = job.query;
-            }
-            if let Some(p) = pipes.last_mut() {
-                match &job.fields {
-                    Some(fields) => p.cmd("HMGET").arg(&job.key).arg(fields),
-                    None => p.cmd("HGETALL").arg(&job.key),
-                };
-            }
+                pipes.len() - 1
+            });
+            places.push((g, pipes[g].len()));
+            match &job.fields {
+                Some(fields) => pipes[g].cmd("HMGET").arg(&job.key).arg(fields),
+                None => pipes[g].cmd("HGETALL").arg(&job.key),
+            };
         }
         let replies = self.conn.run(pipes).await?;
         let jobs = std::mem::take(&mut reads.jobs);
-        for (job, reply) in jobs.iter().zip(replies.iter().flatten()) {
+        let mut scratch = BTreeMap::new();
+        for ((job, _), (g, i)) in jobs.iter().zip(places) {
             let (q, Ok(Some(plan))) = (&queries[job.query], &plans[job.query]) else {
                 continue;
             };
+            let reply = replies
+                .get(g)
+                .and_then(|r| r.get(i))
+                .ok_or_else(|| StoreError::Protocol("a read got no reply".into()))?;
             if reads.current != Some((job.query, job.series)) {
                 reads.finish_series();
                 reads.current = Some((job.query, job.series));
@@ -189,14 +256,27 @@ impl RedisStore {
                 Some(fields) => named_pairs(fields, reply)?,
                 None => hash_pairs(reply)?,
             };
-            decode_minute(
-                plan.kind,
-                job.minute,
-                &pairs,
-                q.start(),
-                q.end,
-                &mut reads.seconds,
-            )?;
+            let (start, end) = (q.start(), q.end);
+            if !job.merge {
+                decode_minute(
+                    plan.kind,
+                    job.minute,
+                    &pairs,
+                    start,
+                    end,
+                    &mut reads.seconds,
+                )?;
+                continue;
+            }
+            decode_minute(plan.kind, job.minute, &pairs, start, end, &mut scratch)?;
+            for (second, agg) in std::mem::take(&mut scratch) {
+                match reads.seconds.get_mut(&second) {
+                    Some(existing) => existing.merge(&agg),
+                    None => {
+                        reads.seconds.insert(second, agg);
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -228,32 +308,45 @@ impl RedisStore {
     }
 }
 
-/// What one query reads, from its name's index entries.
-fn plan_one(q: &WindowQuery, index_reply: Option<&Value>) -> Planned {
-    let members: Vec<String> = match index_reply {
-        Some(Value::Array(items)) | Some(Value::Set(items)) => {
-            items.iter().filter_map(as_string).collect()
-        }
-        _ => Vec::new(),
-    };
-    let matching: Vec<(MetricKind, &str)> = members
+/// What one query reads, from the index entries of its name's shards.
+fn plan_one(q: &WindowQuery, members: Vec<(u32, String)>) -> Planned {
+    let matching: Vec<(MetricKind, &str, u32)> = members
         .iter()
-        .filter_map(|m| IndexMember::decode(m))
-        .filter(|(kind, tags)| q.kind.is_none_or(|k| k == *kind) && q.tags.matches(tags))
+        .filter_map(|(shard, m)| IndexMember::decode(m).map(|(k, t)| (k, t, *shard)))
+        .filter(|(kind, tags, _)| q.kind.is_none_or(|k| k == *kind) && q.tags.matches(tags))
         .collect();
-    let Some(kind) = window::resolve_kind(q, matching.iter().map(|(k, _)| *k))? else {
+    let Some(kind) = window::resolve_kind(q, matching.iter().map(|(k, _, _)| *k))? else {
         return Ok(None);
     };
     let aggregation = window::aggregation_for(q, kind)?;
-    let series = matching
+    let mut series: Vec<(&str, u32)> = matching
         .into_iter()
-        .filter(|(k, _)| *k == kind)
-        .map(|(_, t)| t.to_string())
+        .filter(|(k, _, _)| *k == kind)
+        .map(|(_, tags, shard)| (tags, shard))
         .collect();
+    if members.iter().any(|(shard, _)| *shard != 0) {
+        // The same series may sit in two shards: put its entries side by side.
+        series.sort_unstable();
+    }
+    let mut refs: Vec<SeriesRef> = Vec::with_capacity(series.len());
+    for (i, (tags, shard)) in series.iter().enumerate() {
+        let same_as_previous = i > 0 && series[i - 1].0 == *tags;
+        let split = same_as_previous || series.get(i + 1).is_some_and(|next| next.0 == *tags);
+        let id = match refs.last() {
+            Some(last) if same_as_previous => last.id,
+            _ => i,
+        };
+        refs.push(SeriesRef {
+            tags: tags.to_string(),
+            shard: *shard,
+            id,
+            split,
+        });
+    }
     Ok(Some(Plan {
         kind,
         aggregation,
-        series,
+        series: refs,
     }))
 }
 

@@ -1,28 +1,79 @@
--- Applies one flush of one series-minute, once (docs/storage.md, "Writes").
--- KEYS: data hash, index sorted set.
--- ARGV: ttl, server id, flush seq, index member, index score, then triples
--- of (op, field, value) with op `+` increment, `=` set, `<` keep min, `>` keep max.
-local marker = '_f:' .. ARGV[2]
-local seq = tonumber(ARGV[3])
-local done = tonumber(redis.call('HGET', KEYS[1], marker) or '0')
-if done >= seq then return 0 end
-for i = 6, #ARGV, 3 do
-  local op, field, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if op == '+' then
-    redis.call('HINCRBYFLOAT', KEYS[1], field, value)
-  elseif op == '=' then
-    redis.call('HSET', KEYS[1], field, value)
-  else
-    local current = redis.call('HGET', KEYS[1], field)
-    local v = tonumber(value)
-    if not current or (op == '<' and v < tonumber(current)) or (op == '>' and v > tonumber(current)) then
-      redis.call('HSET', KEYS[1], field, value)
-    end
-  end
+-- Applies one chunk of one flush to one slot (a metric name, or one shard
+-- of it), once and atomically. docs/storage.md, "Writes", explains it.
+--
+-- KEYS: index, flushes, flush_times, [shards], then one key per record.
+-- ARGV: ttl, server id, flush seq, chunk, now (unix seconds), shards
+--   (0: no shards key in KEYS; else the count to record), then per record:
+--   index member, score, n, and n items: for a set series (member `s|...`)
+--   n members for PFADD; otherwise n pairs of `<op><field>` and value, op
+--   `+` increment, `=` set, `<` keep min, `>` keep max.
+local ttl, server, seq_arg = ARGV[1], ARGV[2], ARGV[3]
+local seq, chunk, now = tonumber(seq_arg), tonumber(ARGV[4]), tonumber(ARGV[5])
+local shards = tonumber(ARGV[6])
+local index, flushes, times = KEYS[1], KEYS[2], KEYS[3]
+
+-- The marker is `<seq> <chunks applied>` of this server's last flush.
+local done_seq, done_chunks = 0, 0
+local marker = redis.call('HGET', flushes, server)
+if marker then
+  local s, c = string.match(marker, '^(%d+) (%d+)$')
+  done_seq, done_chunks = tonumber(s), tonumber(c)
 end
-redis.call('HSET', KEYS[1], marker, ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], 'GT', ARGV[5], ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[5]) - tonumber(ARGV[1]))
-redis.call('EXPIRE', KEYS[2], ARGV[1])
+if done_seq > seq or (done_seq == seq and done_chunks > chunk) then
+  return 0
+end
+if (done_seq == seq and done_chunks < chunk) or (done_seq < seq and chunk > 0) then
+  return redis.error_reply('HAWKEYE_ORDER chunk ' .. chunk .. ' of flush ' .. seq_arg ..
+    ' arrived before the chunk before it; retry the flush')
+end
+
+local first = 4
+if shards > 0 then
+  first = 5
+  if shards > tonumber(redis.call('GET', KEYS[4]) or '1') then
+    redis.call('SET', KEYS[4], shards)
+  end
+  redis.call('EXPIRE', KEYS[4], ttl)
+end
+
+local a = 7
+for k = first, #KEYS do
+  local key, member, score, n = KEYS[k], ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  a = a + 3
+  if string.sub(member, 1, 2) == 's|' then
+    redis.call('PFADD', key, unpack(ARGV, a, a + n - 1))
+    a = a + n
+  else
+    for i = a, a + 2 * n - 1, 2 do
+      local op, field, value = string.sub(ARGV[i], 1, 1), string.sub(ARGV[i], 2), ARGV[i + 1]
+      if op == '+' then
+        redis.call('HINCRBYFLOAT', key, field, value)
+      elseif op == '=' then
+        redis.call('HSET', key, field, value)
+      else
+        local current = redis.call('HGET', key, field)
+        local v = tonumber(value)
+        if not current or (op == '<' and v < tonumber(current)) or (op == '>' and v > tonumber(current)) then
+          redis.call('HSET', key, field, value)
+        end
+      end
+    end
+    a = a + 2 * n
+  end
+  redis.call('EXPIRE', key, ttl)
+  redis.call('ZADD', index, 'GT', score, member)
+end
+redis.call('ZREMRANGEBYSCORE', index, '-inf', now - ttl)
+redis.call('EXPIRE', index, ttl)
+
+-- Record the chunk, and forget servers silent for longer than the retention.
+redis.call('HSET', flushes, server, seq_arg .. ' ' .. (chunk + 1))
+redis.call('ZADD', times, now, server)
+local gone = redis.call('ZRANGEBYSCORE', times, '-inf', '(' .. (now - ttl), 'LIMIT', 0, 1000)
+if #gone > 0 then
+  redis.call('HDEL', flushes, unpack(gone))
+  redis.call('ZREM', times, unpack(gone))
+end
+redis.call('EXPIRE', flushes, ttl)
+redis.call('EXPIRE', times, ttl)
 return 1
