@@ -12,6 +12,7 @@ use redis::{ServerErrorKind, Value};
 use super::connection::Group;
 use super::field::Field;
 use super::keys::{shard_of, IndexMember, Slot};
+use super::scripts::WRITE_SCRIPT;
 use super::RedisStore;
 use crate::aggregate::Aggregate;
 use crate::{SeriesWrite, StoreError, WriteBatch};
@@ -23,42 +24,85 @@ const MAX_ARGS_PER_CALL: usize = 4096;
 /// flush needs (the packed request), at the cost of more round trips only
 /// for very large ones.
 const MAX_KEYS_PER_ROUND_TRIP: usize = 10_000;
-/// Script arguments before the first record (ttl, server, seq, chunk,
-/// now, shards).
+/// Script arguments before the first record: ttl, server, seq, chunk, now,
+/// shards.
 const HEADER_ARGS: usize = 6;
+/// Script arguments of a record before its items: member, score, count.
+const RECORD_ARGS: usize = 3;
 
-/// The arguments every call of one flush starts with.
+/// What every call of one flush starts with.
 struct Header {
-    ttl: String,
-    server: String,
-    seq: String,
-    now: String,
+    ttl: u64,
+    server: u64,
+    seq: u64,
+    now: i64,
+}
+
+/// What a record writes: `(field, value)` pairs into a minute hash, or
+/// members into a set's HyperLogLog.
+enum Items<'a> {
+    Fields(Vec<(Field, f64)>),
+    Members(Vec<&'a str>),
+}
+
+impl Items<'_> {
+    /// Script arguments the items take.
+    fn args(&self) -> usize {
+        match self {
+            Items::Fields(f) => 2 * f.len(),
+            Items::Members(m) => m.len(),
+        }
+    }
 }
 
 /// What one call writes into one data key.
-struct Record {
+struct Record<'a> {
     key: String,
     member: String,
     /// The newest second written to the key: the index entry's score.
     score: i64,
-    /// Set members, or `<op><field>`, value pairs.
-    items: Vec<String>,
+    items: Items<'a>,
 }
 
-/// One call of the write script.
-struct Call {
+/// One call of the write script: chunk `chunk` of a slot's writes.
+struct Call<'a> {
+    chunk: usize,
+    /// The shard count to record (0: none), with its key last in `keys`.
+    shards: u32,
     keys: Vec<String>,
-    args: Vec<String>,
-    records: usize,
+    records: Vec<Record<'a>>,
+    args: usize,
 }
 
-impl Call {
-    fn cmd(&self, sha: &str, eval_body: Option<&str>) -> redis::Cmd {
-        let mut cmd = match eval_body {
-            Some(body) => redis::cmd("EVAL").arg(body).clone(),
-            None => redis::cmd("EVALSHA").arg(sha).clone(),
-        };
-        cmd.arg(self.keys.len()).arg(&self.keys).arg(&self.args);
+impl Call<'_> {
+    /// The `EVALSHA` of this call (layout in scripts/write.lua).
+    fn cmd(&self, sha: &str, h: &Header) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(sha).arg(self.keys.len() + self.records.len());
+        cmd.arg(&self.keys);
+        for record in &self.records {
+            cmd.arg(&record.key);
+        }
+        cmd.arg(h.ttl).arg(h.server).arg(h.seq);
+        cmd.arg(self.chunk).arg(h.now).arg(self.shards);
+        let mut name = String::with_capacity(16);
+        for record in &self.records {
+            cmd.arg(&record.member).arg(record.score);
+            match &record.items {
+                Items::Fields(fields) => {
+                    cmd.arg(fields.len());
+                    for (field, value) in fields {
+                        name.clear();
+                        name.push(field.merge().code());
+                        let _ = write!(name, "{field}");
+                        cmd.arg(name.as_str()).arg(*value);
+                    }
+                }
+                Items::Members(members) => {
+                    cmd.arg(members.len()).arg(members);
+                }
+            }
+        }
         cmd
     }
 }
@@ -66,10 +110,10 @@ impl Call {
 impl RedisStore {
     pub(super) async fn write_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let header = Header {
-            ttl: self.ttl_secs.to_string(),
-            server: batch.server_id.to_string(),
-            seq: batch.seq.to_string(),
-            now: crate::now_secs().to_string(),
+            ttl: self.ttl_secs,
+            server: batch.server_id,
+            seq: batch.seq,
+            now: crate::now_secs(),
         };
         // A BTreeMap, so that a retried batch is cut into the same calls.
         let mut slots: BTreeMap<Slot, Vec<&SeriesWrite>> = BTreeMap::new();
@@ -86,24 +130,24 @@ impl RedisStore {
         let mut queued = 0;
         for (slot, writes) in slots {
             round.push(Vec::new());
-            for call in self.slot_calls(slot, &writes, &header) {
-                queued += call.keys.len();
+            for call in self.slot_calls(slot, &writes) {
+                queued += call.records.len();
                 if let Some(group) = round.last_mut() {
                     group.push(call);
                 }
                 if queued >= MAX_KEYS_PER_ROUND_TRIP {
                     // Safe to split, even within a slot: its calls apply in order.
-                    self.send_calls(std::mem::take(&mut round)).await?;
+                    self.send_calls(std::mem::take(&mut round), &header).await?;
                     round.push(Vec::new());
                     queued = 0;
                 }
             }
         }
-        self.send_calls(round).await
+        self.send_calls(round, &header).await
     }
 
     /// The calls that write `writes` into `slot`, chunk 0 first.
-    fn slot_calls(&self, slot: Slot, writes: &[&SeriesWrite], header: &Header) -> Vec<Call> {
+    fn slot_calls<'a>(&self, slot: Slot, writes: &[&'a SeriesWrite]) -> Vec<Call<'a>> {
         let base = [
             self.keys.index(slot),
             self.keys.flushes(slot),
@@ -118,18 +162,12 @@ impl RedisStore {
                 keys.push(key.clone());
                 shards = self.shards;
             }
-            let args = vec![
-                header.ttl.clone(),
-                header.server.clone(),
-                header.seq.clone(),
-                chunk.to_string(),
-                header.now.clone(),
-                shards.to_string(),
-            ];
             Call {
+                chunk,
+                shards,
                 keys,
-                args,
-                records: 0,
+                records: Vec::new(),
+                args: HEADER_ARGS,
             }
         };
         let mut calls = Vec::new();
@@ -137,22 +175,13 @@ impl RedisStore {
         for write in writes {
             for record in self.records(slot, write) {
                 for part in split(record) {
-                    if call.records > 0
-                        && call.args.len() + 3 + part.items.len() > MAX_ARGS_PER_CALL
-                    {
+                    let cost = RECORD_ARGS + part.items.args();
+                    if !call.records.is_empty() && call.args + cost > MAX_ARGS_PER_CALL {
                         calls.push(call);
                         call = start(calls.len());
                     }
-                    let n = match write.key.kind {
-                        MetricKind::Set => part.items.len(),
-                        _ => part.items.len() / 2,
-                    };
-                    call.keys.push(part.key);
-                    call.args.push(part.member);
-                    call.args.push(part.score.to_string());
-                    call.args.push(n.to_string());
-                    call.args.extend(part.items);
-                    call.records += 1;
+                    call.args += cost;
+                    call.records.push(part);
                 }
             }
         }
@@ -162,7 +191,7 @@ impl RedisStore {
 
     /// One record per data key a series writes: a minute hash per minute, or
     /// a HyperLogLog per second for a set.
-    fn records(&self, slot: Slot, write: &SeriesWrite) -> Vec<Record> {
+    fn records<'a>(&self, slot: Slot, write: &'a SeriesWrite) -> Vec<Record<'a>> {
         let key = &write.key;
         let member = IndexMember::encode(key.kind, &key.tags);
         if key.kind == MetricKind::Set {
@@ -174,47 +203,47 @@ impl RedisStore {
                         key: self.keys.set(&key.name, *second, &key.tags),
                         member: member.clone(),
                         score: *second,
-                        items: members.iter().cloned().collect(),
+                        items: Items::Members(members.iter().map(String::as_str).collect()),
                     }),
                     _ => None,
                 })
                 .collect();
         }
-        let mut by_minute: BTreeMap<i64, (i64, Vec<String>)> = BTreeMap::new();
+        let mut by_minute: BTreeMap<i64, (i64, Vec<(Field, f64)>)> = BTreeMap::new();
         for (second, agg) in &write.points {
-            let (score, items) = by_minute
+            let (score, fields) = by_minute
                 .entry(second.div_euclid(60))
                 .or_insert((*second, Vec::new()));
             *score = (*score).max(*second);
             Field::each_of(second.rem_euclid(60), agg, |field, value| {
-                let mut name = String::with_capacity(8);
-                name.push(field.merge().code());
-                let _ = write!(name, "{field}");
-                items.push(name);
-                items.push(value.to_string());
+                fields.push((field, value))
             });
         }
         by_minute
             .into_iter()
-            .map(|(minute, (score, items))| Record {
+            .map(|(minute, (score, fields))| Record {
                 key: self.keys.minute(slot, key.kind, minute, &key.tags),
                 member: member.clone(),
                 score,
-                items,
+                items: Items::Fields(fields),
             })
             .collect()
     }
 
     /// Sends the calls of one round trip (one group per slot). A node that
     /// does not know the script (restarted, promoted, flushed) answers
-    /// `NOSCRIPT` without running it; those calls go again, the first one
-    /// to each node as `EVAL` with the script's text, which makes the node
-    /// keep it.
-    async fn send_calls(&self, round: Vec<Vec<Call>>) -> Result<(), StoreError> {
+    /// `NOSCRIPT` without running it; those calls go again behind a
+    /// `SCRIPT LOAD` to that node (on a cluster, a pipeline goes to the node
+    /// of its keys).
+    async fn send_calls(
+        &self,
+        round: Vec<Vec<Call<'_>>>,
+        header: &Header,
+    ) -> Result<(), StoreError> {
         let sha = self.write_script.get_hash();
         let groups = round
             .iter()
-            .map(|calls| Group(calls.iter().map(|c| c.cmd(sha, None)).collect()))
+            .map(|calls| Group(calls.iter().map(|c| c.cmd(sha, header)).collect()))
             .collect();
         let replies = self.conn.run_keeping_errors(groups).await?;
         let mut again: Vec<Vec<&Call>> = Vec::new();
@@ -235,25 +264,26 @@ impl RedisStore {
         if again.is_empty() {
             return Ok(());
         }
-        // One node runs all groups as one pipeline: its first call is
-        // enough to carry the script. On a cluster each group may be on
-        // another node.
+        // One node runs all groups as one pipeline: one load is enough there.
         let per_group = self.conn.is_cluster().await?;
-        let body = super::scripts::WRITE_SCRIPT;
         let groups = again
             .iter()
             .enumerate()
             .map(|(g, calls)| {
-                let carries = |i: usize| i == 0 && (g == 0 || per_group);
-                let cmds = calls.iter().enumerate();
-                Group(
-                    cmds.map(|(i, c)| c.cmd(sha, carries(i).then_some(body)))
-                        .collect(),
-                )
+                let mut group = Group::default();
+                if g == 0 || per_group {
+                    group.cmd("SCRIPT").arg("LOAD").arg(WRITE_SCRIPT);
+                }
+                group.0.extend(calls.iter().map(|c| c.cmd(sha, header)));
+                group
             })
             .collect();
         for reply in self.conn.run_keeping_errors(groups).await?.iter().flatten() {
-            check_reply(reply)?;
+            match reply {
+                // SCRIPT LOAD answers the script's hash.
+                Value::BulkString(_) => {}
+                other => check_reply(other)?,
+            }
         }
         Ok(())
     }
@@ -274,26 +304,32 @@ fn check_reply(reply: &Value) -> Result<(), StoreError> {
 }
 
 /// A record whose items do not fit one call, cut into parts that do (a
-/// hash record at a pair boundary).
-fn split(record: Record) -> Vec<Record> {
-    let most = MAX_ARGS_PER_CALL - HEADER_ARGS - 3;
-    if record.items.len() <= most {
+/// hash record at a field boundary).
+fn split(record: Record<'_>) -> Vec<Record<'_>> {
+    let most = MAX_ARGS_PER_CALL - HEADER_ARGS - RECORD_ARGS;
+    if record.items.args() <= most {
         return vec![record];
     }
-    let most = most - most % 2;
     let Record {
         key,
         member,
         score,
         items,
     } = record;
-    items
-        .chunks(most)
-        .map(|chunk| Record {
-            key: key.clone(),
-            member: member.clone(),
-            score,
-            items: chunk.to_vec(),
-        })
-        .collect()
+    let part = |items| Record {
+        key: key.clone(),
+        member: member.clone(),
+        score,
+        items,
+    };
+    match items {
+        Items::Fields(fields) => fields
+            .chunks(most / 2)
+            .map(|c| part(Items::Fields(c.to_vec())))
+            .collect(),
+        Items::Members(members) => members
+            .chunks(most)
+            .map(|c| part(Items::Members(c.to_vec())))
+            .collect(),
+    }
 }
