@@ -233,6 +233,7 @@ fn main() {
         let figures = measure(&rt, &store(&redis.url(), &prefix), shape, &counters);
         row("one Redis (Unix socket)", shape, &figures);
     }
+    let hour = hour_of_counters(&rt, &redis);
     drop(redis);
 
     let cluster = RedisCluster::start();
@@ -248,4 +249,47 @@ fn main() {
         let figures = measure(&rt, &store(&cluster.url_list(), &prefix), shape, &counters);
         row("Redis Cluster, 3 masters (TCP)", shape, &figures);
     }
+    println!(
+        "\nA counter series with data in every second of an hour: {:.1} KB of Redis memory.",
+        hour / 1000.0
+    );
+}
+
+/// Redis memory per counter series holding every second of an hour.
+fn hour_of_counters(rt: &tokio::runtime::Runtime, redis: &RedisServer) -> f64 {
+    const SERIES: usize = 100;
+    let memory = || RedisCounters::from_info(&redis.cli(&["INFO", "all"])).memory;
+    let store = store(&redis.url(), "bench-hour");
+    let keys: Vec<Arc<SeriesKey>> = (0..SERIES)
+        .map(|s| {
+            Arc::new(SeriesKey::new(
+                MetricKind::Counter,
+                "bench.hour",
+                &[("host", &format!("host-{s}"))],
+            ))
+        })
+        .collect();
+    let end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let before = memory();
+    for minute in 0..60 {
+        let first = end - 3600 + minute * 60;
+        let batch = WriteBatch {
+            server_id: 7,
+            seq: minute as u64 + 1,
+            series: keys
+                .iter()
+                .map(|key| SeriesWrite {
+                    key: key.clone(),
+                    points: (first..first + 60)
+                        .map(|t| (t, Aggregate::Counter(1.0)))
+                        .collect(),
+                })
+                .collect(),
+        };
+        rt.block_on(store.write(&batch)).expect("flush");
+    }
+    (memory() - before) / SERIES as f64
 }

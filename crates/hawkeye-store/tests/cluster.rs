@@ -4,7 +4,8 @@
 //! to another master while it is written. Two writers act as two servers
 //! (retrying a failed flush whole, as the server does) while a reader
 //! queries. Each time: every call returns (no hang), and every flush that
-//! succeeded is counted exactly once.
+//! succeeded is counted exactly once. Through the failover, two agents race
+//! for the same alert transitions: never do both win one.
 //!
 //! Each test kills or moves things, so each has its own cluster.
 
@@ -263,6 +264,12 @@ async fn a_graceful_failover_under_load_loses_nothing_answered() {
     let (master, seed) = victim(&cluster);
     let list = cluster.url_list();
     let load = Load::start([&seed, &list]);
+    // Two agents racing for the same alert transitions meanwhile.
+    let stop = Arc::new(AtomicBool::new(false));
+    let agents: Vec<_> = [&seed, &list]
+        .iter()
+        .map(|url| tokio::spawn(race_for_transitions(store(url, 1), stop.clone())))
+        .collect();
     load.progress(20).await;
     let replica = cluster.replica_of(&master.id);
     tokio::task::block_in_place(|| {
@@ -270,7 +277,35 @@ async fn a_graceful_failover_under_load_loses_nothing_answered() {
         cluster.wait_healthy();
     });
     load.progress(20).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut won: HashMap<String, u32> = HashMap::new();
+    for agent in agents {
+        for key in agent.await.unwrap() {
+            *won.entry(key).or_default() += 1;
+        }
+    }
+    assert!(!won.is_empty(), "no transition was ever won");
+    for (key, n) in won {
+        assert_eq!(n, 1, "{key}: both agents won the same transition");
+    }
     load.stop_and_check(&list).await;
+}
+
+/// Plays an agent: for trigger after trigger, reads the state and swaps it
+/// from absent to firing. Returns the triggers whose swap it won.
+async fn race_for_transitions(store: Arc<RedisStore>, stop: Arc<AtomicBool>) -> Vec<String> {
+    let mut won = Vec::new();
+    let mut trigger = 0;
+    while !stop.load(Ordering::SeqCst) {
+        trigger += 1;
+        let key = format!("monitor/{trigger}");
+        if let Ok(true) = returns("swap", store.swap_alert_state(&key, None, "firing")).await {
+            won.push(key.clone());
+        }
+        let _ = returns("alert_states", store.alert_states(&[key])).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    won
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
