@@ -17,13 +17,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hawkeye_protocol::TagFilter;
 use hawkeye_store::window::WindowQuery;
 use hawkeye_store::{RedisConfig, RedisStore, Store};
 use hawkeye_testkit::redis_cluster::NodeInfo;
-use hawkeye_testkit::{send_signal, RedisCluster};
+use hawkeye_testkit::{eventually, send_signal, Progress, RedisCluster};
 use serde_json::{json, Value};
 
 /// `REDIS_TIMEOUT` of the servers.
@@ -78,15 +78,13 @@ impl Server {
     /// deadline fails the test.
     fn terminate(mut self) {
         send_signal(self.child.id(), "TERM");
-        let deadline = Instant::now() + RECOVERS_WITHIN;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "hawkeye-server exited with {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "hawkeye-server ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut status = None;
+        eventually("hawkeye-server to obey SIGTERM", RECOVERS_WITHIN, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        let status = status.unwrap();
+        assert!(status.success(), "hawkeye-server exited with {status}");
     }
 }
 
@@ -136,7 +134,7 @@ impl Rpc {
 /// server queries.
 struct Load {
     stop: Arc<AtomicBool>,
-    sent: Vec<Arc<AtomicU64>>,
+    sent: Progress,
     senders: Vec<JoinHandle<HashMap<String, u64>>>,
     queriers: Vec<JoinHandle<u64>>,
 }
@@ -144,10 +142,9 @@ struct Load {
 impl Load {
     fn start(servers: &[&Server]) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
-        let (mut sent, mut senders, mut queriers) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut sent, mut senders, mut queriers) = (Progress::default(), Vec::new(), Vec::new());
         for server in servers {
-            let count = Arc::new(AtomicU64::new(0));
-            sent.push(count.clone());
+            let count = sent.counter();
             let (socket, stop1) = (server.socket.clone(), stop.clone());
             senders.push(std::thread::spawn(move || send(socket, stop1, count)));
             let (socket, stop2) = (server.socket.clone(), stop.clone());
@@ -163,24 +160,8 @@ impl Load {
 
     /// Waits until every sender has had `n` more requests answered.
     fn progress(&self, n: u64) {
-        let targets: Vec<u64> = self
-            .sent
-            .iter()
-            .map(|c| c.load(Ordering::SeqCst) + n)
-            .collect();
-        let deadline = Instant::now() + RECOVERS_WITHIN;
-        while self
-            .sent
-            .iter()
-            .zip(&targets)
-            .any(|(c, t)| c.load(Ordering::SeqCst) < *t)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the servers stopped answering sends"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.sent
+            .wait_for(n, RECOVERS_WITHIN, "the servers to answer more sends");
     }
 
     /// Stops the load and returns the events answered, per name.

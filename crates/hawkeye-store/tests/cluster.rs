@@ -18,7 +18,7 @@ use hawkeye_protocol::{MetricKind, SeriesKey, TagFilter};
 use hawkeye_store::aggregate::Aggregate;
 use hawkeye_store::window::WindowQuery;
 use hawkeye_store::{RedisConfig, RedisStore, SeriesWrite, Store, WriteBatch};
-use hawkeye_testkit::RedisCluster;
+use hawkeye_testkit::{Progress, RedisCluster};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -59,7 +59,7 @@ async fn returns<T>(what: &str, call: impl std::future::Future<Output = T>) -> T
 /// Two writers and a reader running against the cluster.
 struct Load {
     stop: Arc<AtomicBool>,
-    done: Vec<Arc<AtomicU64>>,
+    done: Progress,
     writers: Vec<JoinHandle<HashMap<String, f64>>>,
     reader: JoinHandle<u64>,
 }
@@ -67,11 +67,10 @@ struct Load {
 impl Load {
     fn start(urls: [&str; 2]) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
-        let mut done = Vec::new();
+        let mut done = Progress::default();
         let mut writers = Vec::new();
         for (i, url) in urls.iter().enumerate() {
-            let counter = Arc::new(AtomicU64::new(0));
-            done.push(counter.clone());
+            let counter = done.counter();
             writers.push(tokio::spawn(write_until_stopped(
                 store(url, 1),
                 i as u64 + 1,
@@ -90,21 +89,12 @@ impl Load {
 
     /// Waits until every writer has completed `n` more flushes.
     async fn progress(&self, n: u64) {
-        let targets: Vec<u64> = self
-            .done
-            .iter()
-            .map(|d| d.load(Ordering::SeqCst) + n)
-            .collect();
-        let deadline = Instant::now() + RECOVERS_WITHIN;
-        while self
-            .done
-            .iter()
-            .zip(&targets)
-            .any(|(d, t)| d.load(Ordering::SeqCst) < *t)
-        {
-            assert!(Instant::now() < deadline, "writers made no progress");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let done = self.done.clone();
+        tokio::task::spawn_blocking(move || {
+            done.wait_for(n, RECOVERS_WITHIN, "the writers to make progress")
+        })
+        .await
+        .unwrap();
     }
 
     /// Stops, and checks every flush that succeeded is counted exactly once.

@@ -2,12 +2,15 @@
 //! temporary path, waits for the line the program prints when it is ready
 //! (no sleeps), and stops it when dropped.
 
+pub mod cluster_nodes;
+pub mod progress;
 pub mod ready_line;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod signal;
 pub mod smtp_server;
 
+pub use progress::{eventually, Progress};
 pub use ready_line::wait_for_line;
 pub use redis_cluster::{ClusterOptions, RedisCluster};
 pub use redis_server::RedisServer;

@@ -1,6 +1,8 @@
 //! The agent's alert state: one string key per trigger, read in bulk and
 //! changed by compare-and-swap.
 
+use std::sync::LazyLock;
+
 use redis::Value;
 
 use super::connection::{unavailable, Group};
@@ -9,7 +11,9 @@ use super::RedisStore;
 use crate::StoreError;
 
 /// Compare-and-swap of one alert state (KEYS and ARGV in the file).
-pub(super) const SWAP_SCRIPT: &str = include_str!("scripts/swap.lua");
+const SWAP_SCRIPT: &str = include_str!("scripts/swap.lua");
+
+static SWAP: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SWAP_SCRIPT));
 
 impl RedisStore {
     fn alert_key(&self, key: &str) -> String {
@@ -65,7 +69,7 @@ impl RedisStore {
         expected: Option<&str>,
         new: &str,
     ) -> Result<bool, StoreError> {
-        let mut invocation = self.swap_script.prepare_invoke();
+        let mut invocation = SWAP.prepare_invoke();
         invocation
             .key(self.alert_key(key))
             .arg(if expected.is_some() { "1" } else { "0" })

@@ -16,14 +16,15 @@ use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt, Shared as SharedFuture};
 
-use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::aio::MultiplexedConnection;
 use redis::cluster::ClusterClientBuilder;
-use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{AsyncConnectionConfig, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, Value};
+use redis::{AsyncConnectionConfig, Cmd, RedisError, Value};
 use tracing::{info, warn};
 
+use super::cluster_nodes::{node_addresses, with_address};
 use super::config::redact_url;
+use super::handle::{Handle, Live, Owner};
 use crate::StoreError;
 
 /// Node addresses learnt from a cluster, kept to connect again when the
@@ -53,13 +54,6 @@ impl Group {
 pub(crate) fn unavailable(e: RedisError) -> StoreError {
     // Redis errors do not carry the URL, so no secret can leak through them.
     StoreError::Unavailable(e.to_string())
-}
-
-/// A made connection.
-#[derive(Clone)]
-enum Live {
-    Single(MultiplexedConnection),
-    Cluster(ClusterConnection),
 }
 
 /// What a single seed URL turned out to be (a list is always a cluster).
@@ -273,19 +267,8 @@ impl Shared {
         Some(Handle {
             live,
             generation: current.0,
-            shared: Arc::clone(self),
+            owner: Arc::clone(self) as Arc<dyn Owner>,
         })
-    }
-
-    /// Drops connection `generation` (if still current) so the next command
-    /// makes a new one: on a cluster, a new connection also learns the
-    /// current slot map, which sends retries to a promoted replica.
-    fn invalidate(&self, generation: u64, why: &RedisError) {
-        let mut current = lock(&self.current);
-        if current.0 == generation && current.1.is_some() {
-            current.1 = None;
-            warn!(error = %why, "Redis connection dropped; the next command connects again");
-        }
     }
 
     async fn build(&self) -> Result<Live, RedisError> {
@@ -340,6 +323,23 @@ impl Shared {
     }
 }
 
+impl Owner for Shared {
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Drops connection `generation` (if still current) so the next command
+    /// makes a new one: on a cluster, a new connection also learns the
+    /// current slot map, which sends retries to a promoted replica.
+    fn give_up(&self, generation: u64, why: &RedisError) {
+        let mut current = lock(&self.current);
+        if current.0 == generation && current.1.is_some() {
+            current.1 = None;
+            warn!(error = %why, "Redis connection dropped; the next command connects again");
+        }
+    }
+}
+
 /// Locks a mutex that only ever sees plain assignments (a panic cannot leave
 /// it half-changed).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -354,143 +354,9 @@ async fn is_cluster_node(conn: &mut MultiplexedConnection) -> bool {
     info.is_ok_and(|text| text.contains("cluster_enabled:1"))
 }
 
-/// The `host`, `port` of every node in a `CLUSTER NODES` reply.
-fn node_addresses(text: &str) -> impl Iterator<Item = (&str, u16)> {
-    text.lines().filter_map(|line| {
-        let address = line.split_whitespace().nth(1)?.split(['@', ',']).next()?;
-        let (host, port) = address.rsplit_once(':')?;
-        let port: u16 = port.parse().ok()?;
-        (!host.is_empty() && port != 0).then_some((host, port))
-    })
-}
-
-/// `url` (scheme, credentials, database, options) pointed at `host:port`.
-fn with_address(url: &str, host: &str, port: u16) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    if scheme.contains("unix") {
-        return None;
-    }
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let userinfo = authority
-        .rsplit_once('@')
-        .map(|(u, _)| format!("{u}@"))
-        .unwrap_or_default();
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    };
-    Some(format!("{scheme}://{userinfo}{host}:{port}{tail}"))
-}
-
-/// Whether an error means the connection itself is in doubt.
-fn breaks_connection(e: &RedisError) -> bool {
-    e.is_timeout()
-        || e.is_connection_dropped()
-        || e.is_io_error()
-        || e.is_unrecoverable_error()
-        || e.kind() == ErrorKind::ClusterConnectionNotFound
-}
-
-/// The connection one request runs on, with the deadline on every request.
-#[derive(Clone)]
-pub(crate) struct Handle {
-    live: Live,
-    generation: u64,
-    shared: Arc<Shared>,
-}
-
-impl Handle {
-    fn settle<T>(
-        &self,
-        result: Result<Result<T, RedisError>, tokio::time::error::Elapsed>,
-    ) -> Result<T, RedisError> {
-        let error = match result {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(e)) if !breaks_connection(&e) => return Err(e),
-            Ok(Err(e)) => e,
-            Err(_) => RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!(
-                    "no answer from Redis within REDIS_TIMEOUT ({:?})",
-                    self.shared.timeout
-                ),
-            )),
-        };
-        self.shared.invalidate(self.generation, &error);
-        Err(error)
-    }
-}
-
-impl ConnectionLike for Handle {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            let timeout = self.shared.timeout;
-            let result = match &mut self.live {
-                Live::Single(c) => tokio::time::timeout(timeout, c.req_packed_command(cmd)).await,
-                Live::Cluster(c) => tokio::time::timeout(timeout, c.req_packed_command(cmd)).await,
-            };
-            self.settle(result)
-        })
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            let timeout = self.shared.timeout;
-            let result = match &mut self.live {
-                Live::Single(c) => {
-                    tokio::time::timeout(timeout, c.req_packed_commands(pipeline, offset, count))
-                        .await
-                }
-                Live::Cluster(c) => {
-                    tokio::time::timeout(timeout, c.req_packed_commands(pipeline, offset, count))
-                        .await
-                }
-            };
-            self.settle(result)
-        })
-    }
-
-    fn get_db(&self) -> i64 {
-        match &self.live {
-            Live::Single(c) => c.get_db(),
-            Live::Cluster(c) => c.get_db(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn node_urls_keep_scheme_credentials_and_options() {
-        assert_eq!(
-            with_address("rediss://u:p@seed:7000/0?protocol=3", "10.0.0.2", 7001).as_deref(),
-            Some("rediss://u:p@10.0.0.2:7001/0?protocol=3")
-        );
-        assert_eq!(
-            with_address("redis://seed:7000", "::1", 7002).as_deref(),
-            Some("redis://[::1]:7002")
-        );
-        assert_eq!(with_address("redis+unix:///tmp/r.sock", "h", 1), None);
-    }
-
-    #[test]
-    fn cluster_nodes_addresses() {
-        let text = "\
-a 127.0.0.1:30001@40001,host1 myself,master - 0 0 1 connected 0-5460
-b :0@0 master,noaddr - 0 0 2 disconnected
-c 10.1.2.3:6379@16379 slave a 0 0 1 connected";
-        let got: Vec<(&str, u16)> = node_addresses(text).collect();
-        assert_eq!(got, vec![("127.0.0.1", 30001), ("10.1.2.3", 6379)]);
-    }
 
     #[test]
     fn malformed_urls_are_config_errors() {

@@ -6,7 +6,9 @@
 //! | file | holds |
 //! |---|---|
 //! | `config.rs` | [`RedisConfig`] |
-//! | `connection.rs` | the connection, and running groups of commands over it |
+//! | `connection.rs` | the connection: made, made again, groups of commands run over it |
+//! | `handle.rs` | the deadline on every request |
+//! | `cluster_nodes.rs` | the nodes a cluster names, as URLs |
 //! | `keys.rs` | key names and index entries |
 //! | `field.rs` | the fields of a minute hash, written and read |
 //! | `scripts.rs`, `scripts/*.lua` | the Lua scripts |
@@ -16,9 +18,11 @@
 //! | `alerts.rs` | the agent's alert state |
 
 mod alerts;
+mod cluster_nodes;
 mod config;
 mod connection;
 mod field;
+mod handle;
 mod keys;
 mod reads;
 mod reply;
@@ -42,7 +46,6 @@ pub struct RedisStore {
     /// `HAWKEYE_SHARDS_PER_NAME`.
     shards: u32,
     write_script: redis::Script,
-    swap_script: redis::Script,
 }
 
 impl RedisStore {
@@ -58,7 +61,6 @@ impl RedisStore {
             ttl_secs: config.retention.as_secs().max(1),
             shards: config.shards_per_name,
             write_script: redis::Script::new(WRITE_SCRIPT),
-            swap_script: redis::Script::new(alerts::SWAP_SCRIPT),
         })
     }
 }

@@ -21,7 +21,7 @@ use crate::{QueryOutcome, StoreError};
 /// Commands sent in one round trip at most. Bounds the memory a query of
 /// many series needs (commands, packed request and replies), at the cost of
 /// more round trips only for very large ones.
-pub(super) const MAX_COMMANDS_PER_ROUND_TRIP: usize = 10_000;
+const MAX_COMMANDS_PER_ROUND_TRIP: usize = 10_000;
 /// Windows covering at most this many seconds of a minute read their fields by name.
 const MAX_SECONDS_BY_NAME: i64 = 10;
 
