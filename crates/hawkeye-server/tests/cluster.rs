@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use hawkeye_protocol::TagFilter;
 use hawkeye_store::window::WindowQuery;
 use hawkeye_store::{RedisConfig, RedisStore, Store};
 use hawkeye_testkit::redis_cluster::NodeInfo;
@@ -237,14 +236,7 @@ fn check_counts(cluster: &RedisCluster, answered: HashMap<String, u64>) {
         .unwrap()
         .as_secs() as i64;
     for (name, want) in answered {
-        let q = WindowQuery {
-            name: name.clone(),
-            kind: None,
-            tags: TagFilter::default(),
-            aggregation: None,
-            window_secs: 900,
-            end: now + 1,
-        };
+        let q = WindowQuery::new(name.clone(), 900, now + 1);
         let got = rt.block_on(store.query(&q)).unwrap().unwrap();
         assert_eq!(got, Some(want as f64), "{name}: counted vs answered");
     }
@@ -291,13 +283,7 @@ fn two_servers_through_a_frozen_master() {
     cluster.wait_healthy();
     load.progress(20);
     cluster.resume(master.port);
-    cluster.wait_until("the old master to rejoin as replica", || {
-        cluster
-            .nodes()
-            .iter()
-            .any(|n| n.port == master.port && !n.is_master && !n.failed)
-    });
-    cluster.wait_healthy();
+    cluster.wait_rejoined_as_replica(master.port);
     finish(&cluster, load, a, b);
 }
 
@@ -318,11 +304,7 @@ fn two_servers_through_a_slot_migration() {
     let cluster = RedisCluster::start();
     let (master, a, b) = servers(&cluster);
     let slot = cluster.key_slot("{load.0}");
-    let target = cluster
-        .nodes()
-        .into_iter()
-        .find(|n| n.is_master && n.id != master.id)
-        .unwrap();
+    let target = cluster.other_master(&master.id);
     let load = Load::start(&[&a, &b]);
     load.progress(20);
     cluster.begin_migration(slot, target.port);

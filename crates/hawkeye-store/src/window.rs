@@ -124,6 +124,19 @@ pub struct WindowQuery {
 }
 
 impl WindowQuery {
+    /// A query of every series of `name`, with the default aggregation of
+    /// its kind, over the `window_secs` seconds that end with `end`.
+    pub fn new(name: impl Into<String>, window_secs: u64, end: i64) -> WindowQuery {
+        WindowQuery {
+            name: name.into(),
+            kind: None,
+            tags: TagFilter::default(),
+            aggregation: None,
+            window_secs,
+            end,
+        }
+    }
+
     /// The first second inside the window.
     pub fn start(&self) -> i64 {
         self.end - self.window_secs.max(1) as i64 + 1

@@ -111,14 +111,7 @@ impl Load {
         let reader = store(url, 1);
         let deadline = Instant::now() + RECOVERS_WITHIN;
         for (name, want) in expected {
-            let q = WindowQuery {
-                name: name.clone(),
-                kind: None,
-                tags: TagFilter::default(),
-                aggregation: None,
-                window_secs: 900,
-                end: now() + 1,
-            };
+            let q = WindowQuery::new(name.clone(), 900, now() + 1);
             let got = loop {
                 match returns("query", reader.query(&q)).await {
                     Ok(outcome) => break outcome.unwrap(),
@@ -180,14 +173,7 @@ async fn query_until_stopped(store: Arc<RedisStore>, stop: Arc<AtomicBool>) -> u
     let mut answered = 0;
     while !stop.load(Ordering::SeqCst) {
         let queries: Vec<WindowQuery> = (0..NAMES)
-            .map(|i| WindowQuery {
-                name: name(i),
-                kind: None,
-                tags: TagFilter::default(),
-                aggregation: None,
-                window_secs: 60,
-                end: now(),
-            })
+            .map(|i| WindowQuery::new(name(i), 60, now()))
             .collect();
         if returns("query_many", store.query_many(&queries))
             .await
@@ -236,13 +222,7 @@ async fn a_frozen_master_is_replaced_and_its_late_answers_ignored() {
     // while frozen, and nobody may have counted its answers.
     cluster.resume(master.port);
     tokio::task::block_in_place(|| {
-        cluster.wait_until("the old master to rejoin as replica", || {
-            cluster
-                .nodes()
-                .iter()
-                .any(|n| n.port == master.port && !n.is_master && !n.failed)
-        });
-        cluster.wait_healthy();
+        cluster.wait_rejoined_as_replica(master.port);
     });
     load.progress(20).await;
     load.stop_and_check(&list).await;
@@ -304,11 +284,7 @@ async fn a_slot_moved_under_load_loses_nothing_answered() {
     let (master, seed) = victim(&cluster);
     let list = cluster.url_list();
     let slot = cluster.key_slot("{load.0}");
-    let target = cluster
-        .nodes()
-        .into_iter()
-        .find(|n| n.is_master && n.id != master.id)
-        .unwrap();
+    let target = cluster.other_master(&master.id);
     let load = Load::start([&seed, &list]);
     load.progress(20).await;
     cluster.begin_migration(slot, target.port);
@@ -389,14 +365,7 @@ async fn a_sharded_name_spreads_over_masters_and_reads_back_whole() {
     assert_eq!(evalsha(&cluster) - before, 8, "one script call per shard");
 
     // A reader set to one shard finds the count the writer recorded.
-    let q = WindowQuery {
-        name: "hot".into(),
-        kind: None,
-        tags: TagFilter::default(),
-        aggregation: None,
-        window_secs: 60,
-        end: t,
-    };
+    let q = WindowQuery::new("hot", 60, t);
     let narrow = store(&url, 1);
     assert_eq!(narrow.query(&q).await.unwrap().unwrap(), Some(400.0));
     // Fewer shards now: series move, and a series in two shards adds up.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hawkeye_protocol::{MetricKind, SeriesKey, TagFilter};
+use hawkeye_protocol::{MetricKind, SeriesKey};
 use hawkeye_store::aggregate::{Aggregate, DistributionStats, GaugeStats};
 use hawkeye_store::redis_store::WRITE_SCRIPT;
 use hawkeye_store::window::WindowQuery;
@@ -45,14 +45,7 @@ fn batch(server_id: u64, seq: u64, series: Vec<SeriesWrite>) -> WriteBatch {
 }
 
 fn sum_query(name: &str, end: i64) -> WindowQuery {
-    WindowQuery {
-        name: name.into(),
-        kind: None,
-        tags: TagFilter::default(),
-        aggregation: None,
-        window_secs: 300,
-        end,
-    }
+    WindowQuery::new(name, 300, end)
 }
 
 async fn sum(store: &RedisStore, name: &str, end: i64) -> Option<f64> {

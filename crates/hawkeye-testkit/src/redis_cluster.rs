@@ -187,6 +187,14 @@ impl RedisCluster {
             .unwrap_or_else(|| panic!("no master serves slot {slot}"))
     }
 
+    /// A master other than the one with `id` (a target to move slots to).
+    pub fn other_master(&self, id: &str) -> NodeInfo {
+        self.nodes()
+            .into_iter()
+            .find(|n| n.is_master && !n.failed && n.id != id)
+            .unwrap_or_else(|| panic!("no master besides {id}"))
+    }
+
     /// A replica of the master with `master_id` (waits for the cluster to
     /// show one, as after a failover the old master rejoins as replica).
     pub fn replica_of(&self, master_id: &str) -> NodeInfo {
@@ -233,6 +241,17 @@ impl RedisCluster {
         self.wait_until("the replica to become master", || {
             self.cli(replica_port, &["ROLE"]).starts_with("master")
         });
+    }
+
+    /// Waits until the node on `port` (a master that was paused or failed
+    /// over) serves as a replica again, in sync with its new master.
+    pub fn wait_rejoined_as_replica(&self, port: u16) {
+        self.wait_until("the old master to rejoin as replica", || {
+            self.nodes()
+                .iter()
+                .any(|n| n.port == port && !n.is_master && !n.failed)
+        });
+        self.wait_healthy();
     }
 
     /// Starts moving `slot` to the master on `to_port` (`IMPORTING` on the
