@@ -155,13 +155,5 @@ pub async fn open_with_env(
     open(config.with_env()?).await
 }
 
-/// The current unix second.
-pub(crate) fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// The URL that selects the in-memory store.
 pub const MEMORY_URL: &str = "memory://";

@@ -4,14 +4,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use hawkeye_protocol::MetricKind;
 
 use crate::aggregate::Aggregate;
 use crate::window::{self, SeriesWindow, WindowQuery};
-use crate::{now_secs, QueryOutcome, Store, StoreError, WriteBatch};
+use crate::{QueryOutcome, Store, StoreError, WriteBatch};
 
 /// A series of a name: its kind and canonical tags.
 type SeriesId = (MetricKind, String);
@@ -53,6 +53,13 @@ impl Default for MemoryStore {
     fn default() -> Self {
         MemoryStore::new(Duration::from_secs(3600))
     }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 #[async_trait]

@@ -256,11 +256,12 @@ async fn a_large_flush_is_cut_in_chunks_that_apply_in_order_once() {
 async fn the_write_script_keeps_chunks_in_order() {
     let server = RedisServer::start();
     let keys = ["i", "f", "t", "d"];
+    let score = now().to_string();
     let call = |seq: &str, chunk: &str, value: &str| {
         let mut args = vec!["EVAL", WRITE_SCRIPT, "4"];
         args.extend(keys);
-        args.extend(["60", "srv", seq, chunk, "1000", "0"]);
-        args.extend(["c|", "1000", "1", "+40", value]);
+        args.extend(["60", "srv", seq, chunk, "0"]);
+        args.extend(["c|", &score, "1", "+40", value]);
         server.cli(&args)
     };
     let refused = call("5", "1", "1");

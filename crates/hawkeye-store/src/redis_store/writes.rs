@@ -24,9 +24,9 @@ const MAX_ARGS_PER_CALL: usize = 4096;
 /// flush needs (the packed request), at the cost of more round trips only
 /// for very large ones.
 const MAX_KEYS_PER_ROUND_TRIP: usize = 10_000;
-/// Script arguments before the first record: ttl, server, seq, chunk, now,
+/// Script arguments before the first record: ttl, server, seq, chunk,
 /// shards.
-const HEADER_ARGS: usize = 6;
+const HEADER_ARGS: usize = 5;
 /// Script arguments of a record before its items: member, score, count.
 const RECORD_ARGS: usize = 3;
 
@@ -35,7 +35,6 @@ struct Header {
     ttl: u64,
     server: u64,
     seq: u64,
-    now: i64,
 }
 
 /// What a record writes: `(field, value)` pairs into a minute hash, or
@@ -84,7 +83,7 @@ impl Call<'_> {
             cmd.arg(&record.key);
         }
         cmd.arg(h.ttl).arg(h.server).arg(h.seq);
-        cmd.arg(self.chunk).arg(h.now).arg(self.shards);
+        cmd.arg(self.chunk).arg(self.shards);
         let mut name = String::with_capacity(16);
         for record in &self.records {
             cmd.arg(&record.member).arg(record.score);
@@ -113,7 +112,6 @@ impl RedisStore {
             ttl: self.ttl_secs,
             server: batch.server_id,
             seq: batch.seq,
-            now: crate::now_secs(),
         };
         // A BTreeMap, so that a retried batch is cut into the same calls.
         let mut slots: BTreeMap<Slot, Vec<&SeriesWrite>> = BTreeMap::new();

@@ -2,15 +2,16 @@
 -- of it), once and atomically. docs/storage.md, "Writes", explains it.
 --
 -- KEYS: index, flushes, flush_times, [shards], then one key per record.
--- ARGV: ttl, server id, flush seq, chunk, now (unix seconds), shards
---   (0: no shards key in KEYS; else the count to record), then per record:
+-- ARGV: ttl, server id, flush seq, chunk, shards (0: no shards key in KEYS;
+--   else the count to record), then per record:
 --   index member, score, n, and n items: for a set series (member `s|...`)
 --   n members for PFADD; otherwise n pairs of `<op><field>` and value, op
 --   `+` increment, `=` set, `<` keep min, `>` keep max.
 local ttl, server, seq_arg = ARGV[1], ARGV[2], ARGV[3]
-local seq, chunk, now = tonumber(seq_arg), tonumber(ARGV[4]), tonumber(ARGV[5])
-local shards = tonumber(ARGV[6])
+local seq, chunk, shards = tonumber(seq_arg), tonumber(ARGV[4]), tonumber(ARGV[5])
 local index, flushes, times = KEYS[1], KEYS[2], KEYS[3]
+-- Redis's clock, not the servers': their clocks may disagree.
+local now = tonumber(redis.call('TIME')[1])
 
 -- The marker is `<seq> <chunks applied>` of this server's last flush.
 local done_seq, done_chunks = 0, 0
@@ -36,7 +37,7 @@ if shards > 0 then
   redis.call('EXPIRE', KEYS[4], ttl)
 end
 
-local a = 7
+local a = 6
 for k = first, #KEYS do
   local key, member, score, n = KEYS[k], ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
   a = a + 3
