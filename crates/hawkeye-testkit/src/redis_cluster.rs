@@ -367,7 +367,7 @@ impl RedisCluster {
         views.windows(2).all(|w| w[0] == w[1])
     }
 
-    /// Polls `done` until it holds; panics after [`READY_TIMEOUT`].
+    /// Polls `done` until it holds; panics after 60 s.
     pub fn wait_until(&self, what: &str, done: impl FnMut() -> bool) {
         crate::eventually(what, READY_TIMEOUT, done);
     }
