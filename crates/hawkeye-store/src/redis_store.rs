@@ -12,7 +12,7 @@
 //! | `P:{name}:series` | sorted set | one member per series, `<kind>\|<tags>`, scored by the last second it has data |
 //! | `P:{name}:<kind>:<minute>:<tags>` | hash | counter, gauge and distribution aggregates of one series for one minute (`minute` = unix seconds / 60), one group of fields per second |
 //! | `P:{name}:s:<second>:<tags>` | HyperLogLog | the members of a set series in one second |
-//! | `P:alert:{<trigger>}` | string | the agent's state of one trigger (JSON) |
+//! | `P:{alerts}:…` | various | alert states, outbox, silences, marker: see `redis_alerts` |
 //!
 //! Fields of a minute hash, for second `S` (0–59) of the minute:
 //! counter `S` (sum); gauge `S:l` (last) `S:lo` `S:hi` `S:s` (sum) `S:n`
@@ -42,6 +42,8 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, RedisError, Value};
 
 use crate::aggregate::{Aggregate, GaugeStats};
+use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
+use crate::staleness;
 use crate::window::{self, SeriesWindow, WindowQuery};
 use crate::{QueryOutcome, Store, StoreError, WriteBatch};
 
@@ -79,19 +81,6 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], 'GT', ARGV[5], ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[5]) - tonumber(ARGV[1]))
 redis.call('EXPIRE', KEYS[2], ARGV[1])
-return 1
-"#;
-
-/// Compare-and-swap of one alert state.
-/// KEYS: state key. ARGV: `1` if a value is expected (else `0`), expected, new.
-const SWAP_SCRIPT: &str = r#"
-local current = redis.call('GET', KEYS[1])
-if ARGV[1] == '0' then
-  if current then return 0 end
-elseif current ~= ARGV[2] then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[3])
 return 1
 "#;
 
@@ -138,10 +127,10 @@ pub fn redact_url(url: &str) -> String {
 /// Commands for one hash tag (so one cluster slot), in order. On a single
 /// node, [`RedisStore::run`] moves all groups into one pipeline.
 #[derive(Default)]
-struct Group(Vec<Cmd>);
+pub(crate) struct Group(Vec<Cmd>);
 
 impl Group {
-    fn cmd(&mut self, name: &str) -> &mut Cmd {
+    pub(crate) fn cmd(&mut self, name: &str) -> &mut Cmd {
         self.0.push(redis::cmd(name));
         let last = self.0.len() - 1;
         &mut self.0[last]
@@ -165,7 +154,6 @@ pub struct RedisStore {
     prefix: String,
     ttl_secs: u64,
     write_script: redis::Script,
-    swap_script: redis::Script,
 }
 
 fn unavailable(e: RedisError) -> StoreError {
@@ -211,11 +199,15 @@ impl RedisStore {
             prefix: config.key_prefix,
             ttl_secs: config.retention.as_secs().max(1),
             write_script: redis::Script::new(WRITE_SCRIPT),
-            swap_script: redis::Script::new(SWAP_SCRIPT),
         })
     }
 
-    fn is_cluster(&self) -> bool {
+    /// `HAWKEYE_KEY_PREFIX`.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub(crate) fn is_cluster(&self) -> bool {
         matches!(self.conn, Connection::Cluster { .. })
     }
 
@@ -238,7 +230,7 @@ impl RedisStore {
     /// On one node they go
     /// as one pipeline; on a cluster each (all keys of one hash tag) goes on
     /// its own, concurrently, so that no pipeline spans slots.
-    async fn run(&self, groups: Vec<Group>) -> Result<Vec<Vec<Value>>, StoreError> {
+    pub(crate) async fn run(&self, groups: Vec<Group>) -> Result<Vec<Vec<Value>>, StoreError> {
         match &self.conn {
             Connection::Single(manager) => {
                 let mut all = redis::pipe();
@@ -305,10 +297,6 @@ impl RedisStore {
         format!("{}:{{{}}}:s:{}:{}", self.prefix, name, second, tags)
     }
 
-    fn alert_key(&self, key: &str) -> String {
-        format!("{}:alert:{{{}}}", self.prefix, key)
-    }
-
     /// Sends the queued minute reads and folds their replies into windows.
     async fn read_chunk(
         &self,
@@ -352,7 +340,7 @@ impl RedisStore {
                 plan.kind,
                 job.minute,
                 &pairs,
-                q.start(),
+                plan.start,
                 q.end,
                 &mut reads.seconds,
             )?;
@@ -508,7 +496,7 @@ fn decode_minute(
 }
 
 /// A reply as owned text (index members, alert states).
-fn as_string(v: &Value) -> Option<String> {
+pub(crate) fn as_string(v: &Value) -> Option<String> {
     as_str(v).map(str::to_owned)
 }
 
@@ -655,6 +643,9 @@ impl Reads {
 struct Plan {
     kind: MetricKind,
     aggregation: window::Aggregation,
+    /// The first second read: the window's, or earlier for a gauge that
+    /// keeps its last value (see [`staleness`]).
+    start: i64,
     /// For each series: its tags.
     series: Vec<String>,
 }
@@ -745,7 +736,7 @@ impl Store for RedisStore {
                 let mut p = Group::default();
                 p.cmd("ZRANGEBYSCORE")
                     .arg(self.index_key(&q.name))
-                    .arg(q.start())
+                    .arg(staleness::candidates_start(q))
                     .arg("+inf");
                 p
             })
@@ -781,6 +772,7 @@ impl Store for RedisStore {
                 Ok(Some(Plan {
                     kind,
                     aggregation,
+                    start: staleness::read_start(q, kind, aggregation),
                     series,
                 }))
             });
@@ -802,7 +794,7 @@ impl Store for RedisStore {
                 reads.set_counts[qi] = Some(self.count_union(&q.name, keys).await?);
                 continue;
             }
-            let first_minute = q.start().div_euclid(60);
+            let first_minute = plan.start.div_euclid(60);
             for (si, tags) in plan.series.iter().enumerate() {
                 for minute in first_minute..=q.end.div_euclid(60) {
                     reads.push(ReadJob {
@@ -810,7 +802,7 @@ impl Store for RedisStore {
                         series: si,
                         minute,
                         key: self.minute_key(&q.name, plan.kind, minute, tags),
-                        fields: fields_in_window(plan.kind, minute, q.start(), q.end),
+                        fields: fields_in_window(plan.kind, minute, plan.start, q.end),
                     });
                     if reads.queued() >= MAX_COMMANDS_PER_ROUND_TRIP {
                         self.read_chunk(&mut reads, queries, &plans).await?;
@@ -838,70 +830,45 @@ impl Store for RedisStore {
         Ok(outcomes)
     }
 
-    async fn alert_states(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
-        let groups: Vec<Group> = if self.is_cluster() {
-            // Each state key has its own hash tag, so one GET per key.
-            keys.iter()
-                .map(|k| {
-                    let mut g = Group::default();
-                    g.cmd("GET").arg(self.alert_key(k));
-                    g
-                })
-                .collect()
-        } else {
-            keys.chunks(1000)
-                .map(|chunk| {
-                    let mut g = Group::default();
-                    let cmd = g.cmd("MGET");
-                    for k in chunk {
-                        cmd.arg(self.alert_key(k));
-                    }
-                    g
-                })
-                .collect()
-        };
-        let replies = self.run(groups).await?;
-        let mut states = Vec::with_capacity(keys.len());
-        for reply in replies.iter().flatten() {
-            match reply {
-                Value::Array(values) => states.extend(values.iter().map(as_string)),
-                other => states.push(as_string(other)),
-            }
-        }
-        if states.len() != keys.len() {
-            return Err(StoreError::Protocol(format!(
-                "{} alert states for {} keys",
-                states.len(),
-                keys.len()
-            )));
-        }
-        Ok(states)
+    async fn read_alerts(&self, read: &AlertRead) -> Result<AlertSnapshot, StoreError> {
+        self.alerts_read(read).await
     }
-
-    async fn swap_alert_state(
+    async fn commit_alert(&self, commit: &AlertCommit) -> Result<bool, StoreError> {
+        self.alerts_commit(commit).await
+    }
+    async fn claim_outbox(
         &self,
-        key: &str,
-        expected: Option<&str>,
-        new: &str,
-    ) -> Result<bool, StoreError> {
-        let mut invocation = self.swap_script.prepare_invoke();
-        invocation
-            .key(self.alert_key(key))
-            .arg(if expected.is_some() { "1" } else { "0" })
-            .arg(expected.unwrap_or(""))
-            .arg(new);
-        let swapped: i64 = match &self.conn {
-            Connection::Single(manager) => {
-                let mut conn = manager.clone();
-                invocation.invoke_async(&mut conn).await
-            }
-            Connection::Cluster { .. } => {
-                let mut conn = self.cluster_conn().await?;
-                invocation.invoke_async(&mut conn).await
-            }
-        }
-        .map_err(unavailable)?;
-        Ok(swapped == 1)
+        now_ms: u64,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.alerts_claim(now_ms, lease, max).await
+    }
+    async fn settle_outbox(&self, id: &str, settle: Settle) -> Result<(), StoreError> {
+        self.alerts_settle(id, settle).await
+    }
+    async fn put_silence(
+        &self,
+        id: &str,
+        silence: &str,
+        ends_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.alerts_put_silence(id, silence, ends_at_ms).await
+    }
+    async fn expire_silence(&self, id: &str) -> Result<bool, StoreError> {
+        self.alerts_expire_silence(id).await
+    }
+    async fn silences(&self, now_ms: u64) -> Result<Vec<String>, StoreError> {
+        self.alerts_silences(now_ms).await
+    }
+    async fn legacy_alert_states(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        self.alerts_legacy(keys).await
+    }
+    async fn delete_legacy_alert_states(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.alerts_delete_legacy(keys).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
