@@ -3,6 +3,12 @@
 //! `.env`); a value in `.{ENV}.env` overrides the one in `.env`. Variables
 //! already in the environment win over both, and CLI flags win over
 //! everything (clap reads the environment after this ran).
+//!
+//! [`Env`] then reads the settings, the same way for every binary.
+
+mod reader;
+
+pub use reader::{Env, EnvError};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -16,6 +16,7 @@ fn mail(subject: &str) -> Mail {
         to: vec!["oncall@example.com".into()],
         cc: vec!["Lead <lead@example.com>".into()],
         bcc: vec!["audit@example.com".into()],
+        message_id: None,
     }
 }
 
