@@ -122,8 +122,6 @@ pub struct Engine {
     max_window_ms: u64,
     /// The store's marker as last read; `None` before the first read.
     marker: Option<String>,
-    /// The marker this engine offers a store that has none.
-    my_marker: String,
     /// The last state seen of every trigger, to restore a store that lost
     /// its data.
     known: HashMap<String, String>,
@@ -155,7 +153,6 @@ impl Engine {
     ) -> Engine {
         let mut engine = Engine {
             store,
-            my_marker: format!("{:016x}", rand::random::<u64>()),
             settings,
             monitors: Vec::new(),
             retired: Vec::new(),
@@ -315,7 +312,9 @@ impl Engine {
         self.store_call(report);
         let read = AlertRead {
             keys: keys.to_vec(),
-            marker: self.my_marker.clone(),
+            // A new one each time: a store that lost its data takes it,
+            // and it differs from the one held before.
+            marker: format!("{:016x}", rand::random::<u64>()),
             marker_ttl: self.settings.state_ttl,
             now_ms: now,
         };
