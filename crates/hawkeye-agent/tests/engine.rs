@@ -748,3 +748,120 @@ async fn a_reload_with_a_window_past_the_retention_is_refused() {
         .to_string();
     assert!(e.contains("window 1day is longer"), "{e}");
 }
+
+#[tokio::test]
+async fn editing_a_threshold_evaluates_the_new_rule_on_the_same_state() {
+    let store = memory();
+    let mailer = Arc::new(RecordingMailer::default());
+    let q = queue(mailer.clone());
+    let t0 = base_ms();
+    let mut e = engine(&file(COUNTER_10S), store.clone(), &q, t0);
+    let breach = |n: u64| {
+        let store = store.clone();
+        async move { count(&*store, "http.response.400", secs(t0 + n * 10 * S), 5.0).await }
+    };
+    breach(0).await;
+    assert_eq!(notices(&e.tick(t0).await), [Notice::Firing]);
+    // 3 → 4: 5 still breaches; same alert, no second firing mail.
+    e.reload(
+        &file(&COUNTER_10S.replace("threshold: 3", "threshold: 4")),
+        t0 + 10 * S,
+    );
+    breach(1).await;
+    assert_eq!(notices(&e.tick(t0 + 10 * S).await), []);
+    // 4 → 50: no longer breaching: resolved, once.
+    e.reload(
+        &file(&COUNTER_10S.replace("threshold: 3", "threshold: 50")),
+        t0 + 20 * S,
+    );
+    breach(2).await;
+    assert_eq!(notices(&e.tick(t0 + 20 * S).await), [Notice::Resolved]);
+    breach(3).await;
+    assert_eq!(notices(&e.tick(t0 + 30 * S).await), []);
+    // Back to 3: a new episode, a new firing mail (not a stale resolved).
+    e.reload(&file(COUNTER_10S), t0 + 40 * S);
+    breach(4).await;
+    assert_eq!(notices(&e.tick(t0 + 40 * S).await), [Notice::Firing]);
+}
+
+#[tokio::test]
+async fn a_trigger_removed_by_a_reload_is_resolved_and_deleted() {
+    let two = format!(
+        "{COUNTER_10S}      - threshold: 4\n        send_resolved: true\n        to: [escalation@example.com]\n"
+    );
+    let store = memory();
+    let mailer = Arc::new(RecordingMailer::default());
+    let q = queue(mailer.clone());
+    let t0 = base_ms();
+    let mut e = engine(&file(&two), store.clone(), &q, t0);
+    count(&*store, "http.response.400", secs(t0), 5.0).await;
+    assert_eq!(notices(&e.tick(t0).await), [Notice::Firing, Notice::Firing]);
+    let removed_key = e.keys()[0][1].clone();
+    e.reload(&file(COUNTER_10S), t0 + 10 * S);
+    count(&*store, "http.response.400", secs(t0 + 10 * S), 5.0).await;
+    let r = e.tick(t0 + 10 * S).await;
+    assert_eq!(
+        notices(&r),
+        [Notice::Resolved],
+        "the removed level resolves"
+    );
+    let read = hawkeye_store::AlertRead {
+        keys: vec![removed_key],
+        marker: "m".into(),
+        marker_ttl: std::time::Duration::from_secs(60),
+        now_ms: t0,
+    };
+    assert_eq!(
+        store.read_alerts(&read).await.unwrap().states,
+        vec![None],
+        "deleted"
+    );
+    count(&*store, "http.response.400", secs(t0 + 20 * S), 5.0).await;
+    assert!(
+        e.tick(t0 + 20 * S).await.notices.is_empty(),
+        "resolved once"
+    );
+    q.shutdown(std::time::Duration::from_secs(5)).await;
+    let mails = mailer.mails.lock().unwrap().clone();
+    let resolved = mails
+        .iter()
+        .find(|m| m.subject.starts_with("[RESOLVED]"))
+        .unwrap();
+    assert_eq!(resolved.to, ["escalation@example.com"]);
+    assert!(
+        resolved.body.contains("was removed from the monitors file"),
+        "{}",
+        resolved.body
+    );
+}
+
+#[tokio::test]
+async fn states_under_the_old_keys_are_migrated_at_start() {
+    let inner = hawkeye_store::MemoryStore::new(std::time::Duration::from_secs(3600));
+    let f = file(COUNTER_10S);
+    let legacy = hawkeye_agent::state_key::legacy_keys(&f, "shop", "test");
+    // As the agent before versioned keys wrote it: FIRING since check 5.
+    let t0 = base_ms();
+    let slot = t0 / (10 * S) - 1;
+    inner.put_legacy_alert_state(
+        &legacy[0][0],
+        &format!(
+            r#"{{"status":"firing","breaches":1,"check":{slot},"since":{t0},"last_sent":{t0}}}"#
+        ),
+    );
+    let store = Arc::new(Probe::new(inner));
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let mut e = engine(&f, store.clone(), &q, t0);
+    count(&*store, "http.response.400", secs(t0), 5.0).await;
+    assert_eq!(
+        notices(&e.tick(t0).await),
+        [],
+        "still the same episode: no second firing"
+    );
+    assert_eq!(
+        store.legacy_alert_states(&legacy[0]).await.unwrap(),
+        vec![None],
+        "the old key is gone"
+    );
+    assert_eq!(notices(&e.tick(t0 + 10 * S).await), [Notice::Resolved]);
+}
