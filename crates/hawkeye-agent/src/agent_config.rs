@@ -160,6 +160,15 @@ impl AgentConfig {
     }
 }
 
+/// Loads `.env` from `dir`, then `.{ENV}.env` (see [`hawkeye_env`]). A file
+/// that cannot be parsed is reported on stderr (logging is not set up yet
+/// when this runs) and the agent goes on with the environment it has.
+pub fn load_dotenv(dir: &Path) {
+    if let Err(e) = hawkeye_env::load_env_files_from(dir) {
+        eprintln!("warning: ignoring the .env files: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,14 +192,5 @@ mod tests {
         let e =
             AgentConfig::from_reader(&Env::from_pairs(&[("MAIL_MAX_AGE", "soon")])).unwrap_err();
         assert!(e.to_string().starts_with("MAIL_MAX_AGE:"), "{e}");
-    }
-}
-
-/// Loads `.env` from `dir`, then `.{ENV}.env` (see [`hawkeye_env`]). A file
-/// that cannot be parsed is reported on stderr (logging is not set up yet
-/// when this runs) and the agent goes on with the environment it has.
-pub fn load_dotenv(dir: &Path) {
-    if let Err(e) = hawkeye_env::load_env_files_from(dir) {
-        eprintln!("warning: ignoring the .env files: {e}");
     }
 }

@@ -1,6 +1,6 @@
 //! The hawkeye agent: reads `monitors.yaml`, evaluates every monitor's
 //! window on its interval, and mails alerts through a [`Mailer`], debounced
-//! as SPEC §7 says.
+//! as `docs/alerts.md` says.
 //!
 //! Embedding:
 //! ```no_run

@@ -1,4 +1,4 @@
-//! Loading `.env` files as SPEC §2 says: `.env` in the working directory when
+//! Loading `.env` files as the README's configuration section says: `.env` in the working directory when
 //! present, then `.{ENV}.env` when `ENV` is set (in the environment or in
 //! `.env`); a value in `.{ENV}.env` overrides the one in `.env`. Variables
 //! already in the environment win over both, and CLI flags win over

@@ -340,7 +340,7 @@ impl RedisStore {
                 plan.kind,
                 job.minute,
                 &pairs,
-                plan.start,
+                plan.start(q),
                 q.end,
                 &mut reads.seconds,
             )?;
@@ -643,11 +643,16 @@ impl Reads {
 struct Plan {
     kind: MetricKind,
     aggregation: window::Aggregation,
-    /// The first second read: the window's, or earlier for a gauge that
-    /// keeps its last value (see [`staleness`]).
-    start: i64,
     /// For each series: its tags.
     series: Vec<String>,
+}
+
+impl Plan {
+    /// The first second read: the window's, or earlier for a gauge that
+    /// keeps its last value (see [`staleness`]).
+    fn start(&self, q: &WindowQuery) -> i64 {
+        staleness::read_start(q, self.kind, self.aggregation)
+    }
 }
 
 #[async_trait]
@@ -772,7 +777,6 @@ impl Store for RedisStore {
                 Ok(Some(Plan {
                     kind,
                     aggregation,
-                    start: staleness::read_start(q, kind, aggregation),
                     series,
                 }))
             });
@@ -794,7 +798,7 @@ impl Store for RedisStore {
                 reads.set_counts[qi] = Some(self.count_union(&q.name, keys).await?);
                 continue;
             }
-            let first_minute = plan.start.div_euclid(60);
+            let first_minute = plan.start(q).div_euclid(60);
             for (si, tags) in plan.series.iter().enumerate() {
                 for minute in first_minute..=q.end.div_euclid(60) {
                     reads.push(ReadJob {
@@ -802,7 +806,7 @@ impl Store for RedisStore {
                         series: si,
                         minute,
                         key: self.minute_key(&q.name, plan.kind, minute, tags),
-                        fields: fields_in_window(plan.kind, minute, plan.start, q.end),
+                        fields: fields_in_window(plan.kind, minute, plan.start(q), q.end),
                     });
                     if reads.queued() >= MAX_COMMANDS_PER_ROUND_TRIP {
                         self.read_chunk(&mut reads, queries, &plans).await?;

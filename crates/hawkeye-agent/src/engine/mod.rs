@@ -335,64 +335,6 @@ impl Engine {
             .failed(e, now, self.settings.evaluation_delay_ms);
     }
 
-    /// Tells "the store lost its data" (its marker changed) from "nothing
-    /// happened yet", and after a loss writes back the states this engine
-    /// knew, so an episode in progress does not start again (no second
-    /// firing mail).
-    async fn check_marker(
-        &mut self,
-        keys: &[String],
-        snapshot: &mut AlertSnapshot,
-        report: &mut TickReport,
-    ) {
-        let lost = match &self.marker {
-            None => false,
-            Some(m) => *m != snapshot.marker,
-        };
-        self.marker = Some(snapshot.marker.clone());
-        if lost {
-            self.stats.data_losses += 1;
-            report.data_loss = true;
-            let restored = self.restore(keys, snapshot).await;
-            tracing::error!(
-                restored,
-                "the store lost its data (its marker changed): alert states, mail not yet sent and silences were gone; \
-                 the states this agent knew are written back. Give Redis persistence (appendonly yes) to avoid this (docs/alerts.md)"
-            );
-        }
-        for (key, state) in keys.iter().zip(&snapshot.states) {
-            match state {
-                Some(s) => {
-                    self.known.insert(key.clone(), s.clone());
-                }
-                None => {
-                    self.known.remove(key);
-                }
-            }
-        }
-    }
-
-    async fn restore(&mut self, keys: &[String], snapshot: &mut AlertSnapshot) -> usize {
-        let mut restored = 0;
-        for (key, state) in keys.iter().zip(snapshot.states.iter_mut()) {
-            let Some(known) = self.known.get(key).filter(|_| state.is_none()) else {
-                continue;
-            };
-            let commit = AlertCommit {
-                key: key.clone(),
-                expected: None,
-                new: Some(known.clone()),
-                ttl: self.settings.state_ttl,
-                outbox: Vec::new(),
-            };
-            if let Ok(true) = self.store.commit_alert(&commit).await {
-                *state = Some(known.clone());
-                restored += 1;
-            }
-        }
-        restored
-    }
-
     fn decide(
         &mut self,
         plan: &plan::Plan,
@@ -532,4 +474,5 @@ impl Engine {
 }
 
 mod commit;
+mod data_loss;
 mod migrate;

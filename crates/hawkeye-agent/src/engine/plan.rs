@@ -51,7 +51,7 @@ pub(crate) fn plan(monitors: &mut [Scheduled], now: UnixMillis, delay_ms: u64) -
             aggregation: Some(m.aggregation),
             window_secs: m.window_secs(),
             end,
-            stale_after: gauge_last.then(|| m.gauge_stale_after.as_secs()),
+            stale_after: gauge_last.then_some(m.gauge_stale_after.as_secs()),
         };
         let main = plan.queries.len();
         plan.queries.push(query(&m.metric));
