@@ -107,7 +107,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         return Err("no monitors file configured".into());
     };
     let mailer = hawkeye_mail::mailer_from_env().map_err(|e| e.to_string())?;
-    tracing::info!(mailer = ?std::env::var("MAILER").unwrap_or_else(|_| "log".into()), "mailer ready");
+    let kind = hawkeye_env::Env::process().string_or("MAILER", "log");
+    tracing::info!(mailer = %kind, "mailer ready");
     // The store connects lazily: a Redis that is down now is logged by the
     // agent's first check and retried every interval.
     let store: Arc<dyn Store> = Arc::new(

@@ -8,6 +8,7 @@ use hawkeye_mail::Mail;
 use serde::{Deserialize, Serialize};
 
 use crate::state::{Notice, UnixMillis};
+use crate::state_key::fnv1a;
 
 /// The version of [`OutboxMail`] written by this code.
 const OUTBOX_VERSION: u32 = 1;
@@ -66,16 +67,6 @@ impl OutboxMail {
             message_id: Some(self.message_id.clone()).filter(|id| !id.is_empty()),
         }
     }
-}
-
-/// FNV-1a: the same in every process and build.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 /// The id of a firing episode: its trigger and the slot it began.

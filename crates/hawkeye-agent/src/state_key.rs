@@ -97,8 +97,9 @@ pub fn state_keys(file: &MonitorsFile, service: &str, environment: &str) -> Vec<
         .collect()
 }
 
-/// FNV-1a, as the legacy keys used.
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// FNV-1a: the same in every process and build (the legacy keys used it;
+/// the outbox ids too).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(*b);

@@ -198,6 +198,11 @@ fn invalid_files_are_rejected_with_line_and_column() {
             vec![(1, 10, "unsupported version 2")],
         ),
     ];
+    assert_problems(cases);
+}
+
+/// Each file is refused with exactly the problems expected, in order.
+fn assert_problems(cases: Vec<(String, Vec<Expected>)>) {
     for (text, expected) in cases {
         let err = parse_monitors(&text, "monitors.yaml", HOUR).expect_err(&text);
         let got: Vec<(usize, usize, String)> = err
@@ -210,8 +215,8 @@ fn invalid_files_are_rejected_with_line_and_column() {
             .collect();
         assert_eq!(got.len(), expected.len(), "{text}\n{err}");
         for ((line, col, msg), (el, ec, efrag)) in got.iter().zip(&expected) {
-            assert_eq!((*line, *col), (*el, *ec), "{msg}\n--- in ---\n{text}");
             assert!(msg.contains(efrag), "{msg:?} lacks {efrag:?}\n{text}");
+            assert_eq!((*line, *col), (*el, *ec), "{msg}\n--- in ---\n{text}");
         }
     }
 }
@@ -334,22 +339,7 @@ fn config_messages_say_what_to_do() {
             vec![(5, 22, "unknown day \"funday\""), (5, 37, "invalid time \"25:00\"")],
         ),
     ];
-    for (text, expected) in cases {
-        let err = parse_monitors(&text, "monitors.yaml", HOUR).expect_err(&text);
-        let got: Vec<(usize, usize, String)> = err
-            .problems
-            .iter()
-            .map(|p| {
-                let l = p.location.expect("located");
-                (l.line, l.column, p.message.clone())
-            })
-            .collect();
-        assert_eq!(got.len(), expected.len(), "{text}\n{err}");
-        for ((line, col, msg), (el, ec, efrag)) in got.iter().zip(&expected) {
-            assert!(msg.contains(efrag), "{msg:?} lacks {efrag:?}\n{text}");
-            assert_eq!((*line, *col), (*el, *ec), "{msg}\n--- in ---\n{text}");
-        }
-    }
+    assert_problems(cases);
 }
 
 #[test]

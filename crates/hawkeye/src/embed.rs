@@ -83,10 +83,7 @@ impl EmbedConfig {
     pub fn from_env() -> Result<EmbedConfig, EmbedError> {
         let server = ServerConfig::from_env()?;
         let agent = AgentConfig::from_env()?;
-        let store = match std::env::var("REDIS_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-        {
+        let store = match hawkeye_env::Env::process().get("REDIS_URL") {
             Some(_) => {
                 let settings = StoreSettings::from_env()?;
                 StoreChoice::Url {

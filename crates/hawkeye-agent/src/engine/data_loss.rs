@@ -6,7 +6,7 @@
 //! on (no second firing mail). `docs/alerts.md`, "When the store loses its
 //! data".
 
-use hawkeye_store::{AlertCommit, AlertSnapshot};
+use hawkeye_store::AlertSnapshot;
 
 use super::{Engine, TickReport};
 
@@ -54,13 +54,7 @@ impl Engine {
             let Some(known) = self.known.get(key).filter(|_| state.is_none()) else {
                 continue;
             };
-            let commit = AlertCommit {
-                key: key.clone(),
-                expected: None,
-                new: Some(known.clone()),
-                ttl: self.settings.state_ttl,
-                outbox: Vec::new(),
-            };
+            let commit = self.first_write(key, known.clone());
             if let Ok(true) = self.store.commit_alert(&commit).await {
                 *state = Some(known.clone());
                 restored += 1;

@@ -3,7 +3,6 @@
 //! the first tick after a start or reload. A state already under the new
 //! key wins; the old key is deleted either way.
 
-use hawkeye_store::AlertCommit;
 use serde::Deserialize;
 
 use super::{Engine, TickReport};
@@ -57,13 +56,7 @@ impl Engine {
                 tracing::warn!(key = %old, "unreadable legacy alert state dropped");
                 continue;
             };
-            let commit = AlertCommit {
-                key: new.clone(),
-                expected: None,
-                new: Some(state.to_json()),
-                ttl: self.settings.state_ttl,
-                outbox: Vec::new(),
-            };
+            let commit = self.first_write(new, state.to_json());
             match self.store.commit_alert(&commit).await {
                 Ok(true) => moved += 1,
                 Ok(false) => {}

@@ -246,6 +246,17 @@ impl Engine {
         self.monitors.iter().map(|m| m.keys.clone()).collect()
     }
 
+    /// A write of `new` under `key` where there is no state yet, without mail.
+    fn first_write(&self, key: &str, new: String) -> AlertCommit {
+        AlertCommit {
+            key: key.to_string(),
+            expected: None,
+            new: Some(new),
+            ttl: self.settings.state_ttl,
+            outbox: Vec::new(),
+        }
+    }
+
     fn store_call(&mut self, report: &mut TickReport) {
         report.store_calls += 1;
         self.stats.store_calls += 1;

@@ -43,10 +43,20 @@ impl Case {
     }
 
     fn decide(&self, value: f64, silences: &[Silence], now: UnixMillis) -> Decision {
+        self.decide_at(SLOT, value, silences, now)
+    }
+
+    fn decide_at(
+        &self,
+        slot: UnixMillis,
+        value: f64,
+        silences: &[Silence],
+        now: UnixMillis,
+    ) -> Decision {
         let input = MonitorInput {
             monitor: &self.monitor,
             keys: &self.keys,
-            slot: SLOT,
+            slot,
             interval_ms: 10_000,
             reading: Reading::Value {
                 metric: Some(value),
@@ -124,30 +134,8 @@ fn a_fully_inhibited_level_is_muted_and_mails_when_the_higher_one_stops() {
         .rev()
         .map(|t| t.next.as_ref().map(|n| n.to_json()))
         .collect();
-    let d2 = {
-        let mut later = Case { ..case };
-        later.continues = vec![SLOT + 10_000; 2];
-        let input = MonitorInput {
-            monitor: &later.monitor,
-            keys: &later.keys,
-            slot: SLOT + 10_000,
-            interval_ms: 10_000,
-            reading: Reading::Value {
-                metric: Some(5.0),
-                denominator: None,
-            },
-            states: &later.states,
-            continues_from: &later.continues,
-        };
-        decide(
-            &[input],
-            &Context {
-                now: SLOT + 10_000,
-                silences: &[],
-                state_ttl_ms: 7 * 24 * 3_600_000,
-            },
-        )
-    };
+    case.continues = vec![SLOT + 10_000; 2];
+    let d2 = case.decide_at(SLOT + 10_000, 5.0, &[], SLOT + 10_000);
     assert_eq!(
         mails(&d2),
         [
