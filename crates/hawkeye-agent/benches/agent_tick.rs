@@ -31,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::processes::{clean_command, server_binary, Proc};
 use common::Probe;
 use hawkeye_agent::{parse_monitors, AgentConfig, Engine, EngineSettings};
-use hawkeye_mail::{MailQueue, QueueConfig, SmtpMailer, SmtpSettings, SmtpTls};
+use hawkeye_mail::{SmtpMailer, SmtpSettings, SmtpTls};
 use hawkeye_protocol::{MetricKind, SeriesKey};
 use hawkeye_store::{
     Aggregate, MemoryStore, RedisConfig, RedisStore, SeriesWrite, Store, WriteBatch,
@@ -104,6 +104,7 @@ fn settings() -> EngineSettings {
         environment: "bench".into(),
         mail_from: "hawkeye@localhost".into(),
         evaluation_delay_ms: 0,
+        state_ttl: hawkeye_agent::engine::DEFAULT_STATE_TTL,
     }
 }
 
@@ -164,7 +165,8 @@ async fn run(n: usize) {
     let server = Proc::spawn("server", server_cmd);
     assert!(server.wait_for_line("listening", Duration::from_secs(120)));
 
-    let file = parse_monitors(&monitors_yaml(n), "bench.yaml").expect("bench monitors");
+    let file = parse_monitors(&monitors_yaml(n), "bench.yaml", Duration::from_secs(3600))
+        .expect("bench monitors");
     let t = Instant::now();
     let seconds = write_data(&redis_store(&redis).await, n).await;
     println!(
@@ -176,12 +178,8 @@ async fn run(n: usize) {
     let memory = Arc::new(MemoryStore::new(Duration::from_secs(3600)));
     write_data(&*memory, n).await;
     {
-        let queue = MailQueue::start(
-            Arc::new(hawkeye_mail::LogMailer::new()),
-            QueueConfig::default(),
-        );
         let t0 = now_ms() / 1000 * 1000;
-        let mut engine = Engine::new(&file, memory, queue.sender(), settings(), t0);
+        let mut engine = Engine::new(&file, memory, settings(), t0);
         engine.tick(t0).await;
         let ticks = 5u64;
         let (cpu0, wall0) = (cpu_time(), Instant::now());
@@ -196,17 +194,12 @@ async fn run(n: usize) {
             wall0.elapsed().as_secs_f64() * 1000.0 / ticks as f64
         );
         drop(engine);
-        queue.shutdown(Duration::from_secs(1)).await;
     }
 
     // 1. The engine driven tick by tick.
     let probe = Arc::new(Probe::new(redis_store(&redis).await));
-    let queue = MailQueue::start(
-        Arc::new(hawkeye_mail::LogMailer::new()),
-        QueueConfig::default(),
-    );
     let t0 = now_ms() / 1000 * 1000;
-    let mut engine = Engine::new(&file, probe.clone(), queue.sender(), settings(), t0);
+    let mut engine = Engine::new(&file, probe.clone(), settings(), t0);
     engine.tick(t0).await; // warm-up: connections, first state read
     let ticks = 5u64;
     let (q0, a0, s0) = (
@@ -229,7 +222,7 @@ async fn run(n: usize) {
     let st = per(probe.alert_states.load(Ordering::SeqCst) - a0);
     let sw = per(probe.swaps.load(Ordering::SeqCst) - s0);
     println!(
-        "engine, {} monitors per tick: store calls per tick: query_many {qm}, alert_states {st}, swap {sw} \
+        "engine, {} monitors per tick: store calls per tick: query_many {qm}, read_alerts {st}, commit_alert {sw} \
          => {} round trips to Redis (query_many is 2: series index, then data); {:.0} Redis commands per tick",
         n + PROBES,
         qm * 2.0 + st + sw,
@@ -241,7 +234,6 @@ async fn run(n: usize) {
         wall.as_secs_f64() * 1000.0 / ticks as f64
     );
     drop(engine);
-    queue.shutdown(Duration::from_secs(1)).await;
 
     // 2 and 3. The running agent, with real time and real SMTP.
     let mailer = Arc::new(

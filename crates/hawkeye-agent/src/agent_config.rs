@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hawkeye_mail::env::env_var;
+use hawkeye_env::{Env, EnvError};
 use hawkeye_mail::QueueConfig;
-use hawkeye_protocol::{parse_duration, PlainUnit};
 
-use crate::config::{default_monitors_path, MonitorsFile};
+use crate::delivery::DEFAULT_LEASE;
+use crate::engine::DEFAULT_STATE_TTL;
+use crate::monitors::{default_monitors_path, MonitorsFile};
 use crate::AgentError;
 
 /// The server's default `HAWKEYE_FLUSH_INTERVAL`.
@@ -34,8 +35,14 @@ pub struct AgentConfig {
     pub environment: String,
     /// `MAIL_FROM`: the sender of alert mail.
     pub mail_from: String,
-    /// The sending queue (capacity, retry backoff, `max_age`).
+    /// Sending the outbox: `concurrency` (mails at once), retry backoff,
+    /// `max_age` (`MAIL_MAX_AGE`).
     pub mail_queue: QueueConfig,
+    /// How long a mail being sent is left to this agent before another may
+    /// take it (`MAIL_LEASE`; longer than `SMTP_TIMEOUT`).
+    pub mail_lease: Duration,
+    /// How long an alert state lives without a write (`ALERT_STATE_TTL`).
+    pub state_ttl: Duration,
     /// How long shutdown waits for queued mail to go out.
     pub shutdown_grace: Duration,
     /// How long after an interval ends its check runs: longer than the
@@ -58,6 +65,8 @@ impl Default for AgentConfig {
             environment: "dev".into(),
             mail_from: "hawkeye@localhost".into(),
             mail_queue: QueueConfig::default(),
+            mail_lease: DEFAULT_LEASE,
+            state_ttl: DEFAULT_STATE_TTL,
             shutdown_grace: Duration::from_secs(5),
             evaluation_delay: DEFAULT_FLUSH_INTERVAL + FLUSH_MARGIN,
             redis_url: "redis://127.0.0.1:6379".into(),
@@ -98,42 +107,51 @@ impl AgentConfig {
         self
     }
 
-    /// Reads `.env` files (see [`load_dotenv`]) and then the environment:
-    /// `MONITOR_CONFIG_FILE`, `SERVICE_NAME`, `ENVIRONMENT`, `MAIL_FROM`,
-    /// `MAIL_MAX_AGE` (how long a mail is retried, default 24h),
-    /// `REDIS_URL`, `HAWKEYE_KEY_PREFIX`, `HAWKEYE_RETENTION`.
+    /// Reads `.env` files (see [`load_dotenv`]) and then the environment
+    /// (see [`AgentConfig::from_reader`]).
     pub fn from_env() -> Result<AgentConfig, AgentError> {
         load_dotenv(Path::new("."));
+        AgentConfig::from_reader(&Env::process())
+    }
+
+    /// Reads `MONITOR_CONFIG_FILE`, `SERVICE_NAME`, `ENVIRONMENT`,
+    /// `MAIL_FROM`, `MAIL_MAX_AGE` (how long a mail is retried, default
+    /// 24h), `MAIL_LEASE`, `ALERT_STATE_TTL`, `REDIS_URL`,
+    /// `HAWKEYE_KEY_PREFIX`, `HAWKEYE_RETENTION`, `HAWKEYE_FLUSH_INTERVAL`.
+    pub fn from_reader(env: &Env) -> Result<AgentConfig, AgentError> {
         let d = AgentConfig::default();
-        let retention = match env_var("HAWKEYE_RETENTION") {
-            Some(s) => parse_duration(&s, PlainUnit::Seconds)
-                .map_err(|e| AgentError::Env(format!("HAWKEYE_RETENTION: {e}")))?,
-            None => d.retention,
-        };
-        let flush = match env_var("HAWKEYE_FLUSH_INTERVAL") {
-            Some(s) => parse_duration(&s, PlainUnit::Seconds)
-                .map_err(|e| AgentError::Env(format!("HAWKEYE_FLUSH_INTERVAL: {e}")))?,
-            None => DEFAULT_FLUSH_INTERVAL,
-        };
+        let bad = |e: EnvError| AgentError::Env(e.to_string());
+        let flush = env
+            .duration("HAWKEYE_FLUSH_INTERVAL", DEFAULT_FLUSH_INTERVAL)
+            .map_err(bad)?;
         let mut mail_queue = d.mail_queue.clone();
-        if let Some(s) = env_var("MAIL_MAX_AGE") {
-            mail_queue.max_age = parse_duration(&s, PlainUnit::Seconds)
-                .map_err(|e| AgentError::Env(format!("MAIL_MAX_AGE: {e}")))?;
+        mail_queue.max_age = env
+            .duration("MAIL_MAX_AGE", mail_queue.max_age)
+            .map_err(bad)?;
+        let state_ttl = env.duration("ALERT_STATE_TTL", d.state_ttl).map_err(bad)?;
+        if state_ttl < Duration::from_secs(60) {
+            return Err(AgentError::Env(
+                "ALERT_STATE_TTL: must be at least 1m (states are rewritten at half of it)".into(),
+            ));
         }
         let config = AgentConfig {
             evaluation_delay: flush + FLUSH_MARGIN,
             mail_queue,
+            mail_lease: env.duration("MAIL_LEASE", d.mail_lease).map_err(bad)?,
+            state_ttl,
+            retention: env
+                .duration("HAWKEYE_RETENTION", d.retention)
+                .map_err(bad)?,
             monitors: MonitorsSource::File(
-                env_var("MONITOR_CONFIG_FILE")
+                env.get("MONITOR_CONFIG_FILE")
                     .map(PathBuf::from)
                     .unwrap_or_else(default_monitors_path),
             ),
-            service: env_var("SERVICE_NAME").unwrap_or(d.service),
-            environment: env_var("ENVIRONMENT").unwrap_or(d.environment),
-            mail_from: env_var("MAIL_FROM").unwrap_or(d.mail_from),
-            redis_url: env_var("REDIS_URL").unwrap_or(d.redis_url),
-            key_prefix: env_var("HAWKEYE_KEY_PREFIX").unwrap_or(d.key_prefix),
-            retention,
+            service: env.string_or("SERVICE_NAME", &d.service),
+            environment: env.string_or("ENVIRONMENT", &d.environment),
+            mail_from: env.string_or("MAIL_FROM", &d.mail_from),
+            redis_url: env.string_or("REDIS_URL", &d.redis_url),
+            key_prefix: env.string_or("HAWKEYE_KEY_PREFIX", &d.key_prefix),
             ..d
         };
         hawkeye_mail::parse_mailbox(&config.mail_from)
@@ -148,5 +166,31 @@ impl AgentConfig {
 pub fn load_dotenv(dir: &Path) {
     if let Err(e) = hawkeye_env::load_env_files_from(dir) {
         eprintln!("warning: ignoring the .env files: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_come_from_the_reader() {
+        let env = Env::from_pairs(&[
+            ("HAWKEYE_RETENTION", "2h"),
+            ("MAIL_LEASE", "10s"),
+            ("SERVICE_NAME", "shop"),
+            ("HAWKEYE_FLUSH_INTERVAL", "1s"),
+        ]);
+        let c = AgentConfig::from_reader(&env).unwrap();
+        assert_eq!(c.retention, Duration::from_secs(7200));
+        assert_eq!(c.mail_lease, Duration::from_secs(10));
+        assert_eq!(c.service, "shop");
+        assert_eq!(c.evaluation_delay, Duration::from_millis(1300));
+        let e =
+            AgentConfig::from_reader(&Env::from_pairs(&[("ALERT_STATE_TTL", "5s")])).unwrap_err();
+        assert!(e.to_string().starts_with("ALERT_STATE_TTL:"), "{e}");
+        let e =
+            AgentConfig::from_reader(&Env::from_pairs(&[("MAIL_MAX_AGE", "soon")])).unwrap_err();
+        assert!(e.to_string().starts_with("MAIL_MAX_AGE:"), "{e}");
     }
 }

@@ -1,47 +1,58 @@
 //! The hawkeye agent: reads `monitors.yaml`, evaluates every monitor's
 //! window on its interval, and mails alerts through a [`Mailer`], debounced
-//! as SPEC §7 says.
+//! as `docs/alerts.md` says.
 //!
 //! Embedding:
 //! ```no_run
 //! # async fn run(store: std::sync::Arc<dyn hawkeye_store::Store>) -> Result<(), hawkeye_agent::AgentError> {
 //! use std::sync::Arc;
-//! let monitors = hawkeye_agent::load_monitors("monitors.yaml".as_ref())?;
-//! let config = hawkeye_agent::AgentConfig::default().with_monitors(monitors);
+//! let config = hawkeye_agent::AgentConfig::default();
+//! let monitors = hawkeye_agent::load_monitors("monitors.yaml".as_ref(), config.retention)?;
+//! let config = config.with_monitors(monitors);
 //! let agent = hawkeye_agent::start(config, store, Arc::new(hawkeye_mail::LogMailer::new())).await?;
 //! // ... later
 //! agent.shutdown().await;
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: [`config`] (the file format and its validation),
+//! Modules: [`monitors`] (the file format and its validation),
 //! [`template`], [`evaluation`] (value → observation), [`state`] (the alert
-//! state machine), [`notification`] (the mail), [`engine`] (one tick),
+//! state machine), [`state_key`] (where states are stored), [`silence`],
+//! [`notification`] (the mail), [`outbox`] (mail waiting to be sent),
+//! [`engine`] (one tick), [`delivery`] (sending the outbox),
 //! [`scheduler`] (the task that runs ticks), [`agent_config`] (settings).
+//! The semantics are in `docs/alerts.md`, the file format in
+//! `docs/monitors.md`.
 
 pub mod agent_config;
-pub mod config;
+pub mod delivery;
 pub mod engine;
 pub mod evaluation;
+pub mod monitors;
 pub mod notification;
+pub mod outbox;
 pub mod scheduler;
+pub mod silence;
 pub mod state;
+pub mod state_key;
 pub mod template;
 pub mod yaml_location;
 
 use std::sync::{Arc, Mutex};
 
-use hawkeye_mail::{MailError, MailQueue, Mailer, QueueStats};
+use hawkeye_mail::{MailError, Mailer, QueueStats};
 use hawkeye_store::{Store, StoreError};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 pub use agent_config::{load_dotenv, AgentConfig, MonitorsSource};
-pub use config::{
-    load_monitors, load_monitors_with, parse_monitors, parse_monitors_with, retention_from_env,
-    ConfigErrors, ConfigProblem, Missing, Monitor, MonitorsFile, Notifier, Op, Trigger,
-};
+pub use delivery::Delivery;
 pub use engine::{Engine, EngineSettings, EngineStats, TickReport};
+pub use monitors::{
+    load_monitors, parse_monitors, ConfigErrors, ConfigProblem, Missing, Monitor, MonitorsFile,
+    Notifier, Op, Trigger,
+};
+pub use silence::Silence;
 
 use scheduler::Control;
 
@@ -76,43 +87,50 @@ pub struct AgentHandle {
     /// `None` once it has ended (see [`AgentHandle::evaluation_ended`]).
     task: Option<JoinHandle<()>>,
     retention: std::time::Duration,
-    queue: MailQueue,
+    delivery: Option<JoinHandle<()>>,
+    stop_delivery: watch::Sender<bool>,
+    mail_stats: Arc<Mutex<QueueStats>>,
     stats: Arc<Mutex<EngineStats>>,
     grace: std::time::Duration,
 }
 
 /// Starts the agent on the current tokio runtime: validates the monitors
 /// (read from the file when `config.monitors` names one) against
-/// `config.retention`, starts the mail queue in front of `mailer`, and the
-/// scheduler. Returns once both run.
+/// `config.retention`, starts the delivery of the outbox through `mailer`,
+/// and the scheduler. Returns once both run.
 pub async fn start(
     config: AgentConfig,
     store: Arc<dyn Store>,
     mailer: Arc<dyn Mailer>,
 ) -> Result<AgentHandle, AgentError> {
     let monitors = match config.monitors {
-        MonitorsSource::File(ref path) => load_monitors_with(path, config.retention)?,
+        MonitorsSource::File(ref path) => load_monitors(path, config.retention)?,
         MonitorsSource::Inline(ref file) => {
-            file.validate_with(config.retention)?;
+            file.validate(config.retention)?;
             file.clone()
         }
     };
     hawkeye_mail::parse_mailbox(&config.mail_from)
         .map_err(|e| AgentError::Env(format!("MAIL_FROM: {e}")))?;
-    let queue = MailQueue::start(mailer, config.mail_queue.clone());
     let settings = EngineSettings {
         service: config.service.clone(),
         environment: config.environment.clone(),
         mail_from: config.mail_from.clone(),
         evaluation_delay_ms: config.evaluation_delay.as_millis() as u64,
+        state_ttl: config.state_ttl,
     };
+    let wake = Arc::new(Notify::new());
     let engine = Engine::new(
         &monitors,
-        store,
-        queue.sender(),
+        store.clone(),
         settings,
         scheduler::wall_clock_ms(),
-    );
+    )
+    .with_outbox_wake(wake.clone());
+    let delivery = Delivery::new(store, mailer, config.mail_queue.clone(), config.mail_lease);
+    let (stop_delivery, stop_rx) = watch::channel(false);
+    let mail_stats = Arc::new(Mutex::new(QueueStats::default()));
+    let delivery = tokio::spawn(delivery::run(delivery, wake, stop_rx, mail_stats.clone()));
     let stats = Arc::new(Mutex::new(EngineStats::default()));
     let (control, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(scheduler::run(engine, rx, stats.clone()));
@@ -127,7 +145,9 @@ pub async fn start(
         control,
         task: Some(task),
         retention: config.retention,
-        queue,
+        delivery: Some(delivery),
+        stop_delivery,
+        mail_stats,
         stats,
         grace: config.shutdown_grace,
     })
@@ -138,7 +158,7 @@ impl AgentHandle {
     /// than the retention) is refused (the agent keeps the monitors it has)
     /// and the problems are returned.
     pub fn reload(&self, monitors: MonitorsFile) -> Result<(), AgentError> {
-        monitors.validate_with(self.retention)?;
+        monitors.validate(self.retention)?;
         self.control
             .send(Control::Reload(Box::new(monitors)))
             .map_err(|_| AgentError::Stopped)
@@ -147,7 +167,7 @@ impl AgentHandle {
     pub fn stats(&self) -> AgentStats {
         AgentStats {
             engine: self.stats.lock().map(|s| *s).unwrap_or_default(),
-            mail: self.queue.stats(),
+            mail: self.mail_stats.lock().map(|s| *s).unwrap_or_default(),
         }
     }
 
@@ -181,8 +201,9 @@ impl AgentHandle {
         }
     }
 
-    /// Stops evaluating (a tick in progress finishes), then sends the mail
-    /// still queued, waiting at most the configured grace period.
+    /// Stops evaluating (a tick in progress finishes), then sends what the
+    /// outbox holds, waiting at most the configured grace period (what is
+    /// left stays in the outbox for the next agent).
     pub async fn shutdown(self) -> AgentStats {
         let _ = self.control.send(Control::Shutdown);
         if let Some(task) = self.task {
@@ -191,7 +212,20 @@ impl AgentHandle {
             }
         }
         let engine = self.stats.lock().map(|s| *s).unwrap_or_default();
-        let mail = self.queue.shutdown(self.grace).await;
+        let _ = self.stop_delivery.send(true);
+        if let Some(mut delivery) = self.delivery {
+            if tokio::time::timeout(self.grace, &mut delivery)
+                .await
+                .is_err()
+            {
+                delivery.abort();
+                tracing::warn!(
+                    "mail still unsent after {:?}; it stays in the outbox for the next agent",
+                    self.grace
+                );
+            }
+        }
+        let mail = self.mail_stats.lock().map(|s| *s).unwrap_or_default();
         tracing::info!(sent = mail.sent, dropped = mail.dropped, "agent stopped");
         AgentStats { engine, mail }
     }

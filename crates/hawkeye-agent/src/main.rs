@@ -11,9 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use hawkeye_agent::{
-    load_dotenv, load_monitors, load_monitors_with, AgentConfig, AgentHandle, MonitorsSource,
-};
+use hawkeye_agent::{load_dotenv, load_monitors, AgentConfig, AgentHandle, MonitorsSource};
 use hawkeye_store::{RedisConfig, RedisStore, Store};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
@@ -40,7 +38,13 @@ fn main() -> ExitCode {
         // The same settings as the agent would run with: windows are checked
         // against HAWKEYE_RETENTION (default 1h), as the server is not asked.
         load_dotenv(Path::new("."));
-        return check(path);
+        return match AgentConfig::from_env() {
+            Ok(config) => check(path, config.retention),
+            Err(e) => {
+                eprintln!("hawkeye-agent: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     load_dotenv(Path::new("."));
     init_logging();
@@ -64,8 +68,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(path: &Path) -> ExitCode {
-    match load_monitors(path) {
+fn check(path: &Path, retention: std::time::Duration) -> ExitCode {
+    match load_monitors(path, retention) {
         Ok(file) => {
             let triggers: usize = file.monitors.iter().map(|m| m.triggers.len()).sum();
             println!(
@@ -103,7 +107,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         return Err("no monitors file configured".into());
     };
     let mailer = hawkeye_mail::mailer_from_env().map_err(|e| e.to_string())?;
-    tracing::info!(mailer = ?std::env::var("MAILER").unwrap_or_else(|_| "log".into()), "mailer ready");
+    let kind = hawkeye_env::Env::process().string_or("MAILER", "log");
+    tracing::info!(mailer = %kind, "mailer ready");
     // The store connects lazily: a Redis that is down now is logged by the
     // agent's first check and retried every interval.
     let store: Arc<dyn Store> = Arc::new(
@@ -159,7 +164,7 @@ impl Signals {
                 why = agent.evaluation_ended() => {
                     return Err(format!("{why}; no monitors are evaluated any more, exiting"));
                 }
-                _ = hup.recv() => match load_monitors_with(monitors_path, retention) {
+                _ = hup.recv() => match load_monitors(monitors_path, retention) {
                     Ok(file) => match agent.reload(file) {
                         Ok(()) => tracing::info!(file = %monitors_path.display(), "SIGHUP: monitors reloaded"),
                         Err(e) => tracing::error!("SIGHUP: reload refused, keeping the current monitors: {e}"),

@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use hawkeye_mail::Mail;
 
-use crate::config::{Monitor, Trigger};
+use crate::monitors::{Monitor, Trigger};
 use crate::state::{Notice, UnixMillis};
 use crate::template::{self, number, TemplateVars};
 
@@ -35,6 +35,54 @@ pub struct Alert<'a> {
     pub checked_at: UnixMillis,
     pub service: &'a str,
     pub environment: &'a str,
+    /// The trigger was removed from the monitors file (its last mail).
+    pub removed: bool,
+}
+
+/// Who a mail goes to: the trigger's recipients, less those a higher
+/// level already mails (inhibition).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recipients {
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+}
+
+impl Recipients {
+    pub fn of(t: &Trigger) -> Recipients {
+        Recipients {
+            to: t.to.clone(),
+            cc: t.cc.clone(),
+            bcc: t.bcc.clone(),
+        }
+    }
+
+    /// These recipients without `others`.
+    pub fn without(&self, others: &std::collections::HashSet<String>) -> Recipients {
+        let keep = |list: &Vec<String>| {
+            list.iter()
+                .filter(|a| !others.contains(&normalize(a)))
+                .cloned()
+                .collect()
+        };
+        Recipients {
+            to: keep(&self.to),
+            cc: keep(&self.cc),
+            bcc: keep(&self.bcc),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.to.is_empty() && self.cc.is_empty() && self.bcc.is_empty()
+    }
+}
+
+/// An address as compared for inhibition: the mailbox, lower case.
+pub fn normalize(address: &str) -> String {
+    hawkeye_mail::parse_mailbox(address)
+        .map(|m| m.email.to_string())
+        .unwrap_or_else(|_| address.trim().to_string())
+        .to_ascii_lowercase()
 }
 
 /// A rendered alert.
@@ -89,11 +137,19 @@ pub fn message(a: &Alert) -> String {
         .fired_at
         .map(|t| format!(" since {}", rfc3339(t)))
         .unwrap_or_default();
+    let fired_for = a
+        .fired_at
+        .map(|t| {
+            let d = Duration::from_secs(a.checked_at.saturating_sub(t) / 1000);
+            format!(" for {}", humantime::format_duration(d))
+        })
+        .unwrap_or_default();
     let level = a.level;
     match a.notice {
         Notice::Firing => format!("{series} {value}, breaching {op} {threshold} (level {level})."),
         Notice::Repeat => format!("Still firing{since}: {series} {value}, breaching {op} {threshold} (level {level})."),
-        Notice::Resolved => format!("Resolved: {series} {value}, no longer {op} {threshold} (level {level}, firing{since})."),
+        Notice::Resolved if a.removed => format!("Resolved: the trigger {op} {threshold} (level {level}) on {series} was removed from the monitors file (it fired{fired_for}{since})."),
+        Notice::Resolved => format!("Resolved: {series} {value}, no longer {op} {threshold} (level {level}, fired{fired_for}{since})."),
     }
 }
 
@@ -152,10 +208,17 @@ pub fn render(a: &Alert) -> Rendered {
         .or(a.monitor.subject.as_deref())
         .unwrap_or(DEFAULT_SUBJECT);
     let default_subject = render_or(DEFAULT_SUBJECT, &vars, "hawkeye alert");
+    // A resolved check often has no data: the user's subject would show
+    // "no data" where it showed the value, so it gets the default subject.
+    let subject_src = match (a.notice, a.value) {
+        (Notice::Resolved, None) => DEFAULT_SUBJECT,
+        _ => subject_src,
+    };
     let subject = one_line(&render_or(subject_src, &vars, &default_subject));
     let subject = match a.notice {
+        Notice::Firing => subject,
+        Notice::Repeat => format!("[REPEAT] {subject}"),
         Notice::Resolved => format!("[RESOLVED] {subject}"),
-        _ => subject,
     };
     // The trigger's text describes a breach; a resolved mail says what
     // happened instead of repeating it.
@@ -188,30 +251,44 @@ pub fn render(a: &Alert) -> Rendered {
         "Checked at:  {}\n",
         humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(a.checked_at))
     ));
+    if let Some(url) = a.trigger.runbook.as_ref().or(a.monitor.runbook.as_ref()) {
+        body.push_str(&format!("Runbook:     {url}\n"));
+    }
+    let mut annotations = a.monitor.annotations.clone();
+    annotations.extend(a.trigger.annotations.clone());
+    if !annotations.is_empty() {
+        body.push('\n');
+        for (k, v) in annotations {
+            body.push_str(&format!("{k}: {v}\n"));
+        }
+    }
     Rendered { subject, body }
 }
 
-pub fn mail(a: &Alert, from: &str) -> Mail {
+/// The mail of an alert to `to`, with its stable `Message-ID`.
+pub fn mail(a: &Alert, from: &str, to: &Recipients, message_id: &str) -> Mail {
     let r = render(a);
     Mail {
         subject: r.subject,
         body: r.body,
         from: from.to_string(),
-        to: a.trigger.to.clone(),
-        cc: a.trigger.cc.clone(),
-        bcc: a.trigger.bcc.clone(),
+        to: to.to.clone(),
+        cc: to.cc.clone(),
+        bcc: to.bcc.clone(),
+        message_id: Some(message_id.to_string()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse_monitors;
+    use crate::monitors::parse_monitors;
 
     fn fixture() -> Monitor {
         parse_monitors(
             "version: 1\nmonitors:\n  - metric: http.response.400\n    interval: 20\n    subject: \"4xx {{ .count }}\\r\\nBcc: evil@example.com\"\n    triggers:\n      - threshold: 3\n        run_every: 5\n        text: \"Threshold breached for first degree sla. {{ .count }}\"\n        to: [oncall@example.com]\n",
             "t",
+            Duration::from_secs(3600),
         )
         .unwrap()
         .monitors
@@ -229,6 +306,7 @@ mod tests {
             checked_at: 0,
             service: "shop",
             environment: "prod",
+            removed: false,
         }
     }
 
@@ -241,7 +319,13 @@ mod tests {
     #[test]
     fn firing_mail_has_the_rendered_text_and_a_one_line_subject() {
         let m = fixture();
-        let mail = mail(&alert(&m, Notice::Firing, Some(5.0)), "hawkeye@localhost");
+        let a = alert(&m, Notice::Firing, Some(5.0));
+        let mail = mail(
+            &a,
+            "hawkeye@localhost",
+            &Recipients::of(a.trigger),
+            "e1.firing@hawkeye",
+        );
         assert_eq!(mail.subject, "4xx 5 Bcc: evil@example.com");
         assert!(
             mail.body
@@ -262,14 +346,25 @@ mod tests {
     #[test]
     fn resolved_mail_says_so() {
         let m = fixture();
-        let r = render(&alert(&m, Notice::Resolved, Some(0.0)));
-        assert!(r.subject.starts_with("[RESOLVED] "), "{}", r.subject);
+        let mut a = alert(&m, Notice::Resolved, Some(0.0));
+        a.checked_at = 200_000;
+        let r = render(&a);
+        assert!(r.subject.starts_with("[RESOLVED] 4xx 0"), "{}", r.subject);
         assert!(
-            r.body
-                .starts_with("Resolved: sum of http.response.400 over 20s is 0, no longer >= 3"),
+            r.body.starts_with(
+                "Resolved: sum of http.response.400 over 20s is 0, no longer >= 3 (level 1, fired for 3m 20s since 1970-01-01T00:00:00Z)."
+            ),
             "{}",
             r.body
         );
+        // No data: never "no data" where the subject showed the value.
+        let r = render(&alert(&m, Notice::Resolved, None));
+        assert_eq!(
+            r.subject,
+            "[RESOLVED] [shop/prod] http.response.400 >= 3 (level 1)"
+        );
+        let r = render(&alert(&m, Notice::Repeat, Some(9.0)));
+        assert!(r.subject.starts_with("[REPEAT] 4xx 9"), "{}", r.subject);
     }
 
     #[test]
@@ -278,6 +373,46 @@ mod tests {
         m.subject = None;
         let r = render(&alert(&m, Notice::Firing, Some(5.0)));
         assert_eq!(r.subject, "[shop/prod] http.response.400 >= 3 (level 1)");
+    }
+
+    #[test]
+    fn runbook_and_annotations_are_in_the_body() {
+        let mut m = fixture();
+        m.runbook = Some("https://wiki.example.com/4xx".into());
+        m.annotations.insert("team".into(), "web".into());
+        m.triggers[0]
+            .annotations
+            .insert("team".into(), "payments".into());
+        m.triggers[0]
+            .annotations
+            .insert("dashboard".into(), "https://grafana/x".into());
+        let r = render(&alert(&m, Notice::Firing, Some(5.0)));
+        assert!(
+            r.body
+                .contains("Runbook:     https://wiki.example.com/4xx\n"),
+            "{}",
+            r.body
+        );
+        assert!(
+            r.body
+                .contains("\ndashboard: https://grafana/x\nteam: payments\n"),
+            "{}",
+            r.body
+        );
+    }
+
+    #[test]
+    fn inhibition_removes_the_recipients_a_higher_level_mails() {
+        let t = Trigger {
+            cc: vec!["Lead <LEAD@example.com>".into()],
+            ..Trigger::new(1.0, &["a@example.com", "b@example.com"])
+        };
+        let higher: std::collections::HashSet<String> = ["b@example.com", "lead@example.com"]
+            .map(String::from)
+            .into();
+        let left = Recipients::of(&t).without(&higher);
+        assert_eq!(left.to, ["a@example.com"]);
+        assert!(left.cc.is_empty());
     }
 
     #[test]

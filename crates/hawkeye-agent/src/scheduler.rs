@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 
-use crate::config::MonitorsFile;
 use crate::engine::{Engine, EngineStats};
+use crate::monitors::MonitorsFile;
 use crate::state::UnixMillis;
 
 /// Longest sleep when no monitor is configured (a reload wakes it anyway).

@@ -1,17 +1,23 @@
-//! The alert state machine of one trigger (SPEC §7), as pure functions of
-//! the previous state, the check's observation and the time: no I/O and no
-//! clock of its own, so every path is tested without sleeping.
+//! The alert state machine of one trigger (`docs/alerts.md`), as pure
+//! functions of the previous state, the check's observation and the time:
+//! no I/O and no clock of its own, so every path is tested without sleeping.
 //!
 //! ```text
-//!   OK ──breach──▶ PENDING ──(for)th breach──▶ FIRING ──clear──▶ OK
+//!   OK ──breach──▶ PENDING ──(for)th breach──▶ FIRING ──clear (for keep_firing_for)──▶ OK
 //!    └──────────── breach with for = 1 ─────────▲   │ breach, run_every passed: repeat
 //! ```
 //!
-//! The state is stored as JSON in the store and changed with
-//! compare-and-swap; only the agent whose swap succeeds sends the mail. Each
-//! state records the check (the interval slot, `now / interval`) that wrote
-//! it, so a second agent evaluating the same slot does nothing: breaches are
-//! not counted twice towards `for`, and no mail is sent twice.
+//! Times are the check's slot (its start, unix ms), not the wall clock of
+//! the tick, so agents sharing a store compute the same thing and a repeat
+//! falls exactly on the first check at or after `run_every`. The state
+//! records the slot that last wrote it: a second agent evaluating the same
+//! slot does nothing (no double count towards `for`, no second mail).
+//!
+//! A muted check (silence, maintenance window, inhibition) moves the state
+//! as usual but mails nothing; a FIRING state remembers whether its firing
+//! was mailed (`notified`), so that when the mute ends while it still
+//! fires, the firing mail goes out then, and a resolve that nobody was told
+//! about fired mails nothing.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +26,9 @@ pub type UnixMillis = u64;
 
 /// 9999-12-31T23:59:59.999Z, the last time an RFC 3339 date can show.
 pub const MAX_TIME: UnixMillis = 253_402_300_799_999;
+
+/// The version of the stored state written by this code.
+pub const STATE_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -31,21 +40,47 @@ pub enum Status {
     Firing,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// The stored state of one trigger (JSON, `docs/alerts.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertState {
+    /// [`STATE_VERSION`]; states without it were written by agents before
+    /// versioned keys and are converted by [`crate::migrate`].
+    pub v: u32,
     pub status: Status,
     /// Breaching checks in a row (counted while PENDING, kept while FIRING).
     #[serde(default)]
     pub breaches: u32,
-    /// The check (interval slot) that last changed this state.
+    /// The slot (unix ms) of the check that last wrote this state.
     #[serde(default)]
-    pub check: u64,
-    /// When the trigger entered FIRING.
+    pub check: UnixMillis,
+    /// The slot of the check that entered FIRING: the episode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<UnixMillis>,
-    /// When the last firing or repeat email was sent.
+    /// The slot of the last firing or repeat mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sent: Option<UnixMillis>,
+    /// While FIRING with `keep_firing_for`: the slot of the first check of
+    /// the current run of clear checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clear_since: Option<UnixMillis>,
+    /// Whether this episode's firing was mailed (false while muted).
+    #[serde(default)]
+    pub notified: bool,
+}
+
+impl Default for AlertState {
+    fn default() -> Self {
+        AlertState {
+            v: STATE_VERSION,
+            status: Status::Ok,
+            breaches: 0,
+            check: 0,
+            since: None,
+            last_sent: None,
+            clear_since: None,
+            notified: false,
+        }
+    }
 }
 
 impl AlertState {
@@ -58,12 +93,35 @@ impl AlertState {
     /// refused: no agent writes them, and they could not be shown as dates.
     pub fn from_json(s: &str) -> Result<AlertState, serde_json::Error> {
         let state: AlertState = serde_json::from_str(s)?;
-        if state.since.max(state.last_sent).unwrap_or(0) > MAX_TIME {
+        let latest = [
+            state.since,
+            state.last_sent,
+            state.clear_since,
+            Some(state.check),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0);
+        if latest > MAX_TIME {
             return Err(<serde_json::Error as serde::de::Error>::custom(
                 "time past the year 9999",
             ));
         }
+        if state.v != STATE_VERSION {
+            return Err(<serde_json::Error as serde::de::Error>::custom(format!(
+                "state version {} (this agent reads {STATE_VERSION})",
+                state.v
+            )));
+        }
         Ok(state)
+    }
+
+    fn ok_at(check: UnixMillis) -> AlertState {
+        AlertState {
+            check,
+            ..AlertState::default()
+        }
     }
 }
 
@@ -76,26 +134,53 @@ pub enum Observation {
     Skip,
 }
 
-/// The parts of a trigger the state machine needs.
+/// The parts of a trigger the state machine needs (all times in ms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {
     pub for_checks: u32,
     pub run_every_ms: u64,
     pub send_resolved: bool,
-    /// The monitor's interval: check numbers times this are slot times,
-    /// which `run_every` is measured in (not the jittery wall clock).
+    /// The monitor's interval: consecutive checks are this far apart.
     pub interval_ms: u64,
+    pub keep_firing_for_ms: u64,
+    /// A FIRING state not written for half this long is written again, so
+    /// that its key (which expires this long after its last write) stays.
+    pub state_ttl_ms: u64,
+}
+
+/// One check of a trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Check {
+    /// The check's slot (unix ms).
+    pub slot: UnixMillis,
+    /// The first slot of the run of checks known not to have been evaluated
+    /// that ends just before this one (store down, outage, `missing:
+    /// keep`); `slot` itself when there is none. Such checks neither count
+    /// towards `for` nor break a run of breaches; any other gap restarts it.
+    pub continues_from: UnixMillis,
+    /// Mail nobody (silence, maintenance, inhibition).
+    pub muted: bool,
 }
 
 /// The email a transition calls for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
-    /// Entered FIRING.
+    /// Entered FIRING (or still firing when a mute ended).
     Firing,
     /// Still FIRING and `run_every` has passed since the last email.
     Repeat,
-    /// Left FIRING (only with `send_resolved`).
+    /// Left FIRING (only with `send_resolved`, and if its firing was mailed).
     Resolved,
+}
+
+impl Notice {
+    pub fn name(self) -> &'static str {
+        match self {
+            Notice::Firing => "firing",
+            Notice::Repeat => "repeat",
+            Notice::Resolved => "resolved",
+        }
+    }
 }
 
 /// The outcome of one check: the state to write (`None`: leave the stored
@@ -107,308 +192,122 @@ pub struct Step {
 }
 
 impl Step {
-    fn unchanged() -> Step {
+    pub fn unchanged() -> Step {
         Step {
             next: None,
             notice: None,
         }
     }
+
+    fn write(next: AlertState, notice: Option<Notice>) -> Step {
+        Step {
+            next: Some(next),
+            notice,
+        }
+    }
 }
 
-/// Applies check number `check` (made at `now`) to `prev`, when nothing is
-/// known about the checks between `prev.check` and `check`: a PENDING count
-/// continues only if `check` is the very next one.
-pub fn step(prev: &AlertState, obs: Observation, rule: &Rule, check: u64, now: UnixMillis) -> Step {
-    step_continuing(prev, obs, rule, check, check, now)
-}
-
-/// Like [`step`], where the checks from `continues_from` to `check - 1` are
-/// known not to have been evaluated (the store could not be read, the
-/// window overlapped a store outage, or `missing: keep` had no data): they
-/// neither count towards `for` nor break the run of breaches. Any other gap
-/// (the agent was not running, or fell behind) restarts the count.
-pub fn step_continuing(
-    prev: &AlertState,
-    obs: Observation,
-    rule: &Rule,
-    check: u64,
-    continues_from: u64,
-    now: UnixMillis,
-) -> Step {
+/// Applies one check to `prev`.
+pub fn step(prev: &AlertState, obs: Observation, rule: &Rule, check: Check) -> Step {
     // This slot (or a later one) was already applied, by this agent before a
     // restart or by another agent sharing the store.
-    if prev.check >= check && *prev != AlertState::default() {
+    if prev.check >= check.slot && *prev != AlertState::default() {
         return Step::unchanged();
     }
+    let slot = check.slot;
     match (obs, prev.status) {
-        (Observation::Skip, _) => Step::unchanged(),
-        (Observation::Clear, Status::Ok) => Step::unchanged(),
-        (Observation::Clear, Status::Pending) => Step {
-            next: Some(AlertState {
-                check,
-                ..AlertState::default()
-            }),
-            notice: None,
-        },
-        (Observation::Clear, Status::Firing) => Step {
-            next: Some(AlertState {
-                check,
-                ..AlertState::default()
-            }),
-            notice: rule.send_resolved.then_some(Notice::Resolved),
-        },
+        // No data with `missing: keep`: no repeat, only keep the key alive.
+        (Observation::Skip, Status::Firing) => {
+            if slot.saturating_sub(prev.check) >= rule.state_ttl_ms / 2 {
+                Step::write(
+                    AlertState {
+                        check: slot,
+                        ..prev.clone()
+                    },
+                    None,
+                )
+            } else {
+                Step::unchanged()
+            }
+        }
+        (Observation::Skip, _) | (Observation::Clear, Status::Ok) => Step::unchanged(),
+        (Observation::Clear, Status::Pending) => Step::write(AlertState::ok_at(slot), None),
+        (Observation::Clear, Status::Firing) => {
+            let clear_since = prev.clear_since.unwrap_or(slot);
+            if slot.saturating_sub(clear_since) >= rule.keep_firing_for_ms {
+                let told = prev.notified && rule.send_resolved && !check.muted;
+                return Step::write(AlertState::ok_at(slot), told.then_some(Notice::Resolved));
+            }
+            let next = AlertState {
+                clear_since: Some(clear_since),
+                ..prev.clone()
+            };
+            still_firing(prev, next, rule, check)
+        }
         (Observation::Breach, Status::Ok | Status::Pending) => {
-            let consecutive = prev.check.saturating_add(1) >= continues_from.min(check);
+            let consecutive =
+                prev.check.saturating_add(rule.interval_ms) >= check.continues_from.min(slot);
             let breaches = if prev.status == Status::Ok || !consecutive {
                 1
             } else {
                 prev.breaches.saturating_add(1)
             };
-            if breaches >= rule.for_checks.max(1) {
-                Step {
-                    next: Some(AlertState {
-                        status: Status::Firing,
-                        breaches,
-                        check,
-                        since: Some(now),
-                        last_sent: Some(now),
-                    }),
-                    notice: Some(Notice::Firing),
-                }
-            } else {
-                Step {
-                    next: Some(AlertState {
+            if breaches < rule.for_checks.max(1) {
+                return Step::write(
+                    AlertState {
                         status: Status::Pending,
                         breaches,
-                        check,
-                        since: None,
-                        last_sent: None,
-                    }),
-                    notice: None,
-                }
+                        ..AlertState::ok_at(slot)
+                    },
+                    None,
+                );
             }
+            let next = AlertState {
+                status: Status::Firing,
+                breaches,
+                since: Some(slot),
+                last_sent: (!check.muted).then_some(slot),
+                notified: !check.muted,
+                ..AlertState::ok_at(slot)
+            };
+            let notice = (!check.muted).then_some(Notice::Firing);
+            Step::write(next, notice)
         }
         (Observation::Breach, Status::Firing) => {
-            // While FIRING the state changes only when a mail is sent, so
-            // `prev.check` is the check of the last mail. Slot times, not
-            // the wall clock of the tick (which jitters by milliseconds), so
-            // a repeat falls exactly on the first check at or after
-            // `run_every`.
-            let elapsed = check
-                .saturating_sub(prev.check)
-                .saturating_mul(rule.interval_ms);
-            let due = prev.last_sent.is_none() || elapsed >= rule.run_every_ms;
-            if !due {
-                return Step::unchanged();
-            }
-            Step {
-                next: Some(AlertState {
-                    check,
-                    last_sent: Some(now),
-                    since: prev.since.or(Some(now)),
-                    ..prev.clone()
-                }),
-                notice: Some(Notice::Repeat),
-            }
+            let next = AlertState {
+                clear_since: None,
+                ..prev.clone()
+            };
+            still_firing(prev, next, rule, check)
         }
     }
+}
+
+/// FIRING goes on: `next` is `prev` with this check's changes (the run of
+/// clear checks). Mails the firing a mute held back, or a repeat when
+/// `run_every` has passed; otherwise writes only if something changed or
+/// the key needs refreshing before it expires.
+fn still_firing(prev: &AlertState, mut next: AlertState, rule: &Rule, check: Check) -> Step {
+    let slot = check.slot;
+    next.check = slot;
+    if !check.muted && !prev.notified {
+        next.notified = true;
+        next.last_sent = Some(slot);
+        return Step::write(next, Some(Notice::Firing));
+    }
+    let repeat_due = prev
+        .last_sent
+        .is_none_or(|sent| slot.saturating_sub(sent) >= rule.run_every_ms);
+    if !check.muted && repeat_due {
+        next.last_sent = Some(slot);
+        return Step::write(next, Some(Notice::Repeat));
+    }
+    let refresh = slot.saturating_sub(prev.check) >= rule.state_ttl_ms / 2;
+    if next.clear_since != prev.clear_since || refresh {
+        return Step::write(next, None);
+    }
+    Step::unchanged()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MIN: u64 = 60_000;
-
-    fn rule(for_checks: u32, run_every_ms: u64, send_resolved: bool) -> Rule {
-        Rule {
-            for_checks,
-            run_every_ms,
-            send_resolved,
-            interval_ms: 1000,
-        }
-    }
-
-    /// Runs a sequence of observations one interval apart and returns the
-    /// notices sent, with the check number each was sent at.
-    fn run(rule: &Rule, interval_ms: u64, obs: &[Observation]) -> (AlertState, Vec<(u64, Notice)>) {
-        let rule = &Rule {
-            interval_ms,
-            ..*rule
-        };
-        let mut state = AlertState::default();
-        let mut sent = Vec::new();
-        // Skipped checks (`missing: keep`) do not break a run, as in the
-        // engine.
-        let mut continues_from = 1;
-        for (i, o) in obs.iter().enumerate() {
-            let check = i as u64 + 1;
-            let s = step_continuing(&state, *o, rule, check, continues_from, check * interval_ms);
-            if *o != Skip {
-                continues_from = check + 1;
-            }
-            if let Some(next) = s.next {
-                state = next;
-            }
-            if let Some(n) = s.notice {
-                sent.push((check, n));
-            }
-        }
-        (state, sent)
-    }
-
-    use Notice::*;
-    use Observation::*;
-
-    #[test]
-    fn first_breach_fires_at_once_then_repeats_every_run_every() {
-        // 20 s interval, run_every 1 min: repeats every 3 checks.
-        let (state, sent) = run(&rule(1, MIN, false), 20_000, &[Breach; 7]);
-        assert_eq!(sent, [(1, Firing), (4, Repeat), (7, Repeat)]);
-        assert_eq!(state.status, Status::Firing);
-        assert_eq!(state.since, Some(20_000), "since stays at the first firing");
-    }
-
-    #[test]
-    fn for_needs_consecutive_breaches() {
-        let r = rule(3, MIN, false);
-        let (state, sent) = run(&r, 1000, &[Breach, Breach, Clear, Breach, Breach]);
-        assert!(sent.is_empty());
-        assert_eq!((state.status, state.breaches), (Status::Pending, 2));
-        let (_, sent) = run(&r, 1000, &[Breach, Breach, Clear, Breach, Breach, Breach]);
-        assert_eq!(sent, [(6, Firing)]);
-    }
-
-    #[test]
-    fn resolved_mail_only_with_send_resolved() {
-        let obs = [Breach, Breach, Clear, Clear];
-        let (state, sent) = run(&rule(1, MIN, true), 1000, &obs);
-        assert_eq!(sent, [(1, Firing), (3, Resolved)]);
-        assert_eq!(state.status, Status::Ok);
-        let (_, sent) = run(&rule(1, MIN, false), 1000, &obs);
-        assert_eq!(sent, [(1, Firing)]);
-    }
-
-    #[test]
-    fn firing_again_after_resolving_mails_at_once() {
-        let (_, sent) = run(&rule(1, 10 * MIN, true), 1000, &[Breach, Clear, Breach]);
-        assert_eq!(sent, [(1, Firing), (2, Resolved), (3, Firing)]);
-    }
-
-    #[test]
-    fn skip_changes_nothing() {
-        let (state, sent) = run(&rule(2, MIN, true), 1000, &[Breach, Skip, Skip, Breach]);
-        assert_eq!(sent, [(4, Firing)]);
-        assert_eq!(state.status, Status::Firing);
-        let firing = state.clone();
-        assert_eq!(
-            step(&firing, Skip, &rule(2, 0, true), 99, 99_000),
-            Step::unchanged()
-        );
-    }
-
-    #[test]
-    fn steady_states_write_nothing() {
-        let r = rule(1, MIN, true);
-        assert_eq!(
-            step(&AlertState::default(), Clear, &r, 5, 5000),
-            Step::unchanged()
-        );
-        let firing = step(&AlertState::default(), Breach, &r, 5, 5000)
-            .next
-            .unwrap();
-        assert_eq!(step(&firing, Breach, &r, 6, 6000), Step::unchanged());
-    }
-
-    #[test]
-    fn a_check_already_applied_is_not_applied_again() {
-        // Two agents evaluate check 7: the second finds the state the first
-        // wrote and must neither count the breach again nor mail again.
-        let r = rule(2, MIN, true);
-        let pending = step(&AlertState::default(), Breach, &r, 7, 7000)
-            .next
-            .unwrap();
-        assert_eq!(pending.status, Status::Pending);
-        assert_eq!(step(&pending, Breach, &r, 7, 7400), Step::unchanged());
-        let firing = step(&pending, Breach, &r, 8, 8000);
-        assert_eq!(firing.notice, Some(Firing));
-        let firing = firing.next.unwrap();
-        assert_eq!(step(&firing, Breach, &r, 8, 8300), Step::unchanged());
-        assert_eq!(step(&firing, Clear, &r, 8, 8300), Step::unchanged());
-        assert_eq!(step(&firing, Clear, &r, 9, 9000).notice, Some(Resolved));
-    }
-
-    #[test]
-    fn run_every_zero_repeats_every_check() {
-        let (_, sent) = run(&rule(1, 0, false), 1000, &[Breach; 3]);
-        assert_eq!(sent, [(1, Firing), (2, Repeat), (3, Repeat)]);
-    }
-
-    #[test]
-    fn repeats_fall_on_slots_whatever_the_jitter_of_the_clock() {
-        // Interval 30 s, run_every 15 min: a repeat every 30 checks, even
-        // when each tick wakes up a few milliseconds late or early.
-        let r = Rule {
-            interval_ms: 30_000,
-            ..rule(1, 15 * MIN, false)
-        };
-        let mut state = AlertState::default();
-        let mut sent = Vec::new();
-        for check in 1..=91u64 {
-            let jitter = [0, 7, 350, 2, 120][check as usize % 5];
-            let now = check * 30_000 + 300 + jitter;
-            let s = step(&state, Breach, &r, check, now);
-            if let Some(next) = s.next {
-                state = next;
-            }
-            if let Some(n) = s.notice {
-                sent.push((check, n));
-            }
-        }
-        assert_eq!(
-            sent,
-            [(1, Firing), (31, Repeat), (61, Repeat), (91, Repeat)]
-        );
-    }
-
-    #[test]
-    fn for_restarts_after_a_gap_nobody_evaluated() {
-        // for: 2; a breach at check 10, the agent down until check 490,
-        // one breach there: still PENDING (1), the next breach fires.
-        let r = rule(2, MIN, false);
-        let pending = step(&AlertState::default(), Breach, &r, 10, 10_000)
-            .next
-            .unwrap();
-        let after_gap = step(&pending, Breach, &r, 490, 490_000);
-        assert_eq!(after_gap.notice, None);
-        let after_gap = after_gap.next.unwrap();
-        assert_eq!((after_gap.status, after_gap.breaches), (Status::Pending, 1));
-        assert_eq!(
-            step(&after_gap, Breach, &r, 491, 491_000).notice,
-            Some(Firing)
-        );
-        // Checks 11..=14 known not evaluated (store down): the run goes on.
-        let s = step_continuing(&pending, Breach, &r, 15, 11, 15_000);
-        assert_eq!(s.notice, Some(Firing));
-        // Known only from 12: check 11 is a hole, the count restarts.
-        let s = step_continuing(&pending, Breach, &r, 15, 12, 15_000);
-        assert_eq!(s.notice, None);
-    }
-
-    #[test]
-    fn state_round_trips_as_json() {
-        let s = AlertState {
-            status: Status::Firing,
-            breaches: 2,
-            check: 42,
-            since: Some(1),
-            last_sent: Some(2),
-        };
-        assert_eq!(AlertState::from_json(&s.to_json()).unwrap(), s);
-        let huge = r#"{"status":"firing","since":18446744073709551615}"#;
-        assert!(AlertState::from_json(huge).is_err());
-        let y10k = r#"{"status":"firing","last_sent":253402300800000}"#;
-        assert!(AlertState::from_json(y10k).is_err());
-        assert!(s.to_json().contains("\"status\":\"firing\""));
-    }
-}
+mod tests;

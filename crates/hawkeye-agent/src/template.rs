@@ -157,7 +157,7 @@ pub fn check(src: &str) -> Result<(), TemplateError> {
     let rewritten = rewrite_go_style(src);
     let template = env
         .template_from_str(&rewritten)
-        .map_err(|e| TemplateError::Syntax(describe(&e)))?;
+        .map_err(|e| TemplateError::Syntax(describe_at(&e, &rewritten)))?;
     let globals: BTreeSet<&str> = env.globals().map(|(name, _)| name).collect();
     let mut unknown: Vec<String> = template
         .undeclared_variables(false)
@@ -177,6 +177,30 @@ pub fn render(src: &str, vars: &TemplateVars) -> Result<String, TemplateError> {
     environment()
         .render_str(&rewrite_go_style(src), vars)
         .map_err(|e| TemplateError::Render(describe(&e)))
+}
+
+/// The error with the place in the template where it is: the text around
+/// it, so a long template points at the broken tag.
+fn describe_at(e: &minijinja::Error, src: &str) -> String {
+    let mut s = describe(e);
+    if let Some(range) = e.range() {
+        let start = floor_char_boundary(src, range.start.saturating_sub(12));
+        let end = floor_char_boundary(src, (range.end + 12).min(src.len()));
+        let column = src[..floor_char_boundary(src, range.start)].chars().count() + 1;
+        s.push_str(&format!(
+            ", at character {column}: `{}`",
+            src[start..end].replace('\n', "\\n")
+        ));
+    }
+    s
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 fn describe(e: &minijinja::Error) -> String {
@@ -264,6 +288,9 @@ mod tests {
             ]))
         );
         assert!(matches!(check("{{ count "), Err(TemplateError::Syntax(_))));
+        let e = check("Value {{ count }} and {{ value | round( }} then").unwrap_err();
+        assert!(e.to_string().contains("at character"), "{e}");
+        assert!(e.to_string().contains("round("), "{e}");
         assert!(matches!(check("{% if %}"), Err(TemplateError::Syntax(_))));
         // Loop variables are declared by the template itself.
         check("{% for i in range(2) %}{{ i }}{% endfor %}").unwrap();

@@ -8,6 +8,8 @@ use hawkeye_agent::{load_monitors, parse_monitors, Missing, Notifier, Op};
 use hawkeye_protocol::MetricKind;
 use hawkeye_store::Aggregation;
 
+const HOUR: Duration = Duration::from_secs(3600);
+
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
@@ -16,7 +18,7 @@ fn fixture(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn the_original_format_loads_unchanged() {
-    let file = load_monitors(&fixture("monitors-original.yaml")).unwrap();
+    let file = load_monitors(&fixture("monitors-original.yaml"), HOUR).unwrap();
     assert_eq!(file.version, 1);
     assert_eq!(file.monitors.len(), 2);
     let m = &file.monitors[0];
@@ -54,7 +56,7 @@ fn the_original_format_loads_unchanged() {
 
 #[test]
 fn the_extended_format_loads() {
-    let file = load_monitors(&fixture("monitors-extended.yaml")).unwrap();
+    let file = load_monitors(&fixture("monitors-extended.yaml"), HOUR).unwrap();
     assert_eq!(file.monitors.len(), 5);
     let ratio = &file.monitors[0];
     assert_eq!(ratio.ratio_of.as_deref(), Some("http.requests"));
@@ -89,6 +91,7 @@ fn durations_with_units_work_everywhere() {
     let file = parse_monitors(
         "version: 1\nmonitors:\n  - metric: a\n    interval: 2m\n    window: 2m\n    triggers:\n      - {threshold: 1, run_every: 90s, to: a@b.example}\n",
         "t.yaml",
+        HOUR,
     )
     .unwrap();
     let m = &file.monitors[0];
@@ -121,15 +124,15 @@ fn invalid_files_are_rejected_with_line_and_column() {
         // Unknown keys at every level.
         (
             "version: 1\nfoo: 1\nmonitors: []\n".into(),
-            vec![(2, 1, "unknown field `foo`")],
+            vec![(2, 1, "unknown key `foo` in the file")],
         ),
         (
             monitor(&format!("    intervall: 20\n    triggers:\n{VALID_TRIGGER}")),
-            vec![(4, 5, "unknown field `intervall`")],
+            vec![(4, 5, "unknown key `intervall` in a monitor; did you mean `interval`?")],
         ),
         (
             monitor("    triggers:\n      - threshold: 3\n        runevery: 5\n        to: [a@example.com]\n"),
-            vec![(6, 9, "unknown field `runevery`")],
+            vec![(6, 9, "unknown key `runevery` in a trigger; did you mean `run_every`?")],
         ),
         // Wrong types.
         (
@@ -183,7 +186,7 @@ fn invalid_files_are_rejected_with_line_and_column() {
         ),
         (
             "version: 1\nmonitors:\n  - triggers:\n      - threshold: 3\n        to: [a@example.com]\n".into(),
-            vec![(3, 5, "missing field `metric`")],
+            vec![(3, 5, "a monitor needs `metric`")],
         ),
         (
             monitor(&format!("    interval: 1500ms\n    triggers:\n{VALID_TRIGGER}")),
@@ -195,8 +198,13 @@ fn invalid_files_are_rejected_with_line_and_column() {
             vec![(1, 10, "unsupported version 2")],
         ),
     ];
+    assert_problems(cases);
+}
+
+/// Each file is refused with exactly the problems expected, in order.
+fn assert_problems(cases: Vec<(String, Vec<Expected>)>) {
     for (text, expected) in cases {
-        let err = parse_monitors(&text, "monitors.yaml").expect_err(&text);
+        let err = parse_monitors(&text, "monitors.yaml", HOUR).expect_err(&text);
         let got: Vec<(usize, usize, String)> = err
             .problems
             .iter()
@@ -207,8 +215,8 @@ fn invalid_files_are_rejected_with_line_and_column() {
             .collect();
         assert_eq!(got.len(), expected.len(), "{text}\n{err}");
         for ((line, col, msg), (el, ec, efrag)) in got.iter().zip(&expected) {
-            assert_eq!((*line, *col), (*el, *ec), "{msg}\n--- in ---\n{text}");
             assert!(msg.contains(efrag), "{msg:?} lacks {efrag:?}\n{text}");
+            assert_eq!((*line, *col), (*el, *ec), "{msg}\n--- in ---\n{text}");
         }
     }
 }
@@ -234,7 +242,7 @@ monitors:
         text: '{{ nope }}'
         to: [a@example.com]
 ";
-    let err = parse_monitors(text, "monitors.yaml").unwrap_err();
+    let err = parse_monitors(text, "monitors.yaml", HOUR).unwrap_err();
     let lines: Vec<String> = err.to_string().lines().map(String::from).collect();
     assert_eq!(lines.len(), 5, "{err}");
     let prefixes: Vec<&str> = lines
@@ -252,12 +260,11 @@ monitors:
         ],
         "{err}"
     );
-    assert!(lines[1].contains("unknown field `bogus`"), "{err}");
+    assert!(lines[1].contains("unknown key `bogus`"), "{err}");
 }
 
 #[test]
 fn a_window_or_interval_longer_than_the_retention_is_refused() {
-    use hawkeye_agent::parse_monitors_with;
     let yaml = |interval: &str, window: &str| {
         format!(
             "version: 1\nmonitors:\n  - metric: a.b\n    interval: {interval}\n    window: {window}\n    triggers:\n      - threshold: 1\n        to: [x@example.com]\n"
@@ -267,7 +274,7 @@ fn a_window_or_interval_longer_than_the_retention_is_refused() {
     // A set monitor over a year would make the store enumerate every
     // second of it; a day with 1 h retention would read one hour.
     for window in ["1y", "1d", "61m"] {
-        let e = parse_monitors_with(&yaml("30s", window), "m.yaml", hour)
+        let e = parse_monitors(&yaml("30s", window), "m.yaml", hour)
             .unwrap_err()
             .to_string();
         assert!(e.contains("m.yaml:5:13: monitor a.b: window"), "{e}");
@@ -276,9 +283,9 @@ fn a_window_or_interval_longer_than_the_retention_is_refused() {
             "{e}"
         );
     }
-    assert!(parse_monitors_with(&yaml("30s", "1h"), "m.yaml", hour).is_ok());
-    assert!(parse_monitors_with(&yaml("30s", "1d"), "m.yaml", 2 * 24 * hour).is_ok());
-    let e = parse_monitors_with(&yaml("2h", "1m"), "m.yaml", hour)
+    assert!(parse_monitors(&yaml("30s", "1h"), "m.yaml", hour).is_ok());
+    assert!(parse_monitors(&yaml("30s", "1d"), "m.yaml", 2 * 24 * hour).is_ok());
+    let e = parse_monitors(&yaml("2h", "1m"), "m.yaml", hour)
         .unwrap_err()
         .to_string();
     assert!(
@@ -286,9 +293,119 @@ fn a_window_or_interval_longer_than_the_retention_is_refused() {
         "{e}"
     );
     // Built in code: validate_with checks the same.
-    let mut file = parse_monitors_with(&yaml("30s", "1h"), "m.yaml", hour).unwrap();
+    let mut file = parse_monitors(&yaml("30s", "1h"), "m.yaml", hour).unwrap();
     file.monitors[0].window = 2 * hour;
-    let e = file.validate_with(hour).unwrap_err().to_string();
+    let e = file.validate(hour).unwrap_err().to_string();
     assert!(e.contains("monitor a.b: window 2h is longer"), "{e}");
-    assert!(file.validate_with(3 * hour).is_ok());
+    assert!(file.validate(3 * hour).is_ok());
+}
+
+/// Item 10 of the alerts issue: the messages people found weak.
+#[test]
+fn config_messages_say_what_to_do() {
+    let cases: Vec<(String, Vec<Expected>)> = vec![
+        // An unclosed quote points at where the string starts.
+        (
+            monitor("    subject: \"4xx errors\n    triggers:\n      - threshold: 3\n        to: [a@example.com]\n"),
+            vec![(4, 14, "unclosed quote")],
+        ),
+        // A tab in the indentation.
+        (
+            "version: 1\nmonitors:\n\t- metric: a\n".into(),
+            vec![(3, 1, "tabs are not allowed")],
+        ),
+        // A broken template says where in the template.
+        (
+            monitor("    triggers:\n      - threshold: 3\n        text: 'Count {{ count }} then {{ value | round( }}'\n        to: [a@example.com]\n"),
+            vec![(6, 15, "at character")],
+        ),
+        // Several addresses in one string.
+        (
+            monitor("    triggers:\n      - threshold: 3\n        to: [a@example.com]\n        cc: \"b@example.com, c@example.com\"\n"),
+            vec![(7, 13, "write them as a list (cc: [b@example.com, c@example.com])")],
+        ),
+        // A missing key does not hide the other problems of its monitor.
+        (
+            "version: 1\nmonitors:\n  - type: x\n    triggers:\n      - threshold: 3\n        op: '=>'\n        to: [a@example.com]\n".into(),
+            vec![(3, 5, "a monitor needs `metric`"), (3, 11, "unknown type \"x\""), (6, 13, "unknown op")],
+        ),
+        // New keys are checked too.
+        (
+            monitor("    runbook: wiki/4xx\n    triggers:\n      - threshold: 3\n        recovery_threshold: 5\n        to: [a@example.com]\n"),
+            vec![(4, 14, "runbook must be an http(s) URL"), (7, 29, "recovery_threshold 5 must not be above")],
+        ),
+        (
+            monitor("    maintenance:\n      - {days: [sat, funday], from: '25:00', to: '02:00', time_zone: Mars/Base}\n    triggers:\n      - {threshold: 3, to: [a@example.com]}\n"),
+            vec![(5, 22, "unknown day \"funday\""), (5, 37, "invalid time \"25:00\"")],
+        ),
+    ];
+    assert_problems(cases);
+}
+
+#[test]
+fn the_noise_controls_load() {
+    let text = "\
+version: 1
+monitors:
+  - id: checkout-latency
+    metric: http.latency
+    type: g
+    gauge_stale_after: 2m
+    inhibit_lower: false
+    runbook: https://wiki.example.com/latency
+    annotations: {team: payments, tier: 1}
+    maintenance:
+      - {days: [sat, sun], from: '02:00', to: '04:00', time_zone: Europe/Paris}
+      - {from: '23:00', to: '01:00'}
+    triggers:
+      - id: warn
+        threshold: 500
+        keep_firing_for: 5m
+        recovery_threshold: 400
+        annotations: {severity: warning}
+        to: [oncall@example.com]
+";
+    let file = parse_monitors(text, "m.yaml", HOUR).unwrap();
+    let m = &file.monitors[0];
+    assert_eq!(m.id.as_deref(), Some("checkout-latency"));
+    assert_eq!(m.gauge_stale_after, Duration::from_secs(120));
+    assert!(!m.inhibit_lower);
+    assert_eq!(
+        m.runbook.as_deref(),
+        Some("https://wiki.example.com/latency")
+    );
+    assert_eq!(m.annotations.get("tier").map(String::as_str), Some("1"));
+    assert_eq!(m.maintenance.len(), 2);
+    assert_eq!(m.maintenance[0].time_zone, "Europe/Paris");
+    assert_eq!(m.maintenance[1].time_zone, "UTC");
+    let t = &m.triggers[0];
+    assert_eq!(t.id.as_deref(), Some("warn"));
+    assert_eq!(t.keep_firing_for, Duration::from_secs(300));
+    assert_eq!(t.recovery_threshold, Some(400.0));
+    // Defaults, and the staleness capped by the retention.
+    let plain = parse_monitors(
+        "version: 1\nmonitors:\n  - {metric: a, type: g, triggers: [{threshold: 1, to: a@example.com}]}\n",
+        "m.yaml",
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let m = &plain.monitors[0];
+    assert_eq!(
+        m.gauge_stale_after,
+        Duration::from_secs(60),
+        "5m capped by a 1m retention"
+    );
+    assert!(m.inhibit_lower);
+    assert_eq!(m.triggers[0].keep_firing_for, Duration::ZERO);
+    // Ids must be unique.
+    let e = parse_monitors(
+        "version: 1\nmonitors:\n  - {id: a, metric: a, triggers: [{threshold: 1, to: a@example.com}]}\n  - {id: a, metric: b, triggers: [{threshold: 1, to: a@example.com}]}\n",
+        "m.yaml",
+        HOUR,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("monitor id \"a\" is used twice"),
+        "{e}"
+    );
 }

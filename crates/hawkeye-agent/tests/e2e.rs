@@ -163,7 +163,7 @@ fn events_breaching_a_threshold_mail_once_repeat_and_resolve() {
         mails.iter().map(|m| m.subject()).collect::<Vec<_>>()
     );
     for repeat in &alerts[1..] {
-        assert_eq!(repeat.subject(), "4xx errors exceeded");
+        assert_eq!(repeat.subject(), "[REPEAT] 4xx errors exceeded");
         assert!(
             repeat.body().contains("Still firing since"),
             "{}",

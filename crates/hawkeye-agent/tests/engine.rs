@@ -16,7 +16,7 @@ use hawkeye_store::{Aggregate, DistributionStats, Store};
 const S: u64 = 1000;
 
 fn file(yaml: &str) -> MonitorsFile {
-    parse_monitors(yaml, "test.yaml").unwrap()
+    parse_monitors(yaml, "test.yaml", std::time::Duration::from_secs(3600)).unwrap()
 }
 
 fn notices(report: &hawkeye_agent::TickReport) -> Vec<Notice> {
@@ -265,7 +265,51 @@ async fn one_read_per_tick_whatever_the_number_of_monitors() {
         0,
         "steady OK writes nothing"
     );
+    // The first tick after a start also looks once for states under the
+    // old key format (migration); later ticks do not.
+    assert_eq!(r.store_calls, 3);
+    let r = e.tick(t0 + 10 * S).await;
     assert_eq!(r.store_calls, 2);
+    assert_eq!(store.query_many.load(Ordering::SeqCst), 2);
+}
+
+const SPARSE_GAUGE: &str = "\
+version: 1
+monitors:
+  - metric: queue.depth
+    type: g
+    interval: 2s
+    triggers:
+      - threshold: 100
+        run_every: 1h
+        send_resolved: true
+        to: [oncall@example.com]
+";
+
+#[tokio::test]
+async fn a_sparse_gauge_keeps_its_value_until_stale() {
+    // Reported every 5 s, checked every 2 s: most windows hold no sample,
+    // yet the gauge still has its last value: one firing mail, no flapping.
+    let store = memory();
+    let mailer = Arc::new(RecordingMailer::default());
+    let q = queue(mailer.clone());
+    let t0 = base_ms();
+    let mut e = engine(&file(SPARSE_GAUGE), store.clone(), &q, t0);
+    let mut sent = Vec::new();
+    for check in 0..15u64 {
+        let now = t0 + check * 2 * S;
+        for s in [0u64, 5, 10, 15, 20, 25] {
+            if t0 / S + s == now / S - 1 {
+                gauge(&*store, "queue.depth", secs(now), 500.0).await;
+            }
+        }
+        sent.extend(notices(&e.tick(now).await));
+    }
+    assert_eq!(sent, [Notice::Firing], "one mail for one breach");
+    // The reporter dies: after gauge_stale_after (default 5 m) it is
+    // missing data, which resolves (missing: ok).
+    assert_eq!(notices(&e.tick(t0 + 200 * S).await), []);
+    assert_eq!(notices(&e.tick(t0 + 400 * S).await), [Notice::Resolved]);
 }
 
 #[tokio::test]
@@ -369,6 +413,7 @@ monitors:
   - metric: queue.depth
     type: g
     interval: 10s
+    gauge_stale_after: 1s
     triggers:
       - threshold: 1000
         op: '>'
@@ -434,7 +479,7 @@ async fn the_store_keys_do_not_collide_for_identical_monitors() {
         COUNTER_10S.split_once("monitors:\n").unwrap().1
     );
     let f = file(&yaml);
-    let keys = hawkeye_agent::engine::state_keys(&f, &settings());
+    let keys = hawkeye_agent::state_key::state_keys(&f, "shop", "test");
     assert_eq!(keys.len(), 2);
     assert_ne!(keys[0], keys[1]);
 }
@@ -574,8 +619,15 @@ async fn an_absurd_stored_state_is_treated_as_absent() {
     let f = file(COUNTER_10S);
     let mut e = engine(&f, store.clone(), &q, t0);
     let key = e.keys()[0][0].clone();
-    let absurd = r#"{"status":"firing","breaches":1,"check":1,"since":18446744073709551615,"last_sent":18446744073709551615}"#;
-    assert!(store.swap_alert_state(&key, None, absurd).await.unwrap());
+    let absurd = r#"{"v":2,"status":"firing","breaches":1,"check":1,"since":18446744073709551615,"last_sent":18446744073709551615}"#;
+    let commit = hawkeye_store::AlertCommit {
+        key,
+        expected: None,
+        new: Some(absurd.to_string()),
+        ttl: std::time::Duration::from_secs(3600),
+        outbox: vec![],
+    };
+    assert!(store.commit_alert(&commit).await.unwrap());
     // No data: a FIRING state would resolve (and mail `since`).
     assert_eq!(notices(&e.tick(t0).await), []);
     count(&*store, "http.response.400", secs(t0 + 10 * S), 5.0).await;
@@ -596,19 +648,57 @@ impl Store for PanickingStore {
     ) -> Result<Vec<hawkeye_store::QueryOutcome>, hawkeye_store::StoreError> {
         panic!("store bug (test)")
     }
-    async fn alert_states(
+    async fn read_alerts(
+        &self,
+        read: &hawkeye_store::AlertRead,
+    ) -> Result<hawkeye_store::AlertSnapshot, hawkeye_store::StoreError> {
+        Ok(hawkeye_store::AlertSnapshot {
+            states: vec![None; read.keys.len()],
+            marker: read.marker.clone(),
+            silences: vec![],
+        })
+    }
+    async fn commit_alert(
+        &self,
+        _: &hawkeye_store::AlertCommit,
+    ) -> Result<bool, hawkeye_store::StoreError> {
+        Ok(true)
+    }
+    async fn claim_outbox(
+        &self,
+        _: u64,
+        _: std::time::Duration,
+        _: usize,
+    ) -> Result<Vec<hawkeye_store::OutboxEntry>, hawkeye_store::StoreError> {
+        Ok(vec![])
+    }
+    async fn settle_outbox(
+        &self,
+        _: &str,
+        _: hawkeye_store::Settle,
+    ) -> Result<(), hawkeye_store::StoreError> {
+        Ok(())
+    }
+    async fn put_silence(&self, _: &str, _: &str, _: u64) -> Result<(), hawkeye_store::StoreError> {
+        Ok(())
+    }
+    async fn expire_silence(&self, _: &str) -> Result<bool, hawkeye_store::StoreError> {
+        Ok(false)
+    }
+    async fn silences(&self, _: u64) -> Result<Vec<String>, hawkeye_store::StoreError> {
+        Ok(vec![])
+    }
+    async fn legacy_alert_states(
         &self,
         keys: &[String],
     ) -> Result<Vec<Option<String>>, hawkeye_store::StoreError> {
         Ok(vec![None; keys.len()])
     }
-    async fn swap_alert_state(
+    async fn delete_legacy_alert_states(
         &self,
-        _: &str,
-        _: Option<&str>,
-        _: &str,
-    ) -> Result<bool, hawkeye_store::StoreError> {
-        Ok(true)
+        _: &[String],
+    ) -> Result<(), hawkeye_store::StoreError> {
+        Ok(())
     }
     async fn ping(&self) -> Result<(), hawkeye_store::StoreError> {
         Ok(())
@@ -657,4 +747,121 @@ async fn a_reload_with_a_window_past_the_retention_is_refused() {
         .expect("refused")
         .to_string();
     assert!(e.contains("window 1day is longer"), "{e}");
+}
+
+#[tokio::test]
+async fn editing_a_threshold_evaluates_the_new_rule_on_the_same_state() {
+    let store = memory();
+    let mailer = Arc::new(RecordingMailer::default());
+    let q = queue(mailer.clone());
+    let t0 = base_ms();
+    let mut e = engine(&file(COUNTER_10S), store.clone(), &q, t0);
+    let breach = |n: u64| {
+        let store = store.clone();
+        async move { count(&*store, "http.response.400", secs(t0 + n * 10 * S), 5.0).await }
+    };
+    breach(0).await;
+    assert_eq!(notices(&e.tick(t0).await), [Notice::Firing]);
+    // 3 → 4: 5 still breaches; same alert, no second firing mail.
+    e.reload(
+        &file(&COUNTER_10S.replace("threshold: 3", "threshold: 4")),
+        t0 + 10 * S,
+    );
+    breach(1).await;
+    assert_eq!(notices(&e.tick(t0 + 10 * S).await), []);
+    // 4 → 50: no longer breaching: resolved, once.
+    e.reload(
+        &file(&COUNTER_10S.replace("threshold: 3", "threshold: 50")),
+        t0 + 20 * S,
+    );
+    breach(2).await;
+    assert_eq!(notices(&e.tick(t0 + 20 * S).await), [Notice::Resolved]);
+    breach(3).await;
+    assert_eq!(notices(&e.tick(t0 + 30 * S).await), []);
+    // Back to 3: a new episode, a new firing mail (not a stale resolved).
+    e.reload(&file(COUNTER_10S), t0 + 40 * S);
+    breach(4).await;
+    assert_eq!(notices(&e.tick(t0 + 40 * S).await), [Notice::Firing]);
+}
+
+#[tokio::test]
+async fn a_trigger_removed_by_a_reload_is_resolved_and_deleted() {
+    let two = format!(
+        "{COUNTER_10S}      - threshold: 4\n        send_resolved: true\n        to: [escalation@example.com]\n"
+    );
+    let store = memory();
+    let mailer = Arc::new(RecordingMailer::default());
+    let q = queue(mailer.clone());
+    let t0 = base_ms();
+    let mut e = engine(&file(&two), store.clone(), &q, t0);
+    count(&*store, "http.response.400", secs(t0), 5.0).await;
+    assert_eq!(notices(&e.tick(t0).await), [Notice::Firing, Notice::Firing]);
+    let removed_key = e.keys()[0][1].clone();
+    e.reload(&file(COUNTER_10S), t0 + 10 * S);
+    count(&*store, "http.response.400", secs(t0 + 10 * S), 5.0).await;
+    let r = e.tick(t0 + 10 * S).await;
+    assert_eq!(
+        notices(&r),
+        [Notice::Resolved],
+        "the removed level resolves"
+    );
+    let read = hawkeye_store::AlertRead {
+        keys: vec![removed_key],
+        marker: "m".into(),
+        marker_ttl: std::time::Duration::from_secs(60),
+        now_ms: t0,
+    };
+    assert_eq!(
+        store.read_alerts(&read).await.unwrap().states,
+        vec![None],
+        "deleted"
+    );
+    count(&*store, "http.response.400", secs(t0 + 20 * S), 5.0).await;
+    assert!(
+        e.tick(t0 + 20 * S).await.notices.is_empty(),
+        "resolved once"
+    );
+    q.shutdown(std::time::Duration::from_secs(5)).await;
+    let mails = mailer.mails.lock().unwrap().clone();
+    let resolved = mails
+        .iter()
+        .find(|m| m.subject.starts_with("[RESOLVED]"))
+        .unwrap();
+    assert_eq!(resolved.to, ["escalation@example.com"]);
+    assert!(
+        resolved.body.contains("was removed from the monitors file"),
+        "{}",
+        resolved.body
+    );
+}
+
+#[tokio::test]
+async fn states_under_the_old_keys_are_migrated_at_start() {
+    let inner = hawkeye_store::MemoryStore::new(std::time::Duration::from_secs(3600));
+    let f = file(COUNTER_10S);
+    let legacy = hawkeye_agent::state_key::legacy_keys(&f, "shop", "test");
+    // As the agent before versioned keys wrote it: FIRING since check 5.
+    let t0 = base_ms();
+    let slot = t0 / (10 * S) - 1;
+    inner.put_legacy_alert_state(
+        &legacy[0][0],
+        &format!(
+            r#"{{"status":"firing","breaches":1,"check":{slot},"since":{t0},"last_sent":{t0}}}"#
+        ),
+    );
+    let store = Arc::new(Probe::new(inner));
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let mut e = engine(&f, store.clone(), &q, t0);
+    count(&*store, "http.response.400", secs(t0), 5.0).await;
+    assert_eq!(
+        notices(&e.tick(t0).await),
+        [],
+        "still the same episode: no second firing"
+    );
+    assert_eq!(
+        store.legacy_alert_states(&legacy[0]).await.unwrap(),
+        vec![None],
+        "the old key is gone"
+    );
+    assert_eq!(notices(&e.tick(t0 + 10 * S).await), [Notice::Resolved]);
 }

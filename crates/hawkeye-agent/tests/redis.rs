@@ -41,7 +41,7 @@ async fn redis_store(redis: &RedisServer) -> Arc<dyn Store> {
 }
 
 fn file(yaml: &str) -> MonitorsFile {
-    parse_monitors(yaml, "test.yaml").unwrap()
+    parse_monitors(yaml, "test.yaml", Duration::from_secs(3600)).unwrap()
 }
 
 fn notices(report: &hawkeye_agent::TickReport) -> Vec<Notice> {
@@ -104,7 +104,7 @@ async fn a_restarted_agent_does_not_resend_from_redis_state() {
     assert_eq!(notices(&second.tick(t0 + 10 * S).await), []);
     count(&*store, "http.response.400", secs(t0 + 30 * S), 5.0).await;
     assert_eq!(notices(&second.tick(t0 + 30 * S).await), [Notice::Repeat]);
-    let state = redis.cli(&["KEYS", "hawkeye:alert:*"]);
+    let state = redis.cli(&["KEYS", "hawkeye:{alerts}:state:*"]);
     assert!(!state.is_empty(), "the state lives in redis");
 }
 

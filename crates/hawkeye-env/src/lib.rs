@@ -1,8 +1,14 @@
-//! Loading `.env` files as SPEC §2 says: `.env` in the working directory when
+//! Loading `.env` files as the README's configuration section says: `.env` in the working directory when
 //! present, then `.{ENV}.env` when `ENV` is set (in the environment or in
 //! `.env`); a value in `.{ENV}.env` overrides the one in `.env`. Variables
 //! already in the environment win over both, and CLI flags win over
 //! everything (clap reads the environment after this ran).
+//!
+//! [`Env`] then reads the settings, the same way for every binary.
+
+mod reader;
+
+pub use reader::{Env, EnvError};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

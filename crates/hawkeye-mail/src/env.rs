@@ -5,9 +5,9 @@ use std::sync::Arc;
 use crate::{FileMailer, LogMailer, MailError, Mailer, SmtpMailer};
 
 /// An environment variable, with an empty value treated as unset (a blank
-/// line `SMTP_USERNAME=` in `.env` means "none").
+/// line `SMTP_USERNAME=` in `.env` means "none"); see [`hawkeye_env::Env`].
 pub fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    hawkeye_env::Env::process().get(name)
 }
 
 pub(crate) fn required_env_var(name: &str, needed_by: &str) -> Result<String, MailError> {

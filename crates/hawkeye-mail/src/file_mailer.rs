@@ -78,6 +78,7 @@ mod tests {
             to: vec!["oncall@example.com".into()],
             cc: vec![],
             bcc: vec![],
+            message_id: None,
         };
         mailer.send(mail.clone()).await.unwrap();
         mailer.send(mail).await.unwrap();
@@ -106,6 +107,7 @@ mod tests {
             to: vec!["oncall@example.com".into()],
             cc: vec![],
             bcc: vec![],
+            message_id: None,
         };
         assert!(mailer.send(mail).await.is_err());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);

@@ -40,6 +40,10 @@ pub struct Mail {
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub bcc: Vec<String>,
+    /// The `Message-ID` (without angle brackets), when the sender wants a
+    /// stable one (the agent derives it from the alert, so a mail sent
+    /// twice around a crash is recognisable); `None`: a new one is made.
+    pub message_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

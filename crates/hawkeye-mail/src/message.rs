@@ -55,9 +55,19 @@ pub fn parse_mailbox(address: &str) -> Result<Mailbox, MailError> {
 }
 
 /// Builds the message for `mail`: plain text UTF-8 body, a Date and a
-/// Message-ID, `Bcc` kept only in the envelope.
+/// Message-ID (the mail's own, else a new one), `Bcc` kept only in the
+/// envelope.
 pub fn build_message(mail: &Mail) -> Result<Message, MailError> {
     check_header_text("subject", &mail.subject)?;
+    if let Some(id) = &mail.message_id {
+        check_header_text("Message-ID", id)?;
+        if id.contains(['<', '>', ' ']) || !id.contains('@') {
+            return Err(MailError::InvalidHeader {
+                header: "Message-ID",
+                reason: format!("{id:?} is not of the form left@right"),
+            });
+        }
+    }
     if mail.to.is_empty() && mail.cc.is_empty() && mail.bcc.is_empty() {
         return Err(MailError::NoRecipients);
     }
@@ -65,7 +75,7 @@ pub fn build_message(mail: &Mail) -> Result<Message, MailError> {
         .from(parse_mailbox(&mail.from)?)
         .subject(mail.subject.as_str())
         .header(ContentType::TEXT_PLAIN)
-        .message_id(None);
+        .message_id(mail.message_id.as_ref().map(|id| format!("<{id}>")));
     for to in &mail.to {
         builder = builder.to(parse_mailbox(to)?);
     }
@@ -92,6 +102,7 @@ mod tests {
             to: vec!["oncall@example.com".into()],
             cc: vec!["Team Lead <lead@example.com>".into()],
             bcc: vec!["audit@example.com".into()],
+            message_id: None,
         }
     }
 
@@ -119,6 +130,19 @@ mod tests {
                 "audit@example.com"
             ]
         );
+    }
+
+    #[test]
+    fn a_given_message_id_is_kept() {
+        let mut m = mail();
+        m.message_id = Some("abc.firing@hawkeye".into());
+        let text = String::from_utf8(build_message(&m).unwrap().formatted()).unwrap();
+        assert!(
+            text.contains("Message-ID: <abc.firing@hawkeye>\r\n"),
+            "{text}"
+        );
+        m.message_id = Some("x>\r\nBcc: e@x".into());
+        assert!(build_message(&m).is_err());
     }
 
     #[test]

@@ -324,6 +324,7 @@ mod tests {
             to: vec!["oncall@example.com".into()],
             cc: vec![],
             bcc: vec![],
+            message_id: None,
         }
     }
 

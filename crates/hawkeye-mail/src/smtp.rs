@@ -59,6 +59,9 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The default `SMTP_TIMEOUT`.
+pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Where and how to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmtpSettings {
@@ -67,8 +70,10 @@ pub struct SmtpSettings {
     pub tls: SmtpTls,
     pub username: Option<String>,
     pub password: Option<Secret>,
-    /// Limit on each network operation, so a server that accepts the
-    /// connection and then hangs counts as unavailable.
+    /// `SMTP_TIMEOUT`: how long connecting, and then each attempt at a
+    /// mail (every command of its transaction together), may take before it
+    /// counts as unavailable, so a relay that greets and then stalls holds
+    /// nothing for ever.
     pub timeout: Duration,
 }
 
@@ -80,12 +85,12 @@ impl SmtpSettings {
             tls,
             username: None,
             password: None,
-            timeout: Duration::from_secs(10),
+            timeout: DEFAULT_SMTP_TIMEOUT,
         }
     }
 
     /// Reads `SMTP_HOST` (required), `SMTP_PORT`, `SMTP_TLS`,
-    /// `SMTP_USERNAME`, `SMTP_PASSWORD`.
+    /// `SMTP_USERNAME`, `SMTP_PASSWORD`, `SMTP_TIMEOUT`.
     ///
     /// The port defaults to 587, except 465 with `SMTP_TLS=tls`, which is
     /// where servers listen for TLS from the first byte.
@@ -104,6 +109,12 @@ impl SmtpSettings {
             None => 587,
         };
         let mut settings = SmtpSettings::new(host, port, tls);
+        settings.timeout = hawkeye_env::Env::process()
+            .duration("SMTP_TIMEOUT", DEFAULT_SMTP_TIMEOUT)
+            .map_err(|e| MailError::Config(e.to_string()))?;
+        if settings.timeout.is_zero() {
+            return Err(MailError::Config("SMTP_TIMEOUT must be more than 0".into()));
+        }
         settings.username = env_var("SMTP_USERNAME");
         settings.password = env_var("SMTP_PASSWORD").map(Secret::new);
         if settings.password.is_some() && settings.username.is_none() {
@@ -182,6 +193,23 @@ impl fmt::Debug for SmtpMailer {
 }
 
 impl SmtpMailer {
+    /// Runs one SMTP exchange within `SMTP_TIMEOUT`.
+    async fn bounded<T>(
+        &self,
+        exchange: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
+    ) -> Result<Result<T, lettre::transport::smtp::Error>, MailError> {
+        tokio::time::timeout(self.settings.timeout, exchange)
+            .await
+            .map_err(|_| {
+                MailError::Unavailable(format!(
+                    "{}:{}: no answer within {} (SMTP_TIMEOUT)",
+                    self.settings.host,
+                    self.settings.port,
+                    humantime::format_duration(self.settings.timeout)
+                ))
+            })
+    }
+
     /// 5xx (and a client-side refusal) will fail the same way next time;
     /// anything else (connection refused, timeout, 4xx, TLS handshake) may
     /// pass once the server is back.
@@ -217,7 +245,14 @@ impl SmtpMailer {
         for rcpt in message.envelope().to() {
             let envelope = lettre::address::Envelope::new(from.clone(), vec![rcpt.clone()])
                 .map_err(|e| MailError::Build(e.to_string()))?;
-            match self.transport.send_raw(&envelope, &raw).await {
+            let sent = match self.bounded(self.transport.send_raw(&envelope, &raw)).await {
+                Ok(sent) => sent,
+                Err(timeout) => {
+                    temporary.push(format!("{rcpt}: {timeout}"));
+                    continue;
+                }
+            };
+            match sent {
                 Ok(_) => delivered.push(rcpt.to_string()),
                 Err(e) if e.is_permanent() || e.is_client() => refused.push(format!("{rcpt}: {e}")),
                 Err(e) => temporary.push(format!("{rcpt}: {e}")),
@@ -257,7 +292,7 @@ impl SmtpMailer {
 impl Mailer for SmtpMailer {
     async fn send(&self, mail: Mail) -> Result<(), MailError> {
         let message = build_message(&mail)?;
-        match self.transport.send(message.clone()).await {
+        match self.bounded(self.transport.send(message.clone())).await? {
             Ok(_) => Ok(()),
             Err(e) if e.is_permanent() && message.envelope().to().len() > 1 => {
                 self.send_one_by_one(&message, e).await

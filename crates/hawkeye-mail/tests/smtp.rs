@@ -16,6 +16,7 @@ fn mail(subject: &str) -> Mail {
         to: vec!["oncall@example.com".into()],
         cc: vec!["Lead <lead@example.com>".into()],
         bcc: vec!["audit@example.com".into()],
+        message_id: None,
     }
 }
 
@@ -185,4 +186,19 @@ async fn one_refused_recipient_does_not_lose_the_mail_for_the_others() {
     let err = mailer(server.port).send(m).await.unwrap_err();
     assert!(!err.is_retryable(), "{err}");
     assert_eq!(server.accepted.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_relay_that_greets_then_stalls_times_out() {
+    let relay = hawkeye_testkit::smtp_server::StallingRelay::start();
+    let mut settings = SmtpSettings::new(relay.host(), relay.port(), SmtpTls::None);
+    settings.timeout = Duration::from_millis(500);
+    let mailer = SmtpMailer::new(settings).unwrap();
+    let err = tokio::time::timeout(DEADLINE, mailer.send(mail("stalled")))
+        .await
+        .expect("the timeout ends the attempt")
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("(SMTP_TIMEOUT)"), "{err}");
+    assert_eq!(relay.greeted(), 1);
 }

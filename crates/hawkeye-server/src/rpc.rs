@@ -272,5 +272,6 @@ pub(crate) fn window_query(
         aggregation,
         window_secs,
         end: now,
+        stale_after: None,
     })
 }

@@ -110,6 +110,7 @@ async fn sigterm_under_load_loses_no_answered_event_and_removes_the_socket() {
             aggregation: None,
             window_secs: 300,
             end: now,
+            stale_after: None,
         })
         .await
         .unwrap()
@@ -175,6 +176,7 @@ async fn a_client_that_never_reads_cannot_hold_up_shutdown() {
         aggregation: None,
         window_secs: 300,
         end: now,
+        stale_after: None,
     };
     assert_eq!(store.query(&q).await.unwrap().unwrap(), Some(1.0));
     drop(stuck);

@@ -7,17 +7,22 @@
 //! The key schema of the Redis store is described in docs/storage.md.
 
 pub mod aggregate;
+pub mod alerts;
 pub mod memory;
+mod memory_alerts;
 pub mod redis_store;
 pub mod sketch;
+mod staleness;
 pub mod window;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use hawkeye_protocol::SeriesKey;
 
 pub use aggregate::{Aggregate, DistributionStats, GaugeStats};
+pub use alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
 pub use memory::MemoryStore;
 pub use redis_store::{RedisConfig, RedisStore};
 pub use window::{Aggregation, QueryError, WindowQuery};
@@ -91,19 +96,47 @@ pub trait Store: Send + Sync + 'static {
             .ok_or_else(|| StoreError::Protocol("no outcome for the query".into()))
     }
 
-    /// The alert states stored under `keys` (opaque strings the agent
-    /// writes), `None` where there is none.
-    async fn alert_states(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError>;
+    /// The alert states of `read.keys`, the store's marker (set to
+    /// `read.marker` when it has none) and the running silences, in one
+    /// round trip. See [`alerts`].
+    async fn read_alerts(&self, read: &AlertRead) -> Result<AlertSnapshot, StoreError>;
 
-    /// Sets the state of `key` to `new` only if it is still `expected`
-    /// (`None`: absent). Returns whether it did. Two agents sharing a store use
-    /// this so that only one of them acts on a transition.
-    async fn swap_alert_state(
+    /// Applies a state change and records its mail, atomically, if the state
+    /// is still `commit.expected`. Returns whether it did: two agents sharing
+    /// a store use this so that only one of them acts on a transition.
+    async fn commit_alert(&self, commit: &AlertCommit) -> Result<bool, StoreError>;
+
+    /// Up to `max` outbox entries nobody holds (never claimed, lease run out,
+    /// or due for a retry), each leased to the caller until `now_ms + lease`.
+    async fn claim_outbox(
         &self,
-        key: &str,
-        expected: Option<&str>,
-        new: &str,
-    ) -> Result<bool, StoreError>;
+        now_ms: u64,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Removes a delivered (or abandoned) entry, or makes it claimable again
+    /// at a later time.
+    async fn settle_outbox(&self, id: &str, settle: Settle) -> Result<(), StoreError>;
+
+    /// Stores (or replaces) silence `id` until `ends_at_ms` (unix ms), when
+    /// it disappears by itself.
+    async fn put_silence(&self, id: &str, silence: &str, ends_at_ms: u64)
+        -> Result<(), StoreError>;
+
+    /// Ends silence `id` now; false when there was none.
+    async fn expire_silence(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Every silence still running at `now_ms`.
+    async fn silences(&self, now_ms: u64) -> Result<Vec<String>, StoreError>;
+
+    /// States written by agents before state keys were versioned (the
+    /// `P:alert:{<key>}` keys), for the agent to migrate; `None` where absent.
+    async fn legacy_alert_states(&self, keys: &[String])
+        -> Result<Vec<Option<String>>, StoreError>;
+
+    /// Removes migrated legacy states.
+    async fn delete_legacy_alert_states(&self, keys: &[String]) -> Result<(), StoreError>;
 
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -117,16 +150,45 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     async fn query_many(&self, queries: &[WindowQuery]) -> Result<Vec<QueryOutcome>, StoreError> {
         (**self).query_many(queries).await
     }
-    async fn alert_states(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
-        (**self).alert_states(keys).await
+    async fn read_alerts(&self, read: &AlertRead) -> Result<AlertSnapshot, StoreError> {
+        (**self).read_alerts(read).await
     }
-    async fn swap_alert_state(
+    async fn commit_alert(&self, commit: &AlertCommit) -> Result<bool, StoreError> {
+        (**self).commit_alert(commit).await
+    }
+    async fn claim_outbox(
         &self,
-        key: &str,
-        expected: Option<&str>,
-        new: &str,
-    ) -> Result<bool, StoreError> {
-        (**self).swap_alert_state(key, expected, new).await
+        now_ms: u64,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        (**self).claim_outbox(now_ms, lease, max).await
+    }
+    async fn settle_outbox(&self, id: &str, settle: Settle) -> Result<(), StoreError> {
+        (**self).settle_outbox(id, settle).await
+    }
+    async fn put_silence(
+        &self,
+        id: &str,
+        silence: &str,
+        ends_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        (**self).put_silence(id, silence, ends_at_ms).await
+    }
+    async fn expire_silence(&self, id: &str) -> Result<bool, StoreError> {
+        (**self).expire_silence(id).await
+    }
+    async fn silences(&self, now_ms: u64) -> Result<Vec<String>, StoreError> {
+        (**self).silences(now_ms).await
+    }
+    async fn legacy_alert_states(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        (**self).legacy_alert_states(keys).await
+    }
+    async fn delete_legacy_alert_states(&self, keys: &[String]) -> Result<(), StoreError> {
+        (**self).delete_legacy_alert_states(keys).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         (**self).ping().await

@@ -10,6 +10,9 @@ use async_trait::async_trait;
 use hawkeye_protocol::MetricKind;
 
 use crate::aggregate::Aggregate;
+use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
+use crate::memory_alerts::Alerts;
+use crate::staleness;
 use crate::window::{self, SeriesWindow, WindowQuery};
 use crate::{QueryOutcome, Store, StoreError, WriteBatch};
 
@@ -28,7 +31,7 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct Inner {
     names: HashMap<String, Series>,
-    alerts: HashMap<String, String>,
+    alerts: Alerts,
     /// Per server id, the last flush applied: a batch is applied whole under
     /// the lock, so this is all it takes to make a retried flush a no-op.
     applied: HashMap<u64, u64>,
@@ -46,6 +49,14 @@ impl MemoryStore {
         // A panic while holding the lock cannot leave the maps half-updated
         // in a way that matters more than losing the process; keep serving.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl MemoryStore {
+    /// Stores a state under a pre-versioning key, as an agent before
+    /// versioned state keys did, so that an embedder can test migration.
+    pub fn put_legacy_alert_state(&self, key: &str, state: &str) {
+        self.lock().alerts.put_legacy(key, state);
     }
 }
 
@@ -102,23 +113,56 @@ impl Store for MemoryStore {
         Ok(queries.iter().map(|q| query_one(&inner, q)).collect())
     }
 
-    async fn alert_states(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
-        let inner = self.lock();
-        Ok(keys.iter().map(|k| inner.alerts.get(k).cloned()).collect())
+    async fn read_alerts(&self, read: &AlertRead) -> Result<AlertSnapshot, StoreError> {
+        Ok(self.lock().alerts.read(read))
     }
 
-    async fn swap_alert_state(
+    async fn commit_alert(&self, commit: &AlertCommit) -> Result<bool, StoreError> {
+        Ok(self.lock().alerts.commit(commit))
+    }
+
+    async fn claim_outbox(
         &self,
-        key: &str,
-        expected: Option<&str>,
-        new: &str,
-    ) -> Result<bool, StoreError> {
-        let mut inner = self.lock();
-        if inner.alerts.get(key).map(String::as_str) != expected {
-            return Ok(false);
-        }
-        inner.alerts.insert(key.to_string(), new.to_string());
-        Ok(true)
+        now_ms: u64,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        Ok(self.lock().alerts.claim(now_ms, lease, max))
+    }
+
+    async fn settle_outbox(&self, id: &str, settle: Settle) -> Result<(), StoreError> {
+        self.lock().alerts.settle(id, settle);
+        Ok(())
+    }
+
+    async fn put_silence(
+        &self,
+        id: &str,
+        silence: &str,
+        ends_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.lock().alerts.put_silence(id, silence, ends_at_ms);
+        Ok(())
+    }
+
+    async fn expire_silence(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().alerts.expire_silence(id))
+    }
+
+    async fn silences(&self, now_ms: u64) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().alerts.silences(now_ms))
+    }
+
+    async fn legacy_alert_states(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        Ok(self.lock().alerts.legacy(keys))
+    }
+
+    async fn delete_legacy_alert_states(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.lock().alerts.delete_legacy(keys);
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -130,23 +174,25 @@ fn query_one(inner: &Inner, query: &WindowQuery) -> QueryOutcome {
     let Some(series) = inner.names.get(&query.name) else {
         return Ok(None);
     };
+    let candidates = staleness::candidates_start(query);
     let matching: Vec<(&SeriesId, &Seconds)> = series
         .iter()
         .filter(|((kind, tags), seconds)| {
             query.kind.is_none_or(|k| k == *kind)
                 && query.tags.matches(tags)
-                && seconds.range(query.start()..=query.end).next().is_some()
+                && seconds.range(candidates..=query.end).next().is_some()
         })
         .collect();
     let Some(kind) = window::resolve_kind(query, matching.iter().map(|((k, _), _)| *k))? else {
         return Ok(None);
     };
     let aggregation = window::aggregation_for(query, kind)?;
+    let start = staleness::read_start(query, kind, aggregation);
     let windows = matching
         .into_iter()
         .filter(|((k, _), _)| *k == kind)
         .filter_map(|(_, seconds)| {
-            SeriesWindow::from_seconds(seconds.range(query.start()..=query.end).map(|(_, a)| a))
+            SeriesWindow::from_seconds(seconds.range(start..=query.end).map(|(_, a)| a))
         });
     Ok(window::evaluate(aggregation, query.window_secs, windows))
 }

@@ -121,6 +121,12 @@ pub struct WindowQuery {
     pub aggregation: Option<Aggregation>,
     pub window_secs: u64,
     pub end: i64,
+    /// For a gauge read with `last`: how far back (seconds, counted from
+    /// `end`) a series' latest value still counts when the window itself
+    /// holds none of it. A gauge keeps its value until it is this stale, as
+    /// in statsd and Prometheus (`docs/monitors.md`, `gauge_stale_after`).
+    /// `None`: only the window counts.
+    pub stale_after: Option<u64>,
 }
 
 impl WindowQuery {
@@ -134,6 +140,7 @@ impl WindowQuery {
             aggregation: None,
             window_secs,
             end,
+            stale_after: None,
         }
     }
 

@@ -17,7 +17,9 @@ use std::time::Duration;
 use hawkeye_protocol::{MetricKind, SeriesKey, TagFilter};
 use hawkeye_store::aggregate::Aggregate;
 use hawkeye_store::window::WindowQuery;
-use hawkeye_store::{RedisConfig, RedisStore, SeriesWrite, Store, WriteBatch};
+use hawkeye_store::{
+    AlertCommit, AlertRead, RedisConfig, RedisStore, SeriesWrite, Store, WriteBatch,
+};
 use hawkeye_testkit::{Progress, RedisCluster};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -261,6 +263,15 @@ async fn a_graceful_failover_under_load_loses_nothing_answered() {
     load.stop_and_check(&list).await;
 }
 
+fn alert_read(key: String) -> AlertRead {
+    AlertRead {
+        keys: vec![key],
+        marker: "m".into(),
+        marker_ttl: Duration::from_secs(3600),
+        now_ms: 0,
+    }
+}
+
 /// Plays an agent: for trigger after trigger, reads the state and swaps it
 /// from absent to firing. Returns the triggers whose swap it won.
 async fn race_for_transitions(store: Arc<RedisStore>, stop: Arc<AtomicBool>) -> Vec<String> {
@@ -269,10 +280,17 @@ async fn race_for_transitions(store: Arc<RedisStore>, stop: Arc<AtomicBool>) -> 
     while !stop.load(Ordering::SeqCst) {
         trigger += 1;
         let key = format!("monitor/{trigger}");
-        if let Ok(true) = returns("swap", store.swap_alert_state(&key, None, "firing")).await {
+        let commit = AlertCommit {
+            key: key.clone(),
+            expected: None,
+            new: Some("firing".into()),
+            ttl: Duration::from_secs(3600),
+            outbox: Vec::new(),
+        };
+        if let Ok(true) = returns("commit", store.commit_alert(&commit)).await {
             won.push(key.clone());
         }
-        let _ = returns("alert_states", store.alert_states(&[key])).await;
+        let _ = returns("read_alerts", store.read_alerts(&alert_read(key))).await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     won

@@ -9,7 +9,9 @@ use hawkeye_protocol::{MetricKind, SeriesKey};
 use hawkeye_store::aggregate::{Aggregate, DistributionStats, GaugeStats};
 use hawkeye_store::redis_store::WRITE_SCRIPT;
 use hawkeye_store::window::WindowQuery;
-use hawkeye_store::{RedisConfig, RedisStore, SeriesWrite, Store, WriteBatch};
+use hawkeye_store::{
+    AlertCommit, AlertRead, RedisConfig, RedisStore, SeriesWrite, Store, WriteBatch,
+};
 use hawkeye_testkit::RedisServer;
 
 /// Long enough for any call against a frozen Redis with a short
@@ -98,10 +100,23 @@ async fn a_frozen_redis_fails_every_call_within_the_timeout_and_the_retry_counts
     assert!(returns("query", store.query(&sum_query("frozen", t)))
         .await
         .is_err());
-    assert!(returns("alert_states", store.alert_states(&["a".into()]))
+    let read = AlertRead {
+        keys: vec!["a".into()],
+        marker: "m".into(),
+        marker_ttl: Duration::from_secs(60),
+        now_ms: 0,
+    };
+    assert!(returns("read_alerts", store.read_alerts(&read))
         .await
         .is_err());
-    assert!(returns("swap", store.swap_alert_state("a", None, "x"))
+    let commit = AlertCommit {
+        key: "a".into(),
+        expected: None,
+        new: Some("x".into()),
+        ttl: Duration::from_secs(60),
+        outbox: Vec::new(),
+    };
+    assert!(returns("commit", store.commit_alert(&commit))
         .await
         .is_err());
     assert!(returns("ping", store.ping()).await.is_err());

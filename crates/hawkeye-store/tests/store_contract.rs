@@ -10,7 +10,10 @@ use std::time::Duration;
 use hawkeye_protocol::{MetricKind, SeriesKey, TagFilter};
 use hawkeye_store::aggregate::{Aggregate, DistributionStats, GaugeStats};
 use hawkeye_store::window::{Aggregation, QueryError, WindowQuery};
-use hawkeye_store::{MemoryStore, RedisConfig, RedisStore, SeriesWrite, Store, WriteBatch};
+use hawkeye_store::{
+    AlertCommit, AlertRead, MemoryStore, OutboxEntry, RedisConfig, RedisStore, SeriesWrite, Settle,
+    Store, WriteBatch,
+};
 use hawkeye_testkit::{RedisCluster, RedisServer};
 
 /// A fixed "now" well inside the retention, aligned so windows cross a minute.
@@ -58,6 +61,7 @@ fn query(name: &str, agg: Option<&str>, window_secs: u64, end: i64) -> WindowQue
         aggregation: agg.map(|a| a.parse().unwrap()),
         window_secs,
         end,
+        stale_after: None,
     }
 }
 
@@ -393,32 +397,299 @@ async fn bad_queries_are_errors_not_values(store: &dyn Store, _: Option<&RedisSe
 }
 every_store!(bad_queries, bad_queries_are_errors_not_values);
 
-async fn alert_state_compare_and_swap(store: &dyn Store, _: Option<&RedisServer>) {
-    let keys = vec!["m1/t1".to_string(), "m1/t2".to_string()];
-    assert_eq!(store.alert_states(&keys).await.unwrap(), vec![None, None]);
+fn commit(key: &str, expected: Option<&str>, new: Option<&str>, mail: &[&str]) -> AlertCommit {
+    AlertCommit {
+        key: key.to_string(),
+        expected: expected.map(str::to_string),
+        new: new.map(str::to_string),
+        ttl: Duration::from_secs(3600),
+        outbox: mail
+            .iter()
+            .map(|id| OutboxEntry {
+                id: id.to_string(),
+                body: format!("mail {id}"),
+            })
+            .collect(),
+    }
+}
+
+fn read(keys: &[&str], marker: &str) -> AlertRead {
+    AlertRead {
+        keys: keys.iter().map(|k| k.to_string()).collect(),
+        marker: marker.to_string(),
+        marker_ttl: Duration::from_secs(3600),
+        now_ms: now() as u64 * 1000,
+    }
+}
+
+async fn alert_state_compare_and_swap_with_its_mail(store: &dyn Store, _: Option<&RedisServer>) {
+    let snap = store
+        .read_alerts(&read(&["m1/t1", "m1/t2"], "first"))
+        .await
+        .unwrap();
+    assert_eq!(snap.states, vec![None, None]);
+    assert_eq!(snap.marker, "first", "a fresh store takes the marker given");
     assert!(store
-        .swap_alert_state("m1/t1", None, "firing")
+        .commit_alert(&commit("m1/t1", None, Some("firing"), &["e1.firing"]))
         .await
         .unwrap());
-    // A second agent that read "absent" loses the race.
+    // A second agent that read "absent" loses the race, and its mail is
+    // not recorded.
     assert!(!store
-        .swap_alert_state("m1/t1", None, "firing")
+        .commit_alert(&commit("m1/t1", None, Some("firing"), &["e2.firing"]))
         .await
         .unwrap());
     assert!(!store
-        .swap_alert_state("m1/t1", Some("ok"), "x")
+        .commit_alert(&commit("m1/t1", Some("ok"), Some("x"), &[]))
         .await
         .unwrap());
     assert!(store
-        .swap_alert_state("m1/t1", Some("firing"), "ok")
+        .commit_alert(&commit(
+            "m1/t1",
+            Some("firing"),
+            Some("ok"),
+            &["e1.resolved"]
+        ))
         .await
         .unwrap());
+    let snap = store
+        .read_alerts(&read(&["m1/t1", "m1/t2"], "second"))
+        .await
+        .unwrap();
+    assert_eq!(snap.states, vec![Some("ok".to_string()), None]);
+    assert_eq!(snap.marker, "first", "the marker is set once");
+    let now_ms = now() as u64 * 1000;
+    let mut ids: Vec<String> = store
+        .claim_outbox(now_ms, Duration::from_secs(60), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["e1.firing", "e1.resolved"]);
+    // Deleting a state.
+    assert!(store
+        .commit_alert(&commit("m1/t1", Some("ok"), None, &[]))
+        .await
+        .unwrap());
+    let snap = store.read_alerts(&read(&["m1/t1"], "x")).await.unwrap();
+    assert_eq!(snap.states, vec![None]);
+}
+every_store!(alert_state, alert_state_compare_and_swap_with_its_mail);
+
+async fn outbox_entries_are_leased_and_settled(store: &dyn Store, _: Option<&RedisServer>) {
+    let t = now() as u64 * 1000;
+    let lease = Duration::from_secs(30);
+    assert!(store
+        .commit_alert(&commit("k", None, Some("firing"), &["a", "b"]))
+        .await
+        .unwrap());
+    // The same notice recorded again (by a retried commit) stays one entry.
+    assert!(store
+        .commit_alert(&commit("k", Some("firing"), Some("firing2"), &["a"]))
+        .await
+        .unwrap());
+    let first = store.claim_outbox(t, lease, 1).await.unwrap();
+    assert_eq!(first.len(), 1, "at most max");
+    let second = store.claim_outbox(t, lease, 10).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_ne!(first[0].id, second[0].id);
+    assert_eq!(second[0].body, format!("mail {}", second[0].id));
+    assert!(
+        store
+            .claim_outbox(t + 1000, lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "both leased"
+    );
+    store
+        .settle_outbox(&first[0].id, Settle::Done)
+        .await
+        .unwrap();
+    store
+        .settle_outbox(&second[0].id, Settle::RetryAt(t + 5_000))
+        .await
+        .unwrap();
+    assert!(store
+        .claim_outbox(t + 4_000, lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store.claim_outbox(t + 5_000, lease, 10).await.unwrap();
+    assert_eq!(again, second, "due again after its retry time");
+    // A lease that runs out makes the entry claimable by someone else.
+    let after_lease = store
+        .claim_outbox(t + 5_000 + 30_000, lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(after_lease, second);
+    store
+        .settle_outbox(&second[0].id, Settle::Done)
+        .await
+        .unwrap();
+    assert!(store
+        .claim_outbox(t + 999_000, lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+every_store!(outbox, outbox_entries_are_leased_and_settled);
+
+async fn silences_run_until_they_end_or_expire(store: &dyn Store, _: Option<&RedisServer>) {
+    let t = now() as u64 * 1000;
+    store
+        .put_silence("s2", "second", t + 120_000)
+        .await
+        .unwrap();
+    store.put_silence("s1", "first", t + 60_000).await.unwrap();
+    store.put_silence("old", "ended", t - 1).await.unwrap();
+    assert_eq!(store.silences(t).await.unwrap(), ["first", "second"]);
+    let snap = store.read_alerts(&read(&[], "m")).await.unwrap();
+    assert_eq!(snap.silences, ["first", "second"], "read with the states");
+    assert_eq!(store.silences(t + 60_000).await.unwrap(), ["second"]);
+    assert!(store.expire_silence("s2").await.unwrap());
+    assert!(!store.expire_silence("s2").await.unwrap(), "already ended");
+    assert!(!store.expire_silence("nope").await.unwrap());
+    // s1 ended at t + 60 s (and was forgotten then), s2 was expired.
+    assert!(store.silences(t).await.unwrap().is_empty());
+}
+every_store!(silences, silences_run_until_they_end_or_expire);
+
+async fn a_gauge_keeps_its_last_value_until_stale(store: &dyn Store, _: Option<&RedisServer>) {
+    let t = now();
+    let g = |name: &str| key(MetricKind::Gauge, name, &[]);
+    store
+        .write(&batch(
+            1,
+            vec![
+                SeriesWrite {
+                    key: g("sparse"),
+                    points: vec![
+                        (t - 200, Aggregate::Gauge(GaugeStats::new(3.0))),
+                        (t - 100, Aggregate::Gauge(GaugeStats::new(7.0))),
+                    ],
+                },
+                SeriesWrite {
+                    key: key(MetricKind::Gauge, "sparse2", &[("a", "1")]),
+                    points: vec![(t - 100, Aggregate::Gauge(GaugeStats::new(1.0)))],
+                },
+                SeriesWrite {
+                    key: key(MetricKind::Gauge, "sparse2", &[("a", "2")]),
+                    points: vec![(t - 2, Aggregate::Gauge(GaugeStats::new(10.0)))],
+                },
+            ],
+        ))
+        .await
+        .unwrap();
+    let q = |name: &str, agg: Option<&str>, stale: Option<u64>| WindowQuery {
+        kind: Some(MetricKind::Gauge),
+        stale_after: stale,
+        ..query(name, agg, 10, t)
+    };
     assert_eq!(
-        store.alert_states(&keys).await.unwrap(),
-        vec![Some("ok".to_string()), None]
+        value(store, q("sparse", None, None)).await,
+        None,
+        "not in the window"
+    );
+    assert_eq!(
+        value(store, q("sparse", None, Some(300))).await,
+        Some(7.0),
+        "the latest value"
+    );
+    assert_eq!(
+        value(store, q("sparse", Some("last"), Some(150))).await,
+        Some(7.0)
+    );
+    assert_eq!(
+        value(store, q("sparse", None, Some(100))).await,
+        None,
+        "stale"
+    );
+    assert_eq!(
+        value(store, q("sparse", Some("max"), Some(300))).await,
+        None,
+        "only `last` looks back"
+    );
+    // Series add their last values; each looks back on its own.
+    assert_eq!(
+        value(store, q("sparse2", None, Some(300))).await,
+        Some(11.0)
+    );
+    assert_eq!(value(store, q("sparse2", None, None)).await, Some(10.0));
+    // Without a type given, the same.
+    let mut untyped = q("sparse", None, Some(300));
+    untyped.kind = None;
+    assert_eq!(value(store, untyped).await, Some(7.0));
+}
+every_store!(stale_gauges, a_gauge_keeps_its_last_value_until_stale);
+
+#[tokio::test]
+async fn redis_alert_keys_share_one_slot_and_expire() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, "hk", 120).await;
+    store.read_alerts(&read(&["a"], "m")).await.unwrap();
+    let mut c = commit("a b/{c}", None, Some("firing"), &["id1"]);
+    c.ttl = Duration::from_secs(50);
+    assert!(store.commit_alert(&c).await.unwrap());
+    store
+        .put_silence("s", "x", now() as u64 * 1000 + 60_000)
+        .await
+        .unwrap();
+    let keys = server.cli(&["--scan", "--pattern", "*"]);
+    let mut keys: Vec<&str> = keys.lines().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "hk:{alerts}:marker",
+            "hk:{alerts}:outbox",
+            "hk:{alerts}:outbox:due",
+            "hk:{alerts}:silences",
+            "hk:{alerts}:silences:ends",
+            "hk:{alerts}:state:a b/{c}",
+        ]
+    );
+    for k in keys {
+        let ttl: i64 = server.cli(&["TTL", k]).parse().unwrap();
+        assert!(ttl > 0 && ttl <= 3600, "{k} ttl {ttl}");
+    }
+}
+
+#[tokio::test]
+async fn redis_legacy_states_are_read_and_deleted() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, "hawkeye", 3600).await;
+    server.cli(&[
+        "SET",
+        "hawkeye:alert:{shop:dev:m:00ff}",
+        "{\"status\":\"firing\"}",
+    ]);
+    let keys = vec!["shop:dev:m:00ff".to_string(), "other".to_string()];
+    assert_eq!(
+        store.legacy_alert_states(&keys).await.unwrap(),
+        vec![Some("{\"status\":\"firing\"}".to_string()), None]
+    );
+    store.delete_legacy_alert_states(&keys).await.unwrap();
+    assert_eq!(
+        store.legacy_alert_states(&keys).await.unwrap(),
+        vec![None, None]
     );
 }
-every_store!(alert_state, alert_state_compare_and_swap);
+
+#[tokio::test]
+async fn memory_legacy_states_are_read_and_deleted() {
+    let store = MemoryStore::new(Duration::from_secs(3600));
+    store.put_legacy_alert_state("old", "s");
+    let keys = vec!["old".to_string()];
+    assert_eq!(
+        store.legacy_alert_states(&keys).await.unwrap(),
+        vec![Some("s".to_string())]
+    );
+    store.delete_legacy_alert_states(&keys).await.unwrap();
+    assert_eq!(store.legacy_alert_states(&keys).await.unwrap(), vec![None]);
+}
 
 async fn queries_in_one_call_keep_their_order(store: &dyn Store, _: Option<&RedisServer>) {
     let t = now();

@@ -4,8 +4,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+/// Checks `file` against `HAWKEYE_RETENTION` (default 1h): the CLI cannot
+/// ask the server for it.
 pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
-    match hawkeye_agent::load_monitors(file) {
+    let retention = hawkeye_env::Env::process().duration(
+        "HAWKEYE_RETENTION",
+        hawkeye_agent::AgentConfig::default().retention,
+    )?;
+    match hawkeye_agent::load_monitors(file, retention) {
         Ok(monitors) => {
             let triggers: usize = monitors.monitors.iter().map(|m| m.triggers.len()).sum();
             println!(

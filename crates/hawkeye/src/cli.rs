@@ -41,6 +41,9 @@ pub enum Command {
     /// Run server and agent in this process on an in-memory store, send
     /// traffic that breaches monitors.yaml and show the alert email.
     Demo(crate::demo::DemoArgs),
+    /// Silence alerts for a while, in the store every agent reads
+    /// (REDIS_URL): add, list, expire.
+    Silence(crate::silence::SilenceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -99,7 +102,7 @@ pub struct StatsArgs {
     pub json: bool,
 }
 
-fn parse_tag(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_tag(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
         .or_else(|| s.split_once(':'))
@@ -132,6 +135,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Check(args) => crate::check::check(&args.file),
             Command::Stats(args) => stats(args).await,
             Command::Demo(args) => crate::demo::run(args).await,
+            Command::Silence(args) => crate::silence::run(args).await,
         }
     })
 }

@@ -126,10 +126,14 @@ fn plan_breach(monitors: &MonitorsFile) -> Option<Breach> {
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let (mut monitors, origin) = if args.monitors.exists() {
-        let m = hawkeye_agent::load_monitors(&args.monitors)?;
+        let m = hawkeye_agent::load_monitors(&args.monitors, AgentConfig::default().retention)?;
         (m, args.monitors.display().to_string())
     } else {
-        let m = hawkeye_agent::parse_monitors(BUILT_IN_MONITORS, "monitors.yaml (built in)")?;
+        let m = hawkeye_agent::parse_monitors(
+            BUILT_IN_MONITORS,
+            "monitors.yaml (built in)",
+            AgentConfig::default().retention,
+        )?;
         (m, "the built-in copy of monitors.yaml".to_string())
     };
     let Some(breach) = plan_breach(&monitors) else {
@@ -275,7 +279,12 @@ mod tests {
 
     #[test]
     fn the_built_in_monitors_have_a_breach_to_show() {
-        let m = hawkeye_agent::parse_monitors(BUILT_IN_MONITORS, "built-in").unwrap();
+        let m = hawkeye_agent::parse_monitors(
+            BUILT_IN_MONITORS,
+            "built-in",
+            AgentConfig::default().retention,
+        )
+        .unwrap();
         let b = plan_breach(&m).unwrap();
         assert_eq!(b.metric, "http.response.400");
         assert_eq!(b.threshold, 3.0);

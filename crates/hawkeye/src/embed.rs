@@ -2,7 +2,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! // REDIS_URL set: Redis; otherwise the in-memory store. MAILER etc. as in SPEC §2.
+//! // REDIS_URL set: Redis; otherwise the in-memory store. MAILER etc. as the README's configuration table says.
 //! let hawkeye = hawkeye::embed::start(hawkeye::embed::EmbedConfig::from_env()?).await?;
 //! let client = hawkeye.client()?;
 //! client.incr("jobs.done", &[]);
@@ -78,15 +78,12 @@ pub enum EmbedError {
 }
 
 impl EmbedConfig {
-    /// Server, agent and mailer from the environment (SPEC §2). The store is
+    /// Server, agent and mailer from the environment (the README's configuration table). The store is
     /// Redis when `REDIS_URL` is set, the in-memory store otherwise.
     pub fn from_env() -> Result<EmbedConfig, EmbedError> {
         let server = ServerConfig::from_env()?;
         let agent = AgentConfig::from_env()?;
-        let store = match std::env::var("REDIS_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-        {
+        let store = match hawkeye_env::Env::process().get("REDIS_URL") {
             Some(_) => {
                 let settings = StoreSettings::from_env()?;
                 StoreChoice::Url {

@@ -5,5 +5,6 @@ pub mod check;
 pub mod cli;
 pub mod demo;
 pub mod embed;
+pub mod silence;
 /// `.env` loading, shared by every hawkeye binary.
 pub use hawkeye_env as env_files;

@@ -27,7 +27,8 @@ const DEADLINE: Duration = Duration::from_secs(60);
 fn root_monitors() -> hawkeye_agent::MonitorsFile {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../monitors.yaml");
     let mut monitors =
-        hawkeye_agent::load_monitors(&path).expect("the root monitors.yaml is valid");
+        hawkeye_agent::load_monitors(&path, hawkeye_agent::AgentConfig::default().retention)
+            .expect("the root monitors.yaml is valid");
     for m in &mut monitors.monitors {
         m.interval = Duration::from_secs(1);
     }

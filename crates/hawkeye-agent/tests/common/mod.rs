@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hawkeye_agent::{Engine, EngineSettings, MonitorsFile};
-use hawkeye_mail::{Mail, MailError, MailQueue, Mailer, QueueConfig};
+use hawkeye_agent::{Delivery, Engine, EngineSettings, MonitorsFile};
+use hawkeye_mail::{Mail, MailError, Mailer, QueueConfig, QueueStats};
 use hawkeye_protocol::{MetricKind, SeriesKey};
 use hawkeye_store::{
-    Aggregate, GaugeStats, MemoryStore, QueryOutcome, SeriesWrite, Store, StoreError, WindowQuery,
-    WriteBatch,
+    Aggregate, AlertCommit, AlertRead, AlertSnapshot, GaugeStats, MemoryStore, OutboxEntry,
+    QueryOutcome, SeriesWrite, Settle, Store, StoreError, WindowQuery, WriteBatch,
 };
 use tokio::sync::Notify;
 
@@ -54,20 +54,56 @@ impl<S: Store> Store for Probe<S> {
         self.check()?;
         self.inner.query_many(queries).await
     }
-    async fn alert_states(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+    async fn read_alerts(&self, read: &AlertRead) -> Result<AlertSnapshot, StoreError> {
         self.alert_states.fetch_add(1, Ordering::SeqCst);
         self.check()?;
-        self.inner.alert_states(keys).await
+        self.inner.read_alerts(read).await
     }
-    async fn swap_alert_state(
-        &self,
-        key: &str,
-        expected: Option<&str>,
-        new: &str,
-    ) -> Result<bool, StoreError> {
+    async fn commit_alert(&self, commit: &AlertCommit) -> Result<bool, StoreError> {
         self.swaps.fetch_add(1, Ordering::SeqCst);
         self.check()?;
-        self.inner.swap_alert_state(key, expected, new).await
+        self.inner.commit_alert(commit).await
+    }
+    async fn claim_outbox(
+        &self,
+        now_ms: u64,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.check()?;
+        self.inner.claim_outbox(now_ms, lease, max).await
+    }
+    async fn settle_outbox(&self, id: &str, settle: Settle) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.settle_outbox(id, settle).await
+    }
+    async fn put_silence(
+        &self,
+        id: &str,
+        silence: &str,
+        ends_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.put_silence(id, silence, ends_at_ms).await
+    }
+    async fn expire_silence(&self, id: &str) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.expire_silence(id).await
+    }
+    async fn silences(&self, now_ms: u64) -> Result<Vec<String>, StoreError> {
+        self.check()?;
+        self.inner.silences(now_ms).await
+    }
+    async fn legacy_alert_states(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        self.check()?;
+        self.inner.legacy_alert_states(keys).await
+    }
+    async fn delete_legacy_alert_states(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.delete_legacy_alert_states(keys).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.check()
@@ -107,15 +143,53 @@ pub fn settings() -> EngineSettings {
         environment: "test".into(),
         mail_from: "hawkeye@localhost".into(),
         evaluation_delay_ms: 0,
+        state_ttl: hawkeye_agent::engine::DEFAULT_STATE_TTL,
     }
 }
 
-pub fn queue(mailer: Arc<RecordingMailer>) -> MailQueue {
-    MailQueue::start(mailer, QueueConfig::default())
+/// The mail side of a test: sends what the engines' store has in its
+/// outbox to a recording mailer.
+pub struct Queue {
+    mailer: Arc<dyn Mailer>,
+    store: std::sync::OnceLock<Arc<dyn Store>>,
 }
 
-pub fn engine(file: &MonitorsFile, store: Arc<dyn Store>, queue: &MailQueue, now: u64) -> Engine {
-    Engine::new(file, store, queue.sender(), settings(), now)
+pub fn queue<M: Mailer>(mailer: Arc<M>) -> Queue {
+    Queue {
+        mailer,
+        store: std::sync::OnceLock::new(),
+    }
+}
+
+impl Queue {
+    /// Sends everything in the outbox now; returns the delivery counters.
+    pub async fn shutdown(&self, _grace: Duration) -> QueueStats {
+        let store = self
+            .store
+            .get()
+            .expect("an engine was made with this queue")
+            .clone();
+        let mut delivery = Delivery::new(
+            store,
+            self.mailer.clone(),
+            QueueConfig::default(),
+            Duration::from_secs(60),
+        );
+        delivery.drain(wall_ms).await;
+        delivery.stats()
+    }
+}
+
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+pub fn engine(file: &MonitorsFile, store: Arc<dyn Store>, queue: &Queue, now: u64) -> Engine {
+    let _ = queue.store.set(store.clone());
+    Engine::new(file, store, settings(), now)
 }
 
 /// Now, rounded down to a multiple of a minute, so that check slots of any
@@ -185,3 +259,4 @@ pub fn memory() -> Arc<Probe<MemoryStore>> {
 }
 
 pub mod processes;
+pub mod stack;

@@ -81,6 +81,23 @@ impl Proc {
             .count()
     }
 
+    /// Waits until at least `n` lines containing `needle` were printed;
+    /// false at the deadline.
+    pub fn wait_for_lines(&self, needle: &str, n: usize, deadline: Duration) -> bool {
+        let until = Instant::now() + deadline;
+        let mut lines = self.output.lines.lock().unwrap();
+        loop {
+            if lines.iter().filter(|l| l.contains(needle)).count() >= n {
+                return true;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            lines = self.output.changed.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
     pub fn signal(&self, signal: i32) {
         let pid = self.child.id() as libc::pid_t;
         // SAFETY: kill(2) with the pid of a child this test started.
@@ -110,11 +127,11 @@ impl Drop for Proc {
     }
 }
 
-/// The `hawkeye-server` binary, built if needed. Cargo gives a test the
-/// path of its own package's binaries only, so this one is built with the
-/// cargo running the tests (a no-op when it is up to date) into the same
-/// target directory, and found next to the test executable.
-pub fn server_binary() -> PathBuf {
+/// A binary of another package of the workspace, built if needed. Cargo
+/// gives a test the path of its own package's binaries only, so this one is
+/// built with the cargo running the tests (a no-op when it is up to date)
+/// into the same target directory, and found next to the test executable.
+pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>
     let profile_dir = exe
@@ -124,18 +141,28 @@ pub fn server_binary() -> PathBuf {
         .to_path_buf();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
-    build.args(["build", "-p", "hawkeye-server", "--bin", "hawkeye-server"]);
+    build.args(["build", "-p", package, "--bin", bin]);
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         build.arg("--release");
     }
-    let status = build.status().expect("run cargo build -p hawkeye-server");
-    let bin = profile_dir.join("hawkeye-server");
+    let status = build.status().expect("run cargo build");
+    let path = profile_dir.join(bin);
     assert!(
-        status.success() && bin.exists(),
-        "could not build {} (cargo build -p hawkeye-server)",
-        bin.display()
+        status.success() && path.exists(),
+        "could not build {} (cargo build -p {package})",
+        path.display()
     );
-    bin
+    path
+}
+
+/// The `hawkeye-server` binary, built if needed.
+pub fn server_binary() -> PathBuf {
+    workspace_binary("hawkeye-server", "hawkeye-server")
+}
+
+/// The `hawkeye` command line, built if needed.
+pub fn cli_binary() -> PathBuf {
+    workspace_binary("hawkeye", "hawkeye")
 }
 
 pub fn agent_binary() -> PathBuf {

@@ -1,51 +1,265 @@
-//! The agent's alert state: one string key per trigger, read in bulk and
-//! changed by compare-and-swap.
+//! The Redis store's alert data (see [`crate::alerts`] for the semantics
+//! and `docs/alerts.md` for the layout a user sees).
+//!
+//! Every key carries the hash tag `{alerts}`, so on a cluster they all live
+//! in one slot and a state change and its outbox entry are one script
+//! (atomic). `P` is `HAWKEYE_KEY_PREFIX`:
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `P:{alerts}:state:<trigger key>` | string, expires | one trigger's state (JSON) |
+//! | `P:{alerts}:outbox` | hash | id → mail not yet accepted by a relay |
+//! | `P:{alerts}:outbox:due` | sorted set | id → when it may be claimed (unix ms) |
+//! | `P:{alerts}:silences` | hash | id → silence (JSON) |
+//! | `P:{alerts}:silences:ends` | sorted set | id → when it ends (unix ms) |
+//! | `P:{alerts}:marker` | string | set once per store life: changes when the store lost its data |
+//! | `P:alert:{<old key>}` | string | states of agents before versioned keys; migrated and deleted |
+//!
+//! Every command goes through the store's connection (`Connection::run`, with its deadline), like the rest of the store.
 
-use std::sync::LazyLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::Value;
 
-use super::connection::{unavailable, Group};
+use super::connection::Group;
 use super::reply::as_string;
 use super::RedisStore;
+use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
 use crate::StoreError;
 
-/// Compare-and-swap of one alert state (KEYS and ARGV in the file).
-const SWAP_SCRIPT: &str = include_str!("scripts/swap.lua");
+const COMMIT: &str = include_str!("scripts/alerts/commit.lua");
+const CLAIM: &str = include_str!("scripts/alerts/claim.lua");
+const MARKER: &str = include_str!("scripts/alerts/marker.lua");
+const SILENCES: &str = include_str!("scripts/alerts/silences.lua");
+const PUT_SILENCE: &str = include_str!("scripts/alerts/put_silence.lua");
+const EXPIRE_SILENCE: &str = include_str!("scripts/alerts/expire_silence.lua");
 
-static SWAP: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SWAP_SCRIPT));
+/// Keys per `MGET`.
+const MGET_CHUNK: usize = 1000;
+
+fn ms(d: Duration) -> u64 {
+    // At least 1: `PX 0` is an error.
+    (d.as_millis().min(u64::MAX as u128) as u64).max(1)
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn items(v: &Value) -> &[Value] {
+    match v {
+        Value::Array(items) | Value::Set(items) => items,
+        _ => &[],
+    }
+}
+
+fn unexpected(what: &str, v: Option<&Value>) -> StoreError {
+    StoreError::Protocol(format!("{what} replied {v:?}"))
+}
 
 impl RedisStore {
-    fn alert_key(&self, key: &str) -> String {
+    fn alerts_key(&self, suffix: &str) -> String {
+        format!("{}:{{alerts}}:{suffix}", self.keys.prefix())
+    }
+
+    pub(crate) fn state_key(&self, key: &str) -> String {
+        self.alerts_key(&format!("state:{key}"))
+    }
+
+    fn legacy_key(&self, key: &str) -> String {
         format!("{}:alert:{{{}}}", self.keys.prefix(), key)
     }
 
-    pub(super) async fn read_alert_states(
+    fn eval<'a>(group: &'a mut Group, script: &str, keys: &[String]) -> &'a mut redis::Cmd {
+        let cmd = group.cmd("EVAL").arg(script).arg(keys.len());
+        for k in keys {
+            cmd.arg(k);
+        }
+        cmd
+    }
+
+    fn silence_keys(&self) -> [String; 2] {
+        [
+            self.alerts_key("silences"),
+            self.alerts_key("silences:ends"),
+        ]
+    }
+
+    fn outbox_keys(&self) -> [String; 2] {
+        [self.alerts_key("outbox"), self.alerts_key("outbox:due")]
+    }
+
+    /// One pipeline (one slot): the states, the marker, the silences.
+    pub(crate) async fn alerts_read(&self, read: &AlertRead) -> Result<AlertSnapshot, StoreError> {
+        let mut g = Group::default();
+        let chunks: Vec<&[String]> = read.keys.chunks(MGET_CHUNK).collect();
+        for chunk in &chunks {
+            let cmd = g.cmd("MGET");
+            for k in *chunk {
+                cmd.arg(self.state_key(k));
+            }
+        }
+        Self::eval(&mut g, MARKER, &[self.alerts_key("marker")])
+            .arg(&read.marker)
+            .arg(ms(read.marker_ttl));
+        Self::eval(&mut g, SILENCES, &self.silence_keys()).arg(read.now_ms);
+        let replies = self.conn.run(vec![g]).await?.pop().unwrap_or_default();
+        let [state_replies @ .., marker, silences] = replies.as_slice() else {
+            return Err(unexpected("the alert read", None));
+        };
+        let states: Vec<Option<String>> = state_replies
+            .iter()
+            .flat_map(|r| items(r).iter().map(as_string))
+            .collect();
+        if states.len() != read.keys.len() {
+            return Err(StoreError::Protocol(format!(
+                "{} alert states for {} keys",
+                states.len(),
+                read.keys.len()
+            )));
+        }
+        Ok(AlertSnapshot {
+            states,
+            marker: as_string(marker).ok_or_else(|| unexpected("the marker", Some(marker)))?,
+            silences: items(silences).iter().filter_map(as_string).collect(),
+        })
+    }
+
+    pub(crate) async fn alerts_commit(&self, c: &AlertCommit) -> Result<bool, StoreError> {
+        let [outbox, due] = self.outbox_keys();
+        let mut g = Group::default();
+        let cmd = Self::eval(&mut g, COMMIT, &[self.state_key(&c.key), outbox, due])
+            .arg(if c.expected.is_some() { "1" } else { "0" })
+            .arg(c.expected.as_deref().unwrap_or(""))
+            .arg(if c.new.is_some() { "1" } else { "0" })
+            .arg(c.new.as_deref().unwrap_or(""))
+            .arg(ms(c.ttl));
+        for entry in &c.outbox {
+            cmd.arg(&entry.id).arg(&entry.body);
+        }
+        let reply = self.conn.run(vec![g]).await?;
+        match reply.first().and_then(|r| r.first()) {
+            Some(Value::Int(n)) => Ok(*n == 1),
+            other => Err(unexpected("the alert commit", other)),
+        }
+    }
+
+    pub(crate) async fn alerts_claim(
+        &self,
+        now_ms: u64,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut g = Group::default();
+        Self::eval(&mut g, CLAIM, &self.outbox_keys())
+            .arg(now_ms)
+            .arg(now_ms.saturating_add(ms(lease)))
+            .arg(max.max(1));
+        let reply = self.conn.run(vec![g]).await?;
+        let reply = reply.first().and_then(|r| r.first());
+        let flat = reply.map(items).unwrap_or_default();
+        flat.chunks(2)
+            .map(|pair| match pair {
+                [id, body] => Some(OutboxEntry {
+                    id: as_string(id)?,
+                    body: as_string(body)?,
+                }),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| unexpected("the outbox claim", reply))
+    }
+
+    pub(crate) async fn alerts_settle(&self, id: &str, settle: Settle) -> Result<(), StoreError> {
+        let [outbox, due] = self.outbox_keys();
+        let mut g = Group::default();
+        match settle {
+            Settle::Done => {
+                g.cmd("HDEL").arg(outbox).arg(id);
+                g.cmd("ZREM").arg(due).arg(id);
+            }
+            Settle::RetryAt(at) => {
+                g.cmd("ZADD").arg(due).arg("XX").arg(at).arg(id);
+            }
+        }
+        self.conn.run(vec![g]).await.map(|_| ())
+    }
+
+    pub(crate) async fn alerts_put_silence(
+        &self,
+        id: &str,
+        silence: &str,
+        ends_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut g = Group::default();
+        Self::eval(&mut g, PUT_SILENCE, &self.silence_keys())
+            .arg(id)
+            .arg(silence)
+            .arg(ends_at_ms);
+        self.conn.run(vec![g]).await.map(|_| ())
+    }
+
+    pub(crate) async fn alerts_expire_silence(&self, id: &str) -> Result<bool, StoreError> {
+        let mut g = Group::default();
+        Self::eval(&mut g, EXPIRE_SILENCE, &self.silence_keys())
+            .arg(id)
+            .arg(wall_ms());
+        let reply = self.conn.run(vec![g]).await?;
+        match reply.first().and_then(|r| r.first()) {
+            Some(Value::Int(n)) => Ok(*n == 1),
+            other => Err(unexpected("expiring a silence", other)),
+        }
+    }
+
+    pub(crate) async fn alerts_silences(&self, now_ms: u64) -> Result<Vec<String>, StoreError> {
+        let mut g = Group::default();
+        Self::eval(&mut g, SILENCES, &self.silence_keys()).arg(now_ms);
+        let reply = self.conn.run(vec![g]).await?;
+        let reply = reply.first().and_then(|r| r.first());
+        Ok(reply
+            .map(items)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(as_string)
+            .collect())
+    }
+
+    /// Each legacy key has its own hash tag: one group per key on a
+    /// cluster, `MGET`s on one node.
+    fn legacy_groups(&self, keys: &[String], command: &str, cluster: bool) -> Vec<Group> {
+        if cluster {
+            return keys
+                .iter()
+                .map(|k| {
+                    let mut g = Group::default();
+                    g.cmd(command).arg(self.legacy_key(k));
+                    g
+                })
+                .collect();
+        }
+        keys.chunks(MGET_CHUNK)
+            .map(|chunk| {
+                let mut g = Group::default();
+                let cmd = g.cmd(if command == "GET" { "MGET" } else { command });
+                for k in chunk {
+                    cmd.arg(self.legacy_key(k));
+                }
+                g
+            })
+            .collect()
+    }
+
+    pub(crate) async fn alerts_legacy(
         &self,
         keys: &[String],
     ) -> Result<Vec<Option<String>>, StoreError> {
-        let groups: Vec<Group> = if self.conn.is_cluster().await? {
-            // Each state key has its own hash tag, so one GET per key.
-            keys.iter()
-                .map(|k| {
-                    let mut g = Group::default();
-                    g.cmd("GET").arg(self.alert_key(k));
-                    g
-                })
-                .collect()
-        } else {
-            keys.chunks(1000)
-                .map(|chunk| {
-                    let mut g = Group::default();
-                    let cmd = g.cmd("MGET");
-                    for k in chunk {
-                        cmd.arg(self.alert_key(k));
-                    }
-                    g
-                })
-                .collect()
-        };
-        let replies = self.conn.run(groups).await?;
+        let replies = self
+            .conn
+            .run(self.legacy_groups(keys, "GET", self.conn.is_cluster().await?))
+            .await?;
         let mut states = Vec::with_capacity(keys.len());
         for reply in replies.iter().flatten() {
             match reply {
@@ -55,7 +269,7 @@ impl RedisStore {
         }
         if states.len() != keys.len() {
             return Err(StoreError::Protocol(format!(
-                "{} alert states for {} keys",
+                "{} legacy states for {} keys",
                 states.len(),
                 keys.len()
             )));
@@ -63,23 +277,10 @@ impl RedisStore {
         Ok(states)
     }
 
-    pub(super) async fn swap_alert(
-        &self,
-        key: &str,
-        expected: Option<&str>,
-        new: &str,
-    ) -> Result<bool, StoreError> {
-        let mut invocation = SWAP.prepare_invoke();
-        invocation
-            .key(self.alert_key(key))
-            .arg(if expected.is_some() { "1" } else { "0" })
-            .arg(expected.unwrap_or(""))
-            .arg(new);
-        let mut conn = self.conn.handle().await?;
-        let swapped: i64 = invocation
-            .invoke_async(&mut conn)
+    pub(crate) async fn alerts_delete_legacy(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.conn
+            .run(self.legacy_groups(keys, "DEL", self.conn.is_cluster().await?))
             .await
-            .map_err(unavailable)?;
-        Ok(swapped == 1)
+            .map(|_| ())
     }
 }

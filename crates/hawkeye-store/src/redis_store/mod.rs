@@ -15,7 +15,7 @@
 //! | `writes.rs` | a flush |
 //! | `reads.rs` | window reads |
 //! | `reply.rs` | decoding replies |
-//! | `alerts.rs` | the agent's alert state |
+//! | `alerts.rs`, `scripts/alerts/*.lua` | the agent's alert data: states, outbox, silences, data-loss marker |
 
 mod alerts;
 mod cluster_nodes;
@@ -29,8 +29,11 @@ mod reply;
 mod scripts;
 mod writes;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
+use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
 use crate::window::WindowQuery;
 use crate::{QueryOutcome, Store, StoreError, WriteBatch};
 use connection::Connection;
@@ -75,17 +78,53 @@ impl Store for RedisStore {
         self.read_windows(queries).await
     }
 
-    async fn alert_states(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
-        self.read_alert_states(keys).await
+    async fn read_alerts(&self, read: &AlertRead) -> Result<AlertSnapshot, StoreError> {
+        self.alerts_read(read).await
     }
 
-    async fn swap_alert_state(
+    async fn commit_alert(&self, commit: &AlertCommit) -> Result<bool, StoreError> {
+        self.alerts_commit(commit).await
+    }
+
+    async fn claim_outbox(
         &self,
-        key: &str,
-        expected: Option<&str>,
-        new: &str,
-    ) -> Result<bool, StoreError> {
-        self.swap_alert(key, expected, new).await
+        now_ms: u64,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.alerts_claim(now_ms, lease, max).await
+    }
+
+    async fn settle_outbox(&self, id: &str, settle: Settle) -> Result<(), StoreError> {
+        self.alerts_settle(id, settle).await
+    }
+
+    async fn put_silence(
+        &self,
+        id: &str,
+        silence: &str,
+        ends_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.alerts_put_silence(id, silence, ends_at_ms).await
+    }
+
+    async fn expire_silence(&self, id: &str) -> Result<bool, StoreError> {
+        self.alerts_expire_silence(id).await
+    }
+
+    async fn silences(&self, now_ms: u64) -> Result<Vec<String>, StoreError> {
+        self.alerts_silences(now_ms).await
+    }
+
+    async fn legacy_alert_states(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        self.alerts_legacy(keys).await
+    }
+
+    async fn delete_legacy_alert_states(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.alerts_delete_legacy(keys).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -15,6 +15,7 @@ use super::keys::{IndexMember, Slot};
 use super::reply::{as_str, hash_pairs, named_pairs};
 use super::RedisStore;
 use crate::aggregate::Aggregate;
+use crate::staleness;
 use crate::window::{self, SeriesWindow, WindowQuery};
 use crate::{QueryOutcome, StoreError};
 
@@ -86,6 +87,14 @@ struct Plan {
     series: Vec<SeriesRef>,
 }
 
+impl Plan {
+    /// The first second read: the window's, or earlier for a gauge that
+    /// keeps its last value (see [`staleness`]).
+    fn start(&self, q: &WindowQuery) -> i64 {
+        staleness::read_start(q, self.kind, self.aggregation)
+    }
+}
+
 type Planned = Result<Option<Plan>, window::QueryError>;
 
 impl RedisStore {
@@ -109,14 +118,14 @@ impl RedisStore {
             }
             for s in &plan.series {
                 let slot = Slot::new(&q.name, s.shard);
-                for minute in q.start().div_euclid(60)..=q.end.div_euclid(60) {
+                for minute in plan.start(q).div_euclid(60)..=q.end.div_euclid(60) {
                     let job = ReadJob {
                         query: qi,
                         series: s.id,
                         merge: s.split,
                         minute,
                         key: self.keys.minute(slot, plan.kind, minute, &s.tags),
-                        fields: fields_in_window(plan.kind, minute, q.start(), q.end),
+                        fields: fields_in_window(plan.kind, minute, plan.start(q), q.end),
                     };
                     reads.jobs.push((job, s.shard));
                     if reads.jobs.len() >= MAX_COMMANDS_PER_ROUND_TRIP {
@@ -193,7 +202,7 @@ impl RedisStore {
                 let mut g = Group::default();
                 g.cmd("ZRANGEBYSCORE")
                     .arg(self.keys.index(Slot::new(&q.name, *shard)))
-                    .arg(q.start())
+                    .arg(staleness::candidates_start(q))
                     .arg("+inf");
                 if *shard == 0 {
                     g.cmd("GET").arg(self.keys.shards(&q.name));
@@ -256,7 +265,7 @@ impl RedisStore {
                 Some(fields) => named_pairs(fields, reply)?,
                 None => hash_pairs(reply)?,
             };
-            let (start, end) = (q.start(), q.end);
+            let (start, end) = (plan.start(q), q.end);
             if !job.merge {
                 decode_minute(
                     plan.kind,

@@ -1,0 +1,194 @@
+//! Sending what the outbox holds (`docs/alerts.md`, "Delivery").
+//!
+//! A mail is recorded in the store's outbox with the state change that
+//! calls for it, and removed only when the relay has accepted it. This task
+//! claims due entries with a lease (so two agents sharing a store do not
+//! both send one), sends them, and settles each: removed when accepted or
+//! refused for good, due again after a backoff when the relay is down or
+//! too slow (`SMTP_TIMEOUT`). An agent that dies leaves its entries to the
+//! next one (itself restarted, or another agent) once their lease or retry
+//! time has passed. Delivery is therefore at least once: a mail is sent
+//! twice only if an agent dies after the relay accepted it and before the
+//! entry was removed; its `Message-ID` is the same both times.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hawkeye_mail::{MailError, Mailer, QueueConfig, QueueStats};
+use hawkeye_store::{OutboxEntry, Settle, Store, StoreError};
+use tokio::sync::{watch, Notify};
+
+use crate::outbox::OutboxMail;
+use crate::state::UnixMillis;
+
+/// How long a claimed entry is left to its claimant before another agent
+/// may take it: longer than a send attempt may take (`SMTP_TIMEOUT`).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
+
+/// How often the outbox is looked at when nothing wakes the task (mail
+/// left by another agent, retries that fall due).
+pub const POLL: Duration = Duration::from_millis(500);
+
+pub struct Delivery {
+    store: Arc<dyn Store>,
+    mailer: Arc<dyn Mailer>,
+    config: QueueConfig,
+    lease: Duration,
+    /// Failed attempts per entry, for the backoff.
+    attempts: HashMap<String, u32>,
+    stats: QueueStats,
+    mail_down: bool,
+    store_down: bool,
+}
+
+enum Outcome {
+    Sent,
+    Retry(MailError),
+    Expired,
+    Failed(String),
+}
+
+impl Delivery {
+    pub fn new(
+        store: Arc<dyn Store>,
+        mailer: Arc<dyn Mailer>,
+        config: QueueConfig,
+        lease: Duration,
+    ) -> Delivery {
+        Delivery {
+            store,
+            mailer,
+            config,
+            lease,
+            attempts: HashMap::new(),
+            stats: QueueStats::default(),
+            mail_down: false,
+            store_down: false,
+        }
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        self.stats
+    }
+
+    /// Claims what is due at `now` (at most `concurrency` entries), sends
+    /// them at once and settles each. Returns how many were claimed.
+    pub async fn deliver_due(&mut self, now: UnixMillis) -> Result<usize, StoreError> {
+        let max = self.config.concurrency.max(1);
+        let entries = match self.store.claim_outbox(now, self.lease, max).await {
+            Ok(entries) => entries,
+            Err(e) => {
+                if !self.store_down {
+                    self.store_down = true;
+                    tracing::warn!(error = %e, "cannot read the outbox; mail waits in the store");
+                }
+                return Err(e);
+            }
+        };
+        self.store_down = false;
+        self.stats.queued += entries.len() as u64;
+        let sends = entries.iter().map(|e| self.send(e, now));
+        let outcomes = futures::future::join_all(sends).await;
+        for (entry, outcome) in entries.iter().zip(outcomes) {
+            let settle = self.settle(entry, outcome, now);
+            // A failed settle leaves the entry leased: it is sent again when
+            // the lease runs out (at least once).
+            self.store.settle_outbox(&entry.id, settle).await?;
+        }
+        Ok(entries.len())
+    }
+
+    async fn send(&self, entry: &OutboxEntry, now: UnixMillis) -> Outcome {
+        let stored = match OutboxMail::from_json(&entry.body) {
+            Ok(stored) => stored,
+            Err(e) => return Outcome::Failed(format!("unreadable outbox entry: {e}")),
+        };
+        let age = Duration::from_millis(now.saturating_sub(stored.created));
+        if age > self.config.max_age {
+            return Outcome::Expired;
+        }
+        match self.mailer.send(stored.mail()).await {
+            Ok(()) => Outcome::Sent,
+            Err(e) if e.is_retryable() => Outcome::Retry(e),
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+
+    fn settle(&mut self, entry: &OutboxEntry, outcome: Outcome, now: UnixMillis) -> Settle {
+        match outcome {
+            Outcome::Sent => {
+                self.stats.sent += 1;
+                if let Some(attempts) = self.attempts.remove(&entry.id) {
+                    tracing::info!(id = %entry.id, attempts = attempts + 1, "mail sent after retrying");
+                }
+                if std::mem::take(&mut self.mail_down) {
+                    tracing::info!("mail server available again; sending the outbox");
+                }
+                Settle::Done
+            }
+            Outcome::Retry(e) => {
+                self.stats.retries += 1;
+                let attempts = self.attempts.entry(entry.id.clone()).or_insert(0);
+                *attempts += 1;
+                let backoff = self
+                    .config
+                    .initial_backoff
+                    .saturating_mul(1 << (*attempts - 1).min(20))
+                    .min(self.config.max_backoff);
+                if !std::mem::replace(&mut self.mail_down, true) {
+                    tracing::warn!(error = %e, "cannot send mail; it stays in the outbox and is retried with backoff");
+                } else {
+                    tracing::debug!(error = %e, id = %entry.id, ?backoff, "mail retry failed");
+                }
+                Settle::RetryAt(now.saturating_add(backoff.as_millis() as u64))
+            }
+            Outcome::Expired => {
+                self.stats.dropped += 1;
+                self.stats.expired += 1;
+                self.attempts.remove(&entry.id);
+                tracing::error!(id = %entry.id, "mail dropped: still not sent after {:?} (MAIL_MAX_AGE)", self.config.max_age);
+                Settle::Done
+            }
+            Outcome::Failed(e) => {
+                self.stats.failed += 1;
+                self.attempts.remove(&entry.id);
+                tracing::error!(id = %entry.id, error = %e, "mail not sent and not retried");
+                Settle::Done
+            }
+        }
+    }
+
+    /// Delivers until nothing is due.
+    pub async fn drain(&mut self, now: impl Fn() -> UnixMillis) {
+        while let Ok(n) = self.deliver_due(now()).await {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// The delivery task: drains the outbox when woken (mail recorded) or every
+/// [`POLL`], until `stop` is set; then one last drain.
+pub(crate) async fn run(
+    mut delivery: Delivery,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+    stats: Arc<Mutex<QueueStats>>,
+) {
+    loop {
+        delivery.drain(crate::scheduler::wall_clock_ms).await;
+        if let Ok(mut s) = stats.lock() {
+            *s = delivery.stats();
+        }
+        if *stop.borrow() {
+            break;
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Step 4 of a tick: each transition becomes one atomic store write of the
+//! state and its mail (rendered here, recorded in the outbox); only the
+//! agent whose write succeeds has acted on the transition.
+
+use futures::StreamExt;
+use hawkeye_store::{AlertCommit, OutboxEntry, StoreError};
+
+use super::decide::{Decision, Transition};
+use super::{Engine, Prepared, TickReport};
+use crate::monitors::{Monitor, Notifier};
+use crate::notification::{self, Alert};
+use crate::outbox::{self, OutboxMail};
+use crate::state::{Notice, UnixMillis};
+
+/// Commits in flight at once within a tick.
+const COMMIT_CONCURRENCY: usize = 64;
+
+impl Engine {
+    /// Renders each transition's mail and builds its store write.
+    pub(super) fn prepare(
+        &self,
+        decision: Decision,
+        plan: &super::plan::Plan,
+        now: UnixMillis,
+    ) -> Vec<Prepared> {
+        decision
+            .transitions
+            .into_iter()
+            .map(|t| {
+                let (monitor, at) = if t.input < plan.due.len() {
+                    let i = plan.due[t.input];
+                    (&self.monitors[i].monitor, Some((i, plan.slots[t.input])))
+                } else {
+                    (&self.retired[usize::MAX - t.input].monitor, None)
+                };
+                let slot = at.map_or(now, |(_, slot)| slot);
+                self.prepare_one(t, monitor, at, slot, now)
+            })
+            .collect()
+    }
+
+    fn prepare_one(
+        &self,
+        t: Transition,
+        monitor: &Monitor,
+        at: Option<(usize, UnixMillis)>,
+        slot: UnixMillis,
+        now: UnixMillis,
+    ) -> Prepared {
+        let mut commit = AlertCommit {
+            key: t.key.clone(),
+            expected: t.expected.clone(),
+            new: t.next.as_ref().map(|n| n.to_json()),
+            ttl: self.settings.state_ttl,
+            outbox: Vec::new(),
+        };
+        let (mut subject, mut log_body) = (String::new(), None);
+        if let Some(notice) = t.notice {
+            let alert = Alert {
+                monitor,
+                trigger: &monitor.triggers[t.trigger],
+                level: t.trigger + 1,
+                notice,
+                value: t.value,
+                fired_at: t.since,
+                checked_at: now,
+                service: &self.settings.service,
+                environment: &self.settings.environment,
+                removed: at.is_none(),
+            };
+            match monitor.notifier {
+                Notifier::Email => {
+                    let id = outbox::message_id(&t.key, t.since, notice, slot);
+                    let mail =
+                        notification::mail(&alert, &self.settings.mail_from, &t.recipients, &id);
+                    subject = mail.subject.clone();
+                    commit.outbox.push(OutboxEntry {
+                        id,
+                        body: OutboxMail::new(&t.key, now, mail).to_json(),
+                    });
+                }
+                Notifier::Log => {
+                    let r = notification::render(&alert);
+                    subject = r.subject;
+                    log_body = Some(r.body);
+                }
+            }
+        }
+        Prepared {
+            transition: t,
+            commit,
+            subject,
+            log_body,
+            at,
+        }
+    }
+
+    /// Writes the transitions; only the agent whose commit succeeds notifies.
+    pub(super) async fn commit(
+        &mut self,
+        prepared: Vec<Prepared>,
+        now: UnixMillis,
+        report: &mut TickReport,
+    ) {
+        report.store_calls += prepared.len();
+        self.stats.store_calls += prepared.len() as u64;
+        let store = self.store.clone();
+        let results: Vec<(Prepared, Result<bool, StoreError>)> = futures::stream::iter(prepared)
+            .map(|p| {
+                let store = &store;
+                async move {
+                    let r = store.commit_alert(&p.commit).await;
+                    (p, r)
+                }
+            })
+            .buffer_unordered(COMMIT_CONCURRENCY)
+            .collect()
+            .await;
+        let mut mailed = false;
+        for (p, result) in results {
+            match result {
+                Ok(true) => {
+                    mailed |= !p.commit.outbox.is_empty();
+                    self.committed(p, report);
+                }
+                Ok(false) => {
+                    self.stats.swaps_lost += 1;
+                    tracing::debug!(key = %p.commit.key, "alert state changed by another agent; it handles this check");
+                }
+                Err(e) => {
+                    self.stats.store_errors += 1;
+                    self.outages
+                        .failed(&e, now, self.settings.evaluation_delay_ms);
+                    // Not written: as if not evaluated.
+                    if let Some((i, slot)) = p.at {
+                        let s = &mut self.monitors[i];
+                        s.runs[p.transition.trigger].not_evaluated(slot, s.interval_ms);
+                    }
+                    report.store_error = true;
+                }
+            }
+        }
+        if mailed {
+            if let Some(wake) = &self.outbox_wake {
+                wake.notify_one();
+            }
+        }
+    }
+
+    fn committed(&mut self, p: Prepared, report: &mut TickReport) {
+        report.transitions += 1;
+        self.stats.transitions += 1;
+        match &p.commit.new {
+            Some(new) => self.known.insert(p.commit.key.clone(), new.clone()),
+            None => self.known.remove(&p.commit.key),
+        };
+        let Some(notice) = p.transition.notice else {
+            return;
+        };
+        self.stats.notices += 1;
+        match &p.log_body {
+            Some(body) => {
+                tracing::warn!(target: "hawkeye::alert", notice = notice.name(), subject = %p.subject, body = %body, "alert");
+            }
+            None => {
+                tracing::info!(notice = notice.name(), subject = %p.subject, to = ?p.transition.recipients.to, "alert recorded in the outbox");
+            }
+        }
+        if notice == Notice::Resolved && p.at.is_none() {
+            tracing::info!(key = %p.commit.key, "a removed trigger was resolved");
+        }
+        report.notices.push((p.subject, notice));
+    }
+}

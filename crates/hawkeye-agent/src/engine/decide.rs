@@ -1,0 +1,218 @@
+//! The pure heart of a tick: from what was read (window values, stored
+//! states, silences) and the time, the transitions to write and the mail
+//! each calls for. No I/O and no clock: tested with explicit times.
+//!
+//! Per monitor, triggers are decided from the highest level down, so that a
+//! lower level knows which higher levels fire after this check: with
+//! `inhibit_lower` (the default) a lower level mails only the recipients no
+//! firing higher level mails, and nobody when none is left (then it is
+//! muted as by a silence: it keeps its state and mails when the higher
+//! level stops firing while it still fires).
+
+use std::collections::HashSet;
+
+use crate::evaluation::{monitor_value, observe};
+use crate::monitors::{Monitor, Notifier};
+use crate::notification::{normalize, Recipients};
+use crate::silence::Silence;
+use crate::state::{self, AlertState, Check, Notice, Observation, Rule, Status, UnixMillis};
+
+/// What was read for one monitor's check.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reading {
+    /// The window's value, and the denominator's for `ratio_of`.
+    Value {
+        metric: Option<f64>,
+        denominator: Option<Option<f64>>,
+    },
+    /// The check cannot be evaluated (query error, window overlapping a
+    /// store outage): nothing changes.
+    NotEvaluated,
+}
+
+/// One monitor's check, as read.
+pub struct MonitorInput<'a> {
+    pub monitor: &'a Monitor,
+    pub keys: &'a [String],
+    /// The check's slot (unix ms).
+    pub slot: UnixMillis,
+    pub interval_ms: u64,
+    pub reading: Reading,
+    /// Each trigger's stored state, as read (`None`: absent).
+    pub states: &'a [Option<String>],
+    /// Each trigger's [`Check::continues_from`].
+    pub continues_from: &'a [UnixMillis],
+}
+
+/// What is the same for every monitor of the tick.
+pub struct Context<'a> {
+    /// The wall clock of the tick (silences, maintenance windows).
+    pub now: UnixMillis,
+    pub silences: &'a [Silence],
+    pub state_ttl_ms: u64,
+}
+
+/// A state to write, and the mail to record with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// Index of the monitor's input.
+    pub input: usize,
+    pub trigger: usize,
+    pub key: String,
+    pub expected: Option<String>,
+    /// `None`: delete the state.
+    pub next: Option<AlertState>,
+    pub notice: Option<Notice>,
+    /// The value the mail reports.
+    pub value: Option<f64>,
+    /// When the episode began (for the mail and its Message-ID).
+    pub since: Option<UnixMillis>,
+    pub recipients: Recipients,
+}
+
+#[derive(Debug, Default)]
+pub struct Decision {
+    pub transitions: Vec<Transition>,
+    /// Per input, per trigger: whether the check was evaluated (it counts
+    /// towards `for` and ends a run of unevaluated checks).
+    pub evaluated: Vec<Vec<bool>>,
+    /// Stored states that could not be read (key, why): treated as absent.
+    pub unreadable: Vec<(String, String)>,
+    /// Triggers that had something to say but were muted.
+    pub muted: usize,
+}
+
+/// Decides every monitor's check.
+pub fn decide(inputs: &[MonitorInput], ctx: &Context) -> Decision {
+    let mut decision = Decision::default();
+    for (i, input) in inputs.iter().enumerate() {
+        let evaluated = decide_monitor(i, input, ctx, &mut decision);
+        decision.evaluated.push(evaluated);
+    }
+    decision
+}
+
+/// Whether the monitor is silenced or in maintenance now.
+fn monitor_muted(m: &Monitor, ctx: &Context) -> bool {
+    ctx.silences.iter().any(|s| s.matches(m, ctx.now))
+        || m.maintenance.iter().any(|w| w.contains(ctx.now))
+}
+
+fn parse_state(raw: &Option<String>, key: &str, d: &mut Decision) -> AlertState {
+    match raw.as_deref().map(AlertState::from_json) {
+        None => AlertState::default(),
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            // Replaced by the next write (the commit expects the unreadable
+            // text, so it still detects a race).
+            d.unreadable.push((key.to_string(), e.to_string()));
+            AlertState::default()
+        }
+    }
+}
+
+fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decision) -> Vec<bool> {
+    let m = input.monitor;
+    let Reading::Value {
+        metric,
+        denominator,
+    } = input.reading
+    else {
+        return vec![false; m.triggers.len()];
+    };
+    let value = monitor_value(m, metric, denominator);
+    let muted_now = monitor_muted(m, ctx);
+    let mut evaluated = vec![false; m.triggers.len()];
+    // Recipients of the higher levels that fire after this check.
+    let mut higher: HashSet<String> = HashSet::new();
+    for (j, t) in m.triggers.iter().enumerate().rev() {
+        let key = &input.keys[j];
+        let prev = parse_state(&input.states[j], key, d);
+        let (obs, reported) = observe(m, t, value, prev.status == Status::Firing);
+        let own = Recipients::of(t);
+        let recipients = if m.inhibit_lower && !higher.is_empty() {
+            own.without(&higher)
+        } else {
+            own.clone()
+        };
+        let inhibited = m.notifier == Notifier::Email && recipients.is_empty() && !own.is_empty();
+        let rule = Rule {
+            for_checks: t.for_checks,
+            run_every_ms: t.run_every.as_millis() as u64,
+            send_resolved: t.send_resolved,
+            interval_ms: input.interval_ms,
+            keep_firing_for_ms: t.keep_firing_for.as_millis() as u64,
+            state_ttl_ms: ctx.state_ttl_ms,
+        };
+        let check = Check {
+            slot: input.slot,
+            continues_from: input.continues_from[j],
+            muted: muted_now || inhibited,
+        };
+        let step = state::step(&prev, obs, &rule, check);
+        let status = step.next.as_ref().map_or(prev.status, |n| n.status);
+        if status == Status::Firing {
+            higher.extend(t.recipients().map(|a| normalize(a)));
+        }
+        evaluated[j] = obs != Observation::Skip;
+        if check.muted && would_mail(&prev, obs, &rule, input.slot) {
+            d.muted += 1;
+        }
+        let Some(next) = step.next else { continue };
+        let since = match step.notice {
+            Some(Notice::Resolved) => prev.since,
+            _ => next.since,
+        };
+        d.transitions.push(Transition {
+            input: i,
+            trigger: j,
+            key: key.clone(),
+            expected: input.states[j].clone(),
+            next: Some(next),
+            notice: step.notice,
+            value: reported,
+            since,
+            recipients,
+        });
+    }
+    evaluated
+}
+
+/// Whether the check would have mailed had it not been muted (for stats).
+fn would_mail(prev: &AlertState, obs: Observation, rule: &Rule, slot: UnixMillis) -> bool {
+    let unmuted = Check {
+        slot,
+        continues_from: slot,
+        muted: false,
+    };
+    state::step(prev, obs, rule, unmuted).notice.is_some()
+}
+
+/// A trigger that a reload removed: its state is deleted, and a firing that
+/// was mailed is resolved (mailed with `send_resolved`).
+pub fn retire(
+    monitor: &Monitor,
+    trigger: usize,
+    key: &str,
+    stored: &Option<String>,
+    d: &mut Decision,
+) -> Option<Transition> {
+    stored.as_ref()?;
+    let prev = parse_state(stored, key, d);
+    let t = &monitor.triggers[trigger];
+    let told = prev.status == Status::Firing && prev.notified && t.send_resolved;
+    Some(Transition {
+        input: usize::MAX,
+        trigger,
+        key: key.to_string(),
+        expected: stored.clone(),
+        next: None,
+        notice: told.then_some(Notice::Resolved),
+        value: None,
+        since: prev.since,
+        recipients: Recipients::of(t),
+    })
+}
+
+#[cfg(test)]
+mod tests;

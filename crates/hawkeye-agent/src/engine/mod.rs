@@ -1,0 +1,489 @@
+//! One evaluation pass over the monitors that are due: the whole agent
+//! minus the waiting and the sending. [`Engine::tick`] takes the time as a
+//! parameter, so tests drive it check by check without sleeping.
+//!
+//! A tick is plain steps:
+//! 1. [`plan`]: which monitors are due, the slot each checks, the windows;
+//! 2. read: one `Store::query_many` with every window (two per
+//!    `ratio_of`) and one `Store::read_alerts` with every state, the
+//!    store's marker and the silences;
+//! 3. [`decide`] (pure): the transitions and the mail each calls for;
+//! 4. commit: one `Store::commit_alert` per transition, writing the state
+//!    and recording its mail in the outbox atomically; only the agent whose
+//!    commit succeeds has the mail recorded (none in steady state);
+//! 5. the [`crate::delivery`] task sends what the outbox holds.
+//!
+//! States are paired with triggers by their key. The semantics are in
+//! `docs/alerts.md`.
+
+pub mod decide;
+mod health;
+mod plan;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hawkeye_store::{AlertCommit, AlertRead, AlertSnapshot, QueryOutcome, Store, StoreError};
+use tokio::sync::Notify;
+
+use crate::monitors::{Monitor, MonitorsFile};
+use crate::silence;
+use crate::state::{Notice, UnixMillis};
+use crate::state_key;
+use decide::{Context, Decision, MonitorInput, Reading, Transition};
+pub use health::RECOVERY_GRACE_MS;
+use health::{Outages, Run};
+
+/// The default [`EngineSettings::state_ttl`].
+pub const DEFAULT_STATE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Who the agent is, for subjects, bodies and state keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineSettings {
+    pub service: String,
+    pub environment: String,
+    pub mail_from: String,
+    /// How long after a slot starts its check runs (see [`plan`]).
+    pub evaluation_delay_ms: u64,
+    /// How long an alert state (and the outbox, and the store's marker)
+    /// lives without a write; a FIRING state is rewritten at half of it.
+    pub state_ttl: Duration,
+}
+
+/// Counters since the engine started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub ticks: u64,
+    /// Monitor checks (one per monitor due per tick).
+    pub checks: u64,
+    /// Calls to the store (each is one round trip, or a pipelined batch).
+    pub store_calls: u64,
+    pub store_errors: u64,
+    /// State changes written.
+    pub transitions: u64,
+    /// State changes another agent wrote first.
+    pub swaps_lost: u64,
+    /// Alerts recorded in the outbox or logged.
+    pub notices: u64,
+    /// Notices held back by a silence, a maintenance window or inhibition.
+    pub muted: u64,
+    /// Times the store was found to have lost its data.
+    pub data_losses: u64,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub monitors: usize,
+    pub queries: usize,
+    pub store_calls: usize,
+    pub transitions: usize,
+    pub notices: Vec<(String, Notice)>,
+    /// The store failed: nothing was evaluated.
+    pub store_error: bool,
+    /// Monitors read but not evaluated because their window overlaps a
+    /// store outage (its data may still be arriving, or be lost).
+    pub outage_skipped: usize,
+    /// Notices held back by a silence, maintenance or inhibition.
+    pub muted: usize,
+    /// The store lost its data since the last read (its marker changed).
+    pub data_loss: bool,
+}
+
+pub(crate) struct Scheduled {
+    monitor: Monitor,
+    interval_ms: u64,
+    next_due: UnixMillis,
+    /// State key of each trigger.
+    keys: Vec<String>,
+    /// The last query error logged for this monitor (logged once).
+    query_error: Option<String>,
+    /// Per trigger, the run of unevaluated checks ending at the next one.
+    runs: Vec<Run>,
+}
+
+/// A trigger a reload removed, until its state is resolved and deleted.
+struct Retired {
+    monitor: Monitor,
+    trigger: usize,
+    key: String,
+}
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    settings: EngineSettings,
+    monitors: Vec<Scheduled>,
+    retired: Vec<Retired>,
+    /// Legacy keys → (new key, interval) still to migrate.
+    migrate: Vec<(String, String, u64)>,
+    outages: Outages,
+    /// The longest window of the monitors, to forget old outages.
+    max_window_ms: u64,
+    /// The store's marker as last read; `None` before the first read.
+    marker: Option<String>,
+    /// The last state seen of every trigger, to restore a store that lost
+    /// its data.
+    known: HashMap<String, String>,
+    /// Unreadable states and silences already logged (once each).
+    logged: HashSet<String>,
+    /// Woken when mail was recorded in the outbox.
+    outbox_wake: Option<Arc<Notify>>,
+    stats: EngineStats,
+}
+
+/// A transition ready to commit: the store write and what to do after it.
+struct Prepared {
+    transition: Transition,
+    commit: AlertCommit,
+    /// The subject, and for `notifier: log` the body to log once committed.
+    subject: String,
+    log_body: Option<String>,
+    /// The monitor index (`None`: retired) and check slot, for the runs.
+    at: Option<(usize, UnixMillis)>,
+}
+
+impl Engine {
+    /// An engine with every monitor due at `now`.
+    pub fn new(
+        file: &MonitorsFile,
+        store: Arc<dyn Store>,
+        settings: EngineSettings,
+        now: UnixMillis,
+    ) -> Engine {
+        let mut engine = Engine {
+            store,
+            settings,
+            monitors: Vec::new(),
+            retired: Vec::new(),
+            migrate: Vec::new(),
+            outages: Outages::default(),
+            max_window_ms: 0,
+            marker: None,
+            known: HashMap::new(),
+            logged: HashSet::new(),
+            outbox_wake: None,
+            stats: EngineStats::default(),
+        };
+        engine.reload(file, now);
+        engine
+    }
+
+    /// Wakes `notify` whenever mail is recorded in the outbox.
+    pub fn with_outbox_wake(mut self, notify: Arc<Notify>) -> Engine {
+        self.outbox_wake = Some(notify);
+        self
+    }
+
+    /// Replaces the monitors; all are due at `now`. Triggers keep their
+    /// state when their key does not change (see [`state_key`]); triggers
+    /// that are gone are resolved and their states deleted at the next tick.
+    pub fn reload(&mut self, file: &MonitorsFile, now: UnixMillis) {
+        let (service, env) = (&self.settings.service, &self.settings.environment);
+        let keys = state_key::state_keys(file, service, env);
+        let legacy = state_key::legacy_keys(file, service, env);
+        let kept: HashSet<&String> = keys.iter().flatten().collect();
+        for old in std::mem::take(&mut self.monitors) {
+            for (j, key) in old.keys.iter().enumerate() {
+                if !kept.contains(key) {
+                    self.retired.push(Retired {
+                        monitor: old.monitor.clone(),
+                        trigger: j,
+                        key: key.clone(),
+                    });
+                }
+            }
+        }
+        self.retired.retain(|r| !kept.contains(&r.key));
+        self.migrate = legacy
+            .iter()
+            .flatten()
+            .zip(keys.iter().flatten())
+            .zip(
+                file.monitors
+                    .iter()
+                    .flat_map(|m| m.triggers.iter().map(move |_| m)),
+            )
+            .map(|((old, new), m)| (old.clone(), new.clone(), m.interval.as_millis() as u64))
+            .collect();
+        self.monitors = file
+            .monitors
+            .iter()
+            .zip(keys)
+            .map(|(m, keys)| Scheduled {
+                interval_ms: (m.interval.as_millis() as u64).max(1),
+                monitor: m.clone(),
+                next_due: now,
+                runs: vec![Run::default(); keys.len()],
+                keys,
+                query_error: None,
+            })
+            .collect();
+        self.max_window_ms = file
+            .monitors
+            .iter()
+            .map(|m| {
+                m.window_secs()
+                    .max(m.gauge_stale_after.as_secs())
+                    .saturating_mul(1000)
+            })
+            .max()
+            .unwrap_or(0);
+        self.logged.clear();
+    }
+
+    /// When the next monitor falls due (`None`: no monitors).
+    pub fn next_due(&self) -> Option<UnixMillis> {
+        self.monitors.iter().map(|m| m.next_due).min()
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// The state key of every trigger, per monitor.
+    pub fn keys(&self) -> Vec<Vec<String>> {
+        self.monitors.iter().map(|m| m.keys.clone()).collect()
+    }
+
+    /// A write of `new` under `key` where there is no state yet, without mail.
+    fn first_write(&self, key: &str, new: String) -> AlertCommit {
+        AlertCommit {
+            key: key.to_string(),
+            expected: None,
+            new: Some(new),
+            ttl: self.settings.state_ttl,
+            outbox: Vec::new(),
+        }
+    }
+
+    fn store_call(&mut self, report: &mut TickReport) {
+        report.store_calls += 1;
+        self.stats.store_calls += 1;
+    }
+
+    /// Evaluates every monitor due at `now`.
+    pub async fn tick(&mut self, now: UnixMillis) -> TickReport {
+        let mut report = TickReport::default();
+        if !self.migrate.is_empty() {
+            self.migrate_legacy(&mut report).await;
+        }
+        let delay = self.settings.evaluation_delay_ms;
+        let plan = plan::plan(&mut self.monitors, now, delay);
+        if plan.due.is_empty() && self.retired.is_empty() {
+            return report;
+        }
+        self.stats.ticks += 1;
+        self.stats.checks += plan.due.len() as u64;
+        report.monitors = plan.due.len();
+        report.queries = plan.queries.len();
+        let keys = self.keys_to_read(&plan);
+        let (outcomes, mut snapshot) = match self.read(&plan, &keys, now, &mut report).await {
+            Ok(read) => read,
+            Err(e) => {
+                self.store_failed(&e, now, &plan);
+                report.store_error = true;
+                return report;
+            }
+        };
+        self.outages.answered(now, self.max_window_ms);
+        self.check_marker(&keys, &mut snapshot, &mut report).await;
+        let decision = self.decide(&plan, &outcomes, &snapshot, now, &mut report);
+        let prepared = self.prepare(decision, &plan, now);
+        self.commit(prepared, now, &mut report).await;
+        report
+    }
+
+    /// Every due trigger's key, then the retired ones'.
+    fn keys_to_read(&self, plan: &plan::Plan) -> Vec<String> {
+        plan.due
+            .iter()
+            .flat_map(|&i| self.monitors[i].keys.iter().cloned())
+            .chain(self.retired.iter().map(|r| r.key.clone()))
+            .collect()
+    }
+
+    async fn read(
+        &mut self,
+        plan: &plan::Plan,
+        keys: &[String],
+        now: UnixMillis,
+        report: &mut TickReport,
+    ) -> Result<(Vec<QueryOutcome>, AlertSnapshot), StoreError> {
+        let store = self.store.clone();
+        self.store_call(report);
+        let outcomes = store.query_many(&plan.queries).await?;
+        if outcomes.len() != plan.queries.len() {
+            return Err(StoreError::Protocol(format!(
+                "{} outcomes for {} queries",
+                outcomes.len(),
+                plan.queries.len()
+            )));
+        }
+        self.store_call(report);
+        let read = AlertRead {
+            keys: keys.to_vec(),
+            // A new one each time: a store that lost its data takes it,
+            // and it differs from the one held before.
+            marker: format!("{:016x}", rand::random::<u64>()),
+            marker_ttl: self.settings.state_ttl,
+            now_ms: now,
+        };
+        let snapshot = store.read_alerts(&read).await?;
+        Ok((outcomes, snapshot))
+    }
+
+    /// The store failed at `now`: the checks planned were not evaluated.
+    fn store_failed(&mut self, e: &StoreError, now: UnixMillis, plan: &plan::Plan) {
+        self.stats.store_errors += 1;
+        for (&i, &slot) in plan.due.iter().zip(&plan.slots) {
+            let s = &mut self.monitors[i];
+            for run in &mut s.runs {
+                run.not_evaluated(slot, s.interval_ms);
+            }
+        }
+        self.outages
+            .failed(e, now, self.settings.evaluation_delay_ms);
+    }
+
+    fn decide(
+        &mut self,
+        plan: &plan::Plan,
+        outcomes: &[QueryOutcome],
+        snapshot: &AlertSnapshot,
+        now: UnixMillis,
+        report: &mut TickReport,
+    ) -> Decision {
+        let (silences, bad) = silence::parse_all(&snapshot.silences);
+        for s in bad {
+            if self.logged.insert(s.clone()) {
+                tracing::warn!(silence = %s, "unreadable silence ignored");
+            }
+        }
+        let mut offset = 0;
+        let mut inputs = Vec::with_capacity(plan.due.len());
+        let mut continues: Vec<Vec<UnixMillis>> = Vec::with_capacity(plan.due.len());
+        let mut readings = Vec::with_capacity(plan.due.len());
+        for (n, &i) in plan.due.iter().enumerate() {
+            let reading = self.reading(i, plan.slots[n], plan.query_index[n], outcomes);
+            report.outage_skipped += usize::from(reading.is_none());
+            readings.push(reading.flatten().unwrap_or(Reading::NotEvaluated));
+            let s = &self.monitors[i];
+            continues.push(
+                s.runs
+                    .iter()
+                    .map(|r| r.continues_from(plan.slots[n]))
+                    .collect(),
+            );
+        }
+        for (n, &i) in plan.due.iter().enumerate() {
+            let s = &self.monitors[i];
+            let count = s.keys.len();
+            inputs.push(MonitorInput {
+                monitor: &s.monitor,
+                keys: &s.keys,
+                slot: plan.slots[n],
+                interval_ms: s.interval_ms,
+                reading: readings[n],
+                states: &snapshot.states[offset..offset + count],
+                continues_from: &continues[n],
+            });
+            offset += count;
+        }
+        let ctx = Context {
+            now,
+            silences: &silences,
+            state_ttl_ms: self.settings.state_ttl.as_millis() as u64,
+        };
+        let mut decision = decide::decide(&inputs, &ctx);
+        for (r, retired) in self.retired.iter().enumerate() {
+            let stored = &snapshot.states[offset + r];
+            let retire = decide::retire(
+                &retired.monitor,
+                retired.trigger,
+                &retired.key,
+                stored,
+                &mut decision,
+            );
+            if let Some(mut t) = retire {
+                // Marks it retired: see `Engine::prepare`.
+                t.input = usize::MAX - r;
+                decision.transitions.push(t);
+            }
+        }
+        // Retired triggers without a state are done.
+        let has_state: Vec<bool> = (0..self.retired.len())
+            .map(|r| snapshot.states[offset + r].is_some())
+            .collect();
+        let mut flags = has_state.into_iter();
+        self.retired.retain(|_| flags.next().unwrap_or(false));
+        self.after_decide(plan, &decision, report);
+        decision
+    }
+
+    fn after_decide(&mut self, plan: &plan::Plan, decision: &Decision, report: &mut TickReport) {
+        for (n, evaluated) in decision.evaluated.iter().enumerate() {
+            let (i, slot) = (plan.due[n], plan.slots[n]);
+            let s = &mut self.monitors[i];
+            for (run, done) in s.runs.iter_mut().zip(evaluated) {
+                if *done {
+                    run.evaluated(slot, s.interval_ms);
+                } else {
+                    run.not_evaluated(slot, s.interval_ms);
+                }
+            }
+        }
+        for (key, e) in &decision.unreadable {
+            if self.logged.insert(key.clone()) {
+                tracing::warn!(key = %key, error = %e, "unreadable alert state; starting from OK");
+            }
+        }
+        report.muted += decision.muted;
+        self.stats.muted += decision.muted as u64;
+    }
+
+    /// The check of monitor `i` as read: `None` when its window overlaps a
+    /// store outage; `Some(None)` when it cannot be evaluated (query error).
+    fn reading(
+        &mut self,
+        i: usize,
+        slot: UnixMillis,
+        (main, other): (usize, Option<usize>),
+        outcomes: &[QueryOutcome],
+    ) -> Option<Option<Reading>> {
+        let s = &mut self.monitors[i];
+        let window_start = slot.saturating_sub(s.monitor.window_secs().saturating_mul(1000));
+        if self.outages.overlaps(window_start, slot) {
+            // Data of the outage may still be on its way from the server
+            // (or lost): as if the store could not be read.
+            return None;
+        }
+        let value = match (&outcomes[main], other.map(|o| &outcomes[o])) {
+            (Ok(v), None) => Ok((*v, None)),
+            (Ok(v), Some(Ok(o))) => Ok((*v, Some(*o))),
+            (Err(e), _) | (_, Some(Err(e))) => Err(e.to_string()),
+        };
+        match value {
+            Ok((metric, denominator)) => {
+                if s.query_error.take().is_some() {
+                    tracing::info!(metric = %s.monitor.metric, "monitor can be evaluated again");
+                }
+                Some(Some(Reading::Value {
+                    metric,
+                    denominator,
+                }))
+            }
+            Err(e) => {
+                if s.query_error.as_deref() != Some(e.as_str()) {
+                    tracing::warn!(metric = %s.monitor.metric, error = %e, "monitor cannot be evaluated");
+                    s.query_error = Some(e);
+                }
+                Some(None)
+            }
+        }
+    }
+}
+
+mod commit;
+mod data_loss;
+mod migrate;

@@ -1,0 +1,264 @@
+//! The rules between values of a monitors file, for parsed files and for
+//! files built in code alike.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use hawkeye_protocol::MetricKind;
+use hawkeye_store::Aggregation;
+
+use super::problems::Problems;
+use super::{Monitor, MonitorsFile, Notifier, Trigger};
+use crate::template;
+use crate::yaml_location::YamlPath;
+
+pub(crate) fn file(file: &MonitorsFile, retention: Duration, problems: &mut Problems) {
+    let root = YamlPath::root().key("monitors");
+    for (i, m) in file.monitors.iter().enumerate() {
+        let at = root.index(i);
+        monitor(m, &at, true, m.triggers.len(), retention, problems);
+        for (j, t) in m.triggers.iter().enumerate() {
+            trigger(t, m.notifier, &at.key("triggers").index(j), problems);
+        }
+    }
+    ids_are_unique(file, problems);
+}
+
+/// Monitor ids name monitors in silences; trigger ids name states.
+pub(crate) fn ids_are_unique(file: &MonitorsFile, problems: &mut Problems) {
+    let root = YamlPath::root().key("monitors");
+    let mut monitors = HashSet::new();
+    for (i, m) in file.monitors.iter().enumerate() {
+        if let Some(id) = &m.id {
+            if !monitors.insert(id) {
+                problems.at(
+                    root.index(i).key("id"),
+                    format!("monitor id {id:?} is used twice"),
+                );
+            }
+        }
+        let mut triggers = HashSet::new();
+        for (j, t) in m.triggers.iter().enumerate() {
+            if let Some(id) = &t.id {
+                if !triggers.insert(id) {
+                    problems.at(
+                        root.index(i).key("triggers").index(j).key("id"),
+                        format!("trigger id {id:?} is used twice in this monitor"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn check_id(id: &Option<String>, at: YamlPath, problems: &mut Problems) {
+    if let Some(id) = id {
+        if id.trim().is_empty() || id.chars().any(char::is_control) {
+            problems.at(
+                at,
+                "an id must be non-empty text without control characters",
+            );
+        }
+    }
+}
+
+/// Monitor-level checks; `kind_known` is false when `type` was invalid
+/// (then nothing that depends on it is checked), `written_triggers` is how
+/// many triggers the file lists.
+pub(crate) fn monitor(
+    m: &Monitor,
+    at: &YamlPath,
+    kind_known: bool,
+    written_triggers: usize,
+    retention: Duration,
+    problems: &mut Problems,
+) {
+    check_id(&m.id, at.key("id"), problems);
+    if let Err(e) = hawkeye_protocol::line::check_name(&m.metric) {
+        problems.at(at.key("metric"), format!("invalid metric name: {e}"));
+    }
+    if m.interval < Duration::from_secs(1) || m.interval.subsec_nanos() != 0 {
+        problems.at(
+            at.key("interval"),
+            "interval must be a whole number of seconds, at least 1s (data is kept per second)",
+        );
+    }
+    if m.window < Duration::from_secs(1) {
+        problems.at(at.key("window"), "window must be at least 1s");
+    }
+    within_retention(m, at, retention, problems);
+    if kind_known && !m.aggregation.applies_to(m.kind) {
+        problems.at(
+            at.key("aggregate"),
+            format!(
+                "{} does not apply to a {} (use {})",
+                m.aggregation,
+                m.kind,
+                Aggregation::names_for(m.kind)
+            ),
+        );
+    }
+    for (k, v) in &m.tags.0 {
+        if k.is_empty() || k.contains([',', ':', '|', '#']) || v.contains([',', '|', '#']) {
+            problems.at(at.key("tags").key(k), format!("invalid tag {k}:{v}"));
+        }
+    }
+    ratio(m, at, kind_known, problems);
+    if let Some(s) = &m.subject {
+        check_template(s, at.key("subject"), problems);
+    }
+    runbook(&m.runbook, at.key("runbook"), problems);
+    if written_triggers == 0 {
+        problems.at(at.key("triggers"), "a monitor needs at least one trigger");
+    }
+}
+
+/// The store keeps `retention` of data: a longer window would silently read
+/// less than it says (and make the store enumerate every second).
+fn within_retention(m: &Monitor, at: &YamlPath, retention: Duration, problems: &mut Problems) {
+    let fmt = |d: Duration| humantime::format_duration(d).to_string();
+    if m.interval > retention {
+        problems.at(
+            at.key("interval"),
+            format!(
+                "monitor {}: interval {} is longer than the data retention {} (HAWKEYE_RETENTION); shorten it or raise HAWKEYE_RETENTION",
+                m.metric,
+                fmt(m.interval),
+                fmt(retention)
+            ),
+        );
+    } else if m.window > retention {
+        problems.at(
+            at.key("window"),
+            format!(
+                "monitor {}: window {} is longer than the data retention {} (HAWKEYE_RETENTION), so it would only see {}; shorten it or raise HAWKEYE_RETENTION",
+                m.metric,
+                fmt(m.window),
+                fmt(retention),
+                fmt(retention)
+            ),
+        );
+    }
+}
+
+fn ratio(m: &Monitor, at: &YamlPath, kind_known: bool, problems: &mut Problems) {
+    match &m.ratio_of {
+        Some(other) => {
+            if let Err(e) = hawkeye_protocol::line::check_name(other) {
+                problems.at(at.key("ratio_of"), format!("invalid metric name: {e}"));
+            }
+            if kind_known && m.kind != MetricKind::Counter {
+                problems.at(
+                    at.key("ratio_of"),
+                    format!("ratio_of needs counters, but the type of this monitor is {} (write `type: c`)", m.kind),
+                );
+            }
+        }
+        None if m.percent => {
+            problems.at(at.key("percent"), "percent only applies with ratio_of");
+        }
+        None => {}
+    }
+}
+
+fn runbook(runbook: &Option<String>, at: YamlPath, problems: &mut Problems) {
+    if let Some(url) = runbook {
+        let url = url.trim();
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.contains(char::is_whitespace)
+        {
+            problems.at(at, format!("runbook must be an http(s) URL, not {url:?}"));
+        }
+    }
+}
+
+pub(crate) fn trigger(t: &Trigger, notifier: Notifier, at: &YamlPath, problems: &mut Problems) {
+    check_id(&t.id, at.key("id"), problems);
+    if !t.threshold.is_finite() {
+        problems.at(at.key("threshold"), "threshold must be a finite number");
+    }
+    if t.for_checks < 1 {
+        problems.at(
+            at.key("for"),
+            "for must be at least 1 (the number of breaching checks before firing)",
+        );
+    }
+    recovery(t, at, problems);
+    for (name, template) in [("text", &t.text), ("subject", &t.subject)] {
+        if let Some(src) = template {
+            check_template(src, at.key(name), problems);
+        }
+    }
+    runbook(&t.runbook, at.key("runbook"), problems);
+    if notifier == Notifier::Email && t.to.is_empty() {
+        problems.at_key(
+            at.key("to"),
+            "`to` needs at least one address (or use `notifier: log`)",
+        );
+    }
+    for (name, list) in [("to", &t.to), ("cc", &t.cc), ("bcc", &t.bcc)] {
+        for (k, address) in list.iter().enumerate() {
+            addresses(name, list.len(), k, address, at, problems);
+        }
+    }
+}
+
+fn addresses(
+    name: &str,
+    count: usize,
+    k: usize,
+    address: &str,
+    at: &YamlPath,
+    problems: &mut Problems,
+) {
+    let at = at.key(name).index(k);
+    if address.contains([',', ';']) {
+        let parts: Vec<&str> = address
+            .split([',', ';'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let hint = if count == 1 {
+            format!("{name}: [{}]", parts.join(", "))
+        } else {
+            format!("one address per list item: {}", parts.join(", "))
+        };
+        problems.at(
+            at,
+            format!(
+                "{address:?} holds several addresses in one string; write them as a list ({hint})"
+            ),
+        );
+        return;
+    }
+    if let Err(e) = hawkeye_mail::parse_mailbox(address) {
+        problems.at(at, e.to_string());
+    }
+}
+
+/// Hysteresis only makes sense on the clear side of the threshold.
+fn recovery(t: &Trigger, at: &YamlPath, problems: &mut Problems) {
+    let Some(r) = t.recovery_threshold else {
+        return;
+    };
+    let at = at.key("recovery_threshold");
+    if !r.is_finite() {
+        problems.at(at, "recovery_threshold must be a finite number");
+    } else if t.op.is_upward() && r > t.threshold {
+        problems.at(
+            at,
+            format!("recovery_threshold {r} must not be above the threshold {} (op {}): the alert resolves when the value falls back below it", t.threshold, t.op),
+        );
+    } else if !t.op.is_upward() && r < t.threshold {
+        problems.at(
+            at,
+            format!("recovery_threshold {r} must not be below the threshold {} (op {}): the alert resolves when the value rises back above it", t.threshold, t.op),
+        );
+    }
+}
+
+fn check_template(src: &str, at: YamlPath, problems: &mut Problems) {
+    if let Err(e) = template::check(src) {
+        problems.at(at, e.to_string());
+    }
+}

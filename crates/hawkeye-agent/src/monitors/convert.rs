@@ -1,0 +1,244 @@
+//! From the raw levels to typed monitors: durations with their plain units,
+//! ops, types, aggregations, defaults. The rules between values are in
+//! [`super::check`], run on the result.
+
+use std::time::Duration;
+
+use hawkeye_protocol::line::LineError;
+use hawkeye_protocol::{MetricKind, PlainUnit, TagFilter};
+use hawkeye_store::Aggregation;
+use serde_yaml::Value;
+
+use super::check;
+use super::maintenance::{MaintenanceWindow, TimeOfDay, Weekday};
+use super::problems::Problems;
+use super::raw::{self, Addresses, Level, RawDuration};
+use super::{
+    Monitor, MonitorsFile, Notifier, Op, Trigger, DEFAULT_GAUGE_STALE_AFTER, DEFAULT_INTERVAL,
+    DEFAULT_RUN_EVERY,
+};
+use crate::yaml_location::YamlPath;
+
+pub(crate) fn file(
+    value: &Value,
+    retention: Duration,
+    problems: &mut Problems,
+) -> Option<MonitorsFile> {
+    let root = YamlPath::root();
+    if value.is_null() {
+        problems.at(
+            root,
+            "the file is empty (expected `version: 1` and `monitors:`)",
+        );
+        return None;
+    }
+    let level = raw::level(value, &root, &raw::FILE, problems)?;
+    let version = match level.get::<u64>("version", problems) {
+        None | Some(1) => 1,
+        Some(v) => {
+            problems.at(
+                root.key("version"),
+                format!("unsupported version {v} (this agent reads version 1)"),
+            );
+            1
+        }
+    };
+    let monitors: Vec<Monitor> = raw::list(&level, "monitors", problems)
+        .into_iter()
+        .filter_map(|(m, at)| monitor(m, &at, retention, problems))
+        .collect();
+    let file = MonitorsFile { version, monitors };
+    check::ids_are_unique(&file, problems);
+    Some(file)
+}
+
+/// A duration key of `level`, `None` when absent or invalid (reported).
+fn duration(
+    level: &Level,
+    key: &str,
+    plain: PlainUnit,
+    problems: &mut Problems,
+) -> Option<Duration> {
+    let d = level.get::<RawDuration>(key, problems)?;
+    d.resolve(plain)
+        .map_err(|e| problems.at(level.at.key(key), e))
+        .ok()
+}
+
+/// A key parsed with `FromStr`, `None` when absent or invalid (reported).
+fn parsed<T: std::str::FromStr<Err = String>>(
+    level: &Level,
+    key: &str,
+    problems: &mut Problems,
+) -> Option<T> {
+    let text = raw::text(level, key, problems)?;
+    text.parse()
+        .map_err(|e: String| problems.at(level.at.key(key), e))
+        .ok()
+}
+
+fn monitor(
+    value: &Value,
+    at: &YamlPath,
+    retention: Duration,
+    problems: &mut Problems,
+) -> Option<Monitor> {
+    let before = problems.len();
+    let level = raw::level(value, at, &raw::MONITOR, problems)?;
+    let kind_text = raw::text(&level, "type", problems);
+    let kind = match kind_text.as_deref().map(str::trim) {
+        None => Some(MetricKind::Counter),
+        Some(t) => MetricKind::from_statsd(t).or_else(|| {
+            // The list of types lives with the line format, once.
+            problems.at(
+                at.key("type"),
+                LineError::UnknownType(t.to_string()).to_string(),
+            );
+            None
+        }),
+    };
+    let interval =
+        duration(&level, "interval", PlainUnit::Seconds, problems).unwrap_or(DEFAULT_INTERVAL);
+    let window = duration(&level, "window", PlainUnit::Seconds, problems).unwrap_or(interval);
+    let default_aggregation = Aggregation::default_for(kind.unwrap_or(MetricKind::Counter));
+    let aggregation = raw::text(&level, "aggregate", problems)
+        .and_then(|a| {
+            a.trim()
+                .parse::<Aggregation>()
+                .map_err(|e| problems.at(at.key("aggregate"), e.to_string()))
+                .ok()
+        })
+        .unwrap_or(default_aggregation);
+    let notifier = match raw::text(&level, "notifier", problems)
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("email") => Notifier::Email,
+        Some("log") => Notifier::Log,
+        Some(other) => {
+            problems.at(
+                at.key("notifier"),
+                format!("unknown notifier {other:?} (expected email or log)"),
+            );
+            Notifier::Email
+        }
+    };
+    let stale = duration(&level, "gauge_stale_after", PlainUnit::Seconds, problems)
+        .unwrap_or(DEFAULT_GAUGE_STALE_AFTER);
+    let triggers: Vec<Trigger> = raw::list(&level, "triggers", problems)
+        .into_iter()
+        .filter_map(|(t, at)| trigger(t, notifier, &at, problems))
+        .collect();
+    let written_triggers = raw::list(&level, "triggers", &mut Problems::default()).len();
+    let monitor = Monitor {
+        id: raw::text(&level, "id", problems),
+        metric: raw::text(&level, "metric", problems).unwrap_or_default(),
+        kind: kind.unwrap_or(MetricKind::Counter),
+        interval,
+        window,
+        aggregation,
+        tags: TagFilter(raw::text_map(&level, "tags", problems)),
+        ratio_of: raw::text(&level, "ratio_of", problems),
+        percent: level.get("percent", problems).unwrap_or(false),
+        notifier,
+        subject: raw::text(&level, "subject", problems),
+        // The store has nothing older than the retention.
+        gauge_stale_after: stale.min(retention),
+        inhibit_lower: level.get("inhibit_lower", problems).unwrap_or(true),
+        runbook: raw::text(&level, "runbook", problems),
+        annotations: raw::text_map(&level, "annotations", problems),
+        maintenance: raw::list(&level, "maintenance", problems)
+            .into_iter()
+            .filter_map(|(w, at)| maintenance(w, &at, problems))
+            .collect(),
+        triggers,
+    };
+    if level.has("metric") {
+        // Checks that depend on the type are skipped when the type itself
+        // is wrong, so one mistake gives one message.
+        check::monitor(
+            &monitor,
+            at,
+            kind.is_some(),
+            written_triggers,
+            retention,
+            problems,
+        );
+    }
+    (problems.len() == before).then_some(monitor)
+}
+
+fn trigger(
+    value: &Value,
+    notifier: Notifier,
+    at: &YamlPath,
+    problems: &mut Problems,
+) -> Option<Trigger> {
+    let before = problems.len();
+    let level = raw::level(value, at, &raw::TRIGGER, problems)?;
+    let addresses = |key: &str, problems: &mut Problems| {
+        level
+            .get::<Addresses>(key, problems)
+            .map(|a| a.0)
+            .unwrap_or_default()
+    };
+    let trigger = Trigger {
+        id: raw::text(&level, "id", problems),
+        // Missing: reported by `raw::level`; 0 keeps the checks below quiet.
+        threshold: level.get("threshold", problems).unwrap_or(0.0),
+        op: parsed::<Op>(&level, "op", problems).unwrap_or_default(),
+        for_checks: level.get("for", problems).unwrap_or(1),
+        run_every: duration(&level, "run_every", PlainUnit::Minutes, problems)
+            .unwrap_or(DEFAULT_RUN_EVERY),
+        keep_firing_for: duration(&level, "keep_firing_for", PlainUnit::Seconds, problems)
+            .unwrap_or(Duration::ZERO),
+        recovery_threshold: level.get("recovery_threshold", problems),
+        text: raw::text(&level, "text", problems),
+        subject: raw::text(&level, "subject", problems),
+        to: addresses("to", problems),
+        cc: addresses("cc", problems),
+        bcc: addresses("bcc", problems),
+        send_resolved: level.get("send_resolved", problems).unwrap_or(false),
+        missing: parsed(&level, "missing", problems),
+        runbook: raw::text(&level, "runbook", problems),
+        annotations: raw::text_map(&level, "annotations", problems),
+    };
+    check::trigger(&trigger, notifier, at, problems);
+    (problems.len() == before).then_some(trigger)
+}
+
+fn maintenance(value: &Value, at: &YamlPath, problems: &mut Problems) -> Option<MaintenanceWindow> {
+    let before = problems.len();
+    let level = raw::level(value, at, &raw::MAINTENANCE, problems)?;
+    let days: Vec<Weekday> = match level.value("days") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(one)) => {
+            parse_days(std::slice::from_ref(one), &at.key("days"), problems)
+        }
+        Some(_) => {
+            let list: Vec<String> = level.get("days", problems).unwrap_or_default();
+            parse_days(&list, &at.key("days"), problems)
+        }
+    };
+    let from = parsed::<TimeOfDay>(&level, "from", problems);
+    let to = parsed::<TimeOfDay>(&level, "to", problems);
+    let zone = raw::text(&level, "time_zone", problems).unwrap_or_else(|| "UTC".to_string());
+    let (Some(from), Some(to)) = (from, to) else {
+        return None;
+    };
+    let window = MaintenanceWindow::new(days, from, to, zone.trim())
+        .map_err(|e| problems.at(at.key("time_zone"), e))
+        .ok()?;
+    (problems.len() == before).then_some(window)
+}
+
+fn parse_days(days: &[String], at: &YamlPath, problems: &mut Problems) -> Vec<Weekday> {
+    days.iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            d.parse()
+                .map_err(|e: String| problems.at(at.index(i), e))
+                .ok()
+        })
+        .collect()
+}

@@ -1,0 +1,131 @@
+//! Mail as it waits in the store's outbox until a relay accepts it
+//! (`docs/alerts.md`, "Delivery"), and the ids that make a notice
+//! recognisable: the outbox id and the `Message-ID` are derived from the
+//! episode (trigger key and the slot it began firing) and the notice, so a
+//! mail sent twice around a crash carries the same `Message-ID`.
+
+use hawkeye_mail::Mail;
+use serde::{Deserialize, Serialize};
+
+use crate::state::{Notice, UnixMillis};
+use crate::state_key::fnv1a;
+
+/// The version of [`OutboxMail`] written by this code.
+const OUTBOX_VERSION: u32 = 1;
+
+/// One mail in the outbox (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxMail {
+    pub v: u32,
+    /// The trigger's state key.
+    pub key: String,
+    /// When it was recorded (unix ms): given up on after `MAIL_MAX_AGE`.
+    pub created: UnixMillis,
+    pub subject: String,
+    pub body: String,
+    pub from: String,
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub cc: Vec<String>,
+    #[serde(default)]
+    pub bcc: Vec<String>,
+    pub message_id: String,
+}
+
+impl OutboxMail {
+    pub fn new(key: &str, created: UnixMillis, mail: Mail) -> OutboxMail {
+        OutboxMail {
+            v: OUTBOX_VERSION,
+            key: key.to_string(),
+            created,
+            message_id: mail.message_id.unwrap_or_default(),
+            subject: mail.subject,
+            body: mail.body,
+            from: mail.from,
+            to: mail.to,
+            cc: mail.cc,
+            bcc: mail.bcc,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(s: &str) -> Result<OutboxMail, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+
+    pub fn mail(&self) -> Mail {
+        Mail {
+            subject: self.subject.clone(),
+            body: self.body.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            cc: self.cc.clone(),
+            bcc: self.bcc.clone(),
+            message_id: Some(self.message_id.clone()).filter(|id| !id.is_empty()),
+        }
+    }
+}
+
+/// The id of a firing episode: its trigger and the slot it began.
+pub fn episode(key: &str, since: Option<UnixMillis>) -> String {
+    let text = format!("{key}\0{}", since.unwrap_or(0));
+    format!("{:016x}", fnv1a(text.as_bytes()))
+}
+
+/// The `Message-ID` (and outbox id) of a notice: a repeat is told apart by
+/// the slot it was sent at.
+pub fn message_id(
+    key: &str,
+    since: Option<UnixMillis>,
+    notice: Notice,
+    slot: UnixMillis,
+) -> String {
+    let episode = episode(key, since);
+    match notice {
+        Notice::Repeat => format!("{episode}.repeat-{slot}@hawkeye"),
+        other => format!("{episode}.{}@hawkeye", other.name()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_per_episode_and_notice() {
+        let firing = message_id("k", Some(1000), Notice::Firing, 1000);
+        assert_eq!(firing, message_id("k", Some(1000), Notice::Firing, 1000));
+        assert!(firing.ends_with(".firing@hawkeye"), "{firing}");
+        assert_ne!(
+            firing,
+            message_id("k", Some(2000), Notice::Firing, 2000),
+            "another episode"
+        );
+        assert_ne!(
+            firing,
+            message_id("k2", Some(1000), Notice::Firing, 1000),
+            "another trigger"
+        );
+        assert_ne!(
+            message_id("k", Some(1000), Notice::Repeat, 5000),
+            message_id("k", Some(1000), Notice::Repeat, 9000)
+        );
+        let mail = Mail {
+            subject: "s".into(),
+            body: "b".into(),
+            from: "f@x".into(),
+            to: vec!["t@x".into()],
+            cc: vec![],
+            bcc: vec![],
+            message_id: Some(firing.clone()),
+        };
+        let stored = OutboxMail::new("k", 7, mail.clone());
+        assert_eq!(
+            OutboxMail::from_json(&stored.to_json()).unwrap().mail(),
+            mail
+        );
+    }
+}
