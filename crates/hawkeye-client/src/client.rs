@@ -1,17 +1,19 @@
 //! The [`Client`] handle: what an application calls.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::aggregate::{Observation, Sample};
 use crate::config::ClientConfig;
+use crate::counters::{ClientStats, Counters};
+use crate::endpoint::Endpoint;
 use crate::error::{ClientError, FlushError};
-use crate::http_layer::HttpMetricsLayer;
+use crate::sample::{Observation, Sample};
 use crate::sender::{self, Control};
 use crate::series::{SeriesBuilder, SeriesText};
+use crate::spy::{self, SpyServer};
 
 /// A handle to the background sender; clone it freely (all clones share one
 /// queue and one connection).
@@ -33,82 +35,26 @@ pub(crate) struct Shared {
     flush_timeout: Duration,
 }
 
-/// Counters shared with the background task.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) recorded: AtomicU64,
-    pub(crate) dropped_queue_full: AtomicU64,
-    pub(crate) dropped_invalid: AtomicU64,
-    pub(crate) dropped_unreachable: AtomicU64,
-    pub(crate) dropped_closed: AtomicU64,
-    pub(crate) dropped_rejected: AtomicU64,
-    pub(crate) dropped_too_large: AtomicU64,
-    pub(crate) truncated: Arc<AtomicU64>,
-    pub(crate) last_rejection: std::sync::Mutex<Option<String>>,
-    pub(crate) delivered: AtomicU64,
-    pub(crate) lines_written: AtomicU64,
-    pub(crate) batches_confirmed: AtomicU64,
-    pub(crate) connects: AtomicU64,
-    pub(crate) connected: AtomicBool,
-}
-
-/// A snapshot of what a client did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientStats {
-    /// Events accepted into the queue.
-    pub recorded: u64,
-    /// Events dropped because the queue was full.
-    pub dropped_queue_full: u64,
-    /// Events dropped because their value was not a finite number, or nothing
-    /// usable was left of the name.
-    pub dropped_invalid: u64,
-    /// Events dropped because the server stayed unreachable longer than the
-    /// configured bounds (`max_pending`, `max_unconfirmed_bytes`) allowed.
-    pub dropped_unreachable: u64,
-    /// Events recorded after [`Client::shutdown`].
-    pub dropped_closed: u64,
-    /// Events in lines the server answered it rejected (too many series
-    /// -32001, buffer full -32002, an invalid line); the reason of the last
-    /// one is in `last_rejection` and in the log.
-    pub dropped_rejected: u64,
-    /// Events in `metric.send` requests the server refused as longer than
-    /// its line limit (-32004); see `ClientConfig::max_message_bytes`.
-    pub dropped_too_large: u64,
-    /// Tag keys, tag values and set members cut to
-    /// [`MAX_TAG_BYTES`](crate::MAX_TAG_BYTES) (the events are kept).
-    pub truncated: u64,
-    /// Why the server rejected the last rejected line.
-    pub last_rejection: Option<String>,
-    /// Events the server answered it took.
-    pub delivered: u64,
-    /// Metric lines written to the socket (after aggregation).
-    pub lines_written: u64,
-    /// `metric.send` requests the server answered.
-    pub batches_confirmed: u64,
-    /// Successful connections (the first one and every reconnect).
-    pub connects: u64,
-    /// Whether the client is connected now.
-    pub connected: bool,
-}
-
-impl ClientStats {
-    /// Every event dropped, whatever the reason.
-    pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full
-            + self.dropped_invalid
-            + self.dropped_unreachable
-            + self.dropped_closed
-            + self.dropped_rejected
-            + self.dropped_too_large
-    }
-}
-
 impl Client {
     /// Starts the background sender: on the current tokio runtime when there
     /// is one, otherwise on a thread of its own (so plain synchronous programs
     /// can use the client too). Connecting happens in the background; a
     /// missing socket is not an error here.
     pub fn new(config: ClientConfig) -> Result<Client, ClientError> {
+        let endpoint = Endpoint::Unix(config.socket_path.clone());
+        Client::start(config, endpoint)
+    }
+
+    /// A client that connects to a [`SpyServer`] in memory instead of the
+    /// socket (`config.socket_path` only names it in errors): for tests
+    /// that play the server, with no server process. See [`spy`](crate::spy).
+    pub fn with_spy(config: ClientConfig) -> Result<(Client, SpyServer), ClientError> {
+        let (server, endpoint) = spy::listen();
+        let client = Client::start(config, Endpoint::Spy(endpoint))?;
+        Ok((client, server))
+    }
+
+    fn start(config: ClientConfig, endpoint: Endpoint) -> Result<Client, ClientError> {
         if config.queue_capacity == 0 {
             return Err(ClientError::Config(
                 "queue_capacity must be at least 1".into(),
@@ -135,7 +81,8 @@ impl Client {
             socket_path: config.socket_path.clone(),
             flush_timeout: config.flush_timeout,
         });
-        let task = sender::run(config, data_rx, control_rx, Arc::clone(&shared.counters));
+        let counters = Arc::clone(&shared.counters);
+        let task = sender::run(config, endpoint, data_rx, control_rx, counters);
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 handle.spawn(task);
@@ -266,28 +213,7 @@ impl Client {
 
     /// What the client did so far.
     pub fn stats(&self) -> ClientStats {
-        let c = &self.shared.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        ClientStats {
-            recorded: get(&c.recorded),
-            dropped_queue_full: get(&c.dropped_queue_full),
-            dropped_invalid: get(&c.dropped_invalid),
-            dropped_unreachable: get(&c.dropped_unreachable),
-            dropped_closed: get(&c.dropped_closed),
-            dropped_rejected: get(&c.dropped_rejected),
-            dropped_too_large: get(&c.dropped_too_large),
-            truncated: get(&c.truncated),
-            last_rejection: c
-                .last_rejection
-                .lock()
-                .map(|r| r.clone())
-                .unwrap_or_default(),
-            delivered: get(&c.delivered),
-            lines_written: get(&c.lines_written),
-            batches_confirmed: get(&c.batches_confirmed),
-            connects: get(&c.connects),
-            connected: c.connected.load(Ordering::Relaxed),
-        }
+        self.shared.counters.snapshot()
     }
 
     /// Every event dropped so far, whatever the reason.
@@ -298,12 +224,6 @@ impl Client {
     /// The socket this client sends to.
     pub fn socket_path(&self) -> &std::path::Path {
         &self.shared.socket_path
-    }
-
-    /// A tower layer counting the responses of the service it wraps under
-    /// `prefix` (see [`HttpMetricsLayer`]).
-    pub fn http_layer(&self, prefix: &str) -> HttpMetricsLayer {
-        HttpMetricsLayer::new(self.clone(), prefix)
     }
 
     pub(crate) fn series_builder(&self) -> &SeriesBuilder {

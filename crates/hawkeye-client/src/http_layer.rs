@@ -26,64 +26,17 @@ use std::time::Instant;
 
 use tower::{Layer, Service};
 
-use crate::aggregate::Sample;
 use crate::client::Client;
-use crate::series::{SeriesBuilder, SeriesText};
+use crate::http_series::HttpSeries;
+use crate::sample::Sample;
 
-/// The series one layer writes, built once.
-#[derive(Debug)]
-pub(crate) struct HttpSeries {
-    prefix: String,
-    builder: SeriesBuilder,
-    pub(crate) requests: SeriesText,
-    pub(crate) errors: SeriesText,
-    pub(crate) latency: SeriesText,
-    /// `response.100` ..= `response.599`.
-    statuses: Vec<SeriesText>,
-    /// `response.1xx` ..= `response.5xx`.
-    classes: Vec<SeriesText>,
-}
-
-const FIRST_STATUS: u16 = 100;
-const LAST_STATUS: u16 = 599;
-
-impl HttpSeries {
-    pub(crate) fn new(client: &Client, prefix: &str) -> Option<HttpSeries> {
-        let prefix = prefix.trim_end_matches('.').to_string();
-        let name = |suffix: &str| client.series(&format!("{prefix}.{suffix}"), &[]);
-        Some(HttpSeries {
-            requests: name("requests")?,
-            errors: name("errors")?,
-            latency: name("latency")?,
-            statuses: (FIRST_STATUS..=LAST_STATUS)
-                .map(|s| name(&format!("response.{s}")))
-                .collect::<Option<_>>()?,
-            classes: (1..=5)
-                .map(|c| name(&format!("response.{c}xx")))
-                .collect::<Option<_>>()?,
-            builder: client.series_builder().clone(),
-            prefix,
-        })
-    }
-
-    pub(crate) fn status(&self, code: u16) -> SeriesText {
-        match code {
-            FIRST_STATUS..=LAST_STATUS => self.statuses[usize::from(code - FIRST_STATUS)].clone(),
-            _ => self
-                .builder
-                .build(&format!("{}.response.{code}", self.prefix), &[])
-                .unwrap_or_else(|| self.errors.clone()),
-        }
-    }
-
-    pub(crate) fn class(&self, code: u16) -> SeriesText {
-        match code / 100 {
-            c @ 1..=5 => self.classes[usize::from(c - 1)].clone(),
-            c => self
-                .builder
-                .build(&format!("{}.response.{c}xx", self.prefix), &[])
-                .unwrap_or_else(|| self.errors.clone()),
-        }
+// Here rather than in client.rs, so that the client needs not know the
+// layer (the layer needs the client): no import circle.
+impl Client {
+    /// A tower layer counting the responses of the service it wraps under
+    /// `prefix` (see [`HttpMetricsLayer`]).
+    pub fn http_layer(&self, prefix: &str) -> HttpMetricsLayer {
+        HttpMetricsLayer::new(self.clone(), prefix)
     }
 }
 
@@ -100,7 +53,7 @@ impl HttpMetricsLayer {
     /// cleaned like any name the client is given.
     pub fn new(client: Client, prefix: &str) -> HttpMetricsLayer {
         HttpMetricsLayer {
-            series: HttpSeries::new(&client, prefix).map(Arc::new),
+            series: HttpSeries::new(client.series_builder(), prefix).map(Arc::new),
             client,
         }
     }

@@ -25,19 +25,25 @@
 //! - [`rpc`]: request/response calls (`metric.query`, `server.stats`), for
 //!   tools and tests.
 
-mod aggregate;
 mod client;
 mod config;
+mod counters;
+mod endpoint;
 mod error;
 mod http_layer;
+mod http_series;
+mod pending;
 #[cfg(feature = "metrics")]
 mod recorder;
 pub mod rpc;
+mod sample;
 pub mod sender;
 mod series;
+pub mod spy;
 
-pub use client::{Client, ClientStats};
+pub use client::Client;
 pub use config::ClientConfig;
+pub use counters::ClientStats;
 pub use error::{ClientError, FlushError};
 pub use http_layer::{HttpMetrics, HttpMetricsLayer, ResponseFuture};
 #[cfg(feature = "metrics")]

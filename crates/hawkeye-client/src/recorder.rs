@@ -19,8 +19,8 @@ use metrics::{
     SetRecorderError, SharedString, Unit,
 };
 
-use crate::aggregate::{Observation, Sample};
 use crate::client::Client;
+use crate::sample::{Observation, Sample};
 use crate::series::SeriesText;
 
 /// Reports `metrics` macros to a hawkeye [`Client`].

@@ -3,11 +3,13 @@
 //! - [`line`]: the statsd / DogStatsD metric line (`name:1|c|@0.5|#k:v`).
 //! - [`series`]: what identifies a series (kind, name, sorted tags).
 //! - [`jsonrpc`]: JSON-RPC 2.0 and Go `net/rpc/jsonrpc` (1.0) messages.
+//! - [`rpc_call`]: the caller's side of them: requests encoded, replies decoded.
 //! - [`duration`]: durations written as plain numbers or with units (`500ms`, `5m`).
 
 pub mod duration;
 pub mod jsonrpc;
 pub mod line;
+pub mod rpc_call;
 pub mod series;
 
 pub use duration::{parse_duration, DurationError, PlainUnit};

@@ -1,48 +1,14 @@
 //! What the background task holds between two writes: events merged per
-//! series, and their rendering as metric lines.
+//! series (counters summed, the last gauge and the adjustments after it,
+//! every observation, distinct set members), and their rendering as metric
+//! lines. Bounded by `max_pending` entries; increments of a series already
+//! held are always kept.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
 
-use crate::http_layer::HttpSeries;
+use crate::sample::{Observation, Sample};
 use crate::series::SeriesText;
-
-/// The statsd type of an observation; `ms`, `h` and `d` are one kind on the
-/// server, kept apart here only to write back what the caller recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Observation {
-    Timing,
-    Histogram,
-    Distribution,
-}
-
-impl Observation {
-    fn code(self) -> &'static str {
-        match self {
-            Observation::Timing => "ms",
-            Observation::Histogram => "h",
-            Observation::Distribution => "d",
-        }
-    }
-}
-
-/// One queued event.
-#[derive(Debug)]
-pub(crate) enum Sample {
-    Count(SeriesText, f64),
-    GaugeSet(SeriesText, f64),
-    GaugeAdd(SeriesText, f64),
-    Observe(SeriesText, Observation, f64),
-    SetMember(SeriesText, Box<str>),
-    /// One HTTP response, from [`HttpMetricsLayer`](crate::HttpMetricsLayer):
-    /// the request, status and class counters and the latency in one event.
-    Http {
-        series: Arc<HttpSeries>,
-        status: Option<u16>,
-        latency_ms: f64,
-    },
-}
 
 #[derive(Debug, Default)]
 struct GaugeState {
@@ -249,8 +215,10 @@ impl Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http_series::HttpSeries;
     use crate::series::SeriesBuilder;
     use hawkeye_protocol::{parse_line, Value};
+    use std::sync::Arc;
 
     fn series(name: &str) -> SeriesText {
         SeriesBuilder::default().build(name, &[("k", "v")]).unwrap()
@@ -330,10 +298,7 @@ mod tests {
 
     #[test]
     fn an_http_event_without_room_is_dropped_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let client =
-            crate::Client::new(crate::ClientConfig::new(dir.path().join("none.sock"))).unwrap();
-        let http = Arc::new(HttpSeries::new(&client, "web").unwrap());
+        let http = Arc::new(HttpSeries::new(&SeriesBuilder::default(), "web").unwrap());
         let sample = || Sample::Http {
             series: Arc::clone(&http),
             status: Some(200),
