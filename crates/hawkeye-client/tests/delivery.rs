@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{query, settled_value, TestServer};
+use common::{query, query_value, TestServer};
 use hawkeye_client::{Client, ClientConfig, FlushError};
 
 fn config(server: &TestServer) -> ClientConfig {
@@ -51,33 +51,30 @@ async fn every_event_arrives_exactly() {
 
     let socket = server.socket_path();
     assert_eq!(
-        settled_value(&socket, &query("test.hits", "sum"), 20_000.0).await,
+        query_value(&socket, &query("test.hits", "sum")).await,
         Some(20_000.0)
     );
     assert_eq!(
-        settled_value(&socket, &query("test.tagged", "sum"), 4_000.0).await,
+        query_value(&socket, &query("test.tagged", "sum")).await,
         Some(4_000.0)
     );
     let mut shard_a = query("test.tagged", "sum");
     shard_a.tags = Some([("shard".to_string(), "a".to_string())].into());
+    assert_eq!(query_value(&socket, &shard_a).await, Some(2_000.0));
     assert_eq!(
-        settled_value(&socket, &shard_a, 2_000.0).await,
-        Some(2_000.0)
-    );
-    assert_eq!(
-        settled_value(&socket, &query("test.latency", "count"), 1_000.0).await,
+        query_value(&socket, &query("test.latency", "count")).await,
         Some(1_000.0)
     );
     assert_eq!(
-        settled_value(&socket, &query("test.latency", "max"), 99.0).await,
+        query_value(&socket, &query("test.latency", "max")).await,
         Some(99.0)
     );
     assert_eq!(
-        settled_value(&socket, &query("test.users", "unique"), 50.0).await,
+        query_value(&socket, &query("test.users", "unique")).await,
         Some(50.0)
     );
     assert_eq!(
-        settled_value(&socket, &query("test.backlog", "last"), 7.0).await,
+        query_value(&socket, &query("test.backlog", "last")).await,
         Some(7.0)
     );
 
@@ -116,7 +113,7 @@ async fn the_client_keeps_working_across_a_server_restart() {
     }
     client.flush().await.expect("flush after the restart");
     assert_eq!(
-        settled_value(&socket, &query("restart.hits", "sum"), 175.0).await,
+        query_value(&socket, &query("restart.hits", "sum")).await,
         Some(175.0)
     );
 
@@ -143,7 +140,7 @@ async fn a_full_queue_drops_and_counts_instead_of_blocking() {
     client.flush().await.expect("flush");
     let socket = server.socket_path();
     assert_eq!(
-        settled_value(&socket, &query("full.hits", "sum"), 10.0).await,
+        query_value(&socket, &query("full.hits", "sum")).await,
         Some(10.0)
     );
 }
@@ -249,7 +246,7 @@ async fn restarts_while_recording_neither_lose_nor_double_count() {
     assert_eq!(stats.delivered, EVENTS, "{stats:?}");
     assert_eq!(stats.dropped(), 0, "{stats:?}");
     assert_eq!(
-        settled_value(&socket, &query("churn.hits", "sum"), EVENTS as f64).await,
+        query_value(&socket, &query("churn.hits", "sum")).await,
         Some(EVENTS as f64),
         "{stats:?}"
     );
@@ -275,7 +272,7 @@ async fn lines_the_server_rejects_are_counted_with_their_reason() {
     let reason = stats.last_rejection.clone().expect("a reason");
     assert!(reason.contains("series"), "{reason}");
     assert_eq!(
-        settled_value(&server.socket_path(), &query("capped.hits", "sum"), 6.0).await,
+        query_value(&server.socket_path(), &query("capped.hits", "sum")).await,
         Some(6.0)
     );
     // Nothing is kept to be sent again: a further flush has nothing to do.
@@ -308,18 +305,18 @@ async fn a_request_too_long_for_the_server_is_dropped_and_counted() {
     assert_eq!(stats.dropped(), 1, "{stats:?}");
     let socket = server.socket_path();
     assert_eq!(
-        settled_value(&socket, &query("small.hits", "sum"), 5.0).await,
+        query_value(&socket, &query("small.hits", "sum")).await,
         Some(5.0)
     );
     assert_eq!(
-        settled_value(&socket, &query("small.tagged", "sum"), 200.0).await,
+        query_value(&socket, &query("small.tagged", "sum")).await,
         Some(200.0)
     );
     // Delivery goes on.
     client.incr("small.hits", &[]);
     client.flush().await.expect("flush after");
     assert_eq!(
-        settled_value(&socket, &query("small.hits", "sum"), 6.0).await,
+        query_value(&socket, &query("small.hits", "sum")).await,
         Some(6.0)
     );
 }
@@ -342,9 +339,9 @@ async fn huge_tag_values_and_set_members_are_cut_and_delivered() {
     let socket = server.socket_path();
     let mut tagged = query("long.tag", "sum");
     tagged.tags = Some([("k".to_string(), "x".repeat(hawkeye_client::MAX_TAG_BYTES))].into());
-    assert_eq!(settled_value(&socket, &tagged, 1.0).await, Some(1.0));
+    assert_eq!(query_value(&socket, &tagged).await, Some(1.0));
     assert_eq!(
-        settled_value(&socket, &query("long.set", "unique"), 1.0).await,
+        query_value(&socket, &query("long.set", "unique")).await,
         Some(1.0)
     );
 }
@@ -389,12 +386,7 @@ async fn flush_returns_under_steady_load() {
     let stats = client.stats();
     assert_eq!(stats.dropped_unreachable, 0, "{stats:?}");
     assert_eq!(
-        settled_value(
-            &server.socket_path(),
-            &query("load.hits", "sum"),
-            stats.recorded as f64
-        )
-        .await,
+        query_value(&server.socket_path(), &query("load.hits", "sum")).await,
         Some(stats.recorded as f64),
         "{stats:?}"
     );
@@ -456,7 +448,7 @@ fn shutdown_blocking_delivers_the_last_events_of_a_sync_program() {
     }
     client.shutdown_blocking().expect("shutdown_blocking");
     assert_eq!(client.stats().delivered, 42);
-    let value = runtime.block_on(settled_value(&socket, &query("sync.tail", "sum"), 42.0));
+    let value = runtime.block_on(query_value(&socket, &query("sync.tail", "sum")));
     assert_eq!(value, Some(42.0));
     runtime.block_on(async move {
         let mut server = server;

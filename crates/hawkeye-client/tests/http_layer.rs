@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
-use common::{query, settled_value, TestServer};
+use common::{query, query_value, TestServer};
 use hawkeye_client::{Client, ClientConfig};
 use tower::ServiceExt;
 
@@ -50,7 +50,7 @@ async fn responses_are_counted_by_status_and_class() {
         ("web.latency", "count", 7.0),
     ] {
         assert_eq!(
-            settled_value(&socket, &query(metric, agg), expected).await,
+            query_value(&socket, &query(metric, agg)).await,
             Some(expected),
             "{metric} {agg}"
         );

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{query, settled_value, TestServer};
+use common::{query, query_value, TestServer};
 use hawkeye_client::{Client, ClientConfig, HawkeyeRecorder};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,13 +31,13 @@ async fn metrics_macros_report_to_hawkeye() {
     let socket = server.socket_path();
     let mut by_queue = query("rec.jobs", "sum");
     by_queue.tags = Some([("queue".to_string(), "mail".to_string())].into());
-    assert_eq!(settled_value(&socket, &by_queue, 7.0).await, Some(7.0));
+    assert_eq!(query_value(&socket, &by_queue).await, Some(7.0));
     assert_eq!(
-        settled_value(&socket, &query("rec.backlog", "last"), 7.0).await,
+        query_value(&socket, &query("rec.backlog", "last")).await,
         Some(7.0)
     );
     assert_eq!(
-        settled_value(&socket, &query("rec.size", "count"), 3.0).await,
+        query_value(&socket, &query("rec.size", "count")).await,
         Some(3.0)
     );
 }
@@ -60,7 +60,7 @@ async fn absolute_counters_are_not_counted_twice() {
     });
     client.flush().await.expect("flush");
     assert_eq!(
-        settled_value(&server.socket_path(), &query("rec.total", "sum"), 160.0).await,
+        query_value(&server.socket_path(), &query("rec.total", "sum")).await,
         Some(160.0)
     );
 }

@@ -12,9 +12,6 @@ use hawkeye_protocol::jsonrpc::QueryParams;
 use hawkeye_server::{ServerConfig, ServerHandle};
 use hawkeye_store::{MemoryStore, Store};
 
-/// How long a test waits for the server to write what it read.
-const DEADLINE: Duration = Duration::from_secs(20);
-
 pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub store: Arc<dyn Store>,
@@ -78,18 +75,12 @@ pub fn query(metric: &str, agg: &str) -> QueryParams {
     }
 }
 
-/// Queries until the value is `expected` or the deadline passes, and returns
-/// the last value read (the server writes to the store on its own interval).
-pub async fn settled_value(socket: &Path, params: &QueryParams, expected: f64) -> Option<f64> {
+/// The value of one `metric.query`. No polling: the server writes
+/// everything it holds before it answers a query (docs/client.md), so once
+/// `flush` or `shutdown` returned, every confirmed event is in the value.
+pub async fn query_value(socket: &Path, params: &QueryParams) -> Option<f64> {
     let mut conn = RpcConnection::connect(socket)
         .await
         .expect("connect for a query");
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let value = conn.query(params).await.expect("metric.query").value;
-        if value == Some(expected) || tokio::time::Instant::now() > deadline {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    conn.query(params).await.expect("metric.query").value
 }
