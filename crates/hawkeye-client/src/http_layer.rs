@@ -1,22 +1,5 @@
-//! A tower [`Layer`] that counts HTTP responses, for axum 0.8 / tower 0.5.
-//!
-//! For every request it records, under its prefix (`http` below):
-//! - `http.requests`: one per request;
-//! - `http.response.<status>` (e.g. `http.response.400`) and
-//!   `http.response.<class>` (e.g. `http.response.4xx`);
-//! - `http.errors` instead of those two when the inner service fails;
-//! - `http.latency`: a timing (`ms`) from the call to the response headers.
-//!
-//! All of it goes into the client's queue as one event, so the cost per
-//! request is one queue push; the names are built once, when the layer is.
-//!
-//! ```no_run
-//! # fn app(client: hawkeye_client::Client) -> axum::Router {
-//! axum::Router::new()
-//!     .route("/ping", axum::routing::get(|| async { "pong" }))
-//!     .layer(client.http_layer("http"))
-//! # }
-//! ```
+//! A tower [`Layer`] that counts HTTP responses, for axum 0.8 / tower 0.5:
+//! [`HttpMetricsLayer`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,7 +23,25 @@ impl Client {
     }
 }
 
-/// Counts the responses of the service it wraps; see the [module docs](self).
+/// A tower [`Layer`] counting the responses of the service it wraps.
+///
+/// For every request it records, under its prefix (`http` below):
+/// - `http.requests`: one per request;
+/// - `http.response.<status>` (e.g. `http.response.400`) and
+///   `http.response.<class>` (e.g. `http.response.4xx`);
+/// - `http.errors` instead of those two when the inner service fails;
+/// - `http.latency`: a timing (`ms`) from the call to the response headers.
+///
+/// All of it goes into the client's queue as one event, so the cost per
+/// request is one queue push; the names are built once, when the layer is.
+///
+/// ```no_run
+/// # fn app(client: hawkeye_client::Client) -> axum::Router {
+/// axum::Router::new()
+///     .route("/ping", axum::routing::get(|| async { "pong" }))
+///     .layer(client.http_layer("http"))
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct HttpMetricsLayer {
     series: Option<Arc<HttpSeries>>,

@@ -12,16 +12,19 @@
 //!
 //! Recording never blocks and never panics: an event goes into a bounded
 //! queue (or is dropped and counted when the queue is full). A background
-//! task ([`sender`]) aggregates the queue (counters are summed per series,
+//! task ([`sender`]) merges the queue (counters are summed per series,
 //! the last gauge wins, timings are packed several to a line, set members are
 //! de-duplicated), and writes JSON-RPC 2.0 `metric.send` requests to the
-//! server's Unix socket, resending what the server did not answer after it
-//! reconnects (with backoff) when the server restarts.
+//! server's Unix socket, each confirmed by its own answer; after a server
+//! restart it sends again only what was not answered. What it promises,
+//! every bound and every counter: `docs/client.md` in the repository.
 //!
 //! - [`Client`]: the handle (cheap to clone) with `incr`, `count`, `gauge`,
 //!   `timing`, `histogram`, `set`, [`Client::flush`] and [`Client::shutdown`].
 //! - [`HttpMetricsLayer`]: a tower layer counting HTTP responses.
 //! - `HawkeyeRecorder` (feature `metrics`): a `metrics`-crate recorder.
+//! - [`spy`]: a server in memory for tests ([`Client::with_spy`]), played by
+//!   the test: no server process.
 //! - [`rpc`]: request/response calls (`metric.query`, `server.stats`), for
 //!   tools and tests.
 

@@ -1,14 +1,4 @@
-//! A [`metrics`] crate recorder (feature `metrics`): code instrumented with
-//! `metrics::counter!`, `gauge!` and `histogram!` reports to hawkeye.
-//! Labels become tags. Counters are sent as `c`, gauges as `g` (increments
-//! and decrements as `+N`/`-N`), histograms as `h`.
-//!
-//! ```no_run
-//! # fn demo(client: hawkeye_client::Client) {
-//! hawkeye_client::HawkeyeRecorder::new(client).install().expect("no other recorder");
-//! metrics::counter!("jobs.done", "queue" => "mail").increment(1);
-//! # }
-//! ```
+//! The `metrics`-crate recorder (feature `metrics`): [`HawkeyeRecorder`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +13,17 @@ use crate::client::Client;
 use crate::sample::{Observation, Sample};
 use crate::series::SeriesText;
 
-/// Reports `metrics` macros to a hawkeye [`Client`].
+/// A [`metrics`] crate recorder (feature `metrics`): code instrumented with
+/// `metrics::counter!`, `gauge!` and `histogram!` reports to hawkeye.
+/// Labels become tags. Counters are sent as `c`, gauges as `g` (increments
+/// and decrements as `+N`/`-N`), histograms as `h`.
+///
+/// ```no_run
+/// # fn demo(client: hawkeye_client::Client) {
+/// hawkeye_client::HawkeyeRecorder::new(client).install().expect("no other recorder");
+/// metrics::counter!("jobs.done", "queue" => "mail").increment(1);
+/// # }
+/// ```
 ///
 /// Handles are kept per key (every `counter!` call for one key shares one
 /// handle), so `Counter::absolute` sends the difference to the last value

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use hawkeye_client::spy::{SpyConnection, SpyRequest, SpyServer};
-use hawkeye_client::{Client, ClientConfig, FlushError};
+use hawkeye_client::{Client, ClientConfig, ClientStats, FlushError};
 use hawkeye_protocol::jsonrpc::{code, Rejected, RpcError, SendResult};
 use hawkeye_testkit::eventually;
 use tokio::task::JoinHandle;
@@ -24,6 +24,13 @@ fn config() -> ClientConfig {
 
 fn spy(config: ClientConfig) -> (Client, SpyServer) {
     Client::with_spy(config).expect("a client")
+}
+
+/// One increment in each of `series` series of `name` (tag `i`).
+fn incr_series(client: &Client, name: &str, series: usize) {
+    for i in 0..series {
+        client.incr(name, &[("i", &i.to_string())]);
+    }
 }
 
 fn flush_in_background(client: &Client) -> JoinHandle<Result<(), FlushError>> {
@@ -56,21 +63,24 @@ fn ids(requests: &[SpyRequest]) -> Vec<u64> {
     requests.iter().map(|r| r.id).collect()
 }
 
+/// Checks that exactly `events` were delivered and none dropped; returns
+/// the stats for the test's own checks.
+fn assert_all_delivered(client: &Client, events: u64) -> ClientStats {
+    let stats = client.stats();
+    assert_eq!(stats.delivered, events, "{stats:?}");
+    assert_eq!(stats.dropped(), 0, "{stats:?}");
+    stats
+}
+
 /// Waits (on a multi-thread runtime) until the client's stats satisfy `done`.
-fn wait_for_stats(
-    client: &Client,
-    what: &str,
-    done: impl Fn(&hawkeye_client::ClientStats) -> bool,
-) {
+fn wait_for_stats(client: &Client, what: &str, done: impl Fn(&ClientStats) -> bool) {
     tokio::task::block_in_place(|| eventually(what, DEADLINE, || done(&client.stats())));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_request_is_confirmed_by_its_own_answer() {
     let (client, mut spy) = spy(config().max_message_bytes(1024));
-    for i in 0..100 {
-        client.incr("spy.hits", &[("i", &i.to_string())]);
-    }
+    incr_series(&client, "spy.hits", 100);
     let flush = flush_in_background(&client);
     let mut conn = accept(&mut spy).await;
     let requests = requests(&mut conn, 100).await;
@@ -97,19 +107,15 @@ async fn each_request_is_confirmed_by_its_own_answer() {
 
     accept_all(&mut conn, &requests[n - 1..]).await;
     flush.await.unwrap().expect("flush");
-    let stats = client.stats();
-    assert_eq!(stats.delivered, 100, "{stats:?}");
+    let stats = assert_all_delivered(&client, 100);
     assert_eq!(stats.batches_confirmed, n as u64, "{stats:?}");
     assert_eq!(stats.lines_written, 100, "{stats:?}");
-    assert_eq!(stats.dropped(), 0, "{stats:?}");
 }
 
 #[tokio::test]
 async fn only_unanswered_requests_go_again_after_a_reconnect() {
     let (client, mut spy) = spy(config().max_message_bytes(1024));
-    for i in 0..200 {
-        client.incr("spy.hits", &[("i", &i.to_string())]);
-    }
+    incr_series(&client, "spy.hits", 200);
     let flush = flush_in_background(&client);
     let mut first = accept(&mut spy).await;
     let sent = requests(&mut first, 200).await;
@@ -132,10 +138,8 @@ async fn only_unanswered_requests_go_again_after_a_reconnect() {
     accept_all(&mut second, &again).await;
     flush.await.unwrap().expect("flush after the reconnect");
 
-    let stats = client.stats();
-    assert_eq!(stats.delivered, 200, "{stats:?}");
+    let stats = assert_all_delivered(&client, 200);
     assert_eq!(stats.connects, 2, "{stats:?}");
-    assert_eq!(stats.dropped(), 0, "{stats:?}");
 }
 
 #[tokio::test]
@@ -263,10 +267,8 @@ async fn a_server_that_stops_reading_loses_the_connection_not_the_events() {
         .unwrap()
         .expect("flush over the second connection");
 
-    let stats = client.stats();
-    assert_eq!(stats.delivered, 2_000, "{stats:?}");
+    let stats = assert_all_delivered(&client, 2_000);
     assert_eq!(stats.connects, 2, "{stats:?}");
-    assert_eq!(stats.dropped(), 0, "{stats:?}");
 }
 
 #[tokio::test]
@@ -298,10 +300,8 @@ async fn an_unreachable_server_costs_nothing_until_it_is_back() {
     );
     accept_all(&mut conn, &sent).await;
     flush.await.unwrap().expect("flush");
-    let stats = client.stats();
-    assert_eq!(stats.delivered, 15, "{stats:?}");
+    let stats = assert_all_delivered(&client, 15);
     assert!(stats.connected, "{stats:?}");
-    assert_eq!(stats.dropped(), 0, "{stats:?}");
 }
 
 #[tokio::test]
@@ -309,9 +309,7 @@ async fn the_unconfirmed_bound_drops_the_oldest_requests_and_counts_them() {
     let mut config = config().max_message_bytes(1024);
     config.max_unconfirmed_bytes = 2048;
     let (client, mut spy) = spy(config);
-    for i in 0..200 {
-        client.incr("spy.bound", &[("i", &i.to_string())]);
-    }
+    incr_series(&client, "spy.bound", 200);
     let flush = flush_in_background(&client);
     let mut conn = accept(&mut spy).await;
     // The bound is applied before anything is written: what it dropped is
@@ -395,9 +393,7 @@ async fn a_flush_that_times_out_keeps_the_events_for_the_answer() {
 
     accept_all(&mut conn, &sent).await;
     client.flush().await.expect("confirmed by the late answer");
-    let stats = client.stats();
-    assert_eq!(stats.delivered, 1, "{stats:?}");
-    assert_eq!(stats.dropped(), 0, "{stats:?}");
+    assert_all_delivered(&client, 1);
 }
 
 #[tokio::test]
