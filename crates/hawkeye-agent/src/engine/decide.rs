@@ -52,11 +52,20 @@ pub struct Context<'a> {
     pub state_ttl_ms: u64,
 }
 
+/// Where a transition comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The check of the monitor of this index among the [`MonitorInput`]s.
+    Check(usize),
+    /// The trigger a reload removed, of this index among those the engine
+    /// still has to resolve.
+    Retired(usize),
+}
+
 /// A state to write, and the mail to record with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
-    /// Index of the monitor's input.
-    pub input: usize,
+    pub source: Source,
     pub trigger: usize,
     pub key: String,
     pub expected: Option<String>,
@@ -164,7 +173,7 @@ fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decisio
             _ => next.since,
         };
         d.transitions.push(Transition {
-            input: i,
+            source: Source::Check(i),
             trigger: j,
             key: key.clone(),
             expected: input.states[j].clone(),
@@ -188,9 +197,11 @@ fn would_mail(prev: &AlertState, obs: Observation, rule: &Rule, slot: UnixMillis
     state::step(prev, obs, rule, unmuted).notice.is_some()
 }
 
-/// A trigger that a reload removed: its state is deleted, and a firing that
-/// was mailed is resolved (mailed with `send_resolved`).
+/// A trigger that a reload removed (the `retired`th the engine holds): its
+/// state is deleted, and a firing that was mailed is resolved (mailed with
+/// `send_resolved`).
 pub fn retire(
+    retired: usize,
     monitor: &Monitor,
     trigger: usize,
     key: &str,
@@ -202,7 +213,7 @@ pub fn retire(
     let t = &monitor.triggers[trigger];
     let told = prev.status == Status::Firing && prev.notified && t.send_resolved;
     Some(Transition {
-        input: usize::MAX,
+        source: Source::Retired(retired),
         trigger,
         key: key.to_string(),
         expected: stored.clone(),

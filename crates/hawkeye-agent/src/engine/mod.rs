@@ -290,6 +290,11 @@ impl Engine {
         self.check_marker(&keys, &mut snapshot, &mut report).await;
         let decision = self.decide(&plan, &outcomes, &snapshot, now, &mut report);
         let prepared = self.prepare(decision, &plan, now);
+        // Only now (the transitions name retired triggers by index): those
+        // without a state are done.
+        let retired_states = &snapshot.states[snapshot.states.len() - self.retired.len()..];
+        let mut has_state = retired_states.iter().map(Option::is_some);
+        self.retired.retain(|_| has_state.next().unwrap_or(false));
         self.commit(prepared, now, &mut report).await;
         report
     }
@@ -399,24 +404,15 @@ impl Engine {
         for (r, retired) in self.retired.iter().enumerate() {
             let stored = &snapshot.states[offset + r];
             let retire = decide::retire(
+                r,
                 &retired.monitor,
                 retired.trigger,
                 &retired.key,
                 stored,
                 &mut decision,
             );
-            if let Some(mut t) = retire {
-                // Marks it retired: see `Engine::prepare`.
-                t.input = usize::MAX - r;
-                decision.transitions.push(t);
-            }
+            decision.transitions.extend(retire);
         }
-        // Retired triggers without a state are done.
-        let has_state: Vec<bool> = (0..self.retired.len())
-            .map(|r| snapshot.states[offset + r].is_some())
-            .collect();
-        let mut flags = has_state.into_iter();
-        self.retired.retain(|_| flags.next().unwrap_or(false));
         self.after_decide(plan, &decision, report);
         decision
     }
