@@ -52,7 +52,7 @@ pub use monitors::{
     load_monitors, parse_monitors, ConfigErrors, ConfigProblem, Missing, Monitor, MonitorsFile,
     Notifier, Op, Trigger,
 };
-pub use silence::Silence;
+pub use silence::{Silence, SilenceError};
 
 use scheduler::Control;
 

@@ -173,7 +173,8 @@ fn a_silence_mutes_until_it_ends() {
         "deploy",
         SLOT - 1000,
         60_000,
-    );
+    )
+    .unwrap();
     let d = case.decide(5.0, std::slice::from_ref(&silence), SLOT);
     assert_eq!(
         mails(&d),
@@ -198,7 +199,8 @@ fn a_silence_mutes_until_it_ends() {
         "x",
         SLOT - 1000,
         60_000,
-    );
+    )
+    .unwrap();
     assert_eq!(case.decide(5.0, &[other], SLOT).muted, 0);
 }
 
