@@ -199,26 +199,30 @@ fn would_mail(prev: &AlertState, obs: Observation, rule: &Rule, slot: UnixMillis
 
 /// A trigger that a reload removed (the `retired`th the engine holds): its
 /// state is deleted, and a firing that was mailed is resolved (mailed with
-/// `send_resolved`).
+/// `send_resolved`, unless the monitor is silenced or in maintenance, as
+/// any resolve).
 pub fn retire(
     retired: usize,
     monitor: &Monitor,
     trigger: usize,
     key: &str,
     stored: &Option<String>,
+    ctx: &Context,
     d: &mut Decision,
 ) -> Option<Transition> {
     stored.as_ref()?;
     let prev = parse_state(stored, key, d);
     let t = &monitor.triggers[trigger];
     let told = prev.status == Status::Firing && prev.notified && t.send_resolved;
+    let muted = told && monitor_muted(monitor, ctx);
+    d.muted += usize::from(muted);
     Some(Transition {
         source: Source::Retired(retired),
         trigger,
         key: key.to_string(),
         expected: stored.clone(),
         next: None,
-        notice: told.then_some(Notice::Resolved),
+        notice: (told && !muted).then_some(Notice::Resolved),
         value: None,
         since: prev.since,
         recipients: Recipients::of(t),

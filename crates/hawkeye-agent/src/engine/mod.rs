@@ -117,6 +117,9 @@ pub struct Engine {
     retired: Vec<Retired>,
     /// Legacy keys → (new key, interval) still to migrate.
     migrate: Vec<(String, String, u64)>,
+    /// `(old key, new key)` of triggers whose key a reload changed, until
+    /// their state is moved (see [`rename`]).
+    renames: Vec<(String, String)>,
     outages: Outages,
     /// The longest window of the monitors, to forget old outages.
     max_window_ms: u64,
@@ -157,6 +160,7 @@ impl Engine {
             monitors: Vec::new(),
             retired: Vec::new(),
             migrate: Vec::new(),
+            renames: Vec::new(),
             outages: Outages::default(),
             max_window_ms: 0,
             marker: None,
@@ -183,9 +187,11 @@ impl Engine {
         let keys = state_key::state_keys(file, service, env);
         let legacy = state_key::legacy_keys(file, service, env);
         let kept: HashSet<&String> = keys.iter().flatten().collect();
+        let renames = rename::renames(&self.monitors, file, &keys, &kept, service, env);
+        let renamed: HashSet<&String> = renames.iter().map(|(old, _)| old).collect();
         for old in std::mem::take(&mut self.monitors) {
             for (j, key) in old.keys.iter().enumerate() {
-                if !kept.contains(key) {
+                if !kept.contains(key) && !renamed.contains(key) {
                     self.retired.push(Retired {
                         monitor: old.monitor.clone(),
                         trigger: j,
@@ -194,6 +200,7 @@ impl Engine {
                 }
             }
         }
+        self.renames = renames;
         self.retired.retain(|r| !kept.contains(&r.key));
         self.migrate = legacy
             .iter()
@@ -288,23 +295,28 @@ impl Engine {
         };
         self.outages.answered(now, self.max_window_ms);
         self.check_marker(&keys, &mut snapshot, &mut report).await;
+        if !self.renames.is_empty() {
+            self.apply_renames(&keys, &mut snapshot).await;
+        }
         let decision = self.decide(&plan, &outcomes, &snapshot, now, &mut report);
         let prepared = self.prepare(decision, &plan, now);
         // Only now (the transitions name retired triggers by index): those
         // without a state are done.
-        let retired_states = &snapshot.states[snapshot.states.len() - self.retired.len()..];
-        let mut has_state = retired_states.iter().map(Option::is_some);
+        let retired_at = plan.due.iter().map(|&i| self.monitors[i].keys.len()).sum();
+        let mut has_state = snapshot.states[retired_at..].iter().map(Option::is_some);
         self.retired.retain(|_| has_state.next().unwrap_or(false));
         self.commit(prepared, now, &mut report).await;
         report
     }
 
-    /// Every due trigger's key, then the retired ones'.
+    /// Every due trigger's key, then the retired ones', then the old keys
+    /// of pending renames.
     fn keys_to_read(&self, plan: &plan::Plan) -> Vec<String> {
         plan.due
             .iter()
             .flat_map(|&i| self.monitors[i].keys.iter().cloned())
             .chain(self.retired.iter().map(|r| r.key.clone()))
+            .chain(self.renames.iter().map(|(old, _)| old.clone()))
             .collect()
     }
 
@@ -409,6 +421,7 @@ impl Engine {
                 retired.trigger,
                 &retired.key,
                 stored,
+                &ctx,
                 &mut decision,
             );
             decision.transitions.extend(retire);
@@ -483,3 +496,4 @@ impl Engine {
 mod commit;
 mod data_loss;
 mod migrate;
+mod rename;
