@@ -110,8 +110,7 @@ pub async fn start(
             file.clone()
         }
     };
-    hawkeye_mail::parse_mailbox(&config.mail_from)
-        .map_err(|e| AgentError::Env(format!("MAIL_FROM: {e}")))?;
+    config.validate()?;
     let settings = EngineSettings {
         service: config.service.clone(),
         environment: config.environment.clone(),
