@@ -108,10 +108,16 @@ impl Delivery {
         if age > self.config.max_age {
             return Outcome::Expired;
         }
-        match self.mailer.send(stored.mail()).await {
-            Ok(()) => Outcome::Sent,
-            Err(e) if e.is_retryable() => Outcome::Retry(e),
-            Err(e) => Outcome::Failed(e.to_string()),
+        // Once the lease runs out another agent may send this mail: the
+        // attempt stops then, whatever the mailer's own timeouts.
+        match tokio::time::timeout(self.lease, self.mailer.send(stored.mail())).await {
+            Ok(Ok(())) => Outcome::Sent,
+            Ok(Err(e)) if e.is_retryable() => Outcome::Retry(e),
+            Ok(Err(e)) => Outcome::Failed(e.to_string()),
+            Err(_) => Outcome::Retry(MailError::Unavailable(format!(
+                "the attempt took longer than its lease ({}, MAIL_LEASE)",
+                humantime::format_duration(self.lease)
+            ))),
         }
     }
 
