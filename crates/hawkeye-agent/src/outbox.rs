@@ -86,6 +86,9 @@ pub fn message_id(
     let episode = episode(key, since);
     match notice {
         Notice::Repeat => format!("{episode}.repeat-{slot}@hawkeye"),
+        // Held back by a mute, or to recipients a higher level covered
+        // until now: not the episode's first firing mail.
+        Notice::Firing if since != Some(slot) => format!("{episode}.firing-{slot}@hawkeye"),
         other => format!("{episode}.{}@hawkeye", other.name()),
     }
 }
@@ -108,6 +111,11 @@ mod tests {
             firing,
             message_id("k2", Some(1000), Notice::Firing, 1000),
             "another trigger"
+        );
+        assert_eq!(
+            message_id("k", Some(1000), Notice::Firing, 3000),
+            format!("{}.firing-3000@hawkeye", episode("k", Some(1000))),
+            "a firing mail after the first (a mute ended, inhibition lifted)"
         );
         assert_ne!(
             message_id("k", Some(1000), Notice::Repeat, 5000),

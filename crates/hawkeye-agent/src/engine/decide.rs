@@ -11,11 +11,12 @@
 
 use std::collections::HashSet;
 
+use super::audience;
 use crate::evaluation::{monitor_value, observe};
 use crate::monitors::{Monitor, Notifier};
 use crate::notification::{normalize, Recipients};
 use crate::silence::Silence;
-use crate::state::{self, AlertState, Check, Notice, Observation, Rule, Status, UnixMillis};
+use crate::state::{self, AlertState, Check, Notice, Observation, Rule, Status, Step, UnixMillis};
 
 /// What was read for one monitor's check.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -158,7 +159,7 @@ fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decisio
             continues_from: input.continues_from[j],
             muted: muted_now || inhibited,
         };
-        let step = state::step(&prev, obs, &rule, check);
+        let mut step = state::step(&prev, obs, &rule, check);
         let status = step.next.as_ref().map_or(prev.status, |n| n.status);
         if status == Status::Firing {
             higher.extend(t.recipients().map(|a| normalize(a)));
@@ -167,6 +168,16 @@ fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decisio
         if check.muted && would_mail(&prev, obs, &rule, input.slot) {
             d.muted += 1;
         }
+        let recipients = if m.notifier == Notifier::Email {
+            let a = audience::address(&prev, step, &own, recipients, check.muted, input.slot);
+            step = Step {
+                next: a.next,
+                notice: a.notice,
+            };
+            a.recipients
+        } else {
+            recipients
+        };
         let Some(next) = step.next else { continue };
         let since = match step.notice {
             Some(Notice::Resolved) => prev.since,

@@ -16,6 +16,7 @@
 //! States are paired with triggers by their key. The semantics are in
 //! `docs/alerts.md`.
 
+mod audience;
 pub mod decide;
 mod health;
 mod plan;
