@@ -294,6 +294,7 @@ pub fn mail(a: &Alert, from: &str, to: &Recipients, message_id: &str) -> Mail {
         cc: to.cc.clone(),
         bcc: to.bcc.clone(),
         message_id: Some(message_id.to_string()),
+        date: Some(UNIX_EPOCH + Duration::from_millis(a.checked_at)),
     }
 }
 

@@ -1,8 +1,11 @@
 //! Mail as it waits in the store's outbox until a relay accepts it
 //! (`docs/alerts.md`, "Delivery"), and the ids that make a notice
-//! recognisable: the outbox id and the `Message-ID` are derived from the
-//! episode (trigger key and the slot it began firing) and the notice, so a
-//! mail sent twice around a crash carries the same `Message-ID`.
+//! recognisable: the `Message-ID` is derived from the episode (trigger key
+//! and the slot it began firing) and the notice, so a mail sent twice
+//! around a crash carries the same `Message-ID`; the outbox id is the
+//! `Message-ID` after the time the mail was recorded (delivery order).
+
+use std::time::{Duration, UNIX_EPOCH};
 
 use hawkeye_mail::Mail;
 use serde::{Deserialize, Serialize};
@@ -65,8 +68,16 @@ impl OutboxMail {
             cc: self.cc.clone(),
             bcc: self.bcc.clone(),
             message_id: Some(self.message_id.clone()).filter(|id| !id.is_empty()),
+            date: Some(UNIX_EPOCH + Duration::from_millis(self.created)),
         }
     }
+}
+
+/// The outbox id of a mail recorded at `recorded` (unix ms): the store
+/// hands out entries due at the same time in id order, so mail recorded
+/// while a relay was down goes out in the order it was recorded.
+pub fn outbox_id(recorded: UnixMillis, message_id: &str) -> String {
+    format!("{recorded:016}-{message_id}")
 }
 
 /// The id of a firing episode: its trigger and the slot it began.
@@ -129,6 +140,7 @@ mod tests {
             cc: vec![],
             bcc: vec![],
             message_id: Some(firing.clone()),
+            date: Some(UNIX_EPOCH + Duration::from_millis(7)),
         };
         let stored = OutboxMail::new("k", 7, mail.clone());
         assert_eq!(

@@ -79,6 +79,7 @@ mod tests {
             cc: vec![],
             bcc: vec![],
             message_id: None,
+            date: None,
         };
         mailer.send(mail.clone()).await.unwrap();
         mailer.send(mail).await.unwrap();
@@ -108,6 +109,7 @@ mod tests {
             cc: vec![],
             bcc: vec![],
             message_id: None,
+            date: None,
         };
         assert!(mailer.send(mail).await.is_err());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);

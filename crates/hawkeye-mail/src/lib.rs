@@ -44,6 +44,11 @@ pub struct Mail {
     /// stable one (the agent derives it from the alert, so a mail sent
     /// twice around a crash is recognisable); `None`: a new one is made.
     pub message_id: Option<String>,
+    /// When the mail was written (its `Date`): the agent dates a mail when
+    /// it was recorded, not when a relay finally took it, so that mail
+    /// clients show alerts sent after an outage in the order they happened.
+    /// `None`: when it is sent.
+    pub date: Option<std::time::SystemTime>,
 }
 
 #[derive(Debug, thiserror::Error)]

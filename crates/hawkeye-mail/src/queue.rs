@@ -325,6 +325,7 @@ mod tests {
             cc: vec![],
             bcc: vec![],
             message_id: None,
+            date: None,
         }
     }
 

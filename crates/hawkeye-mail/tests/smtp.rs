@@ -17,6 +17,7 @@ fn mail(subject: &str) -> Mail {
         cc: vec!["Lead <lead@example.com>".into()],
         bcc: vec!["audit@example.com".into()],
         message_id: None,
+        date: None,
     }
 }
 

@@ -76,7 +76,7 @@ impl Engine {
                         notification::mail(&alert, &self.settings.mail_from, &t.recipients, &id);
                     subject = mail.subject.clone();
                     commit.outbox.push(OutboxEntry {
-                        id,
+                        id: outbox::outbox_id(now, &id),
                         body: OutboxMail::new(&t.key, now, mail).to_json(),
                     });
                 }
