@@ -45,13 +45,12 @@ pub(crate) fn address(
     muted: bool,
     slot: UnixMillis,
 ) -> Addressed {
-    let before = told(prev, own);
     match (step.notice, step.next) {
         (Some(notice @ (Notice::Firing | Notice::Repeat)), Some(mut next)) => {
             let mut told = if notice == Notice::Firing && !prev.notified {
                 HashSet::new()
             } else {
-                before
+                told(prev, own)
             };
             told.extend(current.mailboxes());
             next.told = sorted(told);
@@ -62,7 +61,7 @@ pub(crate) fn address(
             }
         }
         (Some(Notice::Resolved), next) => {
-            let recipients = own.only(&before);
+            let recipients = own.only(&told(prev, own));
             Addressed {
                 next,
                 notice: (!recipients.is_empty()).then_some(Notice::Resolved),
@@ -71,8 +70,18 @@ pub(crate) fn address(
         }
         (None, next) => {
             let firing = next.as_ref().map_or(prev.status, |n| n.status) == Status::Firing;
+            // The steady state of every trigger not firing ends here,
+            // without parsing an address.
+            if !firing || muted {
+                return Addressed {
+                    next,
+                    notice: None,
+                    recipients: current,
+                };
+            }
+            let before = told(prev, own);
             let pending = current.without(&before);
-            if !firing || muted || pending.is_empty() {
+            if pending.is_empty() {
                 return Addressed {
                     next,
                     notice: None,
