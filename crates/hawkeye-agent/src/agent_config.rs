@@ -9,8 +9,8 @@ use hawkeye_mail::QueueConfig;
 
 use crate::delivery::DEFAULT_LEASE;
 use crate::engine::DEFAULT_STATE_TTL;
+use crate::error::AgentError;
 use crate::monitors::{default_monitors_path, MonitorsFile};
-use crate::AgentError;
 
 /// The server's default `HAWKEYE_FLUSH_INTERVAL`.
 const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(200);

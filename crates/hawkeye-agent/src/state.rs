@@ -44,7 +44,7 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertState {
     /// [`STATE_VERSION`]; states without it were written by agents before
-    /// versioned keys and are converted by [`crate::migrate`].
+    /// versioned keys and are converted by `engine::migrate`.
     pub v: u32,
     pub status: Status,
     /// Breaching checks in a row (counted while PENDING, kept while FIRING).

@@ -119,15 +119,7 @@ async fn mail_goes_out_in_recorded_order_from_memory() {
 #[tokio::test]
 async fn mail_goes_out_in_recorded_order_from_redis() {
     let redis = hawkeye_testkit::RedisServer::start();
-    let store: Arc<dyn Store> = Arc::new(
-        hawkeye_store::RedisStore::connect(hawkeye_store::RedisConfig {
-            url: redis.url(),
-            key_prefix: "hawkeye".into(),
-            retention: Duration::from_secs(3600),
-        })
-        .await
-        .unwrap(),
-    );
+    let store = common::redis_store(&redis).await;
     mail_recorded_during_a_relay_outage_goes_out_in_order(store).await;
 }
 

@@ -10,7 +10,6 @@ use common::*;
 use hawkeye_agent::state::Notice;
 use hawkeye_agent::{parse_monitors, AgentConfig, MonitorsFile};
 use hawkeye_mail::QueueConfig;
-use hawkeye_store::{RedisConfig, RedisStore, Store};
 use hawkeye_testkit::RedisServer;
 
 const S: u64 = 1000;
@@ -28,18 +27,6 @@ monitors:
         text: 'Threshold breached for first degree sla. {{ .count }}'
         to: [oncall@example.com]
 ";
-
-async fn redis_store(redis: &RedisServer) -> Arc<dyn Store> {
-    Arc::new(
-        RedisStore::connect(RedisConfig {
-            url: redis.url(),
-            key_prefix: "hawkeye".into(),
-            retention: Duration::from_secs(3600),
-        })
-        .await
-        .expect("connect to the test redis"),
-    )
-}
 
 fn file(yaml: &str) -> MonitorsFile {
     parse_monitors(yaml, "test.yaml", Duration::from_secs(3600)).unwrap()

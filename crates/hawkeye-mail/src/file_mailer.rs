@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
+use crate::mailer::{Mail, MailError, Mailer};
 use crate::message::build_message;
-use crate::{Mail, MailError, Mailer};
 
 #[derive(Debug)]
 pub struct FileMailer {

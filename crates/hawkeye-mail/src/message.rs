@@ -11,7 +11,7 @@ use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::Message;
 
-use crate::{Mail, MailError};
+use crate::mailer::{Mail, MailError};
 
 /// Longest subject accepted; longer ones are almost certainly a template
 /// rendering something it should not.

@@ -1,7 +1,7 @@
 //! Sending through an SMTP server with lettre on tokio (rustls for TLS):
 //! the settings and the [`Mailer`]; each mail is one session driven
-//! command by command ([`session`]) over a stream that bounds every
-//! exchange by `SMTP_TIMEOUT` ([`timed_stream`]).
+//! command by command (`session`) over a stream that bounds every
+//! exchange by `SMTP_TIMEOUT` (`timed_stream`).
 
 mod session;
 mod timed_stream;
@@ -15,9 +15,8 @@ use async_trait::async_trait;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::TlsParameters;
 
-use crate::env::{env_var, required_env_var};
+use crate::mailer::{Mail, MailError, Mailer};
 use crate::message::build_message;
-use crate::{Mail, MailError, Mailer};
 use session::{Relay, Security};
 
 /// How the connection to the SMTP server is protected (`SMTP_TLS`).
@@ -103,7 +102,11 @@ impl SmtpSettings {
     /// The port defaults to 587, except 465 with `SMTP_TLS=tls`, which is
     /// where servers listen for TLS from the first byte.
     pub fn from_env() -> Result<SmtpSettings, MailError> {
-        let host = required_env_var("SMTP_HOST", "MAILER=smtp")?;
+        let env = hawkeye_env::Env::process();
+        let env_var = |name: &str| env.get(name);
+        let host = env_var("SMTP_HOST").ok_or_else(|| {
+            MailError::Config("SMTP_HOST is not set (needed with MAILER=smtp)".into())
+        })?;
         let tls = match env_var("SMTP_TLS") {
             Some(s) => s.parse()?,
             None => SmtpTls::StartTls,
@@ -117,7 +120,7 @@ impl SmtpSettings {
             None => 587,
         };
         let mut settings = SmtpSettings::new(host, port, tls);
-        settings.timeout = hawkeye_env::Env::process()
+        settings.timeout = env
             .duration("SMTP_TIMEOUT", DEFAULT_SMTP_TIMEOUT)
             .map_err(|e| MailError::Config(e.to_string()))?;
         if settings.timeout.is_zero() {

@@ -3,7 +3,7 @@
 //! parameter, so tests drive it check by check without sleeping.
 //!
 //! A tick is plain steps:
-//! 1. [`plan`]: which monitors are due, the slot each checks, the windows;
+//! 1. `plan`: which monitors are due, the slot each checks, the windows;
 //! 2. read: one `Store::query_many` with every window (two per
 //!    `ratio_of`) and one `Store::read_alerts` with every state, the
 //!    store's marker and the silences;
@@ -31,10 +31,10 @@ use tokio::sync::Notify;
 use crate::monitors::{Monitor, MonitorsFile};
 use crate::silence;
 use crate::state::{Notice, UnixMillis};
-use crate::state_key;
 use decide::{Context, Decision, MonitorInput, Reading, Transition};
+use health::Outages;
 pub use health::RECOVERY_GRACE_MS;
-use health::{Outages, Run};
+use plan::Scheduled;
 
 /// The default [`EngineSettings::state_ttl`].
 pub const DEFAULT_STATE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -45,7 +45,7 @@ pub struct EngineSettings {
     pub service: String,
     pub environment: String,
     pub mail_from: String,
-    /// How long after a slot starts its check runs (see [`plan`]).
+    /// How long after a slot starts its check runs (see `plan`).
     pub evaluation_delay_ms: u64,
     /// How long an alert state (and the outbox, and the store's marker)
     /// lives without a write; a FIRING state is rewritten at half of it.
@@ -90,18 +90,6 @@ pub struct TickReport {
     pub muted: usize,
     /// The store lost its data since the last read (its marker changed).
     pub data_loss: bool,
-}
-
-pub(crate) struct Scheduled {
-    monitor: Monitor,
-    interval_ms: u64,
-    next_due: UnixMillis,
-    /// State key of each trigger.
-    keys: Vec<String>,
-    /// The last query error logged for this monitor (logged once).
-    query_error: Option<String>,
-    /// Per trigger, the run of unevaluated checks ending at the next one.
-    runs: Vec<Run>,
 }
 
 /// A trigger a reload removed, until its state is resolved and deleted.
@@ -178,66 +166,6 @@ impl Engine {
     pub fn with_outbox_wake(mut self, notify: Arc<Notify>) -> Engine {
         self.outbox_wake = Some(notify);
         self
-    }
-
-    /// Replaces the monitors; all are due at `now`. Triggers keep their
-    /// state when their key does not change (see [`state_key`]); triggers
-    /// that are gone are resolved and their states deleted at the next tick.
-    pub fn reload(&mut self, file: &MonitorsFile, now: UnixMillis) {
-        let (service, env) = (&self.settings.service, &self.settings.environment);
-        let keys = state_key::state_keys(file, service, env);
-        let legacy = state_key::legacy_keys(file, service, env);
-        let kept: HashSet<&String> = keys.iter().flatten().collect();
-        let renames = rename::renames(&self.monitors, file, &keys, &kept, service, env);
-        let renamed: HashSet<&String> = renames.iter().map(|(old, _)| old).collect();
-        for old in std::mem::take(&mut self.monitors) {
-            for (j, key) in old.keys.iter().enumerate() {
-                if !kept.contains(key) && !renamed.contains(key) {
-                    self.retired.push(Retired {
-                        monitor: old.monitor.clone(),
-                        trigger: j,
-                        key: key.clone(),
-                    });
-                }
-            }
-        }
-        self.renames = renames;
-        self.retired.retain(|r| !kept.contains(&r.key));
-        self.migrate = legacy
-            .iter()
-            .flatten()
-            .zip(keys.iter().flatten())
-            .zip(
-                file.monitors
-                    .iter()
-                    .flat_map(|m| m.triggers.iter().map(move |_| m)),
-            )
-            .map(|((old, new), m)| (old.clone(), new.clone(), m.interval.as_millis() as u64))
-            .collect();
-        self.monitors = file
-            .monitors
-            .iter()
-            .zip(keys)
-            .map(|(m, keys)| Scheduled {
-                interval_ms: (m.interval.as_millis() as u64).max(1),
-                monitor: m.clone(),
-                next_due: now,
-                runs: vec![Run::default(); keys.len()],
-                keys,
-                query_error: None,
-            })
-            .collect();
-        self.max_window_ms = file
-            .monitors
-            .iter()
-            .map(|m| {
-                m.window_secs()
-                    .max(m.gauge_stale_after.as_secs())
-                    .saturating_mul(1000)
-            })
-            .max()
-            .unwrap_or(0);
-        self.logged.clear();
     }
 
     /// When the next monitor falls due (`None`: no monitors).
@@ -497,4 +425,4 @@ impl Engine {
 mod commit;
 mod data_loss;
 mod migrate;
-mod rename;
+mod reload;

@@ -23,7 +23,7 @@ use lettre::transport::smtp::Error as SmtpError;
 use tokio::net::TcpStream;
 
 use super::timed_stream::TimedStream;
-use crate::MailError;
+use crate::mailer::MailError;
 
 /// How the session protects the connection.
 #[derive(Clone)]

@@ -1,8 +1,10 @@
-//! Moving states whose key a reload changed without changing the trigger:
-//! a monitor or trigger given an `id`, its `id` renamed or removed (the key
-//! names the `id` when there is one, see [`crate::state_key`]). Without
-//! this, the old key's trigger would be retired (a resolved mail) and the
-//! new one would start a new episode (a second firing mail).
+//! What a reload does to the alert states (`docs/alerts.md`, "Where
+//! states live"): a trigger whose key is unchanged keeps its state; one
+//! that is gone is retired (resolved and deleted at the next tick); one
+//! whose key changed without changing the trigger — a monitor or trigger
+//! given an `id`, its `id` renamed or removed (the key names the `id` when
+//! there is one, see [`crate::state_key`]) — has its state moved, instead
+//! of a resolved mail for the old key and a second firing mail for the new.
 //!
 //! A reload pairs each new key with a key of the previous monitors that it
 //! replaces when they share an alias ([`state_key::aliases`]). At the next
@@ -13,13 +15,15 @@ use std::collections::HashSet;
 
 use hawkeye_store::{AlertCommit, AlertSnapshot};
 
-use super::{Engine, Scheduled};
+use super::plan::Scheduled;
+use super::{Engine, Retired};
 use crate::monitors::MonitorsFile;
+use crate::state::UnixMillis;
 use crate::state_key;
 
 /// `(old key, new key)` for every trigger of `file` whose key is new but
 /// that was in `old` under another key. `kept` are the keys of `file`.
-pub(super) fn renames(
+fn renames(
     old: &[Scheduled],
     file: &MonitorsFile,
     keys: &[Vec<String>],
@@ -58,6 +62,63 @@ pub(super) fn renames(
 }
 
 impl Engine {
+    /// Replaces the monitors; all are due at `now`. Triggers keep their
+    /// state when their key does not change (see [`state_key`]); triggers
+    /// that are gone are resolved and their states deleted at the next tick.
+    pub fn reload(&mut self, file: &MonitorsFile, now: UnixMillis) {
+        let (service, env) = (&self.settings.service, &self.settings.environment);
+        let keys = state_key::state_keys(file, service, env);
+        let legacy = state_key::legacy_keys(file, service, env);
+        let kept: HashSet<&String> = keys.iter().flatten().collect();
+        let renames = renames(&self.monitors, file, &keys, &kept, service, env);
+        let renamed: HashSet<&String> = renames.iter().map(|(old, _)| old).collect();
+        for old in std::mem::take(&mut self.monitors) {
+            for (j, key) in old.keys.iter().enumerate() {
+                if !kept.contains(key) && !renamed.contains(key) {
+                    self.retired.push(Retired {
+                        monitor: old.monitor.clone(),
+                        trigger: j,
+                        key: key.clone(),
+                    });
+                }
+            }
+        }
+        self.renames = renames;
+        self.retired.retain(|r| !kept.contains(&r.key));
+        // Legacy key → (new key, interval) of every trigger.
+        let intervals = file.monitors.iter().flat_map(|m| {
+            m.triggers
+                .iter()
+                .map(move |_| m.interval.as_millis() as u64)
+        });
+        self.migrate = legacy
+            .iter()
+            .flatten()
+            .zip(keys.iter().flatten())
+            .zip(intervals)
+            .map(|((old, new), interval)| (old.clone(), new.clone(), interval))
+            .collect();
+        self.monitors = file
+            .monitors
+            .iter()
+            .zip(keys)
+            .map(|(m, keys)| Scheduled::new(m, keys, now))
+            .collect();
+        // How far back a check may read: outages older than that are
+        // forgotten.
+        self.max_window_ms = file
+            .monitors
+            .iter()
+            .map(|m| {
+                m.window_secs()
+                    .max(m.gauge_stale_after.as_secs())
+                    .saturating_mul(1000)
+            })
+            .max()
+            .unwrap_or(0);
+        self.logged.clear();
+    }
+
     /// Moves the states of pending renames whose new key was read at this
     /// tick (`keys`, their states in `snapshot`; the old keys were read
     /// too). When the move cannot be written, the check still sees the
