@@ -234,13 +234,17 @@ fn maintenance(value: &Value, at: &YamlPath, problems: &mut Problems) -> Option<
     let from = parsed::<TimeOfDay>(&level, "from", problems);
     let to = parsed::<TimeOfDay>(&level, "to", problems);
     let zone = raw::text(&level, "time_zone", problems).unwrap_or_else(|| "UTC".to_string());
-    let (Some(from), Some(to)) = (from, to) else {
-        return None;
-    };
-    let window = MaintenanceWindow::new(days, from, to, zone.trim())
-        .map_err(|e| problems.at(at.key("time_zone"), e))
-        .ok()?;
-    (problems.len() == before).then_some(window)
+    // The zone is checked even when a time is wrong: every problem at once.
+    let placeholder = TimeOfDay(0);
+    let window = MaintenanceWindow::new(
+        days,
+        from.unwrap_or(placeholder),
+        to.unwrap_or(placeholder),
+        zone.trim(),
+    )
+    .map_err(|e| problems.at(at.key("time_zone"), e))
+    .ok()?;
+    (from.is_some() && to.is_some() && problems.len() == before).then_some(window)
 }
 
 fn parse_days(days: &[String], at: &YamlPath, problems: &mut Problems) -> Vec<Weekday> {
