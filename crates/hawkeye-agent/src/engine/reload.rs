@@ -31,11 +31,16 @@ fn renames(
     service: &str,
     environment: &str,
 ) -> Vec<(String, String)> {
+    let old_keys: HashSet<&String> = old.iter().flat_map(|s| &s.keys).collect();
+    // The usual reload (and the start) changes no key: nothing to pair.
+    let changed = || keys.iter().flatten().any(|k| !old_keys.contains(k));
+    if !old_keys.iter().any(|k| !kept.contains(k)) || !changed() {
+        return Vec::new();
+    }
     let old_file = MonitorsFile {
         monitors: old.iter().map(|s| s.monitor.clone()).collect(),
         ..MonitorsFile::default()
     };
-    let old_keys: HashSet<&String> = old.iter().flat_map(|s| &s.keys).collect();
     let old_aliases = state_key::aliases(&old_file, service, environment);
     let new_aliases = state_key::aliases(file, service, environment);
     // Old keys that no longer exist, with their aliases.
