@@ -139,13 +139,12 @@ fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decisio
         let key = &input.keys[j];
         let prev = parse_state(&input.states[j], key, d);
         let (obs, reported) = observe(m, t, value, prev.status == Status::Firing);
-        let own = Recipients::of(t);
-        let recipients = if m.inhibit_lower && !higher.is_empty() {
-            own.without(&higher)
-        } else {
-            own.clone()
-        };
-        let inhibited = m.notifier == Notifier::Email && recipients.is_empty() && !own.is_empty();
+        // Everyone this level mails is mailed by a firing higher level.
+        let inhibited = m.notifier == Notifier::Email
+            && m.inhibit_lower
+            && !higher.is_empty()
+            && t.recipients().next().is_some()
+            && t.recipients().all(|a| higher.contains(&normalize(a)));
         let rule = Rule {
             for_checks: t.for_checks,
             run_every_ms: t.run_every.as_millis() as u64,
@@ -160,13 +159,24 @@ fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decisio
             muted: muted_now || inhibited,
         };
         let mut step = state::step(&prev, obs, &rule, check);
-        let status = step.next.as_ref().map_or(prev.status, |n| n.status);
-        if status == Status::Firing {
-            higher.extend(t.recipients().map(|a| normalize(a)));
-        }
+        let firing = step.next.as_ref().map_or(prev.status, |n| n.status) == Status::Firing;
         evaluated[j] = obs != Observation::Skip;
         if check.muted && would_mail(&prev, obs, &rule, input.slot) {
             d.muted += 1;
+        }
+        // The steady state (nothing to write, not firing) ends here, before
+        // any recipient list is built.
+        if step.next.is_none() && !firing {
+            continue;
+        }
+        let own = Recipients::of(t);
+        let recipients = if m.inhibit_lower && !higher.is_empty() {
+            own.without(&higher)
+        } else {
+            own.clone()
+        };
+        if firing {
+            higher.extend(own.mailboxes());
         }
         let recipients = if m.notifier == Notifier::Email {
             let a = audience::address(&prev, step, &own, recipients, check.muted, input.slot);
