@@ -9,8 +9,8 @@ use hawkeye_mail::QueueConfig;
 
 use crate::delivery::DEFAULT_LEASE;
 use crate::engine::DEFAULT_STATE_TTL;
+use crate::error::AgentError;
 use crate::monitors::{default_monitors_path, MonitorsFile};
-use crate::AgentError;
 
 /// The server's default `HAWKEYE_FLUSH_INTERVAL`.
 const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(200);
@@ -129,11 +129,6 @@ impl AgentConfig {
             .duration("MAIL_MAX_AGE", mail_queue.max_age)
             .map_err(bad)?;
         let state_ttl = env.duration("ALERT_STATE_TTL", d.state_ttl).map_err(bad)?;
-        if state_ttl < Duration::from_secs(60) {
-            return Err(AgentError::Env(
-                "ALERT_STATE_TTL: must be at least 1m (states are rewritten at half of it)".into(),
-            ));
-        }
         let config = AgentConfig {
             evaluation_delay: flush + FLUSH_MARGIN,
             mail_queue,
@@ -154,9 +149,37 @@ impl AgentConfig {
             key_prefix: env.string_or("HAWKEYE_KEY_PREFIX", &d.key_prefix),
             ..d
         };
-        hawkeye_mail::parse_mailbox(&config.mail_from)
-            .map_err(|e| AgentError::Env(format!("MAIL_FROM: {e}")))?;
+        config.validate()?;
         Ok(config)
+    }
+
+    /// The rules between settings, for settings from the environment and
+    /// built in code alike ([`crate::start`] checks them too).
+    pub fn validate(&self) -> Result<(), AgentError> {
+        hawkeye_mail::parse_mailbox(&self.mail_from)
+            .map_err(|e| AgentError::Env(format!("MAIL_FROM: {e}")))?;
+        let fmt = |d: Duration| humantime::format_duration(d).to_string();
+        if self.state_ttl < Duration::from_secs(60) {
+            return Err(AgentError::Env(
+                "ALERT_STATE_TTL: must be at least 1m (states are rewritten at half of it)".into(),
+            ));
+        }
+        // The outbox expires with the states (one TTL for all alert keys):
+        // a mail retried longer than that would vanish unsent.
+        if self.state_ttl < self.mail_queue.max_age {
+            return Err(AgentError::Env(format!(
+                "ALERT_STATE_TTL ({}) must be at least MAIL_MAX_AGE ({}): mail not yet sent is kept in the store as long as an alert state",
+                fmt(self.state_ttl),
+                fmt(self.mail_queue.max_age)
+            )));
+        }
+        if self.mail_lease < Duration::from_secs(1) {
+            return Err(AgentError::Env(format!(
+                "MAIL_LEASE ({}) must be at least 1s: another agent may send a mail once its lease has run out",
+                fmt(self.mail_lease)
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -192,5 +215,35 @@ mod tests {
         let e =
             AgentConfig::from_reader(&Env::from_pairs(&[("MAIL_MAX_AGE", "soon")])).unwrap_err();
         assert!(e.to_string().starts_with("MAIL_MAX_AGE:"), "{e}");
+    }
+
+    /// The outbox expires with the alert states: a mail retried for longer
+    /// would disappear unsent. A lease of 0 would let every agent send
+    /// every mail.
+    #[test]
+    fn settings_that_would_lose_or_duplicate_mail_are_refused() {
+        let err = |pairs: &[(&str, &str)]| {
+            AgentConfig::from_reader(&Env::from_pairs(pairs))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(&[("ALERT_STATE_TTL", "1h")]);
+        assert!(
+            e.starts_with("ALERT_STATE_TTL (1h) must be at least MAIL_MAX_AGE (1day)"),
+            "{e}"
+        );
+        assert!(AgentConfig::from_reader(&Env::from_pairs(&[
+            ("ALERT_STATE_TTL", "1h"),
+            ("MAIL_MAX_AGE", "1h")
+        ]))
+        .is_ok());
+        let e = err(&[("MAIL_LEASE", "0s")]);
+        assert!(e.starts_with("MAIL_LEASE (0s) must be at least 1s"), "{e}");
+        // Built in code: start() checks the same rules.
+        let config = AgentConfig {
+            state_ttl: Duration::from_secs(3600),
+            ..AgentConfig::default()
+        };
+        assert!(config.validate().is_err());
     }
 }

@@ -45,8 +45,24 @@ pub struct Delivery {
 enum Outcome {
     Sent,
     Retry(MailError),
+    /// Not tried: an earlier mail of the same trigger is to be retried.
+    Deferred,
     Expired,
     Failed(String),
+}
+
+/// The claimed entries by trigger, each group in the order claimed (the
+/// order they were recorded); an entry that cannot be read is alone.
+fn by_trigger(entries: &[OutboxEntry]) -> Vec<Vec<&OutboxEntry>> {
+    let mut groups: Vec<(Option<String>, Vec<&OutboxEntry>)> = Vec::new();
+    for entry in entries {
+        let key = OutboxMail::from_json(&entry.body).ok().map(|m| m.key);
+        match groups.iter_mut().find(|(k, _)| key.is_some() && *k == key) {
+            Some((_, group)) => group.push(entry),
+            None => groups.push((key, vec![entry])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
 }
 
 impl Delivery {
@@ -88,15 +104,43 @@ impl Delivery {
         };
         self.store_down = false;
         self.stats.queued += entries.len() as u64;
-        let sends = entries.iter().map(|e| self.send(e, now));
+        let groups = by_trigger(&entries);
+        let sends = groups.iter().map(|g| self.send_in_order(g, now));
         let outcomes = futures::future::join_all(sends).await;
-        for (entry, outcome) in entries.iter().zip(outcomes) {
-            let settle = self.settle(entry, outcome, now);
-            // A failed settle leaves the entry leased: it is sent again when
-            // the lease runs out (at least once).
-            self.store.settle_outbox(&entry.id, settle).await?;
+        for (group, outcomes) in groups.iter().zip(outcomes) {
+            let mut retry_at = now;
+            for (entry, outcome) in group.iter().zip(outcomes) {
+                let settle = match outcome {
+                    // Just after the one before it, to keep the order.
+                    Outcome::Deferred => {
+                        retry_at += 1;
+                        Settle::RetryAt(retry_at)
+                    }
+                    outcome => self.settle(entry, outcome, now),
+                };
+                if let Settle::RetryAt(at) = settle {
+                    retry_at = at;
+                }
+                // A failed settle leaves the entry leased: it is sent again
+                // when the lease runs out (at least once).
+                self.store.settle_outbox(&entry.id, settle).await?;
+            }
         }
         Ok(entries.len())
+    }
+
+    /// Sends one trigger's mails one after the other (a resolved mail never
+    /// overtakes its firing); after a failure the rest wait for the retry.
+    async fn send_in_order(&self, group: &[&OutboxEntry], now: UnixMillis) -> Vec<Outcome> {
+        let mut outcomes = Vec::with_capacity(group.len());
+        for entry in group {
+            if matches!(outcomes.last(), Some(Outcome::Retry(_) | Outcome::Deferred)) {
+                outcomes.push(Outcome::Deferred);
+                continue;
+            }
+            outcomes.push(self.send(entry, now).await);
+        }
+        outcomes
     }
 
     async fn send(&self, entry: &OutboxEntry, now: UnixMillis) -> Outcome {
@@ -108,10 +152,16 @@ impl Delivery {
         if age > self.config.max_age {
             return Outcome::Expired;
         }
-        match self.mailer.send(stored.mail()).await {
-            Ok(()) => Outcome::Sent,
-            Err(e) if e.is_retryable() => Outcome::Retry(e),
-            Err(e) => Outcome::Failed(e.to_string()),
+        // Once the lease runs out another agent may send this mail: the
+        // attempt stops then, whatever the mailer's own timeouts.
+        match tokio::time::timeout(self.lease, self.mailer.send(stored.mail())).await {
+            Ok(Ok(())) => Outcome::Sent,
+            Ok(Err(e)) if e.is_retryable() => Outcome::Retry(e),
+            Ok(Err(e)) => Outcome::Failed(e.to_string()),
+            Err(_) => Outcome::Retry(MailError::Unavailable(format!(
+                "the attempt took longer than its lease ({}, MAIL_LEASE)",
+                humantime::format_duration(self.lease)
+            ))),
         }
     }
 
@@ -150,6 +200,8 @@ impl Delivery {
                 tracing::error!(id = %entry.id, "mail dropped: still not sent after {:?} (MAIL_MAX_AGE)", self.config.max_age);
                 Settle::Done
             }
+            // Settled by the caller, after the mail it waited for.
+            Outcome::Deferred => Settle::RetryAt(now),
             Outcome::Failed(e) => {
                 self.stats.failed += 1;
                 self.attempts.remove(&entry.id);

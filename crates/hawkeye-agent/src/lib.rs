@@ -27,6 +27,7 @@
 pub mod agent_config;
 pub mod delivery;
 pub mod engine;
+mod error;
 pub mod evaluation;
 pub mod monitors;
 pub mod notification;
@@ -40,38 +41,22 @@ pub mod yaml_location;
 
 use std::sync::{Arc, Mutex};
 
-use hawkeye_mail::{MailError, Mailer, QueueStats};
-use hawkeye_store::{Store, StoreError};
+use hawkeye_mail::{Mailer, QueueStats};
+use hawkeye_store::Store;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 pub use agent_config::{load_dotenv, AgentConfig, MonitorsSource};
 pub use delivery::Delivery;
 pub use engine::{Engine, EngineSettings, EngineStats, TickReport};
+pub use error::AgentError;
 pub use monitors::{
     load_monitors, parse_monitors, ConfigErrors, ConfigProblem, Missing, Monitor, MonitorsFile,
     Notifier, Op, Trigger,
 };
-pub use silence::Silence;
+pub use silence::{Silence, SilenceError};
 
 use scheduler::Control;
-
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    /// The monitors are invalid; every problem is listed, one per line.
-    #[error("invalid monitors:\n{0}")]
-    Config(#[from] ConfigErrors),
-    /// A setting from the environment is missing or wrong.
-    #[error("{0}")]
-    Env(String),
-    #[error(transparent)]
-    Mail(#[from] MailError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The agent has already stopped.
-    #[error("the agent is not running")]
-    Stopped,
-}
 
 /// Counters of a running agent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -110,8 +95,7 @@ pub async fn start(
             file.clone()
         }
     };
-    hawkeye_mail::parse_mailbox(&config.mail_from)
-        .map_err(|e| AgentError::Env(format!("MAIL_FROM: {e}")))?;
+    config.validate()?;
     let settings = EngineSettings {
         service: config.service.clone(),
         environment: config.environment.clone(),

@@ -57,11 +57,20 @@ impl Recipients {
         }
     }
 
-    /// These recipients without `others`.
+    /// These recipients without `others` (mailboxes as [`normalize`]d).
     pub fn without(&self, others: &std::collections::HashSet<String>) -> Recipients {
+        self.filter(|mailbox| !others.contains(mailbox))
+    }
+
+    /// These recipients, only those in `these` (mailboxes as [`normalize`]d).
+    pub fn only(&self, these: &std::collections::HashSet<String>) -> Recipients {
+        self.filter(|mailbox| these.contains(mailbox))
+    }
+
+    fn filter(&self, keep: impl Fn(&String) -> bool) -> Recipients {
         let keep = |list: &Vec<String>| {
             list.iter()
-                .filter(|a| !others.contains(&normalize(a)))
+                .filter(|a| keep(&normalize(a)))
                 .cloned()
                 .collect()
         };
@@ -70,6 +79,15 @@ impl Recipients {
             cc: keep(&self.cc),
             bcc: keep(&self.bcc),
         }
+    }
+
+    /// Every mailbox, [`normalize`]d.
+    pub fn mailboxes(&self) -> impl Iterator<Item = String> + '_ {
+        self.to
+            .iter()
+            .chain(&self.cc)
+            .chain(&self.bcc)
+            .map(|a| normalize(a))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -276,6 +294,7 @@ pub fn mail(a: &Alert, from: &str, to: &Recipients, message_id: &str) -> Mail {
         cc: to.cc.clone(),
         bcc: to.bcc.clone(),
         message_id: Some(message_id.to_string()),
+        date: Some(UNIX_EPOCH + Duration::from_millis(a.checked_at)),
     }
 }
 

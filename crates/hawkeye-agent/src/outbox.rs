@@ -1,8 +1,11 @@
 //! Mail as it waits in the store's outbox until a relay accepts it
 //! (`docs/alerts.md`, "Delivery"), and the ids that make a notice
-//! recognisable: the outbox id and the `Message-ID` are derived from the
-//! episode (trigger key and the slot it began firing) and the notice, so a
-//! mail sent twice around a crash carries the same `Message-ID`.
+//! recognisable: the `Message-ID` is derived from the episode (trigger key
+//! and the slot it began firing) and the notice, so a mail sent twice
+//! around a crash carries the same `Message-ID`; the outbox id is the
+//! `Message-ID` after the time the mail was recorded (delivery order).
+
+use std::time::{Duration, UNIX_EPOCH};
 
 use hawkeye_mail::Mail;
 use serde::{Deserialize, Serialize};
@@ -65,8 +68,16 @@ impl OutboxMail {
             cc: self.cc.clone(),
             bcc: self.bcc.clone(),
             message_id: Some(self.message_id.clone()).filter(|id| !id.is_empty()),
+            date: Some(UNIX_EPOCH + Duration::from_millis(self.created)),
         }
     }
+}
+
+/// The outbox id of a mail recorded at `recorded` (unix ms): the store
+/// hands out entries due at the same time in id order, so mail recorded
+/// while a relay was down goes out in the order it was recorded.
+pub fn outbox_id(recorded: UnixMillis, message_id: &str) -> String {
+    format!("{recorded:016}-{message_id}")
 }
 
 /// The id of a firing episode: its trigger and the slot it began.
@@ -86,6 +97,9 @@ pub fn message_id(
     let episode = episode(key, since);
     match notice {
         Notice::Repeat => format!("{episode}.repeat-{slot}@hawkeye"),
+        // Held back by a mute, or to recipients a higher level covered
+        // until now: not the episode's first firing mail.
+        Notice::Firing if since != Some(slot) => format!("{episode}.firing-{slot}@hawkeye"),
         other => format!("{episode}.{}@hawkeye", other.name()),
     }
 }
@@ -109,6 +123,11 @@ mod tests {
             message_id("k2", Some(1000), Notice::Firing, 1000),
             "another trigger"
         );
+        assert_eq!(
+            message_id("k", Some(1000), Notice::Firing, 3000),
+            format!("{}.firing-3000@hawkeye", episode("k", Some(1000))),
+            "a firing mail after the first (a mute ended, inhibition lifted)"
+        );
         assert_ne!(
             message_id("k", Some(1000), Notice::Repeat, 5000),
             message_id("k", Some(1000), Notice::Repeat, 9000)
@@ -121,6 +140,7 @@ mod tests {
             cc: vec![],
             bcc: vec![],
             message_id: Some(firing.clone()),
+            date: Some(UNIX_EPOCH + Duration::from_millis(7)),
         };
         let stored = OutboxMail::new("k", 7, mail.clone());
         assert_eq!(

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::monitors::Monitor;
-use crate::state::UnixMillis;
+use crate::state::{UnixMillis, MAX_TIME};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Silence {
@@ -24,6 +24,15 @@ pub struct Silence {
     pub ends_at: UnixMillis,
 }
 
+/// A silence that cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SilenceError {
+    /// It would end after the last time a date can show (`hawkeye silence
+    /// list` could not print it).
+    #[error("the silence would end after the year 9999; give a shorter duration")]
+    EndsTooLate,
+}
+
 impl Silence {
     /// A new silence from `now` for `duration_ms`, with a random id.
     pub fn new(
@@ -33,16 +42,20 @@ impl Silence {
         reason: &str,
         now: UnixMillis,
         duration_ms: u64,
-    ) -> Silence {
-        Silence {
+    ) -> Result<Silence, SilenceError> {
+        let ends_at = now
+            .checked_add(duration_ms)
+            .filter(|end| *end <= MAX_TIME)
+            .ok_or(SilenceError::EndsTooLate)?;
+        Ok(Silence {
             id: format!("{:016x}", rand::random::<u64>()),
             metric: metric.to_string(),
             tags,
             monitor,
             reason: reason.to_string(),
             starts_at: now,
-            ends_at: now.saturating_add(duration_ms),
-        }
+            ends_at,
+        })
     }
 
     pub fn to_json(&self) -> String {
@@ -108,7 +121,7 @@ mod tests {
     #[test]
     fn matches_by_metric_tags_and_monitor_id_while_it_runs() {
         let tags = BTreeMap::from([("route".to_string(), "/a".to_string())]);
-        let s = Silence::new("http.latency", tags, None, "deploy", 1000, 60_000);
+        let s = Silence::new("http.latency", tags, None, "deploy", 1000, 60_000).unwrap();
         assert!(s.matches(&monitor(&[("route", "/a"), ("az", "b")], None), 1000));
         assert!(!s.matches(&monitor(&[("route", "/b")], None), 1000));
         assert!(
@@ -130,11 +143,20 @@ mod tests {
             "x",
             0,
             10,
-        );
+        )
+        .unwrap();
         assert!(by_id.matches(&monitor(&[], Some("lat")), 5));
         assert!(!by_id.matches(&monitor(&[], Some("other")), 5));
         assert!(!by_id.matches(&monitor(&[], None), 5));
         let round = Silence::from_json(&s.to_json()).unwrap();
         assert_eq!(round, s);
+    }
+
+    #[test]
+    fn a_silence_may_not_end_after_the_year_9999() {
+        let new = |now, d| Silence::new("x", BTreeMap::new(), None, "r", now, d);
+        assert_eq!(new(1000, u64::MAX), Err(SilenceError::EndsTooLate));
+        assert_eq!(new(1000, MAX_TIME), Err(SilenceError::EndsTooLate));
+        assert_eq!(new(0, MAX_TIME).unwrap().ends_at, MAX_TIME);
     }
 }

@@ -44,7 +44,7 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertState {
     /// [`STATE_VERSION`]; states without it were written by agents before
-    /// versioned keys and are converted by [`crate::migrate`].
+    /// versioned keys and are converted by `engine::migrate`.
     pub v: u32,
     pub status: Status,
     /// Breaching checks in a row (counted while PENDING, kept while FIRING).
@@ -66,6 +66,11 @@ pub struct AlertState {
     /// Whether this episode's firing was mailed (false while muted).
     #[serde(default)]
     pub notified: bool,
+    /// The mailboxes (lower case) told of this episode's firing, when a
+    /// higher level kept some of the recipients from it (see
+    /// `engine::audience`); states without it told every recipient.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub told: Vec<String>,
 }
 
 impl Default for AlertState {
@@ -79,6 +84,7 @@ impl Default for AlertState {
             last_sent: None,
             clear_since: None,
             notified: false,
+            told: Vec::new(),
         }
     }
 }

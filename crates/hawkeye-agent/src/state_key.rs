@@ -97,6 +97,50 @@ pub fn state_keys(file: &MonitorsFile, service: &str, environment: &str) -> Vec<
         .collect()
 }
 
+/// Every key a trigger's state may be under in a file: its own
+/// ([`state_keys`]), and the keys it would have without the monitor's `id`,
+/// without the trigger's `id`, and without either. Giving a monitor or a
+/// trigger an `id`, renaming or removing one changes the key but keeps one
+/// of these, so a reload can move the state to the new key (see
+/// `engine::rename`) instead of resolving the alert and starting it again.
+pub fn aliases(file: &MonitorsFile, service: &str, environment: &str) -> Vec<Vec<Vec<String>>> {
+    let without = |monitor_ids: bool, trigger_ids: bool| {
+        let mut f = file.clone();
+        for m in &mut f.monitors {
+            if monitor_ids {
+                m.id = None;
+            }
+            for t in m.triggers.iter_mut().filter(|_| trigger_ids) {
+                t.id = None;
+            }
+        }
+        state_keys(&f, service, environment)
+    };
+    let forms = [
+        state_keys(file, service, environment),
+        without(true, false),
+        without(false, true),
+        without(true, true),
+    ];
+    forms[0]
+        .iter()
+        .enumerate()
+        .map(|(i, triggers)| {
+            (0..triggers.len())
+                .map(|j| {
+                    let mut keys: Vec<String> = Vec::with_capacity(forms.len());
+                    for form in &forms {
+                        if !keys.contains(&form[i][j]) {
+                            keys.push(form[i][j].clone());
+                        }
+                    }
+                    keys
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// FNV-1a: the same in every process and build (the legacy keys used it;
 /// the outbox ids too).
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
@@ -215,6 +259,25 @@ monitors:
         assert_eq!(state_keys(&file, "s", "e"), state_keys(&edited, "s", "e"));
         edited.monitors[0].aggregation = hawkeye_store::Aggregation::Rate;
         assert_ne!(state_keys(&file, "s", "e"), state_keys(&edited, "s", "e"));
+    }
+
+    #[test]
+    fn aliases_are_the_keys_without_ids() {
+        let file = parse_monitors(FILE, "t", HOUR).unwrap();
+        let aliases = aliases(&file, "s", "e");
+        let measured = "v2|s|e|m=http.response.5xx|c|sum|route=/a%3Db%2520,x%3Dy=1|http.requests%";
+        assert_eq!(aliases[0][0], [format!("{measured}|#1")]);
+        assert_eq!(
+            aliases[0][1],
+            [format!("{measured}|id=page"), format!("{measured}|#2")]
+        );
+        assert_eq!(
+            aliases[1][0],
+            [
+                "v2|s|e|id=queue-depth|#1".to_string(),
+                "v2|s|e|m=queue.depth|g|last|||#1".to_string()
+            ]
+        );
     }
 
     #[test]

@@ -137,7 +137,7 @@ fn invalid_files_are_rejected_with_line_and_column() {
         // Wrong types.
         (
             monitor("    triggers:\n      - threshold: lots\n        to: [a@example.com]\n"),
-            vec![(5, 20, "invalid type: string \"lots\", expected f64")],
+            vec![(5, 20, "`threshold` must be a number, not \"lots\"")],
         ),
         // Bad values.
         (
@@ -336,7 +336,12 @@ fn config_messages_say_what_to_do() {
         ),
         (
             monitor("    maintenance:\n      - {days: [sat, funday], from: '25:00', to: '02:00', time_zone: Mars/Base}\n    triggers:\n      - {threshold: 3, to: [a@example.com]}\n"),
-            vec![(5, 22, "unknown day \"funday\""), (5, 37, "invalid time \"25:00\"")],
+            vec![(5, 22, "unknown day \"funday\""), (5, 37, "invalid time \"25:00\""), (5, 70, "unknown time zone \"Mars/Base\"")],
+        ),
+        // Values of the wrong type, in the file's words rather than Rust's.
+        (
+            monitor("    triggers:\n      - threshold: abc\n        for: -1\n        send_resolved: yes please\n        to: [a@example.com]\n"),
+            vec![(5, 20, "`threshold` must be a number, not \"abc\""), (6, 14, "`for` must be a whole number, 0 or more, not -1"), (7, 24, "`send_resolved` must be true or false, not \"yes please\"")],
         ),
     ];
     assert_problems(cases);

@@ -438,13 +438,14 @@ monitors:
 #[tokio::test]
 async fn reload_keeps_the_state_of_unchanged_monitors() {
     let store = memory();
-    let q = queue(Arc::new(RecordingMailer::default()));
+    let mailer = Arc::new(RecordingMailer::default());
+    let q = queue(mailer.clone());
     let t0 = base_ms();
     let mut e = engine(&file(COUNTER_10S), store.clone(), &q, t0);
     count(&*store, "http.response.400", secs(t0), 5.0).await;
     assert_eq!(notices(&e.tick(t0).await), [Notice::Firing]);
-    // Same monitor with new recipients and text, plus a new monitor.
-    let edited = COUNTER_10S.replace("oncall@example.com", "other@example.com").replace("first degree", "level one")
+    // Same monitor with a new text, plus a new monitor.
+    let edited = COUNTER_10S.replace("first degree", "level one")
         + "  - metric: other\n    interval: 10s\n    triggers:\n      - {threshold: 1, to: [a@example.com]}\n";
     e.reload(&file(&edited), t0 + 10 * S);
     count(&*store, "http.response.400", secs(t0 + 10 * S), 5.0).await;
@@ -454,6 +455,37 @@ async fn reload_keeps_the_state_of_unchanged_monitors() {
         notices(&r),
         [],
         "still firing, inside run_every: no resend after reload"
+    );
+    // A recipient added while it fires is told, alone; the others are not
+    // mailed again.
+    let edited = edited.replace(
+        "to: [oncall@example.com]",
+        "to: [oncall@example.com, other@example.com]",
+    );
+    e.reload(&file(&edited), t0 + 20 * S);
+    count(&*store, "http.response.400", secs(t0 + 20 * S), 5.0).await;
+    assert_eq!(notices(&e.tick(t0 + 20 * S).await), [Notice::Firing]);
+    count(&*store, "http.response.400", secs(t0 + 30 * S), 5.0).await;
+    assert_eq!(notices(&e.tick(t0 + 30 * S).await), [Notice::Repeat]);
+    q.shutdown(std::time::Duration::from_secs(5)).await;
+    let mut to: Vec<Vec<String>> = mailer
+        .mails
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| m.to.clone())
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        [
+            vec!["oncall@example.com".to_string()],
+            vec![
+                "oncall@example.com".to_string(),
+                "other@example.com".to_string()
+            ],
+            vec!["other@example.com".to_string()],
+        ]
     );
 }
 

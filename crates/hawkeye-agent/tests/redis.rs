@@ -10,7 +10,6 @@ use common::*;
 use hawkeye_agent::state::Notice;
 use hawkeye_agent::{parse_monitors, AgentConfig, MonitorsFile};
 use hawkeye_mail::QueueConfig;
-use hawkeye_store::{RedisConfig, RedisStore, Store};
 use hawkeye_testkit::RedisServer;
 
 const S: u64 = 1000;
@@ -28,17 +27,6 @@ monitors:
         text: 'Threshold breached for first degree sla. {{ .count }}'
         to: [oncall@example.com]
 ";
-
-async fn redis_store(redis: &RedisServer) -> Arc<dyn Store> {
-    Arc::new(
-        RedisStore::new(RedisConfig::new(
-            redis.url(),
-            "hawkeye",
-            Duration::from_secs(3600),
-        ))
-        .expect("connect to the test redis"),
-    )
-}
 
 fn file(yaml: &str) -> MonitorsFile {
     parse_monitors(yaml, "test.yaml", Duration::from_secs(3600)).unwrap()
@@ -231,4 +219,44 @@ monitors:
     let total: usize = mailers.iter().map(|m| m.mails.lock().unwrap().len()).sum();
     assert_eq!(total, 1, "one mail between two agents");
     assert!(stats.iter().all(|s| s.engine.checks >= 3));
+}
+
+/// Redis loses its data (FLUSHALL, as a restart without persistence does)
+/// while two monitors with different intervals fire. The loss is found at
+/// a tick where only the 10 s monitor is due: the 30 s monitor's state must
+/// be written back too, or its next check starts a second episode.
+#[tokio::test]
+async fn a_store_that_lost_its_data_gets_back_the_states_of_monitors_not_due() {
+    let redis = RedisServer::start();
+    let store = redis_store(&redis).await;
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let yaml = format!(
+        "{MONITORS}  - metric: queue.errors\n    interval: 30s\n    triggers:\n      - {{threshold: 3, to: [oncall@example.com]}}\n"
+    );
+    let mut e = engine(&file(&yaml), store.clone(), &q, t0);
+    count(&*store, "http.response.400", secs(t0), 5.0).await;
+    count(&*store, "queue.errors", secs(t0), 5.0).await;
+    assert_eq!(notices(&e.tick(t0).await), [Notice::Firing, Notice::Firing]);
+    redis.cli(&["FLUSHALL"]);
+    count(&*store, "http.response.400", secs(t0 + 10 * S), 5.0).await;
+    let r = e.tick(t0 + 10 * S).await;
+    assert!(r.data_loss, "the loss is seen");
+    assert_eq!(notices(&r), []);
+    count(&*store, "http.response.400", secs(t0 + 20 * S), 5.0).await;
+    assert_eq!(notices(&e.tick(t0 + 20 * S).await), []);
+    count(&*store, "http.response.400", secs(t0 + 30 * S), 5.0).await;
+    count(&*store, "queue.errors", secs(t0 + 30 * S), 5.0).await;
+    let r = e.tick(t0 + 30 * S).await;
+    assert_eq!(
+        notices(&r),
+        [Notice::Repeat],
+        "the 10 s monitor repeats (run_every 30s); the 30 s monitor is still in its first episode: {:?}",
+        r.notices
+    );
+    assert!(
+        r.notices[0].0.contains("http.response.400"),
+        "{:?}",
+        r.notices
+    );
 }

@@ -2,17 +2,15 @@
 
 use std::sync::Arc;
 
-use crate::{FileMailer, LogMailer, MailError, Mailer, SmtpMailer};
+use crate::file_mailer::FileMailer;
+use crate::log_mailer::LogMailer;
+use crate::mailer::{MailError, Mailer};
+use crate::smtp::SmtpMailer;
 
 /// An environment variable, with an empty value treated as unset (a blank
 /// line `SMTP_USERNAME=` in `.env` means "none"); see [`hawkeye_env::Env`].
 pub fn env_var(name: &str) -> Option<String> {
     hawkeye_env::Env::process().get(name)
-}
-
-pub(crate) fn required_env_var(name: &str, needed_by: &str) -> Result<String, MailError> {
-    env_var(name)
-        .ok_or_else(|| MailError::Config(format!("{name} is not set (needed with {needed_by})")))
 }
 
 /// The mailer `MAILER` names: `smtp` (configured by `SMTP_*`), `log`

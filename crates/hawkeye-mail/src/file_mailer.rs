@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
+use crate::mailer::{Mail, MailError, Mailer};
 use crate::message::build_message;
-use crate::{Mail, MailError, Mailer};
 
 #[derive(Debug)]
 pub struct FileMailer {
@@ -79,6 +79,7 @@ mod tests {
             cc: vec![],
             bcc: vec![],
             message_id: None,
+            date: None,
         };
         mailer.send(mail.clone()).await.unwrap();
         mailer.send(mail).await.unwrap();
@@ -108,6 +109,7 @@ mod tests {
             cc: vec![],
             bcc: vec![],
             message_id: None,
+            date: None,
         };
         assert!(mailer.send(mail).await.is_err());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);

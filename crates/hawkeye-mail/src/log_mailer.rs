@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::{Mail, MailError, Mailer};
+use crate::mailer::{Mail, MailError, Mailer};
 
 #[derive(Debug, Clone, Default)]
 pub struct LogMailer;

@@ -11,7 +11,7 @@ use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::Message;
 
-use crate::{Mail, MailError};
+use crate::mailer::{Mail, MailError};
 
 /// Longest subject accepted; longer ones are almost certainly a template
 /// rendering something it should not.
@@ -76,6 +76,9 @@ pub fn build_message(mail: &Mail) -> Result<Message, MailError> {
         .subject(mail.subject.as_str())
         .header(ContentType::TEXT_PLAIN)
         .message_id(mail.message_id.as_ref().map(|id| format!("<{id}>")));
+    if let Some(date) = mail.date {
+        builder = builder.date(date);
+    }
     for to in &mail.to {
         builder = builder.to(parse_mailbox(to)?);
     }
@@ -103,6 +106,7 @@ mod tests {
             cc: vec!["Team Lead <lead@example.com>".into()],
             bcc: vec!["audit@example.com".into()],
             message_id: None,
+            date: None,
         }
     }
 

@@ -4,7 +4,7 @@
 //! - Bounded: when the queue is full a new mail is dropped, counted and
 //!   logged, so a long outage cannot grow memory without limit.
 //! - Retried: a mail that fails with a retryable error
-//!   ([`MailError::is_retryable`]) is tried again with exponential backoff
+//!   ([`crate::MailError::is_retryable`]) is tried again with exponential backoff
 //!   (capped) until it goes through or is [`QueueConfig::max_age`] old
 //!   (default 24 h; then it is dropped, counted and logged, so a mail that
 //!   can never go out — a 4xx for one recipient — cannot hold a sending
@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::{Mail, Mailer};
+use crate::mailer::{Mail, Mailer};
 
 #[derive(Debug, Clone)]
 pub struct QueueConfig {
@@ -284,7 +284,7 @@ mod tests {
     use tokio::sync::Notify;
 
     use super::*;
-    use crate::MailError;
+    use crate::mailer::MailError;
 
     /// Fails while `down` is set, records what it sent.
     #[derive(Default)]
@@ -325,6 +325,7 @@ mod tests {
             cc: vec![],
             bcc: vec![],
             message_id: None,
+            date: None,
         }
     }
 

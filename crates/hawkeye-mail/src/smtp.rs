@@ -1,17 +1,23 @@
-//! Sending through an SMTP server with lettre on tokio (rustls for TLS).
+//! Sending through an SMTP server with lettre on tokio (rustls for TLS):
+//! the settings and the [`Mailer`]; each mail is one session driven
+//! command by command (`session`) over a stream that bounds every
+//! exchange by `SMTP_TIMEOUT` (`timed_stream`).
+
+mod session;
+mod timed_stream;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::client::TlsParameters;
 
-use crate::env::{env_var, required_env_var};
+use crate::mailer::{Mail, MailError, Mailer};
 use crate::message::build_message;
-use crate::{Mail, MailError, Mailer};
+use session::{Relay, Security};
 
 /// How the connection to the SMTP server is protected (`SMTP_TLS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,9 +76,10 @@ pub struct SmtpSettings {
     pub tls: SmtpTls,
     pub username: Option<String>,
     pub password: Option<Secret>,
-    /// `SMTP_TIMEOUT`: how long connecting, and then each attempt at a
-    /// mail (every command of its transaction together), may take before it
-    /// counts as unavailable, so a relay that greets and then stalls holds
+    /// `SMTP_TIMEOUT`: how long each step of a session may take
+    /// (connecting, the TLS handshake, the greeting, EHLO, STARTTLS, AUTH,
+    /// MAIL, each RCPT, DATA, the message, QUIT) before the attempt counts
+    /// as unavailable (retried), so a relay that stalls anywhere holds
     /// nothing for ever.
     pub timeout: Duration,
 }
@@ -95,7 +102,11 @@ impl SmtpSettings {
     /// The port defaults to 587, except 465 with `SMTP_TLS=tls`, which is
     /// where servers listen for TLS from the first byte.
     pub fn from_env() -> Result<SmtpSettings, MailError> {
-        let host = required_env_var("SMTP_HOST", "MAILER=smtp")?;
+        let env = hawkeye_env::Env::process();
+        let env_var = |name: &str| env.get(name);
+        let host = env_var("SMTP_HOST").ok_or_else(|| {
+            MailError::Config("SMTP_HOST is not set (needed with MAILER=smtp)".into())
+        })?;
         let tls = match env_var("SMTP_TLS") {
             Some(s) => s.parse()?,
             None => SmtpTls::StartTls,
@@ -109,7 +120,7 @@ impl SmtpSettings {
             None => 587,
         };
         let mut settings = SmtpSettings::new(host, port, tls);
-        settings.timeout = hawkeye_env::Env::process()
+        settings.timeout = env
             .duration("SMTP_TIMEOUT", DEFAULT_SMTP_TIMEOUT)
             .map_err(|e| MailError::Config(e.to_string()))?;
         if settings.timeout.is_zero() {
@@ -128,7 +139,7 @@ impl SmtpSettings {
 
 pub struct SmtpMailer {
     settings: SmtpSettings,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    relay: Relay,
 }
 
 impl SmtpMailer {
@@ -136,32 +147,29 @@ impl SmtpMailer {
         let config = |e: lettre::transport::smtp::Error| {
             MailError::Config(format!("SMTP server {}: {e}", settings.host))
         };
-        let mut builder = match settings.tls {
-            SmtpTls::None => {
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
-            }
+        let security = match settings.tls {
+            SmtpTls::None => Security::None,
             SmtpTls::StartTls => {
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host).tls(
-                    Tls::Required(TlsParameters::new(settings.host.clone()).map_err(config)?),
-                )
+                Security::StartTls(TlsParameters::new(settings.host.clone()).map_err(config)?)
             }
-            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
-                .tls(Tls::Wrapper(
-                    TlsParameters::new(settings.host.clone()).map_err(config)?,
-                )),
-        }
-        .port(settings.port)
-        .timeout(Some(settings.timeout));
-        if let Some(user) = &settings.username {
+            SmtpTls::Tls => Security::Wrapper(tls_config()?),
+        };
+        let credentials = settings.username.as_ref().map(|user| {
             let password = settings
                 .password
                 .as_ref()
                 .map(|p| p.expose().to_string())
                 .unwrap_or_default();
-            builder = builder.credentials(Credentials::new(user.clone(), password));
-        }
+            Credentials::new(user.clone(), password)
+        });
         Ok(SmtpMailer {
-            transport: builder.build(),
+            relay: Relay {
+                host: settings.host.clone(),
+                port: settings.port,
+                timeout: settings.timeout,
+                security,
+                credentials,
+            },
             settings,
         })
     }
@@ -173,6 +181,27 @@ impl SmtpMailer {
     pub fn settings(&self) -> &SmtpSettings {
         &self.settings
     }
+}
+
+/// TLS from the first byte (`SMTP_TLS=tls`): rustls with the ring provider
+/// and the system's root certificates, as lettre uses for STARTTLS.
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, MailError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(found.certs);
+    if roots.is_empty() {
+        return Err(MailError::Config(format!(
+            "SMTP_TLS=tls: no root certificates found on this system ({:?})",
+            found.errors
+        )));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| MailError::Config(format!("SMTP_TLS=tls: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// Written by hand so that nothing from the transport (which holds the
@@ -192,113 +221,13 @@ impl fmt::Debug for SmtpMailer {
     }
 }
 
-impl SmtpMailer {
-    /// Runs one SMTP exchange within `SMTP_TIMEOUT`.
-    async fn bounded<T>(
-        &self,
-        exchange: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
-    ) -> Result<Result<T, lettre::transport::smtp::Error>, MailError> {
-        tokio::time::timeout(self.settings.timeout, exchange)
-            .await
-            .map_err(|_| {
-                MailError::Unavailable(format!(
-                    "{}:{}: no answer within {} (SMTP_TIMEOUT)",
-                    self.settings.host,
-                    self.settings.port,
-                    humantime::format_duration(self.settings.timeout)
-                ))
-            })
-    }
-
-    /// 5xx (and a client-side refusal) will fail the same way next time;
-    /// anything else (connection refused, timeout, 4xx, TLS handshake) may
-    /// pass once the server is back.
-    fn classify(&self, e: lettre::transport::smtp::Error) -> MailError {
-        if e.is_permanent() || e.is_client() {
-            MailError::Rejected(e.to_string())
-        } else {
-            MailError::Unavailable(format!(
-                "{}:{}: {e}",
-                self.settings.host, self.settings.port
-            ))
-        }
-    }
-
-    /// The server refused the mail for good and it has several recipients:
-    /// perhaps only one of them (a mistyped cc) was refused, which fails
-    /// the whole transaction. Sends the same message to each recipient in
-    /// its own transaction, so the others still get it.
-    ///
-    /// Ok when at least one recipient got it; refused recipients are
-    /// logged. A recipient that fails temporarily while others got the
-    /// mail is logged and not retried (retrying the mail would send it to
-    /// the others twice). When nobody got it, the error says whether a
-    /// retry may help.
-    async fn send_one_by_one(
-        &self,
-        message: &lettre::Message,
-        first: lettre::transport::smtp::Error,
-    ) -> Result<(), MailError> {
-        let raw = message.formatted();
-        let from = message.envelope().from().cloned();
-        let (mut delivered, mut refused, mut temporary) = (Vec::new(), Vec::new(), Vec::new());
-        for rcpt in message.envelope().to() {
-            let envelope = lettre::address::Envelope::new(from.clone(), vec![rcpt.clone()])
-                .map_err(|e| MailError::Build(e.to_string()))?;
-            let sent = match self.bounded(self.transport.send_raw(&envelope, &raw)).await {
-                Ok(sent) => sent,
-                Err(timeout) => {
-                    temporary.push(format!("{rcpt}: {timeout}"));
-                    continue;
-                }
-            };
-            match sent {
-                Ok(_) => delivered.push(rcpt.to_string()),
-                Err(e) if e.is_permanent() || e.is_client() => refused.push(format!("{rcpt}: {e}")),
-                Err(e) => temporary.push(format!("{rcpt}: {e}")),
-            }
-        }
-        if delivered.is_empty() {
-            return Err(if temporary.is_empty() {
-                self.classify(first)
-            } else {
-                MailError::Unavailable(format!(
-                    "{}:{}: {}",
-                    self.settings.host,
-                    self.settings.port,
-                    temporary.join("; ")
-                ))
-            });
-        }
-        if !refused.is_empty() {
-            tracing::warn!(
-                ?refused,
-                ?delivered,
-                "mail sent without the recipients the server refused"
-            );
-        }
-        if !temporary.is_empty() {
-            tracing::error!(
-                failed = ?temporary,
-                ?delivered,
-                "mail not delivered to some recipients (temporary failure; not retried, so that the others do not get it twice)"
-            );
-        }
-        Ok(())
-    }
-}
-
 #[async_trait]
 impl Mailer for SmtpMailer {
     async fn send(&self, mail: Mail) -> Result<(), MailError> {
         let message = build_message(&mail)?;
-        match self.bounded(self.transport.send(message.clone())).await? {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() && message.envelope().to().len() > 1 => {
-                self.send_one_by_one(&message, e).await
-            }
-            Err(e) => Err(self.classify(e)),
-        }
+        self.relay
+            .send(message.envelope(), &message.formatted())
+            .await
     }
 }
 

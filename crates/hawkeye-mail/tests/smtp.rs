@@ -17,6 +17,7 @@ fn mail(subject: &str) -> Mail {
         cc: vec!["Lead <lead@example.com>".into()],
         bcc: vec!["audit@example.com".into()],
         message_id: None,
+        date: None,
     }
 }
 
@@ -132,6 +133,8 @@ impl RefusingServer {
                         let reply: &[u8] = if upper.starts_with("RCPT TO:") {
                             if line.contains("typo") {
                                 b"550 5.1.1 no such user\r\n"
+                            } else if line.contains("full") {
+                                b"452 4.2.2 mailbox full\r\n"
                             } else {
                                 rcpts.push(line[8..].trim().trim_matches(['<', '>']).to_string());
                                 b"250 ok\r\n"
@@ -174,8 +177,8 @@ async fn one_refused_recipient_does_not_lose_the_mail_for_the_others() {
     let accepted = server.accepted.lock().unwrap().clone();
     assert_eq!(
         accepted,
-        [vec!["oncall@example.com"], vec!["audit@example.com"]],
-        "each valid recipient once, the refused one left out"
+        [vec!["oncall@example.com", "audit@example.com"]],
+        "one transaction to every valid recipient, the refused one left out"
     );
 
     // Everybody refused: a permanent error, not retried.
@@ -185,20 +188,72 @@ async fn one_refused_recipient_does_not_lose_the_mail_for_the_others() {
     m.bcc = vec![];
     let err = mailer(server.port).send(m).await.unwrap_err();
     assert!(!err.is_retryable(), "{err}");
-    assert_eq!(server.accepted.lock().unwrap().len(), 2);
+    assert_eq!(server.accepted.lock().unwrap().len(), 1);
 }
 
+/// A recipient refused for now (4xx): nobody gets the mail now and it is
+/// retried whole, so that the others do not get it twice.
 #[tokio::test]
-async fn a_relay_that_greets_then_stalls_times_out() {
-    let relay = hawkeye_testkit::smtp_server::StallingRelay::start();
-    let mut settings = SmtpSettings::new(relay.host(), relay.port(), SmtpTls::None);
-    settings.timeout = Duration::from_millis(500);
-    let mailer = SmtpMailer::new(settings).unwrap();
-    let err = tokio::time::timeout(DEADLINE, mailer.send(mail("stalled")))
-        .await
-        .expect("the timeout ends the attempt")
-        .unwrap_err();
+async fn a_recipient_refused_for_now_makes_the_whole_mail_wait() {
+    let server = RefusingServer::start().await;
+    let mut m = mail("later");
+    m.cc = vec!["lead@full.example.com".into()];
+    let err = mailer(server.port).send(m).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
-    assert!(err.to_string().contains("(SMTP_TIMEOUT)"), "{err}");
-    assert_eq!(relay.greeted(), 1);
+    assert!(err.to_string().contains("lead@full.example.com"), "{err}");
+    assert!(server.accepted.lock().unwrap().is_empty());
+}
+
+/// A relay that stops answering at each step of the dialogue in turn:
+/// every attempt ends at SMTP_TIMEOUT with a retryable error naming the
+/// step (the test's own deadline only guards against a hang).
+#[tokio::test]
+async fn a_relay_stalling_at_any_step_times_out() {
+    use hawkeye_testkit::smtp_server::{Stall, StallingRelay};
+    for (stall, tls, step) in [
+        (Stall::Greeting, SmtpTls::None, "greeting and EHLO"),
+        (Stall::Greeting, SmtpTls::Tls, "TLS handshake"),
+        (Stall::AfterGreeting, SmtpTls::None, "greeting and EHLO"),
+        (Stall::At("STARTTLS"), SmtpTls::StartTls, "STARTTLS"),
+        (Stall::At("MAIL"), SmtpTls::None, "MAIL"),
+        (Stall::At("RCPT"), SmtpTls::None, "RCPT"),
+        (Stall::At("DATA"), SmtpTls::None, "DATA"),
+        (Stall::MidData, SmtpTls::None, "the message"),
+    ] {
+        let relay = StallingRelay::stalling(stall);
+        let mut settings = SmtpSettings::new(relay.host(), relay.port(), tls);
+        settings.timeout = Duration::from_millis(300);
+        let err = tokio::time::timeout(
+            DEADLINE,
+            SmtpMailer::new(settings).unwrap().send(mail("stalled")),
+        )
+        .await
+        .expect("SMTP_TIMEOUT ends the attempt")
+        .unwrap_err();
+        assert!(err.is_retryable(), "{stall:?}: {err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("{step}: no answer within 300ms (SMTP_TIMEOUT)")),
+            "{stall:?}: {err}"
+        );
+        assert_eq!(relay.stalled(), 1, "{stall:?}");
+    }
+}
+
+/// The relay accepted the mail and then stalls on QUIT: the mail was sent
+/// (reporting a failure would send it again), and QUIT is bounded too.
+#[tokio::test]
+async fn a_relay_stalling_on_quit_has_the_mail() {
+    use hawkeye_testkit::smtp_server::{Stall, StallingRelay};
+    let relay = StallingRelay::stalling(Stall::At("QUIT"));
+    let mut settings = SmtpSettings::new(relay.host(), relay.port(), SmtpTls::None);
+    settings.timeout = Duration::from_millis(300);
+    tokio::time::timeout(
+        DEADLINE,
+        SmtpMailer::new(settings).unwrap().send(mail("sent")),
+    )
+    .await
+    .expect("QUIT is bounded")
+    .unwrap();
+    assert_eq!(relay.stalled(), 1);
 }

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+mod stalling;
+pub use stalling::{Stall, StallingRelay};
+
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The server program. It prints `READY <port>` once listening, writes each
@@ -320,84 +323,6 @@ impl SmtpServer {
 impl Drop for SmtpServer {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// A relay that accepts connections, greets (`220`), and then never answers
-/// again: what a stuck mail server looks like to a client. It counts the
-/// connections it greeted, and frees its port when dropped, so that a real
-/// [`SmtpServer`] can be started on it.
-pub struct StallingRelay {
-    port: u16,
-    greeted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl StallingRelay {
-    pub fn start() -> StallingRelay {
-        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-        use std::sync::Arc;
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
-        listener
-            .set_nonblocking(true)
-            .expect("a non-blocking listener");
-        let port = listener.local_addr().expect("local address").port();
-        let greeted = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (g, s) = (greeted.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let mut held = Vec::new();
-            while !s.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((mut conn, _)) => {
-                        use std::io::Write;
-                        let _ = conn.write_all(b"220 stalling relay ready\r\n");
-                        g.fetch_add(1, Ordering::SeqCst);
-                        // Kept open, never read: the client waits for ever.
-                        held.push(conn);
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        });
-        StallingRelay {
-            port,
-            greeted,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    pub fn host(&self) -> &'static str {
-        "127.0.0.1"
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Connections greeted so far.
-    pub fn greeted(&self) -> usize {
-        self.greeted.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Waits until at least `n` connections were greeted or `deadline` passed.
-    pub fn wait_greeted(&self, n: usize, deadline: Duration) -> usize {
-        let until = Instant::now() + deadline;
-        while self.greeted() < n && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.greeted()
-    }
-}
-
-impl Drop for StallingRelay {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

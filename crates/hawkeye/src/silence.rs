@@ -107,7 +107,8 @@ pub async fn run(args: SilenceArgs) -> anyhow::Result<ExitCode> {
                 a.reason.trim(),
                 now_ms(),
                 duration_ms,
-            );
+            )
+            .map_err(|e| anyhow::anyhow!("--for: {e}"))?;
             store
                 .put_silence(&s.id, &s.to_json(), s.ends_at)
                 .await
@@ -154,7 +155,8 @@ async fn list(store: &dyn Store, json: bool) -> anyhow::Result<()> {
         "id", "ends", "metric", "tags / monitor"
     );
     for s in silences {
-        let ends = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(s.ends_at));
+        // Clamped: a silence stored by hand may end after the year 9999.
+        let ends = hawkeye_agent::notification::rfc3339(s.ends_at);
         let mut matchers: Vec<String> = s.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if let Some(m) = &s.monitor {
             matchers.push(format!("monitor={m}"));

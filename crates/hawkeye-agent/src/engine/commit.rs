@@ -5,7 +5,7 @@
 use futures::StreamExt;
 use hawkeye_store::{AlertCommit, OutboxEntry, StoreError};
 
-use super::decide::{Decision, Transition};
+use super::decide::{Decision, Source, Transition};
 use super::{Engine, Prepared, TickReport};
 use crate::monitors::{Monitor, Notifier};
 use crate::notification::{self, Alert};
@@ -27,11 +27,12 @@ impl Engine {
             .transitions
             .into_iter()
             .map(|t| {
-                let (monitor, at) = if t.input < plan.due.len() {
-                    let i = plan.due[t.input];
-                    (&self.monitors[i].monitor, Some((i, plan.slots[t.input])))
-                } else {
-                    (&self.retired[usize::MAX - t.input].monitor, None)
+                let (monitor, at) = match t.source {
+                    Source::Check(n) => {
+                        let i = plan.due[n];
+                        (&self.monitors[i].monitor, Some((i, plan.slots[n])))
+                    }
+                    Source::Retired(r) => (&self.retired[r].monitor, None),
                 };
                 let slot = at.map_or(now, |(_, slot)| slot);
                 self.prepare_one(t, monitor, at, slot, now)
@@ -75,7 +76,7 @@ impl Engine {
                         notification::mail(&alert, &self.settings.mail_from, &t.recipients, &id);
                     subject = mail.subject.clone();
                     commit.outbox.push(OutboxEntry {
-                        id,
+                        id: outbox::outbox_id(now, &id),
                         body: OutboxMail::new(&t.key, now, mail).to_json(),
                     });
                 }

@@ -6,6 +6,8 @@
 //! on (no second firing mail). `docs/alerts.md`, "When the store loses its
 //! data".
 
+use std::collections::HashMap;
+
 use hawkeye_store::AlertSnapshot;
 
 use super::{Engine, TickReport};
@@ -48,15 +50,29 @@ impl Engine {
         }
     }
 
+    /// Writes back every state this engine knew that the store no longer
+    /// has: those of the triggers read now (`keys`, whose snapshot is
+    /// updated) and those of monitors not due at this tick, which would
+    /// otherwise start a new episode at their next check. Each write is
+    /// conditional on the key being absent, so a state another agent
+    /// restored or wrote first is kept.
     async fn restore(&mut self, keys: &[String], snapshot: &mut AlertSnapshot) -> usize {
+        let read: HashMap<&str, usize> = keys
+            .iter()
+            .enumerate()
+            .map(|(n, k)| (k.as_str(), n))
+            .collect();
         let mut restored = 0;
-        for (key, state) in keys.iter().zip(snapshot.states.iter_mut()) {
-            let Some(known) = self.known.get(key).filter(|_| state.is_none()) else {
+        for (key, known) in &self.known {
+            let at = read.get(key.as_str()).copied();
+            if at.is_some_and(|n| snapshot.states[n].is_some()) {
                 continue;
-            };
+            }
             let commit = self.first_write(key, known.clone());
             if let Ok(true) = self.store.commit_alert(&commit).await {
-                *state = Some(known.clone());
+                if let Some(n) = at {
+                    snapshot.states[n] = Some(known.clone());
+                }
                 restored += 1;
             }
         }

@@ -11,11 +11,12 @@
 
 use std::collections::HashSet;
 
+use super::audience;
 use crate::evaluation::{monitor_value, observe};
 use crate::monitors::{Monitor, Notifier};
 use crate::notification::{normalize, Recipients};
 use crate::silence::Silence;
-use crate::state::{self, AlertState, Check, Notice, Observation, Rule, Status, UnixMillis};
+use crate::state::{self, AlertState, Check, Notice, Observation, Rule, Status, Step, UnixMillis};
 
 /// What was read for one monitor's check.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,11 +53,20 @@ pub struct Context<'a> {
     pub state_ttl_ms: u64,
 }
 
+/// Where a transition comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The check of the monitor of this index among the [`MonitorInput`]s.
+    Check(usize),
+    /// The trigger a reload removed, of this index among those the engine
+    /// still has to resolve.
+    Retired(usize),
+}
+
 /// A state to write, and the mail to record with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
-    /// Index of the monitor's input.
-    pub input: usize,
+    pub source: Source,
     pub trigger: usize,
     pub key: String,
     pub expected: Option<String>,
@@ -129,13 +139,12 @@ fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decisio
         let key = &input.keys[j];
         let prev = parse_state(&input.states[j], key, d);
         let (obs, reported) = observe(m, t, value, prev.status == Status::Firing);
-        let own = Recipients::of(t);
-        let recipients = if m.inhibit_lower && !higher.is_empty() {
-            own.without(&higher)
-        } else {
-            own.clone()
-        };
-        let inhibited = m.notifier == Notifier::Email && recipients.is_empty() && !own.is_empty();
+        // Everyone this level mails is mailed by a firing higher level.
+        let inhibited = m.notifier == Notifier::Email
+            && m.inhibit_lower
+            && !higher.is_empty()
+            && t.recipients().next().is_some()
+            && t.recipients().all(|a| higher.contains(&normalize(a)));
         let rule = Rule {
             for_checks: t.for_checks,
             run_every_ms: t.run_every.as_millis() as u64,
@@ -149,22 +158,43 @@ fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decisio
             continues_from: input.continues_from[j],
             muted: muted_now || inhibited,
         };
-        let step = state::step(&prev, obs, &rule, check);
-        let status = step.next.as_ref().map_or(prev.status, |n| n.status);
-        if status == Status::Firing {
-            higher.extend(t.recipients().map(|a| normalize(a)));
-        }
+        let mut step = state::step(&prev, obs, &rule, check);
+        let firing = step.next.as_ref().map_or(prev.status, |n| n.status) == Status::Firing;
         evaluated[j] = obs != Observation::Skip;
         if check.muted && would_mail(&prev, obs, &rule, input.slot) {
             d.muted += 1;
         }
+        // The steady state (nothing to write, not firing) ends here, before
+        // any recipient list is built.
+        if step.next.is_none() && !firing {
+            continue;
+        }
+        let own = Recipients::of(t);
+        let recipients = if m.inhibit_lower && !higher.is_empty() {
+            own.without(&higher)
+        } else {
+            own.clone()
+        };
+        if firing {
+            higher.extend(own.mailboxes());
+        }
+        let recipients = if m.notifier == Notifier::Email {
+            let a = audience::address(&prev, step, &own, recipients, check.muted, input.slot);
+            step = Step {
+                next: a.next,
+                notice: a.notice,
+            };
+            a.recipients
+        } else {
+            recipients
+        };
         let Some(next) = step.next else { continue };
         let since = match step.notice {
             Some(Notice::Resolved) => prev.since,
             _ => next.since,
         };
         d.transitions.push(Transition {
-            input: i,
+            source: Source::Check(i),
             trigger: j,
             key: key.clone(),
             expected: input.states[j].clone(),
@@ -188,26 +218,32 @@ fn would_mail(prev: &AlertState, obs: Observation, rule: &Rule, slot: UnixMillis
     state::step(prev, obs, rule, unmuted).notice.is_some()
 }
 
-/// A trigger that a reload removed: its state is deleted, and a firing that
-/// was mailed is resolved (mailed with `send_resolved`).
+/// A trigger that a reload removed (the `retired`th the engine holds): its
+/// state is deleted, and a firing that was mailed is resolved (mailed with
+/// `send_resolved`, unless the monitor is silenced or in maintenance, as
+/// any resolve).
 pub fn retire(
+    retired: usize,
     monitor: &Monitor,
     trigger: usize,
     key: &str,
     stored: &Option<String>,
+    ctx: &Context,
     d: &mut Decision,
 ) -> Option<Transition> {
     stored.as_ref()?;
     let prev = parse_state(stored, key, d);
     let t = &monitor.triggers[trigger];
     let told = prev.status == Status::Firing && prev.notified && t.send_resolved;
+    let muted = told && monitor_muted(monitor, ctx);
+    d.muted += usize::from(muted);
     Some(Transition {
-        input: usize::MAX,
+        source: Source::Retired(retired),
         trigger,
         key: key.to_string(),
         expected: stored.clone(),
         next: None,
-        notice: told.then_some(Notice::Resolved),
+        notice: (told && !muted).then_some(Notice::Resolved),
         value: None,
         since: prev.since,
         recipients: Recipients::of(t),

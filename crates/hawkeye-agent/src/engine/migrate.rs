@@ -30,7 +30,12 @@ pub(crate) fn convert(text: &str, interval_ms: u64) -> Option<AlertState> {
         status: old.status,
         breaches: old.breaches,
         check,
-        since: old.since.filter(|_| firing).map(|_| check),
+        // The slot the old episode began in, so that the resolved mail
+        // says how long it really fired.
+        since: old
+            .since
+            .filter(|_| firing)
+            .map(|since| (since / interval_ms.max(1) * interval_ms).min(check)),
         // While FIRING the old state changed only when a mail was sent.
         last_sent: firing.then_some(check),
         notified: firing,
@@ -93,6 +98,13 @@ mod tests {
             (s.check, s.since, s.last_sent),
             (1_000_000, Some(1_000_000), Some(1_000_000))
         );
+        // An episode that began long before its last mail keeps its start.
+        let s = convert(
+            r#"{"status":"firing","breaches":1,"check":100,"since":400123,"last_sent":1000123}"#,
+            10_000,
+        )
+        .unwrap();
+        assert_eq!(s.since, Some(400_000), "the slot it began in");
         assert!(s.notified);
         let ok = convert(r#"{"status":"ok","check":7}"#, 1000).unwrap();
         assert_eq!((ok.status, ok.check, ok.since), (Status::Ok, 7000, None));

@@ -3,7 +3,7 @@
 //! parameter, so tests drive it check by check without sleeping.
 //!
 //! A tick is plain steps:
-//! 1. [`plan`]: which monitors are due, the slot each checks, the windows;
+//! 1. `plan`: which monitors are due, the slot each checks, the windows;
 //! 2. read: one `Store::query_many` with every window (two per
 //!    `ratio_of`) and one `Store::read_alerts` with every state, the
 //!    store's marker and the silences;
@@ -16,6 +16,7 @@
 //! States are paired with triggers by their key. The semantics are in
 //! `docs/alerts.md`.
 
+mod audience;
 pub mod decide;
 mod health;
 mod plan;
@@ -30,10 +31,10 @@ use tokio::sync::Notify;
 use crate::monitors::{Monitor, MonitorsFile};
 use crate::silence;
 use crate::state::{Notice, UnixMillis};
-use crate::state_key;
 use decide::{Context, Decision, MonitorInput, Reading, Transition};
+use health::Outages;
 pub use health::RECOVERY_GRACE_MS;
-use health::{Outages, Run};
+use plan::Scheduled;
 
 /// The default [`EngineSettings::state_ttl`].
 pub const DEFAULT_STATE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -44,7 +45,7 @@ pub struct EngineSettings {
     pub service: String,
     pub environment: String,
     pub mail_from: String,
-    /// How long after a slot starts its check runs (see [`plan`]).
+    /// How long after a slot starts its check runs (see `plan`).
     pub evaluation_delay_ms: u64,
     /// How long an alert state (and the outbox, and the store's marker)
     /// lives without a write; a FIRING state is rewritten at half of it.
@@ -91,18 +92,6 @@ pub struct TickReport {
     pub data_loss: bool,
 }
 
-pub(crate) struct Scheduled {
-    monitor: Monitor,
-    interval_ms: u64,
-    next_due: UnixMillis,
-    /// State key of each trigger.
-    keys: Vec<String>,
-    /// The last query error logged for this monitor (logged once).
-    query_error: Option<String>,
-    /// Per trigger, the run of unevaluated checks ending at the next one.
-    runs: Vec<Run>,
-}
-
 /// A trigger a reload removed, until its state is resolved and deleted.
 struct Retired {
     monitor: Monitor,
@@ -117,6 +106,9 @@ pub struct Engine {
     retired: Vec<Retired>,
     /// Legacy keys → (new key, interval) still to migrate.
     migrate: Vec<(String, String, u64)>,
+    /// `(old key, new key)` of triggers whose key a reload changed, until
+    /// their state is moved (see [`rename`]).
+    renames: Vec<(String, String)>,
     outages: Outages,
     /// The longest window of the monitors, to forget old outages.
     max_window_ms: u64,
@@ -157,6 +149,7 @@ impl Engine {
             monitors: Vec::new(),
             retired: Vec::new(),
             migrate: Vec::new(),
+            renames: Vec::new(),
             outages: Outages::default(),
             max_window_ms: 0,
             marker: None,
@@ -173,63 +166,6 @@ impl Engine {
     pub fn with_outbox_wake(mut self, notify: Arc<Notify>) -> Engine {
         self.outbox_wake = Some(notify);
         self
-    }
-
-    /// Replaces the monitors; all are due at `now`. Triggers keep their
-    /// state when their key does not change (see [`state_key`]); triggers
-    /// that are gone are resolved and their states deleted at the next tick.
-    pub fn reload(&mut self, file: &MonitorsFile, now: UnixMillis) {
-        let (service, env) = (&self.settings.service, &self.settings.environment);
-        let keys = state_key::state_keys(file, service, env);
-        let legacy = state_key::legacy_keys(file, service, env);
-        let kept: HashSet<&String> = keys.iter().flatten().collect();
-        for old in std::mem::take(&mut self.monitors) {
-            for (j, key) in old.keys.iter().enumerate() {
-                if !kept.contains(key) {
-                    self.retired.push(Retired {
-                        monitor: old.monitor.clone(),
-                        trigger: j,
-                        key: key.clone(),
-                    });
-                }
-            }
-        }
-        self.retired.retain(|r| !kept.contains(&r.key));
-        self.migrate = legacy
-            .iter()
-            .flatten()
-            .zip(keys.iter().flatten())
-            .zip(
-                file.monitors
-                    .iter()
-                    .flat_map(|m| m.triggers.iter().map(move |_| m)),
-            )
-            .map(|((old, new), m)| (old.clone(), new.clone(), m.interval.as_millis() as u64))
-            .collect();
-        self.monitors = file
-            .monitors
-            .iter()
-            .zip(keys)
-            .map(|(m, keys)| Scheduled {
-                interval_ms: (m.interval.as_millis() as u64).max(1),
-                monitor: m.clone(),
-                next_due: now,
-                runs: vec![Run::default(); keys.len()],
-                keys,
-                query_error: None,
-            })
-            .collect();
-        self.max_window_ms = file
-            .monitors
-            .iter()
-            .map(|m| {
-                m.window_secs()
-                    .max(m.gauge_stale_after.as_secs())
-                    .saturating_mul(1000)
-            })
-            .max()
-            .unwrap_or(0);
-        self.logged.clear();
     }
 
     /// When the next monitor falls due (`None`: no monitors).
@@ -288,18 +224,28 @@ impl Engine {
         };
         self.outages.answered(now, self.max_window_ms);
         self.check_marker(&keys, &mut snapshot, &mut report).await;
+        if !self.renames.is_empty() {
+            self.apply_renames(&keys, &mut snapshot).await;
+        }
         let decision = self.decide(&plan, &outcomes, &snapshot, now, &mut report);
         let prepared = self.prepare(decision, &plan, now);
+        // Only now (the transitions name retired triggers by index): those
+        // without a state are done.
+        let retired_at = plan.due.iter().map(|&i| self.monitors[i].keys.len()).sum();
+        let mut has_state = snapshot.states[retired_at..].iter().map(Option::is_some);
+        self.retired.retain(|_| has_state.next().unwrap_or(false));
         self.commit(prepared, now, &mut report).await;
         report
     }
 
-    /// Every due trigger's key, then the retired ones'.
+    /// Every due trigger's key, then the retired ones', then the old keys
+    /// of pending renames.
     fn keys_to_read(&self, plan: &plan::Plan) -> Vec<String> {
         plan.due
             .iter()
             .flat_map(|&i| self.monitors[i].keys.iter().cloned())
             .chain(self.retired.iter().map(|r| r.key.clone()))
+            .chain(self.renames.iter().map(|(old, _)| old.clone()))
             .collect()
     }
 
@@ -399,24 +345,16 @@ impl Engine {
         for (r, retired) in self.retired.iter().enumerate() {
             let stored = &snapshot.states[offset + r];
             let retire = decide::retire(
+                r,
                 &retired.monitor,
                 retired.trigger,
                 &retired.key,
                 stored,
+                &ctx,
                 &mut decision,
             );
-            if let Some(mut t) = retire {
-                // Marks it retired: see `Engine::prepare`.
-                t.input = usize::MAX - r;
-                decision.transitions.push(t);
-            }
+            decision.transitions.extend(retire);
         }
-        // Retired triggers without a state are done.
-        let has_state: Vec<bool> = (0..self.retired.len())
-            .map(|r| snapshot.states[offset + r].is_some())
-            .collect();
-        let mut flags = has_state.into_iter();
-        self.retired.retain(|_| flags.next().unwrap_or(false));
         self.after_decide(plan, &decision, report);
         decision
     }
@@ -487,3 +425,4 @@ impl Engine {
 mod commit;
 mod data_loss;
 mod migrate;
+mod reload;

@@ -11,8 +11,36 @@
 use hawkeye_protocol::MetricKind;
 use hawkeye_store::{Aggregation, WindowQuery};
 
-use super::Scheduled;
+use super::health::Run;
+use crate::monitors::Monitor;
 use crate::state::UnixMillis;
+
+/// A monitor as the engine schedules it.
+pub(crate) struct Scheduled {
+    pub(super) monitor: Monitor,
+    pub(super) interval_ms: u64,
+    pub(super) next_due: UnixMillis,
+    /// State key of each trigger.
+    pub(super) keys: Vec<String>,
+    /// The last query error logged for this monitor (logged once).
+    pub(super) query_error: Option<String>,
+    /// Per trigger, the run of unevaluated checks ending at the next one.
+    pub(super) runs: Vec<Run>,
+}
+
+impl Scheduled {
+    /// `monitor`, with the state key of each trigger, due at `now`.
+    pub(super) fn new(monitor: &Monitor, keys: Vec<String>, now: UnixMillis) -> Scheduled {
+        Scheduled {
+            interval_ms: (monitor.interval.as_millis() as u64).max(1),
+            monitor: monitor.clone(),
+            next_due: now,
+            runs: vec![Run::default(); keys.len()],
+            keys,
+            query_error: None,
+        }
+    }
+}
 
 /// The reads of one tick.
 pub(crate) struct Plan {

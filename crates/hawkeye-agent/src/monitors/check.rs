@@ -7,8 +7,8 @@ use std::time::Duration;
 use hawkeye_protocol::MetricKind;
 use hawkeye_store::Aggregation;
 
+use super::model::{Monitor, MonitorsFile, Notifier, Trigger};
 use super::problems::Problems;
-use super::{Monitor, MonitorsFile, Notifier, Trigger};
 use crate::template;
 use crate::yaml_location::YamlPath;
 

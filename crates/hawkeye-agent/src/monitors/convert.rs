@@ -11,12 +11,12 @@ use serde_yaml::Value;
 
 use super::check;
 use super::maintenance::{MaintenanceWindow, TimeOfDay, Weekday};
-use super::problems::Problems;
-use super::raw::{self, Addresses, Level, RawDuration};
-use super::{
+use super::model::{
     Monitor, MonitorsFile, Notifier, Op, Trigger, DEFAULT_GAUGE_STALE_AFTER, DEFAULT_INTERVAL,
     DEFAULT_RUN_EVERY,
 };
+use super::problems::Problems;
+use super::raw::{self, Addresses, Level, RawDuration};
 use crate::yaml_location::YamlPath;
 
 pub(crate) fn file(
@@ -77,6 +77,48 @@ fn parsed<T: std::str::FromStr<Err = String>>(
         .ok()
 }
 
+/// `type`, a counter when not written; `None` when it is not a type.
+fn kind(level: &Level, problems: &mut Problems) -> Option<MetricKind> {
+    let text = raw::text(level, "type", problems);
+    match text.as_deref().map(str::trim) {
+        None => Some(MetricKind::Counter),
+        Some(t) => MetricKind::from_statsd(t).or_else(|| {
+            // The list of types lives with the line format, once.
+            problems.at(
+                level.at.key("type"),
+                LineError::UnknownType(t.to_string()).to_string(),
+            );
+            None
+        }),
+    }
+}
+
+fn aggregation(level: &Level, problems: &mut Problems) -> Option<Aggregation> {
+    raw::text(level, "aggregate", problems).and_then(|a| {
+        a.trim()
+            .parse::<Aggregation>()
+            .map_err(|e| problems.at(level.at.key("aggregate"), e.to_string()))
+            .ok()
+    })
+}
+
+fn notifier(level: &Level, problems: &mut Problems) -> Notifier {
+    match raw::text(level, "notifier", problems)
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("email") => Notifier::Email,
+        Some("log") => Notifier::Log,
+        Some(other) => {
+            problems.at(
+                level.at.key("notifier"),
+                format!("unknown notifier {other:?} (expected email or log)"),
+            );
+            Notifier::Email
+        }
+    }
+}
+
 fn monitor(
     value: &Value,
     at: &YamlPath,
@@ -85,44 +127,13 @@ fn monitor(
 ) -> Option<Monitor> {
     let before = problems.len();
     let level = raw::level(value, at, &raw::MONITOR, problems)?;
-    let kind_text = raw::text(&level, "type", problems);
-    let kind = match kind_text.as_deref().map(str::trim) {
-        None => Some(MetricKind::Counter),
-        Some(t) => MetricKind::from_statsd(t).or_else(|| {
-            // The list of types lives with the line format, once.
-            problems.at(
-                at.key("type"),
-                LineError::UnknownType(t.to_string()).to_string(),
-            );
-            None
-        }),
-    };
+    let kind = kind(&level, problems);
     let interval =
         duration(&level, "interval", PlainUnit::Seconds, problems).unwrap_or(DEFAULT_INTERVAL);
     let window = duration(&level, "window", PlainUnit::Seconds, problems).unwrap_or(interval);
     let default_aggregation = Aggregation::default_for(kind.unwrap_or(MetricKind::Counter));
-    let aggregation = raw::text(&level, "aggregate", problems)
-        .and_then(|a| {
-            a.trim()
-                .parse::<Aggregation>()
-                .map_err(|e| problems.at(at.key("aggregate"), e.to_string()))
-                .ok()
-        })
-        .unwrap_or(default_aggregation);
-    let notifier = match raw::text(&level, "notifier", problems)
-        .as_deref()
-        .map(str::trim)
-    {
-        None | Some("email") => Notifier::Email,
-        Some("log") => Notifier::Log,
-        Some(other) => {
-            problems.at(
-                at.key("notifier"),
-                format!("unknown notifier {other:?} (expected email or log)"),
-            );
-            Notifier::Email
-        }
-    };
+    let aggregation = aggregation(&level, problems).unwrap_or(default_aggregation);
+    let notifier = notifier(&level, problems);
     let stale = duration(&level, "gauge_stale_after", PlainUnit::Seconds, problems)
         .unwrap_or(DEFAULT_GAUGE_STALE_AFTER);
     let triggers: Vec<Trigger> = raw::list(&level, "triggers", problems)
@@ -223,13 +234,17 @@ fn maintenance(value: &Value, at: &YamlPath, problems: &mut Problems) -> Option<
     let from = parsed::<TimeOfDay>(&level, "from", problems);
     let to = parsed::<TimeOfDay>(&level, "to", problems);
     let zone = raw::text(&level, "time_zone", problems).unwrap_or_else(|| "UTC".to_string());
-    let (Some(from), Some(to)) = (from, to) else {
-        return None;
-    };
-    let window = MaintenanceWindow::new(days, from, to, zone.trim())
-        .map_err(|e| problems.at(at.key("time_zone"), e))
-        .ok()?;
-    (problems.len() == before).then_some(window)
+    // The zone is checked even when a time is wrong: every problem at once.
+    let placeholder = TimeOfDay(0);
+    let window = MaintenanceWindow::new(
+        days,
+        from.unwrap_or(placeholder),
+        to.unwrap_or(placeholder),
+        zone.trim(),
+    )
+    .map_err(|e| problems.at(at.key("time_zone"), e))
+    .ok()?;
+    (from.is_some() && to.is_some() && problems.len() == before).then_some(window)
 }
 
 fn parse_days(days: &[String], at: &YamlPath, problems: &mut Problems) -> Vec<Weekday> {

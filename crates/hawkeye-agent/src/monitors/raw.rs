@@ -158,10 +158,36 @@ impl Level<'_> {
         match serde_yaml::from_value(value.clone()) {
             Ok(v) => Some(v),
             Err(e) => {
-                problems.at(self.at.key(key), e.to_string());
+                let message = match expected::<T>() {
+                    Some(want) => format!("`{key}` must be {want}, not {}", shown(value)),
+                    None => e.to_string(),
+                };
+                problems.at(self.at.key(key), message);
                 None
             }
         }
+    }
+}
+
+/// What a value of `T` is called in a message (serde's own words are
+/// Rust's: "expected f64").
+fn expected<T>() -> Option<&'static str> {
+    Some(match std::any::type_name::<T>() {
+        "f64" | "f32" => "a number",
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more",
+        "bool" => "true or false",
+        _ => return None,
+    })
+}
+
+/// A value as written, on one line.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        Value::Bool(_) | Value::Number(_) => serde_yaml::to_string(v)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+        other => kind(other).to_string(),
     }
 }
 

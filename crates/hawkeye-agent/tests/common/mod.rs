@@ -254,6 +254,18 @@ pub async fn gauge(store: &dyn Store, name: &str, second: i64, v: f64) {
     .await;
 }
 
+/// A connection to the test's redis-server, as one agent process has.
+pub async fn redis_store(redis: &hawkeye_testkit::RedisServer) -> Arc<dyn Store> {
+    Arc::new(
+        hawkeye_store::RedisStore::new(hawkeye_store::RedisConfig::new(
+            redis.url(),
+            "hawkeye",
+            Duration::from_secs(3600),
+        ))
+        .expect("connect to the test redis"),
+    )
+}
+
 pub fn memory() -> Arc<Probe<MemoryStore>> {
     Arc::new(Probe::new(MemoryStore::new(Duration::from_secs(3600))))
 }

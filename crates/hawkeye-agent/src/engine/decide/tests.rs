@@ -173,7 +173,8 @@ fn a_silence_mutes_until_it_ends() {
         "deploy",
         SLOT - 1000,
         60_000,
-    );
+    )
+    .unwrap();
     let d = case.decide(5.0, std::slice::from_ref(&silence), SLOT);
     assert_eq!(
         mails(&d),
@@ -198,7 +199,8 @@ fn a_silence_mutes_until_it_ends() {
         "x",
         SLOT - 1000,
         60_000,
-    );
+    )
+    .unwrap();
     assert_eq!(case.decide(5.0, &[other], SLOT).muted, 0);
 }
 
@@ -226,5 +228,66 @@ fn an_unreadable_state_counts_as_absent_and_is_reported() {
         t.expected.as_deref(),
         Some("{not json"),
         "the commit still detects a race"
+    );
+}
+
+/// The states a decision writes, in trigger order (unchanged ones kept).
+fn after(case: &Case, d: &Decision) -> Vec<Option<String>> {
+    let mut states = case.states.clone();
+    for t in &d.transitions {
+        states[t.trigger] = t.next.as_ref().map(|n| n.to_json());
+    }
+    states
+}
+
+fn to(addresses: &[&str]) -> Vec<String> {
+    addresses.iter().map(|a| a.to_string()).collect()
+}
+
+/// Level 1 mails team only while level 2 covers oncall. When level 2
+/// resolves and level 1 still fires, oncall is told of level 1 then; each
+/// resolved mail goes to those told of its firing, and only to them.
+#[test]
+fn a_partly_inhibited_level_tells_each_recipient_once_and_resolves_to_those_told() {
+    let mut case = Case::new(LEVELS);
+    let d = case.decide(12.0, &[], SLOT);
+    case.states = after(&case, &d);
+    case.continues = vec![SLOT + 10_000; 2];
+    let d = case.decide_at(SLOT + 10_000, 5.0, &[], SLOT + 10_000);
+    assert_eq!(
+        mails(&d),
+        [
+            (1, Some(Notice::Firing), to(&["oncall@example.com"])),
+            (2, Some(Notice::Resolved), to(&["oncall@example.com"])),
+        ],
+        "oncall learns that level 1 still fires"
+    );
+    case.states = after(&case, &d);
+    case.continues = vec![SLOT + 20_000; 2];
+    let d = case.decide_at(SLOT + 20_000, 7.0, &[], SLOT + 20_000);
+    assert_eq!(mails(&d), [], "nothing new: no mail");
+    case.continues = vec![SLOT + 30_000; 2];
+    let d = case.decide_at(SLOT + 30_000, 0.0, &[], SLOT + 30_000);
+    assert_eq!(
+        mails(&d),
+        [(
+            1,
+            Some(Notice::Resolved),
+            to(&["oncall@example.com", "team@example.com"])
+        )]
+    );
+
+    // Both levels resolve at once: oncall never heard of level 1.
+    let mut case = Case::new(LEVELS);
+    let d = case.decide(12.0, &[], SLOT);
+    case.states = after(&case, &d);
+    case.continues = vec![SLOT + 10_000; 2];
+    let d = case.decide_at(SLOT + 10_000, 0.0, &[], SLOT + 10_000);
+    assert_eq!(
+        mails(&d),
+        [
+            (1, Some(Notice::Resolved), to(&["team@example.com"])),
+            (2, Some(Notice::Resolved), to(&["oncall@example.com"])),
+        ]
     );
 }
