@@ -8,16 +8,26 @@
 //! memory (one per series-second aggregate, plus one per set member and per
 //! sketch bucket). Past it, events are refused and counted, except counter
 //! and gauge events for an aggregate that already exists: they cost nothing.
+//!
+//! A line is taken whole or refused whole; several lines are taken all or
+//! none through a [`Journal`] (Go's `Metric.Handle`).
+
+mod journal;
+mod values;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use hashbrown::HashTable;
 use hawkeye_protocol::series::write_canonical_tags;
-use hawkeye_protocol::{MetricKind, MetricLine, SeriesKey, Value};
-use hawkeye_store::aggregate::{Aggregate, GaugeStats};
+use hawkeye_protocol::{MetricKind, MetricLine, SeriesKey};
+use hawkeye_store::aggregate::Aggregate;
 use hawkeye_store::{SeriesWrite, WriteBatch};
+
+pub use journal::Journal;
+
+use values::units;
 
 /// Why an event was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -30,8 +40,23 @@ pub enum Refusal {
     BufferFull(usize),
     #[error("timestamp is outside the retention window or too far in the future")]
     TimestampOutOfRange,
-    #[error("value out of range: the aggregate would no longer be a finite number")]
-    NotFinite,
+    #[error("value out of range: a value, or its sum in this second, would pass ±1e200 (so that every total the store adds up stays a number)")]
+    OutOfRange,
+}
+
+/// Locks the aggregator. It is only mutated by code that cannot panic
+/// half-way through an update; keep serving if a panic elsewhere poisoned it.
+pub fn lock(cell: &Mutex<Aggregator>) -> MutexGuard<'_, Aggregator> {
+    cell.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A batch cut for the store, with what it holds of the buffer.
+pub struct Cut {
+    pub batch: WriteBatch,
+    /// Buffer units (see `max_buffered`).
+    pub units: usize,
+    /// Events (values of taken lines).
+    pub events: u64,
 }
 
 /// Timestamps may run ahead of the server's clock by this much (clock skew).
@@ -63,6 +88,10 @@ pub struct Aggregator {
     pending_count: usize,
     /// Aggregates cut into a batch that is not written yet.
     in_flight_count: usize,
+    /// Events (values of taken lines) in `pending` aggregates, and in the
+    /// batch in flight: what a failed last flush would lose.
+    pending_events: u64,
+    in_flight_events: u64,
     max_series: usize,
     max_buffered: usize,
     retention_secs: i64,
@@ -80,6 +109,8 @@ impl Aggregator {
             dirty: Vec::new(),
             pending_count: 0,
             in_flight_count: 0,
+            pending_events: 0,
+            in_flight_events: 0,
             max_series,
             max_buffered,
             retention_secs,
@@ -96,10 +127,24 @@ impl Aggregator {
         self.pending_count + self.in_flight_count
     }
 
+    /// Events taken but not yet written (waiting plus in flight).
+    pub fn unwritten_events(&self) -> u64 {
+        self.pending_events + self.in_flight_events
+    }
+
     /// Adds one parsed line at `now` (unix seconds): all of its values are
-    /// taken, or none is.
-    /// Returns whether the line started a new series.
+    /// taken, or none is. Returns whether the line started a new series.
     pub fn apply(&mut self, line: &MetricLine<'_>, now: i64) -> Result<bool, Refusal> {
+        self.apply_logged(line, now, None)
+    }
+
+    /// [`Aggregator::apply`], noting in `journal` (when given) how to undo it.
+    pub fn apply_logged(
+        &mut self,
+        line: &MetricLine<'_>,
+        now: i64,
+        journal: Option<&mut Journal>,
+    ) -> Result<bool, Refusal> {
         let second = match line.timestamp {
             None => now,
             Some(t) if t > now - self.retention_secs && t <= now + MAX_FUTURE_SECS => t,
@@ -115,67 +160,44 @@ impl Aggregator {
         // Sets and distributions grow with new members and buckets, so
         // when the buffer is full they are refused even for an existing second.
         let grows = matches!(line.kind, MetricKind::Set | MetricKind::Distribution);
-        let current = existing.map(|p| &slot.pending[p].1);
-        let refusal = if !stays_finite(current, slot.gauge, line, weight) {
-            // Redis would refuse "inf" and the flush would fail for ever.
-            Some(Refusal::NotFinite)
-        } else if buffer_full && (existing.is_none() || grows) {
-            Some(Refusal::BufferFull(self.max_buffered))
-        } else {
-            None
+        let plan = values::plan(
+            existing.map(|p| &slot.pending[p].1),
+            slot.gauge,
+            line,
+            weight,
+        );
+        let refusal = match plan {
+            // Redis would refuse "inf", and a window total past the
+            // largest double would read back as no data.
+            None => Some(Refusal::OutOfRange),
+            Some(_) if buffer_full && (existing.is_none() || grows) => {
+                Some(Refusal::BufferFull(self.max_buffered))
+            }
+            Some(_) => None,
         };
-        if let Some(refusal) = refusal {
+        let (Some(plan), None) = (plan, refusal) else {
             if new_series {
                 // A refused line does not take one of the series slots.
                 self.forget(slot_index);
             }
-            return Err(refusal);
+            return Err(refusal.unwrap_or(Refusal::OutOfRange));
+        };
+        if let Some(journal) = journal {
+            journal.before_change(slot_index, slot, existing, new_series, line.values.len());
         }
         slot.last_seen = slot.last_seen.max(second);
-        let position = match existing {
-            Some(p) => p,
-            None => {
-                let fresh = match line.kind {
-                    MetricKind::Counter => Aggregate::Counter(0.0),
-                    MetricKind::Gauge => Aggregate::Gauge(GaugeStats {
-                        last: slot.gauge,
-                        min: f64::INFINITY,
-                        max: f64::NEG_INFINITY,
-                        sum: 0.0,
-                        count: 0.0,
-                    }),
-                    MetricKind::Distribution => Aggregate::Distribution(Box::default()),
-                    MetricKind::Set => Aggregate::Set(Box::default()),
-                };
-                slot.pending.reserve_exact(1);
-                slot.pending.push((second, fresh));
-                self.pending_count += 1;
-                slot.pending.len() - 1
-            }
-        };
+        let position = existing.unwrap_or_else(|| {
+            slot.pending.reserve_exact(1);
+            slot.pending
+                .push((second, values::fresh(line.kind, slot.gauge)));
+            self.pending_count += 1;
+            slot.pending.len() - 1
+        });
         let agg = &mut slot.pending[position].1;
         let units_before = units(agg);
-        for value in &line.values {
-            match (&mut *agg, value) {
-                (Aggregate::Counter(sum), Value::Number(v)) => *sum += v * weight,
-                (Aggregate::Gauge(g), Value::Number(v)) => {
-                    slot.gauge = *v;
-                    observe_gauge(g, *v);
-                }
-                (Aggregate::Gauge(g), Value::Delta(d)) => {
-                    slot.gauge += d;
-                    observe_gauge(g, slot.gauge);
-                }
-                (Aggregate::Distribution(d), Value::Number(v)) => d.observe(*v, weight),
-                // Look up before inserting so a repeated member allocates nothing.
-                (Aggregate::Set(members), Value::Member(m)) if !members.contains(*m) => {
-                    members.insert((*m).to_string());
-                }
-                // The parser only pairs kinds with their value forms.
-                _ => {}
-            }
-        }
+        values::commit(agg, &mut slot.gauge, plan, line, weight);
         self.pending_count += units(agg) - units_before;
+        self.pending_events += line.values.len() as u64;
         if !slot.dirty {
             slot.dirty = true;
             self.dirty.push(slot_index);
@@ -232,10 +254,10 @@ impl Aggregator {
         Ok((i, true))
     }
 
-    /// Takes every waiting aggregate into a batch numbered `seq`, and says
-    /// how many buffer units it holds. They stay counted as buffered until
+    /// Takes every waiting aggregate into a batch numbered `seq`. They stay
+    /// counted as buffered (and their events as unwritten) until
     /// [`Aggregator::written`].
-    pub fn cut(&mut self, server_id: u64, seq: u64) -> (WriteBatch, usize) {
+    pub fn cut(&mut self, server_id: u64, seq: u64) -> Cut {
         let mut series = Vec::with_capacity(self.dirty.len());
         for i in std::mem::take(&mut self.dirty) {
             let Some(slot) = self.slots[i].as_mut() else {
@@ -264,12 +286,19 @@ impl Aggregator {
             .sum();
         self.pending_count -= n;
         self.in_flight_count += n;
-        (batch, n)
+        let events = std::mem::take(&mut self.pending_events);
+        self.in_flight_events += events;
+        Cut {
+            batch,
+            units: n,
+            events,
+        }
     }
 
-    /// The batch cut earlier, holding `units`, is in the store.
-    pub fn written(&mut self, units: usize) {
-        self.in_flight_count = self.in_flight_count.saturating_sub(units);
+    /// The batch cut earlier is in the store.
+    pub fn written(&mut self, cut: &Cut) {
+        self.in_flight_count = self.in_flight_count.saturating_sub(cut.units);
+        self.in_flight_events = self.in_flight_events.saturating_sub(cut.events);
     }
 
     /// Removes a series from the table and frees its slot.
@@ -298,72 +327,6 @@ impl Aggregator {
     }
 }
 
-/// What an aggregate counts against `max_buffered`: one, plus each set
-/// member and each sketch bucket, so that the bound follows memory.
-fn units(agg: &Aggregate) -> usize {
-    match agg {
-        Aggregate::Distribution(d) => 1 + d.sketch.positive.len() + d.sketch.negative.len(),
-        Aggregate::Set(members) => 1 + members.len(),
-        Aggregate::Counter(_) | Aggregate::Gauge(_) => 1,
-    }
-}
-
-/// Whether adding `line` to `existing` (or to a fresh aggregate) keeps every
-/// number the store will hold finite.
-fn stays_finite(
-    existing: Option<&Aggregate>,
-    gauge: f64,
-    line: &MetricLine<'_>,
-    weight: f64,
-) -> bool {
-    if !weight.is_finite() {
-        return false;
-    }
-    match line.kind {
-        MetricKind::Counter => {
-            let mut sum = match existing {
-                Some(Aggregate::Counter(s)) => *s,
-                _ => 0.0,
-            };
-            for value in &line.values {
-                if let Value::Number(v) = value {
-                    sum += v * weight;
-                }
-            }
-            sum.is_finite()
-        }
-        MetricKind::Gauge => {
-            let (mut current, mut sum) = (gauge, 0.0);
-            if let Some(Aggregate::Gauge(g)) = existing {
-                sum = g.sum;
-            }
-            for value in &line.values {
-                match value {
-                    Value::Number(v) => current = *v,
-                    Value::Delta(d) => current += d,
-                    Value::Member(_) => {}
-                }
-                sum += current;
-            }
-            current.is_finite() && sum.is_finite()
-        }
-        MetricKind::Distribution => {
-            let (mut sum, mut count) = match existing {
-                Some(Aggregate::Distribution(d)) => (d.sum, d.count),
-                _ => (0.0, 0.0),
-            };
-            for value in &line.values {
-                if let Value::Number(v) = value {
-                    sum += v * weight;
-                    count += weight;
-                }
-            }
-            sum.is_finite() && count.is_finite()
-        }
-        MetricKind::Set => true,
-    }
-}
-
 fn series_hash(hasher: &RandomState, kind: MetricKind, name: &str, tags: &str) -> u64 {
     let mut h = hasher.build_hasher();
     kind.hash(&mut h);
@@ -376,12 +339,4 @@ fn slot_hash(hasher: &RandomState, slots: &[Option<Slot>], i: usize) -> u64 {
     slots[i].as_ref().map_or(0, |s| {
         series_hash(hasher, s.key.kind, &s.key.name, &s.key.tags)
     })
-}
-
-fn observe_gauge(g: &mut GaugeStats, v: f64) {
-    if g.count == 0.0 {
-        *g = GaugeStats::new(v);
-    } else {
-        g.observe(v);
-    }
 }
