@@ -43,6 +43,10 @@ pub struct ServerConfig {
     pub line_limits: Limits,
     /// Concurrent stream connections (`HAWKEYE_MAX_CONNECTIONS`).
     pub max_connections: usize,
+    /// At the connection limit, a connection idle at least this long may be
+    /// closed (the longest idle first) to admit a new client
+    /// (`HAWKEYE_EVICT_IDLE_AFTER`).
+    pub evict_idle_after: Duration,
     /// Aggregates held in memory while the store is unreachable, before
     /// events are refused: one unit per (series, second), plus one per set
     /// member and per sketch bucket (`HAWKEYE_MAX_BUFFERED`).
@@ -71,6 +75,7 @@ impl Default for ServerConfig {
             max_batch: 1000,
             line_limits: Limits::default(),
             max_connections: 4096,
+            evict_idle_after: Duration::from_secs(1),
             max_buffered: 1_000_000,
             dgram_max_bytes: crate::datagram::largest_datagram(),
             shutdown_timeout: Duration::from_secs(10),
@@ -173,6 +178,7 @@ impl ServerConfig {
                 max_key_bytes: env.count("HAWKEYE_MAX_KEY_BYTES", d.line_limits.max_key_bytes)?,
             },
             max_connections: env.count("HAWKEYE_MAX_CONNECTIONS", d.max_connections)?,
+            evict_idle_after: env.duration("HAWKEYE_EVICT_IDLE_AFTER", d.evict_idle_after)?,
             max_buffered: env.count("HAWKEYE_MAX_BUFFERED", d.max_buffered)?,
             dgram_max_bytes: env.count("HAWKEYE_DGRAM_MAX_BYTES", d.dgram_max_bytes)?,
             shutdown_timeout: env.duration("HAWKEYE_SHUTDOWN_TIMEOUT", d.shutdown_timeout)?,

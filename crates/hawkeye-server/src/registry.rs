@@ -2,8 +2,10 @@
 //! them (docs/protocol.md, "Limits"):
 //!
 //! - at `HAWKEYE_MAX_CONNECTIONS`, a new client is admitted by closing the
-//!   connection idle the longest; one with a request in progress (a line
-//!   being read, answered or written back) is never chosen;
+//!   connection idle the longest, if it has been idle at least
+//!   `HAWKEYE_EVICT_IDLE_AFTER`; one with a request in progress (a line
+//!   being read, answered or written back) is never chosen, nor one that
+//!   made a call a moment ago (a Go client between two calls is not idle);
 //! - the bytes of request lines held across connections are bounded by
 //!   `HAWKEYE_MAX_PENDING_BYTES`: past it, the connection holding the most
 //!   is closed;
@@ -16,7 +18,7 @@
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -65,8 +67,7 @@ impl Entry {
 
     /// Nothing read is left unanswered, nothing is left to write.
     pub fn end_work(&self, registry: &Registry) {
-        self.last_active
-            .store(registry.started.elapsed().as_millis() as u64, Relaxed);
+        self.last_active.store(registry.now_ms(), Relaxed);
         self.state.store(IDLE, Release);
     }
 
@@ -107,17 +108,24 @@ pub(crate) struct Registry {
     table: Mutex<Table>,
     max_connections: usize,
     max_pending: usize,
+    /// Least idleness, in milliseconds, of a connection closed to admit another.
+    evict_idle_after: u64,
     started: Instant,
 }
 
 impl Registry {
-    pub fn new(max_connections: usize, max_pending: usize) -> Registry {
+    pub fn new(max_connections: usize, max_pending: usize, evict_idle_after: Duration) -> Registry {
         Registry {
             table: Mutex::new(Table::default()),
             max_connections,
             max_pending,
+            evict_idle_after: evict_idle_after.as_millis() as u64,
             started: Instant::now(),
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {
@@ -131,7 +139,11 @@ impl Registry {
     pub fn admit(&self, stats: &Stats) -> Admission {
         let mut table = self.table();
         if table.len >= self.max_connections {
-            let Some(victim) = longest_idle(&table) else {
+            let victim = self
+                .now_ms()
+                .checked_sub(self.evict_idle_after)
+                .and_then(|idle_since| longest_idle(&table, idle_since));
+            let Some(victim) = victim else {
                 return Admission::Refused;
             };
             remove(&mut table, &victim);
@@ -141,7 +153,7 @@ impl Registry {
         let entry = Arc::new(Entry {
             state: AtomicU8::new(IDLE),
             close: AtomicU8::new(NO_REQUEST),
-            last_active: AtomicU64::new(self.started.elapsed().as_millis() as u64),
+            last_active: AtomicU64::new(self.now_ms()),
             pending: AtomicUsize::new(0),
             wake: Notify::new(),
             slot: AtomicUsize::new(0),
@@ -210,16 +222,18 @@ impl Registry {
     }
 }
 
-/// The idle connection that went idle first, now marked evicted; `None` if
-/// every connection has a request in progress.
-fn longest_idle(table: &Table) -> Option<Arc<Entry>> {
+/// The idle connection that went idle first, if that was at `idle_since` or
+/// before, now marked evicted; `None` if every connection has a request in
+/// progress or was active since.
+fn longest_idle(table: &Table, idle_since: u64) -> Option<Arc<Entry>> {
     loop {
         let candidate = table
             .entries
             .iter()
             .flatten()
             .filter(|e| e.state.load(Acquire) == IDLE)
-            .min_by_key(|e| e.last_active.load(Relaxed))?;
+            .min_by_key(|e| e.last_active.load(Relaxed))
+            .filter(|e| e.last_active.load(Relaxed) <= idle_since)?;
         // It may have begun work since it was looked at: then look again.
         if candidate
             .state
@@ -259,7 +273,7 @@ mod tests {
     #[test]
     fn the_longest_idle_is_closed_and_busy_ones_never() {
         let stats = Stats::default();
-        let r = Registry::new(3, 1 << 20);
+        let r = Registry::new(3, 1 << 20, Duration::ZERO);
         let a = admitted(&r, &stats);
         let b = admitted(&r, &stats);
         let c = admitted(&r, &stats);
@@ -286,9 +300,20 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_active_a_moment_ago_is_not_idle() {
+        let stats = Stats::default();
+        let r = Registry::new(1, 1 << 20, Duration::from_secs(3600));
+        let a = admitted(&r, &stats);
+        assert!(a.begin_work());
+        a.end_work(&r);
+        assert!(matches!(r.admit(&stats), Admission::Refused));
+        assert!(!a.evicted());
+    }
+
+    #[test]
     fn past_the_budget_the_largest_holder_is_told_to_close() {
         let stats = Stats::default();
-        let r = Registry::new(10, 100);
+        let r = Registry::new(10, 100, Duration::ZERO);
         let small = admitted(&r, &stats);
         let big = admitted(&r, &stats);
         r.set_pending(&small, 10, &stats);

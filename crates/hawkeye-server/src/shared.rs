@@ -28,7 +28,11 @@ impl Shared {
         );
         Shared {
             flusher: Flusher::new(store.clone(), config.flush_interval),
-            registry: Registry::new(config.max_connections, config.max_pending_bytes),
+            registry: Registry::new(
+                config.max_connections,
+                config.max_pending_bytes,
+                config.evict_idle_after,
+            ),
             config,
             store,
             aggregator: Mutex::new(aggregator),

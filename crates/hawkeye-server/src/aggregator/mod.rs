@@ -340,3 +340,109 @@ fn slot_hash(hasher: &RandomState, slots: &[Option<Slot>], i: usize) -> u64 {
         series_hash(hasher, s.key.kind, &s.key.name, &s.key.tags)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hawkeye_protocol::parse_line;
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn lines(text: &[&'static str]) -> Vec<MetricLine<'static>> {
+        text.iter().map(|l| parse_line(l).unwrap()).collect()
+    }
+
+    /// Applies all lines in one journal, or undoes them at the first refusal.
+    fn all_or_none(a: &mut Aggregator, text: &[&'static str]) -> Result<(), Refusal> {
+        let mut journal = Journal::default();
+        for line in &lines(text) {
+            if let Err(r) = a.apply_logged(line, NOW, Some(&mut journal)) {
+                a.undo(journal);
+                return Err(r);
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything the aggregator would write, in a comparable form.
+    fn snapshot(a: &mut Aggregator) -> (usize, usize, u64, Vec<String>) {
+        let state = (a.series_count(), a.buffered(), a.unwritten_events());
+        let cut = a.cut(1, 1);
+        let mut points: Vec<String> = cut
+            .batch
+            .series
+            .iter()
+            .map(|s| format!("{:?} {:?}", s.key, s.points))
+            .collect();
+        points.sort();
+        (state.0, state.1, state.2, points)
+    }
+
+    #[test]
+    fn a_refused_line_undoes_the_lines_before_it() {
+        let refusals = [
+            ("late:1|c|T1", Refusal::TimestampOutOfRange),
+            ("c:1e250|c", Refusal::OutOfRange),
+            ("new.series:1|c", Refusal::TooManySeries(4)),
+        ];
+        for (bad, want) in refusals {
+            let mut with = Aggregator::new(4, 1000, 3600);
+            let mut without = Aggregator::new(4, 1000, 3600);
+            for a in [&mut with, &mut without] {
+                all_or_none(a, &["c:1|c", "g:10|g", "d:5|ms", "s:u1|s"]).unwrap();
+            }
+            let text = ["c:2|c", "g:+5|g", "d:7:8|ms|@0.5", "s:u2|s", "c:1|c", bad];
+            assert_eq!(all_or_none(&mut with, &text), Err(want), "{bad}");
+            assert_eq!(snapshot(&mut with), snapshot(&mut without), "{bad}");
+            // The gauge's current value was put back too: +1 adjusts 10.
+            for a in [&mut with, &mut without] {
+                a.apply(&parse_line("g:+1|g").unwrap(), NOW).unwrap();
+            }
+            assert_eq!(snapshot(&mut with), snapshot(&mut without), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_full_buffer_refuses_the_whole_call() {
+        let mut a = Aggregator::new(100, 3, 3600);
+        all_or_none(&mut a, &["one:1|c"]).unwrap();
+        let before = snapshot(&mut a);
+        // Cut, not written: still buffered. Two more units fit, not three.
+        let r = all_or_none(&mut a, &["two:1|c", "three:1|c", "four:1|c"]);
+        assert_eq!(r, Err(Refusal::BufferFull(3)));
+        assert_eq!(a.buffered(), 1);
+        assert_eq!(a.series_count(), 1, "no series slot is kept");
+        assert_eq!(snapshot(&mut a).3, Vec::<String>::new());
+        assert_eq!(before.0, 1);
+    }
+
+    #[test]
+    fn events_are_counted_until_written() {
+        let mut a = Aggregator::new(100, 1000, 3600);
+        a.apply(&parse_line("a:1:2:3|c").unwrap(), NOW).unwrap();
+        a.apply(&parse_line("b:1|ms").unwrap(), NOW).unwrap();
+        assert_eq!(a.unwritten_events(), 4);
+        let cut = a.cut(1, 1);
+        a.apply(&parse_line("a:1|c").unwrap(), NOW).unwrap();
+        assert_eq!(a.unwritten_events(), 5, "in flight and waiting");
+        a.written(&cut);
+        assert_eq!(a.unwritten_events(), 1);
+        assert_eq!(cut.events, 4);
+    }
+
+    #[test]
+    fn idle_series_are_forgotten_after_the_retention() {
+        let mut a = Aggregator::new(2, 1000, 60);
+        a.apply(&parse_line("a:1|c").unwrap(), NOW).unwrap();
+        a.apply(&parse_line("b:1|c").unwrap(), NOW).unwrap();
+        assert_eq!(
+            a.apply(&parse_line("c:1|c").unwrap(), NOW),
+            Err(Refusal::TooManySeries(2))
+        );
+        let cut = a.cut(1, 1);
+        a.written(&cut);
+        assert_eq!(a.forget_idle(NOW + 60), 0, "not idle long enough");
+        assert_eq!(a.forget_idle(NOW + 61), 2);
+        assert!(a.apply(&parse_line("c:1|c").unwrap(), NOW + 61).is_ok());
+    }
+}
