@@ -206,15 +206,21 @@ impl Registry {
         }
     }
 
+    /// Closes the largest holders until the total is within the budget.
+    /// Under the table lock, so that connections passing the budget at the
+    /// same moment do not each close one more than needed.
     fn close_largest(&self, stats: &Stats) {
         let table = self.table();
-        let largest = table
-            .entries
-            .iter()
-            .flatten()
-            .filter(|e| e.close.load(Acquire) != INPUT_BUDGET)
-            .max_by_key(|e| e.pending.load(Relaxed));
-        if let Some(victim) = largest {
+        while stats.pending_bytes.load(Acquire) as usize > self.max_pending {
+            let largest = table
+                .entries
+                .iter()
+                .flatten()
+                .max_by_key(|e| e.pending.load(Relaxed))
+                .filter(|e| e.pending.load(Relaxed) > 0);
+            let Some(victim) = largest else {
+                return;
+            };
             let held = victim.pending.swap(0, AcqRel);
             stats.pending_bytes.fetch_sub(held as u64, AcqRel);
             victim.request_close(INPUT_BUDGET);
@@ -297,6 +303,28 @@ mod tests {
         assert!(matches!(r.admit(&stats), Admission::Refused));
         assert!(!c.evicted() && !d.evicted());
         assert_eq!(stats.connections_closed_idle.load(Relaxed), 2);
+    }
+
+    #[test]
+    fn no_more_is_closed_than_the_excess_needs() {
+        let stats = Stats::default();
+        let r = Registry::new(10, 100, Duration::ZERO);
+        let empty = admitted(&r, &stats);
+        let small = admitted(&r, &stats);
+        let big = admitted(&r, &stats);
+        r.set_pending(&small, 10, &stats);
+        r.set_pending(&big, 95, &stats);
+        assert_eq!(big.close_request(), Some(CloseRequest::InputBudget));
+        // A check arriving late (another connection saw the excess too)
+        // closes nothing more: the total is back within the budget.
+        r.close_largest(&stats);
+        assert_eq!(small.close_request(), None);
+        assert_eq!(empty.close_request(), None);
+        // A connection holding nothing is never closed for the budget.
+        stats.pending_bytes.fetch_add(1000, AcqRel);
+        r.close_largest(&stats);
+        assert_eq!(small.close_request(), Some(CloseRequest::InputBudget));
+        assert_eq!(empty.close_request(), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod aggregate;
 pub mod memory;
+pub mod redact;
 pub mod redis_store;
 pub mod sketch;
 pub mod window;
