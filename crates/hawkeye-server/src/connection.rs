@@ -28,7 +28,9 @@ use crate::rpc;
 use crate::shared::Shared;
 use crate::stats::Stats;
 
-/// How much is read at a time.
+/// How much is read at a time: a small read first, a large one when the
+/// small one came back full (more is waiting).
+const SMALL_READ: usize = 4 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
 
 /// Why a connection ends.
@@ -77,6 +79,8 @@ struct Connection<'a> {
     line_started: Option<Instant>,
     /// Set at shutdown: answer what the client has already sent, then close.
     closing: bool,
+    /// The last read filled the room it had: read more at a time.
+    read_filled: bool,
     pacer: Pacer,
 }
 
@@ -91,6 +95,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream, entry: Arc<En
         scanned: 0,
         line_started: None,
         closing: false,
+        read_filled: false,
         pacer: Pacer::default(),
     };
     let end = conn.run().await;
@@ -159,13 +164,22 @@ impl Connection<'_> {
 
     /// Reads what has arrived; `Ok(true)` at the end of the input.
     fn read(&mut self) -> Result<bool, ()> {
-        if self.input.capacity() - self.input.len() < READ_CHUNK / 4 {
-            // Exactly: a read takes at most about READ_CHUNK at a time.
-            self.input.reserve_exact(READ_CHUNK);
+        let want = if self.read_filled {
+            READ_CHUNK
+        } else {
+            SMALL_READ
+        };
+        if self.input.capacity() - self.input.len() < want / 4 {
+            // Exactly: one read takes at most about `want`.
+            self.input.reserve_exact(want);
         }
+        let room = self.input.capacity() - self.input.len();
         match self.stream.try_read_buf(&mut self.input) {
             Ok(0) => Ok(true),
-            Ok(_) => Ok(false),
+            Ok(n) => {
+                self.read_filled = n == room;
+                Ok(false)
+            }
             // Nothing more has arrived: at shutdown, that is all there is.
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(self.closing),
             Err(e) => {
@@ -229,9 +243,13 @@ impl Connection<'_> {
             return;
         }
         self.entry.end_work(&self.shared.registry);
-        if self.input.capacity() > 4 * READ_CHUNK || self.output.capacity() > 4 * READ_CHUNK {
-            // A burst left large buffers behind; don't keep them while idle.
+        // A burst left large buffers behind; don't keep them while idle.
+        // Small ones stay, so that one call at a time allocates nothing.
+        if self.input.capacity() > SMALL_READ {
             self.input = Vec::new();
+            self.read_filled = false;
+        }
+        if self.output.capacity() > SMALL_READ {
             self.output = Vec::new();
         }
     }

@@ -1,4 +1,4 @@
-//! Every kind of bad input of SPEC §9, on one live server, each answered with
+//! Every kind of bad input of docs/failure.md ("Bad input"), on one live server, each answered with
 //! its error code, while another client keeps sending and is never refused.
 
 mod common;

@@ -2,7 +2,8 @@
 //! read answers amplified twenty times, clients that leave large partial
 //! lines and fall silent, clients that fill the series table with the
 //! longest keys allowed and send keys and tag lists past the limits,
-//! batches past the limit. The server's peak RSS stays within the bound the
+//! batches past the limit, and clients that send a burst and then sit idle
+//! on their connection. The server's peak RSS stays within the bound the
 //! limits imply (README, "Limits and bounds"), `server.stats` says what was
 //! refused and why, and a well-behaved client is counted exactly throughout.
 
@@ -32,10 +33,11 @@ const EACH: usize = 40;
 /// The bound of README "Limits and bounds", over the idle server's RSS.
 fn bound_kib() -> u64 {
     let lines_held = MAX_PENDING + THREADS * (MAX_LINE + MAX_LINE / 4);
-    let connections = MAX_CONNECTIONS * (MAX_OUTPUT + 64 * KIB + 8 * KIB);
-    let series = MAX_SERIES * (300 + MAX_KEY);
+    let connections = MAX_CONNECTIONS * (MAX_OUTPUT + 16 * KIB);
+    // The series table, and one flush's batch and Redis commands.
+    let series = MAX_SERIES * (300 + 4 * MAX_KEY);
     let buffered = MAX_BUFFERED * 100;
-    // Allocator slack: freed blocks kept in per-thread arenas.
+    // What the allocator keeps of freed memory (glibc's per-thread arenas).
     let slack = 16 * 1024 * KIB;
     (lines_held + connections + series + buffered + slack) / KIB
 }
@@ -113,6 +115,16 @@ async fn memory_follows_the_limits_under_many_hostile_clients() {
             json!({"jsonrpc": "2.0", "method": "metric.send", "params": lines}).to_string() + "\n";
         hostile.push(never_reads(socket.clone(), vec![request]));
     }
+    // Clients that send a burst of 60 KB, are answered, and sit idle: their
+    // connections must not keep the burst's buffers.
+    let burst = json!({"jsonrpc": "2.0", "method": "metric.send", "params": vec!["idle.burst:1|c"; 4000], "id": 1}).to_string() + "\n";
+    let mut idle = Vec::new();
+    for _ in 0..30 {
+        let mut c = Client::connect(&socket).await;
+        c.send_raw(burst.as_bytes()).await;
+        assert_eq!(c.read().await.unwrap()["result"]["accepted"], json!(4000));
+        idle.push(c);
+    }
     // Wait until every kind has hit its limit. (Some hostile clients of
     // every kind are closed by the pending budget while their line is still
     // arriving: each counter need not reach EACH.)
@@ -151,5 +163,6 @@ async fn memory_follows_the_limits_under_many_hostile_clients() {
     for h in &hostile {
         h.abort();
     }
+    drop(idle);
     steady.finish_exact(&socket).await;
 }

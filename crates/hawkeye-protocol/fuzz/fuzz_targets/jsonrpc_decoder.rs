@@ -15,8 +15,18 @@ const MAX_BATCH: usize = 8;
 
 fn check(request: &Request<'_>) {
     let mut out = Vec::new();
-    write_response(&mut out, request.dialect(), request.id, &Ok::<_, RpcError>(0));
-    write_response::<()>(&mut out, request.dialect(), request.id, &Err(RpcError::new(-1, "x")));
+    write_response(
+        &mut out,
+        request.dialect(),
+        request.id,
+        &Ok::<_, RpcError>(0),
+    );
+    write_response::<()>(
+        &mut out,
+        request.dialect(),
+        request.id,
+        &Err(RpcError::new(-1, "x")),
+    );
     for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         serde_json::from_slice::<Response>(line).expect("an answer a client can read");
     }

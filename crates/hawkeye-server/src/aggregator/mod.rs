@@ -194,9 +194,7 @@ impl Aggregator {
             slot.pending.len() - 1
         });
         let agg = &mut slot.pending[position].1;
-        let units_before = units(agg);
-        values::commit(agg, &mut slot.gauge, plan, line, weight);
-        self.pending_count += units(agg) - units_before;
+        self.pending_count += values::commit(agg, &mut slot.gauge, plan, line, weight);
         self.pending_events += line.values.len() as u64;
         if !slot.dirty {
             slot.dirty = true;

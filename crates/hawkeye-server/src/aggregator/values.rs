@@ -97,21 +97,27 @@ pub(super) fn plan(
 }
 
 /// Applies a plan made for `agg` (a fresh or existing aggregate of the
-/// line's kind) by [`plan`].
+/// line's kind) by [`plan`]. Returns the buffer units it added (see
+/// [`units`]).
 pub(super) fn commit(
     agg: &mut Aggregate,
     gauge: &mut f64,
     plan: Plan,
     line: &MetricLine<'_>,
     weight: f64,
-) {
+) -> usize {
     match (agg, plan) {
-        (Aggregate::Counter(sum), Plan::Counter(planned)) => *sum = planned,
+        (Aggregate::Counter(sum), Plan::Counter(planned)) => {
+            *sum = planned;
+            0
+        }
         (Aggregate::Gauge(g), Plan::Gauge { stats, current }) => {
             *g = stats;
             *gauge = current;
+            0
         }
         (Aggregate::Distribution(d), Plan::Distribution { count, sum }) => {
+            let buckets = d.sketch.positive.len() + d.sketch.negative.len();
             let mut empty = d.count == 0.0;
             for value in &line.values {
                 if let Value::Number(v) = value {
@@ -124,20 +130,30 @@ pub(super) fn commit(
                 }
             }
             (d.count, d.sum) = (count, sum);
+            d.sketch.positive.len() + d.sketch.negative.len() - buckets
         }
         (Aggregate::Set(members), Plan::Set) => {
+            let mut added = 0;
             for value in &line.values {
                 // Look up before inserting so a repeated member allocates nothing.
                 if let Value::Member(m) = value {
                     if !members.contains(*m) {
                         members.insert((*m).to_string());
+                        added += member_units(m);
                     }
                 }
             }
+            added
         }
         // `plan` matches the line's kind, as does the series' aggregate.
-        _ => {}
+        _ => 0,
     }
+}
+
+/// A set member costs a unit per 64 bytes begun beyond its first: members
+/// may be up to `HAWKEYE_MAX_KEY_BYTES` long, and the bound must follow memory.
+fn member_units(member: &str) -> usize {
+    1 + member.len() / 64
 }
 
 /// A fresh aggregate for a line of `kind`.
@@ -156,12 +172,13 @@ pub(super) fn fresh(kind: MetricKind, gauge: f64) -> Aggregate {
     }
 }
 
-/// What an aggregate counts against `max_buffered`: one, plus each set
-/// member and each sketch bucket, so that the bound follows memory.
+/// What an aggregate counts against `max_buffered`: one, plus each sketch
+/// bucket and each set member (by its length), so that the bound follows
+/// memory. Linear in a set's members: for a batch or an undo, not per event.
 pub(super) fn units(agg: &Aggregate) -> usize {
     match agg {
         Aggregate::Distribution(d) => 1 + d.sketch.positive.len() + d.sketch.negative.len(),
-        Aggregate::Set(members) => 1 + members.len(),
+        Aggregate::Set(members) => 1 + members.iter().map(|m| member_units(m)).sum::<usize>(),
         Aggregate::Counter(_) | Aggregate::Gauge(_) => 1,
     }
 }
@@ -201,7 +218,11 @@ mod tests {
         let mut agg = fresh(MetricKind::Distribution, 0.0);
         let mut gauge = 0.0;
         let p = plan(Some(&agg), gauge, &line, 2.0).unwrap();
-        commit(&mut agg, &mut gauge, p, &line, 2.0);
+        assert_eq!(
+            commit(&mut agg, &mut gauge, p, &line, 2.0),
+            2,
+            "two buckets"
+        );
         let Aggregate::Distribution(d) = &agg else {
             panic!()
         };
@@ -212,7 +233,7 @@ mod tests {
         let mut agg = fresh(MetricKind::Gauge, 10.0);
         let mut gauge = 10.0;
         let p = plan(Some(&agg), gauge, &line, 1.0).unwrap();
-        commit(&mut agg, &mut gauge, p, &line, 1.0);
+        assert_eq!(commit(&mut agg, &mut gauge, p, &line, 1.0), 0);
         assert_eq!(gauge, 12.0);
         assert_eq!(
             agg,
