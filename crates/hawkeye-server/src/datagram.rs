@@ -47,13 +47,14 @@ pub(crate) async fn serve(
     socket: UnixDatagram,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut buf: Vec<MaybeUninit<u8>> = Vec::new();
-    buf.resize(shared.config.dgram_max_bytes, MaybeUninit::uninit());
+    // Left uninitialised: only the pages datagrams reach become resident.
+    let mut storage: Vec<u8> = Vec::with_capacity(shared.config.dgram_max_bytes);
+    let buf: &mut [MaybeUninit<u8>] = storage.spare_capacity_mut();
     let mut pacer = Pacer::default();
     loop {
         let received = tokio::select! {
             r = socket.async_io(Interest::READABLE, || {
-                socket2::SockRef::from(&socket).recv_with_flags(&mut buf, libc::MSG_TRUNC)
+                socket2::SockRef::from(&socket).recv_with_flags(buf, libc::MSG_TRUNC)
             }) => r,
             _ = shutdown.changed() => return,
         };

@@ -179,6 +179,9 @@ pub enum Incoming<'a> {
     /// The line is not JSON, or is JSON of the wrong shape; the id cannot be
     /// known, so the response carries `id: null`.
     Invalid(RpcError),
+    /// A batch of more than `max_batch` requests, refused whole (the error
+    /// to answer, with `id: null`).
+    BatchTooLarge(RpcError),
 }
 
 /// A batch, checked to be a well-formed array of 1 to `max_batch` items;
@@ -232,7 +235,7 @@ fn parse_batch(line: &str, max_batch: usize) -> Incoming<'_> {
         }
         len += 1;
         if len > max_batch {
-            return Incoming::Invalid(batch_too_large(max_batch));
+            return Incoming::BatchTooLarge(batch_too_large(max_batch));
         }
     }
     if len == 0 {
@@ -242,7 +245,7 @@ fn parse_batch(line: &str, max_batch: usize) -> Incoming<'_> {
 }
 
 /// The error for a batch of more than `max` requests.
-pub fn batch_too_large(max: usize) -> RpcError {
+fn batch_too_large(max: usize) -> RpcError {
     RpcError::new(
         code::INVALID_REQUEST,
         format!("batch too large: a batch holds at most {max} requests (HAWKEYE_MAX_BATCH); none of this one was read"),
@@ -374,7 +377,7 @@ mod tests {
     #[test]
     fn codes_for_bad_lines() {
         let code_of = |line: &str| match parse_incoming(line, 3) {
-            Incoming::Invalid(e) => e.code,
+            Incoming::Invalid(e) | Incoming::BatchTooLarge(e) => e.code,
             Incoming::Single(Err(e)) => e.code,
             Incoming::Single(Ok(_)) => 0,
             Incoming::Batch(_) => 1,

@@ -45,9 +45,11 @@ pub(crate) async fn answer_line(
     }
     match jsonrpc::parse_incoming(text, shared.config.max_batch) {
         Incoming::Invalid(e) | Incoming::Single(Err(e)) => {
-            if e.message.contains("HAWKEYE_MAX_BATCH") {
-                Stats::bump(&shared.stats.batches_refused);
-            }
+            jsonrpc::write_response::<()>(out.buf(), Dialect::V2, None, &Err(e));
+            Ok(())
+        }
+        Incoming::BatchTooLarge(e) => {
+            Stats::bump(&shared.stats.batches_refused);
             jsonrpc::write_response::<()>(out.buf(), Dialect::V2, None, &Err(e));
             Ok(())
         }
