@@ -281,8 +281,10 @@ mod tests {
             ("HAWKEYE_MAX_OUTPUT_BYTES", "4096"),
             ("HAWKEYE_MAX_PENDING_BYTES", "2000000"),
             ("HAWKEYE_LINE_TIMEOUT", "1500ms"),
+            ("HAWKEYE_EVICT_IDLE_AFTER", "250ms"),
         ]))
         .unwrap();
+        assert_eq!(c.evict_idle_after, Duration::from_millis(250));
         assert_eq!(c.line_limits.max_tags, 5);
         assert_eq!(c.line_limits.max_key_bytes, 300);
         assert_eq!(c.max_batch, 7);

@@ -57,7 +57,8 @@ async fn silent_partial_lines_stay_within_the_budget() {
     let mut hostile = Vec::new();
     for _ in 0..10 {
         let mut c = Client::connect(&server.socket()).await;
-        c.send_raw(&vec![b'x'; 900_000]).await;
+        // It may be closed while still writing, if it holds the most then.
+        let _ = c.try_send_raw(&vec![b'x'; 900_000]).await;
         hostile.push(c);
     }
     let s = wait_for_stats(&mut observer, |s| {
