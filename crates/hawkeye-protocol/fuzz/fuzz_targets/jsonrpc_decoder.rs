@@ -1,12 +1,12 @@
 //! The JSON-RPC decoder on any input: it never panics, a batch keeps within
-//! its bound, the lazy array reader agrees with serde, and every answer the
+//! its bound, the lazy array readers agree with serde, and every answer the
 //! server would write for a request (its id echoed) is JSON a client reads.
 
 #![no_main]
 
 use hawkeye_protocol::jsonrpc::{
-    array_items, params_object, parse_incoming, write_response, GoMetricArgs, Incoming,
-    QueryParams, Request, Response, RpcError,
+    array_items, params_object, parse_incoming, string_items, write_response, GoMetricArgs,
+    Incoming, QueryParams, Request, Response, RpcError,
 };
 use libfuzzer_sys::fuzz_target;
 use serde_json::value::RawValue;
@@ -56,5 +56,16 @@ fuzz_target!(|data: &[u8]| {
     if let (Ok(ours), Ok(theirs)) = (ours, serde_json::from_str::<Vec<&RawValue>>(text)) {
         let theirs: Vec<&str> = theirs.iter().map(|r| r.get()).collect();
         assert_eq!(ours, theirs);
+    }
+    // The string reader is given valid JSON only (the server's params have
+    // been read as JSON); on that it must read what serde reads.
+    let strings: Result<Vec<String>, _> = string_items(text)
+        .map(|r| r.map(|s| s.into_owned()))
+        .collect();
+    if serde_json::from_str::<&RawValue>(text).is_ok() {
+        match serde_json::from_str::<Vec<String>>(text) {
+            Ok(theirs) => assert_eq!(strings.expect("an array of strings"), theirs),
+            Err(_) => assert!(strings.is_err(), "not an array of strings: {text:?}"),
+        }
     }
 });

@@ -7,6 +7,8 @@
 //! caller count items and stop at a bound, and lets the server answer one
 //! item at a time.
 
+use std::borrow::Cow;
+
 use serde::de::Error as _;
 use serde_json::value::RawValue;
 
@@ -96,6 +98,94 @@ impl<'a> Iterator for ArrayItems<'a> {
     }
 }
 
+/// The items of a JSON array of strings, decoded: borrowed from `text` when
+/// they hold no escape. `text` must already be valid JSON (a [`RawValue`]
+/// is): then finding where each string ends is a scan for its closing quote,
+/// with no second validation. The first item that is not a string is an
+/// error, after which the iteration ends.
+///
+/// This is the hot path of batched `metric.send`: a thousand lines per
+/// request cost one scan for quotes.
+pub fn string_items(text: &str) -> StringItems<'_> {
+    StringItems {
+        rest: text,
+        state: State::Start,
+    }
+}
+
+/// See [`string_items`].
+#[derive(Clone)]
+pub struct StringItems<'a> {
+    rest: &'a str,
+    state: State,
+}
+
+/// An item of the array is not a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAString;
+
+impl<'a> StringItems<'a> {
+    fn not_a_string(&mut self) -> Option<Result<Cow<'a, str>, NotAString>> {
+        self.state = State::Done;
+        Some(Err(NotAString))
+    }
+}
+
+impl<'a> Iterator for StringItems<'a> {
+    type Item = Result<Cow<'a, str>, NotAString>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = self.rest.trim_start_matches(WS);
+        let item = match self.state {
+            State::Done => return None,
+            State::Start => match s.strip_prefix('[') {
+                Some(inner) => inner.trim_start_matches(WS),
+                None => return self.not_a_string(),
+            },
+            State::Item => match s.strip_prefix(',') {
+                Some(next) => next.trim_start_matches(WS),
+                None if s.starts_with(']') => {
+                    self.state = State::Done;
+                    return None;
+                }
+                None => return self.not_a_string(),
+            },
+        };
+        if self.state == State::Start && item.starts_with(']') {
+            self.state = State::Done;
+            return None;
+        }
+        self.state = State::Item;
+        if !item.starts_with('"') {
+            return self.not_a_string();
+        }
+        // The closing quote is the first one not escaped by a backslash.
+        let bytes = item.as_bytes();
+        let (mut end, mut escaped) = (1, false);
+        loop {
+            match memchr::memchr2(b'"', b'\\', &bytes[end..]) {
+                Some(p) if bytes[end + p] == b'\\' => {
+                    escaped = true;
+                    end += p + 2;
+                }
+                Some(p) => {
+                    end += p;
+                    break;
+                }
+                None => return self.not_a_string(),
+            }
+        }
+        self.rest = &item[end + 1..];
+        if !escaped {
+            return Some(Ok(Cow::Borrowed(&item[1..end])));
+        }
+        match serde_json::from_str::<String>(&item[..=end]) {
+            Ok(decoded) => Some(Ok(Cow::Owned(decoded))),
+            Err(_) => self.not_a_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +223,42 @@ mod tests {
         let theirs: Vec<&RawValue> = serde_json::from_str(text).unwrap();
         let theirs: Vec<&str> = theirs.iter().map(|r| r.get()).collect();
         assert_eq!(ours, theirs);
+    }
+
+    fn strings(text: &str) -> Result<Vec<String>, NotAString> {
+        string_items(text).map(|r| r.map(Cow::into_owned)).collect()
+    }
+
+    #[test]
+    fn string_items_decode_as_serde_does() {
+        for text in [
+            r#"[]"#,
+            r#" [ "a:1|c" , "b" ] "#,
+            r#"["", "\"", "\\", "a\\\"b", "\u00e9\n", "é|#,:"]"#,
+        ] {
+            let theirs: Vec<String> = serde_json::from_str(text).unwrap();
+            assert_eq!(strings(text).unwrap(), theirs, "{text}");
+        }
+        let borrowed: Vec<_> = string_items(r#"["a", "b\n"]"#).collect();
+        assert!(matches!(borrowed[0], Ok(Cow::Borrowed("a"))));
+        assert!(matches!(borrowed[1], Ok(Cow::Owned(_))));
+    }
+
+    #[test]
+    fn an_item_that_is_not_a_string_ends_the_walk() {
+        for text in [
+            r#"[1]"#,
+            r#"["a", 2, "c"]"#,
+            r#"["a", {"b": 1}]"#,
+            r#"{"a": 1}"#,
+            r#"["a", null]"#,
+        ] {
+            assert_eq!(strings(text), Err(NotAString), "{text}");
+        }
+        let mut it = string_items(r#"["a", 2, "c"]"#);
+        assert!(it.next().unwrap().is_ok());
+        assert!(it.next().unwrap().is_err());
+        assert!(it.next().is_none());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
-pub use array::{array_items, ArrayItems};
+pub use array::{array_items, string_items, ArrayItems, NotAString, StringItems};
 pub use params::*;
 
 /// Standard JSON-RPC error codes, and hawkeye's server errors (-32000..).

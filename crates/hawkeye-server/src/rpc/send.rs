@@ -14,8 +14,8 @@
 use std::borrow::Cow;
 
 use hawkeye_protocol::jsonrpc::{
-    self, array_items, code, params_object, Dialect, GoMetricArgs, LineText, MetricObject, Request,
-    RpcError, SendResult,
+    self, array_items, code, params_object, string_items, Dialect, GoMetricArgs, MetricObject,
+    Request, RpcError, SendResult,
 };
 use hawkeye_protocol::line::payload_lines;
 use hawkeye_protocol::{parse_line_with, MetricLine};
@@ -185,12 +185,12 @@ fn send_params(params: Option<&RawValue>) -> Result<SendParams<'_>, RpcError> {
     };
     // Every item is checked before any is taken: a call with the wrong
     // shape is refused whole.
+    // The params were read as JSON with the request: finding the strings is
+    // a scan for quotes.
     let mut n = 0;
-    for item in p.lines.map(|l| array_items(l.get())).into_iter().flatten() {
-        match item {
-            Ok(raw) if raw.get().starts_with('"') => n += 1,
-            _ => return Err(shape()),
-        }
+    for item in p.lines.map(|l| string_items(l.get())).into_iter().flatten() {
+        item.map_err(|_| shape())?;
+        n += 1;
     }
     for (i, item) in p
         .metrics
@@ -216,20 +216,18 @@ fn send_params(params: Option<&RawValue>) -> Result<SendParams<'_>, RpcError> {
 /// The items of a call in order (plain lines, then objects), each with its
 /// index in the call.
 fn items<'a>(p: &SendParams<'a>) -> impl Iterator<Item = (usize, Item<'a>)> {
-    let lines = p.lines.map(|l| array_items(l.get())).into_iter().flatten();
+    let lines = p.lines.map(|l| string_items(l.get())).into_iter().flatten();
     let metrics = p
         .metrics
         .map(|m| array_items(m.get()))
         .into_iter()
         .flatten();
     lines
-        .map(
-            |raw| match raw.map(|r| serde_json::from_str::<LineText>(r.get())) {
-                Ok(Ok(LineText(text))) => Item::Text(text),
-                // Ruled out by `send_params`.
-                _ => Item::Invalid("not a string".into()),
-            },
-        )
+        .map(|text| match text {
+            Ok(text) => Item::Text(text),
+            // Ruled out by `send_params`.
+            Err(_) => Item::Invalid("not a string".into()),
+        })
         .chain(metrics.map(|raw| {
             let built = raw
                 .map_err(|e| e.to_string())
