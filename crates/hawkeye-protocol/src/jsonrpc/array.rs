@@ -261,6 +261,19 @@ mod tests {
         assert!(it.next().is_none());
     }
 
+    proptest::proptest! {
+        /// Any strings, written by serde (escapes, quotes, backslashes,
+        /// any Unicode), read back by the scanner as serde reads them.
+        #[test]
+        fn string_items_read_what_serde_wrote(items in proptest::collection::vec(proptest::prelude::any::<String>(), 0..8), spaced in proptest::bool::ANY) {
+            let mut text = serde_json::to_string(&items).unwrap();
+            if spaced {
+                text = serde_json::to_string_pretty(&items).unwrap();
+            }
+            proptest::prop_assert_eq!(strings(&text).unwrap(), items);
+        }
+    }
+
     #[test]
     fn counting_stops_where_the_caller_stops() {
         // Only the first items are looked at: the malformed tail is never reached.
