@@ -121,7 +121,11 @@ impl Connection<'_> {
                 Err(Gone::Client) => return End::Done,
                 Err(Gone::InputBudget) => return End::InputBudget,
             }
-            if eof {
+            // At shutdown one read is answered, no more: a client that keeps
+            // writing cannot keep the connection open until it is aborted
+            // half-way through a request (taken, never answered, sent again).
+            // What it sent after is not answered; it sends it again.
+            if eof || self.closing {
                 return End::Done;
             }
             self.settle();
@@ -180,8 +184,7 @@ impl Connection<'_> {
                 self.read_filled = n == room;
                 Ok(false)
             }
-            // Nothing more has arrived: at shutdown, that is all there is.
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(self.closing),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
             Err(e) => {
                 debug!(error = %e, "connection read failed");
                 Err(())
@@ -218,7 +221,8 @@ impl Connection<'_> {
             *scanned = start;
         }
         if eof && !too_long && start < input.len() && input.len() - start <= max_line {
-            // A last line without its newline is still a line.
+            // A last line without its newline, before the client's end of
+            // the stream, is still a line.
             rpc::answer_line(shared, &input[start..], &mut out).await?;
             start = input.len();
         }
