@@ -187,15 +187,15 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
-        /// Whatever the count and the key length, doubling the tags at
-        /// most doubles the comparisons (plus the pairwise start).
+        /// Whatever the count and the key length, the comparisons stay
+        /// within a constant times the tags (a quadratic search makes n²/2:
+        /// past the pairwise start, far more). The constant is loose
+        /// because hash-set comparisons come from random hash collisions.
         #[test]
         fn comparisons_stay_proportional(n in 1usize..3_000, key_len in 1usize..12) {
             let key_len = key_len.max(n.to_string().len());
-            let once = comparisons_for(n, key_len);
-            let twice = comparisons_for(2 * n, key_len);
-            prop_assert!(twice <= 2 * once + 4 * PAIRWISE_MAX as u64 * 2, "{n}: {once} then {twice}");
-            prop_assert!(twice <= 8 * n as u64, "{n}: {twice}");
+            let ops = comparisons_for(n, key_len);
+            prop_assert!(ops <= 4 * n as u64, "{n} tags: {ops} comparisons");
         }
 
         /// A repeated key is found wherever it stands.
