@@ -36,6 +36,25 @@ pub enum RpcCallError {
     },
 }
 
+/// A JSON-RPC error object (or Go's error string) as a call error.
+fn server_error(error: &Value) -> RpcCallError {
+    let code = error.get("code").and_then(Value::as_i64).unwrap_or(0);
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            error
+                .as_str()
+                .map_or_else(|| error.to_string(), str::to_string)
+        });
+    RpcCallError::Server {
+        code,
+        message,
+        data: error.get("data").cloned(),
+    }
+}
+
 /// One connection; calls are made one after the other.
 pub struct RpcConnection {
     lines: Lines<BufReader<OwnedReadHalf>>,
@@ -75,31 +94,51 @@ impl RpcConnection {
         let mut bytes =
             serde_json::to_vec(&request).map_err(|e| RpcCallError::Decode(e.to_string()))?;
         bytes.push(b'\n');
-        self.writer.write_all(&bytes).await?;
+        // An error the server sends about the connection itself (too many
+        // connections, a line too long...) has no id and is followed by
+        // the close: that error, not the broken pipe or the close it
+        // causes, is what the caller must see.
+        if let Err(e) = self.writer.write_all(&bytes).await {
+            return Err(self.error_before_close().await.unwrap_or(e.into()));
+        }
+        let mut connection_error = None;
         loop {
-            let line = self.lines.next_line().await?.ok_or(RpcCallError::Closed)?;
+            let line = match self.lines.next_line().await {
+                Ok(Some(line)) => line,
+                Ok(None) => return Err(connection_error.unwrap_or(RpcCallError::Closed)),
+                Err(e) => return Err(connection_error.unwrap_or(e.into())),
+            };
             let response: Response =
                 serde_json::from_str(&line).map_err(|e| RpcCallError::Decode(e.to_string()))?;
             if response.id.as_u64() != Some(id) {
-                // An answer to something else (e.g. an error about an earlier line).
+                // An answer to something else (e.g. an error about an earlier
+                // line), or about the connection.
+                if response.id.is_null() {
+                    connection_error = response.error.as_ref().map(server_error);
+                }
                 continue;
             }
             if let Some(error) = response.error.filter(|e| !e.is_null()) {
-                let code = error.get("code").and_then(Value::as_i64).unwrap_or(0);
-                let message = error
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| error.to_string());
-                let data = error.get("data").cloned();
-                return Err(RpcCallError::Server {
-                    code,
-                    message,
-                    data,
-                });
+                return Err(server_error(&error));
             }
             return Ok(response.result.unwrap_or(Value::Null));
         }
+    }
+
+    /// After a failed write: the error the server sent before it closed the
+    /// connection, if any (read for a short while at most).
+    async fn error_before_close(&mut self) -> Option<RpcCallError> {
+        let mut found = None;
+        let read_rest = async {
+            while let Ok(Some(line)) = self.lines.next_line().await {
+                match serde_json::from_str::<Response>(&line) {
+                    Ok(r) if r.id.is_null() => found = r.error.as_ref().map(server_error),
+                    _ => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), read_rest).await;
+        found
     }
 
     fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, RpcCallError> {

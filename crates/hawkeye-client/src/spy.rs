@@ -192,10 +192,11 @@ impl SpyConnection {
 }
 
 fn read_request(line: &str) -> Result<SpyRequest, String> {
-    let request = match parse_incoming(line) {
+    // The spy reads what the client sends: one request per line, never a batch.
+    let request = match parse_incoming(line, 1) {
         Incoming::Single(Ok(request)) => request,
         Incoming::Single(Err(e)) | Incoming::Invalid(e) => return Err(e.to_string()),
-        Incoming::Batch(_) => return Err("a batch".into()),
+        Incoming::Batch(_) | Incoming::BatchTooLarge(_) => return Err("a batch".into()),
     };
     if request.method != method::SEND {
         return Err(format!("method {}", request.method));

@@ -13,5 +13,8 @@ pub mod rpc_call;
 pub mod series;
 
 pub use duration::{parse_duration, DurationError, PlainUnit};
-pub use line::{parse_line, parse_payload, LineError, MetricLine, Value};
+pub use line::{
+    parse_line, parse_line_with, parse_payload, parse_payload_with, Limits, LineError, MetricLine,
+    Value,
+};
 pub use series::{MetricKind, SeriesKey, TagFilter};

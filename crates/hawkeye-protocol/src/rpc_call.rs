@@ -179,7 +179,7 @@ mod tests {
     fn request(line: &[u8]) -> Request<'_> {
         let text = std::str::from_utf8(line).unwrap();
         assert!(text.ends_with('\n'), "{text}");
-        match parse_incoming(text.trim_end()) {
+        match parse_incoming(text.trim_end(), 1) {
             Incoming::Single(Ok(r)) => r,
             _ => panic!("not one valid request: {text}"),
         }

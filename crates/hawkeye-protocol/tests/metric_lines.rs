@@ -2,7 +2,9 @@
 //! tests that no input makes the parser panic and that what it accepts means
 //! what was written.
 
-use hawkeye_protocol::{parse_line, parse_payload, LineError, MetricKind, Value};
+use hawkeye_protocol::{
+    parse_line, parse_line_with, parse_payload, Limits, LineError, MetricKind, Value,
+};
 use proptest::prelude::*;
 
 /// Line, then what it must parse to: name, kind, values, sample rate, tags, timestamp.
@@ -214,6 +216,25 @@ fn valid_lines() {
             Some(1_700_000_000),
         ),
         ("  a:1|c\r", "a", Counter, &[Number(1.0)], 1.0, &[], None),
+        // Spaces around tags are not part of them, as in DogStatsD.
+        (
+            "a:1|c|#a:b, c:d ",
+            "a",
+            Counter,
+            &[Number(1.0)],
+            1.0,
+            &[("a", "b"), ("c", "d")],
+            None,
+        ),
+        (
+            "a:1|c|#env:prod |@0.5",
+            "a",
+            Counter,
+            &[Number(1.0)],
+            0.5,
+            &[("env", "prod")],
+            None,
+        ),
         (
             "A-b_c.9:1|c",
             "A-b_c.9",
@@ -290,6 +311,38 @@ fn invalid_lines_say_which_field_and_why() {
             "{line:?}: {message:?} should contain {want:?}"
         );
     }
+}
+
+#[test]
+fn limits_refuse_a_line_with_a_clear_error() {
+    let many: Vec<String> = (0..101).map(|i| format!("k{i}")).collect();
+    let line = format!("a:1|c|#{}", many.join(","));
+    let e = parse_line(&line).unwrap_err();
+    assert_eq!(e, LineError::TooManyTags { max: 100 });
+    assert!(e.to_string().contains("HAWKEYE_MAX_TAGS"), "{e}");
+    assert!(parse_line(&format!("a:1|c|#{}", many[..100].join(","))).is_ok());
+
+    let long = format!("a:1|c|#k:{}", "v".repeat(4096));
+    let e = parse_line(&long).unwrap_err();
+    assert!(e.to_string().contains("HAWKEYE_MAX_KEY_BYTES"), "{e}");
+    let member = format!("a:{}|s", "m".repeat(4097));
+    let e = parse_line(&member).unwrap_err();
+    assert!(e.to_string().contains("4097 bytes"), "{e}");
+
+    let tight = Limits {
+        max_tags: 1,
+        max_key_bytes: 8,
+    };
+    assert!(parse_line_with("ab:1|c|#k:v", &tight).is_ok());
+    assert!(parse_line_with("abcd:1|c|#k:vv", &tight).is_ok());
+    assert_eq!(
+        parse_line_with("ab:1|c|#k:v,j", &tight).unwrap_err(),
+        LineError::TooManyTags { max: 1 }
+    );
+    assert_eq!(
+        parse_line_with("abcd:1|c|#k:vvv", &tight).unwrap_err(),
+        LineError::KeyTooLong { max: 8 }
+    );
 }
 
 #[test]

@@ -1,9 +1,11 @@
-//! Server settings: defaults, the environment (SPEC §2) and their bounds.
+//! Server settings: defaults, the environment and their bounds. Every
+//! variable, and what a client sees past each limit: README "Configuration"
+//! and "Limits and bounds", docs/protocol.md.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hawkeye_protocol::{parse_duration, PlainUnit};
+use hawkeye_protocol::{parse_duration, Limits, PlainUnit};
 
 /// Everything the server needs to start, apart from its store.
 #[derive(Debug, Clone)]
@@ -23,13 +25,34 @@ pub struct ServerConfig {
     pub max_series: usize,
     /// Longest request line on the stream socket (`HAWKEYE_MAX_LINE_BYTES`).
     pub max_line_bytes: usize,
+    /// Bytes of request lines held across all connections, read but not yet
+    /// answered (partial lines included), before the connection holding the
+    /// most is closed (`HAWKEYE_MAX_PENDING_BYTES`).
+    pub max_pending_bytes: usize,
+    /// How long a request line may stay incomplete before its connection is
+    /// closed (`HAWKEYE_LINE_TIMEOUT`).
+    pub line_timeout: Duration,
+    /// Unsent answers a connection may hold before the server stops reading
+    /// from it until its client reads (`HAWKEYE_MAX_OUTPUT_BYTES`).
+    pub max_output_bytes: usize,
+    /// Most requests in one JSON-RPC batch, and most lines in one
+    /// `Metric.Handle` text (`HAWKEYE_MAX_BATCH`).
+    pub max_batch: usize,
+    /// Tags per line and bytes per series key or set member
+    /// (`HAWKEYE_MAX_TAGS`, `HAWKEYE_MAX_KEY_BYTES`).
+    pub line_limits: Limits,
     /// Concurrent stream connections (`HAWKEYE_MAX_CONNECTIONS`).
     pub max_connections: usize,
+    /// At the connection limit, a connection idle at least this long may be
+    /// closed (the longest idle first) to admit a new client
+    /// (`HAWKEYE_EVICT_IDLE_AFTER`).
+    pub evict_idle_after: Duration,
     /// Aggregates held in memory while the store is unreachable, before
     /// events are refused: one unit per (series, second), plus one per set
     /// member and per sketch bucket (`HAWKEYE_MAX_BUFFERED`).
     pub max_buffered: usize,
-    /// Largest datagram read (`HAWKEYE_DGRAM_MAX_BYTES`).
+    /// Largest datagram read whole (`HAWKEYE_DGRAM_MAX_BYTES`); a longer one
+    /// is cut and counted. By default the largest the socket can carry.
     pub dgram_max_bytes: usize,
     /// How long shutdown keeps trying to write the last aggregates
     /// (`HAWKEYE_SHUTDOWN_TIMEOUT`).
@@ -46,9 +69,15 @@ impl Default for ServerConfig {
             retention: Duration::from_secs(3600),
             max_series: 100_000,
             max_line_bytes: 1 << 20,
+            max_pending_bytes: 64 << 20,
+            line_timeout: Duration::from_secs(10),
+            max_output_bytes: 64 << 10,
+            max_batch: 1000,
+            line_limits: Limits::default(),
             max_connections: 4096,
+            evict_idle_after: Duration::from_secs(1),
             max_buffered: 1_000_000,
-            dgram_max_bytes: 65_536,
+            dgram_max_bytes: crate::datagram::largest_datagram(),
             shutdown_timeout: Duration::from_secs(10),
         }
     }
@@ -140,15 +169,39 @@ impl ServerConfig {
             retention: env.duration("HAWKEYE_RETENTION", d.retention)?,
             max_series: env.count("HAWKEYE_MAX_SERIES", d.max_series)?,
             max_line_bytes: env.count("HAWKEYE_MAX_LINE_BYTES", d.max_line_bytes)?,
+            max_pending_bytes: env.count("HAWKEYE_MAX_PENDING_BYTES", d.max_pending_bytes)?,
+            line_timeout: env.duration("HAWKEYE_LINE_TIMEOUT", d.line_timeout)?,
+            max_output_bytes: env.count("HAWKEYE_MAX_OUTPUT_BYTES", d.max_output_bytes)?,
+            max_batch: env.count("HAWKEYE_MAX_BATCH", d.max_batch)?,
+            line_limits: Limits {
+                max_tags: env.count("HAWKEYE_MAX_TAGS", d.line_limits.max_tags)?,
+                max_key_bytes: env.count("HAWKEYE_MAX_KEY_BYTES", d.line_limits.max_key_bytes)?,
+            },
             max_connections: env.count("HAWKEYE_MAX_CONNECTIONS", d.max_connections)?,
+            evict_idle_after: env.duration("HAWKEYE_EVICT_IDLE_AFTER", d.evict_idle_after)?,
             max_buffered: env.count("HAWKEYE_MAX_BUFFERED", d.max_buffered)?,
             dgram_max_bytes: env.count("HAWKEYE_DGRAM_MAX_BYTES", d.dgram_max_bytes)?,
             shutdown_timeout: env.duration("HAWKEYE_SHUTDOWN_TIMEOUT", d.shutdown_timeout)?,
         };
-        if config.flush_interval.is_zero() {
+        for (variable, value) in [
+            ("HAWKEYE_FLUSH_INTERVAL", config.flush_interval),
+            ("HAWKEYE_LINE_TIMEOUT", config.line_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError {
+                    variable,
+                    reason: "must be more than zero".into(),
+                });
+            }
+        }
+        // A line the budget could never hold would be refused for ever.
+        if config.max_pending_bytes < config.max_line_bytes {
             return Err(ConfigError {
-                variable: "HAWKEYE_FLUSH_INTERVAL",
-                reason: "must be more than zero".into(),
+                variable: "HAWKEYE_MAX_PENDING_BYTES",
+                reason: format!(
+                    "{} is less than HAWKEYE_MAX_LINE_BYTES ({}): one longest line must fit",
+                    config.max_pending_bytes, config.max_line_bytes
+                ),
             });
         }
         Ok(config)
@@ -213,6 +266,40 @@ mod tests {
         assert_eq!(c.max_series, 100_000);
         assert_eq!(c.max_line_bytes, 1 << 20);
         assert!(c.dgram_socket_path.is_none());
+        assert_eq!(c.max_batch, 1000);
+        assert_eq!(c.line_limits, Limits::default());
+        assert_eq!(c.line_timeout, Duration::from_secs(10));
+        assert!(c.dgram_max_bytes >= 65_536, "{}", c.dgram_max_bytes);
+    }
+
+    #[test]
+    fn limits_are_read_and_checked() {
+        let c = ServerConfig::from_reader(&reader(&[
+            ("HAWKEYE_MAX_TAGS", "5"),
+            ("HAWKEYE_MAX_KEY_BYTES", "300"),
+            ("HAWKEYE_MAX_BATCH", "7"),
+            ("HAWKEYE_MAX_OUTPUT_BYTES", "4096"),
+            ("HAWKEYE_MAX_PENDING_BYTES", "2000000"),
+            ("HAWKEYE_LINE_TIMEOUT", "1500ms"),
+            ("HAWKEYE_EVICT_IDLE_AFTER", "250ms"),
+        ]))
+        .unwrap();
+        assert_eq!(c.evict_idle_after, Duration::from_millis(250));
+        assert_eq!(c.line_limits.max_tags, 5);
+        assert_eq!(c.line_limits.max_key_bytes, 300);
+        assert_eq!(c.max_batch, 7);
+        assert_eq!(c.max_output_bytes, 4096);
+        assert_eq!(c.max_pending_bytes, 2_000_000);
+        assert_eq!(c.line_timeout, Duration::from_millis(1500));
+        for (var, bad) in [
+            ("HAWKEYE_MAX_TAGS", "0"),
+            ("HAWKEYE_MAX_BATCH", "-1"),
+            ("HAWKEYE_LINE_TIMEOUT", "0s"),
+            ("HAWKEYE_MAX_PENDING_BYTES", "1000"),
+        ] {
+            let e = ServerConfig::from_reader(&reader(&[(var, bad)])).unwrap_err();
+            assert!(e.to_string().starts_with(var), "{e}");
+        }
     }
 
     #[test]

@@ -1,52 +1,134 @@
 //! The statsd/DogStatsD datagram socket: each datagram holds one or more
-//! metric lines separated by `\n`. Nothing is answered; rejected lines are
-//! counted in `server.stats` and logged at debug level.
+//! metric lines separated by `\n`. Nothing is answered; what is refused is
+//! counted in `server.stats` and logged at debug level (docs/protocol.md,
+//! "The datagram socket").
+//!
+//! Datagrams are read whole: the buffer is as large as the largest datagram
+//! a local sender can send (a Unix datagram may be up to its sender's send
+//! buffer, `net.core.wmem_max` doubled), unless `HAWKEYE_DGRAM_MAX_BYTES`
+//! sets it lower. Each read asks the kernel for the datagram's real length
+//! (`MSG_TRUNC`), so a datagram cut by a smaller buffer is known and counted.
 
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
-use hawkeye_protocol::parse_payload;
+use hawkeye_protocol::line::payload_lines;
+use hawkeye_protocol::{parse_line_with, MetricLine};
+use tokio::io::Interest;
 use tokio::net::UnixDatagram;
 use tokio::sync::watch;
 use tracing::debug;
 
+use crate::ingest;
+use crate::pace::Pacer;
 use crate::shared::Shared;
+use crate::stats::Stats;
+
+/// Lines taken per lock hold.
+const CHUNK_LINES: usize = 512;
+/// When the kernel's limit cannot be read.
+const FALLBACK_LARGEST: usize = 2 * 212_992;
+/// The default buffer never exceeds this, whatever the kernel allows.
+const MAX_DEFAULT: usize = 16 << 20;
+
+/// The largest datagram a local sender can send: its send buffer may be
+/// raised to `net.core.wmem_max`, which the kernel doubles, and a datagram
+/// must fit in it.
+pub(crate) fn largest_datagram() -> usize {
+    std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .map_or(FALLBACK_LARGEST, |max| max.saturating_mul(2))
+        .clamp(65_536, MAX_DEFAULT)
+}
 
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     socket: UnixDatagram,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut buf = vec![0u8; shared.config.dgram_max_bytes];
+    // Left uninitialised: only the pages datagrams reach become resident.
+    let mut storage: Vec<u8> = Vec::with_capacity(shared.config.dgram_max_bytes);
+    let buf: &mut [MaybeUninit<u8>] = storage.spare_capacity_mut();
+    let mut pacer = Pacer::default();
     loop {
-        let n = tokio::select! {
-            r = socket.recv(&mut buf) => match r {
-                Ok(n) => n,
-                Err(e) => {
-                    debug!(error = %e, "datagram receive failed");
-                    continue;
-                }
-            },
+        let received = tokio::select! {
+            r = socket.async_io(Interest::READABLE, || {
+                socket2::SockRef::from(&socket).recv_with_flags(buf, libc::MSG_TRUNC)
+            }) => r,
             _ = shutdown.changed() => return,
         };
-        let mut payload = &buf[..n];
-        if n == buf.len() {
-            // Probably cut short by the buffer: the last line may have lost
-            // its end (`@0.25` read as `@0.2`), so it is not taken.
-            let keep = memchr::memrchr(b'\n', payload).map_or(0, |i| i + 1);
-            payload = &payload[..keep];
-            shared
-                .stats
-                .lines_rejected
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            debug!(
-                bytes = n,
-                "datagram filled the buffer (HAWKEYE_DGRAM_MAX_BYTES); its last line is dropped"
-            );
+        let length = match received {
+            Ok(n) => n,
+            Err(e) => {
+                debug!(error = %e, "datagram receive failed");
+                continue;
+            }
+        };
+        let kept = length.min(buf.len());
+        // SAFETY: the kernel wrote the first `kept` bytes.
+        let payload = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), kept) };
+        take_datagram(&shared, payload, length, &mut pacer).await;
+    }
+}
+
+/// Takes the lines of one datagram of `length` bytes, of which `payload`
+/// was read.
+async fn take_datagram(shared: &Shared, mut payload: &[u8], length: usize, pacer: &mut Pacer) {
+    let stats = &shared.stats;
+    Stats::bump(&stats.datagrams);
+    if length > payload.len() {
+        // Cut short by the buffer: the last line may have lost its end
+        // (`@0.25` read as `@0.2`), so it is not taken; the lines beyond
+        // the cut are not known.
+        let keep = memchr::memrchr(b'\n', payload).map_or(0, |i| i + 1);
+        let cut_line = !payload[keep..].is_empty();
+        payload = &payload[..keep];
+        Stats::bump(&stats.datagrams_truncated);
+        Stats::add(&stats.datagram_bytes_truncated, (length - keep) as u64);
+        Stats::add(&stats.lines_rejected, u64::from(cut_line));
+        debug!(
+            bytes = length,
+            read = keep,
+            "datagram longer than HAWKEYE_DGRAM_MAX_BYTES; its end is dropped"
+        );
+    }
+    let mut chunk: Vec<(u32, MetricLine<'_>)> = Vec::with_capacity(CHUNK_LINES.min(64));
+    let mut chunk_bytes = 0;
+    for (i, line) in payload.split(|b| *b == b'\n').enumerate() {
+        let text = match std::str::from_utf8(line) {
+            Ok(text) => text,
+            Err(_) => {
+                // As on the stream socket: refused, never altered.
+                Stats::bump(&stats.lines_rejected);
+                debug!(line = i, "datagram line rejected: not valid UTF-8");
+                continue;
+            }
+        };
+        // One line of the datagram (blank ones skipped, `\r` trimmed).
+        for text in payload_lines(text) {
+            match parse_line_with(text, &shared.config.line_limits) {
+                Ok(parsed) => chunk.push((i as u32, parsed)),
+                Err(e) => {
+                    shared.stats.line_refused(&e);
+                    debug!(line = i, error = %e, "datagram line rejected");
+                }
+            }
         }
-        let text = String::from_utf8_lossy(payload);
-        let ingested = shared.ingest(parse_payload(&text));
-        for (i, why) in &ingested.rejected {
-            debug!(line = i, error = %why, "datagram line rejected");
+        chunk_bytes += line.len() + 1;
+        if chunk.len() >= CHUNK_LINES {
+            take(shared, &mut chunk);
+            pacer.spent(chunk_bytes).await;
+            chunk_bytes = 0;
         }
     }
+    take(shared, &mut chunk);
+    pacer.spent(chunk_bytes).await;
+}
+
+fn take(shared: &Shared, chunk: &mut Vec<(u32, MetricLine<'_>)>) {
+    ingest::ingest_each(shared, chunk, |i, why| {
+        debug!(line = i, error = %why, "datagram line rejected");
+    });
+    chunk.clear();
 }

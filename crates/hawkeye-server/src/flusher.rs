@@ -3,57 +3,83 @@
 //! At most one batch is in flight. A batch that fails is retried whole, with
 //! backoff, before anything newer is cut: the store applies a batch to each
 //! series at most once (see `WriteBatch`), so a retry after a half-applied
-//! pipeline counts nothing twice. Meanwhile new events keep aggregating in
-//! memory, bounded by `max_buffered`.
+//! pipeline, or after a write abandoned at its deadline, counts nothing
+//! twice. Meanwhile new events keep aggregating in memory, bounded by
+//! `max_buffered` (docs/failure.md, "Store outage").
 
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hawkeye_store::{StoreError, WriteBatch};
-use tokio::sync::watch;
+use hawkeye_store::{Store, StoreError};
 use tracing::{info, warn};
 
-use crate::shared::{now_secs, Shared};
+use crate::aggregator::{self, Aggregator, Cut};
+use crate::stats::Stats;
 
 /// Longest wait between two attempts while the store is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// How often idle series are forgotten.
-const FORGET_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
-pub(crate) struct FlushState {
+struct FlushState {
     seq: u64,
-    /// The batch being written, and the buffer units it holds.
-    in_flight: Option<(WriteBatch, usize)>,
+    /// The batch being written.
+    in_flight: Option<Cut>,
     failures: u32,
 }
 
-impl Shared {
+pub(crate) struct Flusher {
+    store: Arc<dyn Store>,
+    /// Names this process's flushes in the store (see `WriteBatch`).
+    server_id: u64,
+    flush_interval: Duration,
+    /// One flush at a time.
+    state: tokio::sync::Mutex<FlushState>,
+}
+
+impl Flusher {
+    pub fn new(store: Arc<dyn Store>, flush_interval: Duration) -> Flusher {
+        Flusher {
+            store,
+            server_id: rand::random::<u64>() >> 1,
+            flush_interval,
+            state: tokio::sync::Mutex::new(FlushState::default()),
+        }
+    }
+
     /// Writes everything aggregated before the call: the batch in flight, if
-    /// any, then a new one.
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        let mut state = self.flush.lock().await;
+    /// any, then a new one. Dropping the future abandons the write; the
+    /// batch stays in flight and the next flush writes it again.
+    pub async fn flush(
+        &self,
+        aggregator: &Mutex<Aggregator>,
+        stats: &Stats,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state.lock().await;
         if state.in_flight.is_some() {
-            self.write_in_flight(&mut state).await?;
+            self.write_in_flight(&mut state, aggregator, stats).await?;
         }
         let seq = state.seq + 1;
-        let (batch, units) = self.aggregator().cut(self.server_id, seq);
-        if batch.is_empty() {
+        let cut = aggregator::lock(aggregator).cut(self.server_id, seq);
+        if cut.batch.is_empty() {
             return Ok(());
         }
         state.seq = seq;
-        state.in_flight = Some((batch, units));
-        self.write_in_flight(&mut state).await
+        state.in_flight = Some(cut);
+        self.write_in_flight(&mut state, aggregator, stats).await
     }
 
-    async fn write_in_flight(&self, state: &mut FlushState) -> Result<(), StoreError> {
-        let Some((batch, units)) = state.in_flight.as_ref() else {
+    async fn write_in_flight(
+        &self,
+        state: &mut FlushState,
+        aggregator: &Mutex<Aggregator>,
+        stats: &Stats,
+    ) -> Result<(), StoreError> {
+        let Some(cut) = state.in_flight.as_ref() else {
             return Ok(());
         };
-        match self.store.write(batch).await {
+        match self.store.write(&cut.batch).await {
             Ok(()) => {
-                let written = *units;
-                state.in_flight = None;
                 if state.failures > 0 {
                     info!(
                         failures = state.failures,
@@ -61,12 +87,11 @@ impl Shared {
                     );
                 }
                 state.failures = 0;
-                let mut aggregator = self.aggregator();
-                aggregator.written(written);
-                self.stats
-                    .buffered
-                    .store(aggregator.buffered() as u64, Relaxed);
-                self.stats.flushes.fetch_add(1, Relaxed);
+                let mut aggregator = aggregator::lock(aggregator);
+                aggregator.written(cut);
+                state.in_flight = None;
+                stats.buffered.store(aggregator.buffered() as u64, Relaxed);
+                stats.flushes.fetch_add(1, Relaxed);
                 Ok(())
             }
             Err(e) => {
@@ -75,77 +100,21 @@ impl Shared {
                     warn!(error = %e, "store write failed; keeping aggregates in memory and retrying");
                 }
                 state.failures += 1;
-                self.stats.store_errors.fetch_add(1, Relaxed);
+                stats.store_errors.fetch_add(1, Relaxed);
                 Err(e)
             }
         }
     }
 
-    fn backoff(&self, failures: u32) -> Duration {
-        let base = self.config.flush_interval;
+    /// How long to wait before the next attempt, after the flushes so far.
+    pub async fn backoff(&self) -> Duration {
+        let failures = self.state.lock().await.failures;
+        self.backoff_after(failures)
+    }
+
+    pub fn backoff_after(&self, failures: u32) -> Duration {
+        let base = self.flush_interval;
         base.saturating_mul(1 << failures.min(10))
             .min(MAX_BACKOFF.max(base))
-    }
-}
-
-/// Flushes every interval until shutdown. The last flush is not done here
-/// but by [`final_flush`], once every connection has finished answering:
-/// done at the signal, it could miss what a connection takes in after it.
-pub(crate) async fn run(shared: std::sync::Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let mut delay = shared.config.flush_interval;
-    let mut last_forget = tokio::time::Instant::now();
-    let mut dropped_seen = 0;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.changed() => break,
-        }
-        delay = match shared.flush().await {
-            Ok(()) => shared.config.flush_interval,
-            Err(_) => {
-                let failures = shared.flush.lock().await.failures;
-                shared.backoff(failures)
-            }
-        };
-        let dropped = shared.stats.dropped.load(Relaxed);
-        if dropped > dropped_seen {
-            warn!(
-                dropped = dropped - dropped_seen,
-                total = dropped,
-                "events dropped: buffer full (HAWKEYE_MAX_BUFFERED)"
-            );
-            dropped_seen = dropped;
-        }
-        if last_forget.elapsed() >= FORGET_EVERY {
-            last_forget = tokio::time::Instant::now();
-            let mut aggregator = shared.aggregator();
-            aggregator.forget_idle(now_secs());
-            shared
-                .stats
-                .series
-                .store(aggregator.series_count() as u64, Relaxed);
-        }
-    }
-}
-
-/// Writes what is left, retrying for up to `shutdown_timeout` so that nothing
-/// accepted is lost to a brief outage.
-pub(crate) async fn final_flush(shared: &Shared) {
-    let deadline = tokio::time::Instant::now() + shared.config.shutdown_timeout;
-    let mut failures = 0;
-    loop {
-        match shared.flush().await {
-            Ok(()) => return,
-            Err(e) => {
-                failures += 1;
-                let wait = shared.backoff(failures);
-                if tokio::time::Instant::now() + wait > deadline {
-                    let lost = shared.aggregator().buffered();
-                    warn!(error = %e, lost_aggregates = lost, "shutdown: the store stayed unreachable; unwritten aggregates are lost");
-                    return;
-                }
-                tokio::time::sleep(wait).await;
-            }
-        }
     }
 }

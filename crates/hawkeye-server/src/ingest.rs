@@ -1,69 +1,101 @@
-//! Taking parsed metric lines into the aggregator, for both sockets.
+//! Taking parsed metric lines into the aggregator, for both sockets: each
+//! line on its own (`metric.send`, datagrams), or all lines of a call or
+//! none (`Metric.Handle`). Parsing happens before, outside the lock.
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use hawkeye_protocol::{LineError, MetricLine};
+use hawkeye_protocol::MetricLine;
 
-use crate::aggregator::Refusal;
-use crate::shared::{now_secs, Shared};
+use crate::aggregator::{Aggregator, Journal, Refusal};
+use crate::clock::now_secs;
+use crate::shared::Shared;
 use crate::stats::Stats;
 
-/// Why one line was not taken.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum Rejection {
-    #[error(transparent)]
-    Line(#[from] LineError),
-    #[error(transparent)]
-    Refused(#[from] Refusal),
+/// Counts of one lock hold, added to the stats once.
+#[derive(Default)]
+struct Counts {
+    accepted: u64,
+    rejected: u64,
+    out_of_range: u64,
+    dropped: u64,
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct Ingested {
-    pub accepted: usize,
-    /// (index of the line in the request, why).
-    pub rejected: Vec<(usize, Rejection)>,
-}
-
-impl Shared {
-    /// Applies lines under one lock. Parsing happens before, outside it.
-    pub fn ingest<'a>(
-        &self,
-        lines: impl IntoIterator<Item = (usize, Result<MetricLine<'a>, LineError>)>,
-    ) -> Ingested {
-        let mut parsed = Vec::new();
-        let mut result = Ingested::default();
-        for (i, line) in lines {
-            match line {
-                Ok(l) => parsed.push((i, l)),
-                Err(e) => result.rejected.push((i, e.into())),
-            }
+impl Counts {
+    fn refused(&mut self, line: &MetricLine<'_>, refusal: Refusal) {
+        self.rejected += 1;
+        match refusal {
+            Refusal::BufferFull(_) => self.dropped += line.values.len() as u64,
+            Refusal::OutOfRange => self.out_of_range += 1,
+            Refusal::TooManySeries(_) | Refusal::TimestampOutOfRange => {}
         }
-        let now = now_secs();
-        let mut dropped = 0u64;
-        if !parsed.is_empty() {
-            let mut aggregator = self.aggregator();
-            for (i, line) in &parsed {
-                match aggregator.apply(line, now) {
-                    Ok(_) => result.accepted += 1,
-                    Err(refusal) => {
-                        if matches!(refusal, Refusal::BufferFull(_)) {
-                            dropped += line.values.len() as u64;
-                        }
-                        result.rejected.push((*i, refusal.into()));
-                    }
-                }
-            }
-            self.stats
-                .series
-                .store(aggregator.series_count() as u64, Relaxed);
-            self.stats
-                .buffered
-                .store(aggregator.buffered() as u64, Relaxed);
-        }
-        result.rejected.sort_by_key(|(i, _)| *i);
-        Stats::add(&self.stats.lines_accepted, result.accepted as u64);
-        Stats::add(&self.stats.lines_rejected, result.rejected.len() as u64);
-        Stats::add(&self.stats.dropped, dropped);
-        result
     }
+
+    fn record(self, shared: &Shared, aggregator: &Aggregator) {
+        let stats = &shared.stats;
+        stats
+            .series
+            .store(aggregator.series_count() as u64, Relaxed);
+        stats.buffered.store(aggregator.buffered() as u64, Relaxed);
+        Stats::add(&stats.lines_accepted, self.accepted);
+        Stats::add(&stats.lines_rejected, self.rejected);
+        Stats::add(&stats.lines_rejected_range, self.out_of_range);
+        Stats::add(&stats.dropped, self.dropped);
+    }
+}
+
+/// Applies `lines` (each with a number of the caller's) under one lock; each
+/// is taken or refused on its own, and `refused` hears of every refusal.
+/// Returns how many were taken.
+pub(crate) fn ingest_each(
+    shared: &Shared,
+    lines: &[(u32, MetricLine<'_>)],
+    mut refused: impl FnMut(u32, Refusal),
+) -> usize {
+    if lines.is_empty() {
+        return 0;
+    }
+    let now = now_secs();
+    let mut counts = Counts::default();
+    let mut aggregator = shared.aggregator();
+    for (n, line) in lines {
+        match aggregator.apply(line, now) {
+            Ok(_) => counts.accepted += 1,
+            Err(refusal) => {
+                counts.refused(line, refusal);
+                refused(*n, refusal);
+            }
+        }
+    }
+    let accepted = counts.accepted as usize;
+    counts.record(shared, &aggregator);
+    accepted
+}
+
+/// Applies all of `lines` or none: on the first refusal, what the lines
+/// before it changed is undone and every line counts as refused.
+pub(crate) fn ingest_all(shared: &Shared, lines: &[MetricLine<'_>]) -> Result<(), Refusal> {
+    let now = now_secs();
+    let mut counts = Counts::default();
+    let mut aggregator = shared.aggregator();
+    // One line is taken whole or not at all by itself: no journal needed.
+    let mut journal = (lines.len() > 1).then(Journal::default);
+    let mut outcome = Ok(());
+    for line in lines {
+        if let Err(refusal) = aggregator.apply_logged(line, now, journal.as_mut()) {
+            counts.refused(line, refusal);
+            outcome = Err(refusal);
+            break;
+        }
+    }
+    match outcome {
+        Ok(()) => counts.accepted = lines.len() as u64,
+        Err(_) => {
+            if let Some(journal) = journal {
+                aggregator.undo(journal);
+            }
+            counts.rejected = lines.len() as u64;
+        }
+    }
+    counts.record(shared, &aggregator);
+    outcome
 }

@@ -7,11 +7,16 @@
 //! returns a [`ServerHandle`] for stats and graceful shutdown.
 
 mod aggregator;
+mod clock;
 pub mod config;
 mod connection;
 mod datagram;
+mod flush_task;
 mod flusher;
 mod ingest;
+mod output;
+mod pace;
+mod registry;
 mod rpc;
 mod shared;
 mod socket_file;
@@ -28,6 +33,7 @@ use tracing::{info, warn};
 
 pub use config::{ConfigError, ServerConfig, StoreSettings};
 
+use registry::Admission;
 use shared::Shared;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +51,10 @@ pub enum ServerError {
     },
     #[error("the server task failed: {0}")]
     Task(String),
+    /// The store did not take the last aggregates before the shutdown
+    /// deadline: these answered events are lost (and were logged).
+    #[error("{events} answered events could not be written to the store before HAWKEYE_SHUTDOWN_TIMEOUT and are lost")]
+    EventsLost { events: u64 },
 }
 
 impl ServerError {
@@ -61,7 +71,8 @@ pub struct ServerHandle {
     socket_path: PathBuf,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    /// Ends with the number of answered events that could not be written.
+    task: tokio::task::JoinHandle<u64>,
 }
 
 impl ServerHandle {
@@ -74,12 +85,19 @@ impl ServerHandle {
     }
 
     /// Stops accepting, lets open connections finish what they read, flushes
-    /// everything to the store and removes the socket files.
+    /// everything to the store and removes the socket files, all within
+    /// `HAWKEYE_SHUTDOWN_TIMEOUT`. An error when answered events could not
+    /// be written ([`ServerError::EventsLost`]).
     pub async fn shutdown(self) -> Result<(), ServerError> {
         let _ = self.shutdown.send(true);
-        self.task
+        let lost = self
+            .task
             .await
-            .map_err(|e| ServerError::Task(e.to_string()))
+            .map_err(|e| ServerError::Task(e.to_string()))?;
+        match lost {
+            0 => Ok(()),
+            events => Err(ServerError::EventsLost { events }),
+        }
     }
 }
 
@@ -122,22 +140,15 @@ async fn run(
     listener: tokio::net::UnixListener,
     datagram: Option<tokio::net::UnixDatagram>,
     mut shutdown: watch::Receiver<bool>,
-) {
-    let flusher = tokio::spawn(flusher::run(shared.clone(), shutdown.clone()));
+) -> u64 {
+    let flusher = tokio::spawn(flush_task::run(shared.clone(), shutdown.clone()));
     let datagram_task = datagram
         .map(|socket| tokio::spawn(datagram::serve(shared.clone(), socket, shutdown.clone())));
     let mut connections = JoinSet::new();
-    let max_connections = shared.config.max_connections;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    if connections.len() >= max_connections {
-                        tokio::spawn(connection::refuse(stream, max_connections));
-                    } else {
-                        connections.spawn(connection::serve(shared.clone(), stream, shutdown.clone()));
-                    }
-                }
+                Ok((stream, _)) => admit(&shared, stream, &mut connections),
                 Err(e) => {
                     // Out of file descriptors, most likely: wait instead of spinning.
                     warn!(error = %e, "accept failed");
@@ -148,21 +159,25 @@ async fn run(
             _ = shutdown.changed() => break,
         }
     }
+    // One deadline for the whole shutdown: connections get the first half
+    // of it to answer what they have read, the last flush the rest (all of
+    // it when the connections finish at once, as they normally do).
+    let started = tokio::time::Instant::now();
+    let deadline = started + shared.config.shutdown_timeout;
     drop(listener);
     // Nothing listens any more: the file goes now, so that a server started
     // meanwhile does not lose its own socket to this one's cleanup.
     socket_file::remove(&shared.config.socket_path);
     info!("shutting down: no new connections; answering what open ones have sent");
+    shared.registry.shut_down_all();
     let finish = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(shared.config.shutdown_timeout, finish)
-        .await
-        .is_err()
-    {
+    let half = started + shared.config.shutdown_timeout / 2;
+    if tokio::time::timeout_at(half, finish).await.is_err() {
         // A client that stops reading cannot hold the shutdown up for ever;
         // what its connection took in is in the aggregator already.
         warn!(
             remaining = connections.len(),
-            "connections still open after HAWKEYE_SHUTDOWN_TIMEOUT; closing them"
+            "connections still open half-way through HAWKEYE_SHUTDOWN_TIMEOUT; closing them"
         );
         connections.abort_all();
         while connections.join_next().await.is_some() {}
@@ -176,12 +191,26 @@ async fn run(
     // Only now, with every connection done, does the last flush cover
     // everything that was answered.
     let _ = flusher.await;
-    flusher::final_flush(&shared).await;
+    let lost = flush_task::final_flush(&shared, deadline).await;
     let stats = shared.stats.snapshot();
     info!(
         lines_accepted = stats.lines_accepted,
         flushes = stats.flushes,
-        unwritten = shared.aggregator().buffered(),
+        events_lost = lost,
         "hawkeye server stopped"
     );
+    lost
+}
+
+/// Serves a new connection, or tells it why not.
+fn admit(shared: &Arc<Shared>, stream: tokio::net::UnixStream, connections: &mut JoinSet<()>) {
+    match shared.registry.admit(&shared.stats) {
+        Admission::Admitted(entry) => {
+            connections.spawn(connection::serve(shared.clone(), stream, entry));
+        }
+        Admission::Refused => {
+            stats::Stats::bump(&shared.stats.connections_refused);
+            tokio::spawn(connection::refuse(stream, shared.config.max_connections));
+        }
+    }
 }

@@ -1,13 +1,13 @@
 //! State shared by every task of one running server.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use hawkeye_store::Store;
+use hawkeye_store::{Store, StoreError};
 
-use crate::aggregator::Aggregator;
+use crate::aggregator::{self, Aggregator};
 use crate::config::ServerConfig;
-use crate::flusher::FlushState;
+use crate::flusher::Flusher;
+use crate::registry::Registry;
 use crate::stats::Stats;
 
 pub(crate) struct Shared {
@@ -15,10 +15,8 @@ pub(crate) struct Shared {
     pub store: Arc<dyn Store>,
     pub aggregator: Mutex<Aggregator>,
     pub stats: Stats,
-    /// Names this process's flushes in the store (see `WriteBatch`).
-    pub server_id: u64,
-    /// One flush at a time; holds the batch being written.
-    pub flush: tokio::sync::Mutex<FlushState>,
+    pub flusher: Flusher,
+    pub registry: Registry,
 }
 
 impl Shared {
@@ -29,25 +27,25 @@ impl Shared {
             config.retention.as_secs() as i64,
         );
         Shared {
+            flusher: Flusher::new(store.clone(), config.flush_interval),
+            registry: Registry::new(
+                config.max_connections,
+                config.max_pending_bytes,
+                config.evict_idle_after,
+            ),
             config,
             store,
             aggregator: Mutex::new(aggregator),
             stats: Stats::default(),
-            server_id: rand::random::<u64>() >> 1,
-            flush: tokio::sync::Mutex::new(FlushState::default()),
         }
     }
 
     pub fn aggregator(&self) -> MutexGuard<'_, Aggregator> {
-        // The aggregator is only mutated by code that cannot panic half-way
-        // through an update; keep serving if a panic elsewhere poisoned it.
-        self.aggregator.lock().unwrap_or_else(|e| e.into_inner())
+        aggregator::lock(&self.aggregator)
     }
-}
 
-pub(crate) fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    /// Writes everything taken so far to the store.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.flusher.flush(&self.aggregator, &self.stats).await
+    }
 }

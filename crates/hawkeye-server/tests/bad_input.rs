@@ -1,4 +1,4 @@
-//! Every kind of bad input of SPEC §9, on one live server, each answered with
+//! Every kind of bad input of docs/failure.md ("Bad input"), on one live server, each answered with
 //! its error code, while another client keeps sending and is never refused.
 
 mod common;
@@ -182,8 +182,9 @@ async fn bad_input_gets_errors_and_others_keep_sending() {
     assert_eq!(r["result"], json!(null));
     assert!(r["error"].as_str().unwrap().contains("missing ':'"), "{r}");
 
-    // Values whose aggregate would not be finite: refused, and the flushes
-    // that follow still succeed (Redis would reject "inf" for ever).
+    // Values whose aggregate would leave the range the store can add up
+    // (±1e200): refused, and the flushes that follow still succeed (Redis
+    // would reject "inf" for ever).
     let r = c
         .call("metric.send", json!(["tiny.rate:1|c|@1e-309"]))
         .await;
@@ -191,7 +192,7 @@ async fn bad_input_gets_errors_and_others_keep_sending() {
     let r = c
         .call(
             "metric.send",
-            json!(["huge:1e308|c", "huge:1e308|c", "huge.d:1e308:1e308|ms"]),
+            json!(["huge:6e199|c", "huge:6e199|c", "huge.d:6e199:6e199|ms"]),
         )
         .await;
     let series_before = c.call("server.stats", json!(null)).await["result"]["series"].clone();
@@ -209,12 +210,12 @@ async fn bad_input_gets_errors_and_others_keep_sending() {
         r["result"]["rejected"][0]["error"]
             .as_str()
             .unwrap()
-            .contains("finite"),
+            .contains("out of range"),
         "{r}"
     );
     assert_eq!(
         c.query(json!({"metric": "huge", "window": "5m"})).await,
-        json!(1e308)
+        json!(6e199)
     );
 
     // Go's Metric.Handle takes all lines of its text or none.
@@ -283,32 +284,4 @@ async fn bad_input_gets_errors_and_others_keep_sending() {
         .query(json!({"metric": "steady.events", "window": "5m"}))
         .await;
     assert_eq!(total, json!(sent as f64));
-}
-
-#[tokio::test]
-async fn connections_past_the_limit_are_told_why() {
-    let server = TestServer::start_with(RedisServer::start(), |c| c.max_connections = 2).await;
-    let mut a = server.client().await;
-    let mut b = server.client().await;
-    a.ping().await;
-    b.ping().await;
-    let mut c = server.client().await;
-    let r = c.read().await.expect("an error");
-    assert_eq!(error_code(&r), code::TOO_MANY_CONNECTIONS);
-    assert!(c.read().await.is_none());
-    drop(a);
-    // Once a slot frees, a new connection is served.
-    let mut ok = None;
-    for _ in 0..100 {
-        let mut d = server.client().await;
-        d.send_raw(b"{\"jsonrpc\":\"2.0\",\"method\":\"server.ping\",\"id\":1}\n")
-            .await;
-        let r = d.read().await.unwrap();
-        if r["result"] == json!("pong") {
-            ok = Some(r);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(ok.is_some(), "a freed slot should admit a new connection");
 }

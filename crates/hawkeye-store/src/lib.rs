@@ -10,6 +10,7 @@ pub mod aggregate;
 pub mod alerts;
 pub mod memory;
 mod memory_alerts;
+pub mod redact;
 pub mod redis_store;
 pub mod sketch;
 mod staleness;

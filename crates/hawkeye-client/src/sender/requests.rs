@@ -88,7 +88,7 @@ mod tests {
     fn lines_of(m: &Message) -> Vec<String> {
         let text = std::str::from_utf8(&m.bytes).unwrap();
         assert!(text.ends_with('\n'));
-        let Incoming::Single(Ok(request)) = parse_incoming(text.trim_end()) else {
+        let Incoming::Single(Ok(request)) = parse_incoming(text.trim_end(), 1) else {
             panic!("not a request: {text}")
         };
         assert_eq!(request.method, method::SEND);

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+pub mod steady;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

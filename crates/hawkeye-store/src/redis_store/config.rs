@@ -108,24 +108,7 @@ impl std::fmt::Debug for RedisConfig {
     }
 }
 
-/// The URL with any password replaced by `***`, for logs and errors.
-pub fn redact_url(url: &str) -> String {
-    url.split(',')
-        .map(|one| {
-            let Some((scheme, rest)) = one.split_once("://") else {
-                return one.to_string();
-            };
-            match rest.split_once('@') {
-                Some((userinfo, host)) => {
-                    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-                    format!("{scheme}://{user}:***@{host}")
-                }
-                None => one.to_string(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
+pub use crate::redact::redact_url;
 
 #[cfg(test)]
 mod tests {

@@ -8,16 +8,26 @@
 //! memory (one per series-second aggregate, plus one per set member and per
 //! sketch bucket). Past it, events are refused and counted, except counter
 //! and gauge events for an aggregate that already exists: they cost nothing.
+//!
+//! A line is taken whole or refused whole; several lines are taken all or
+//! none through a [`Journal`] (Go's `Metric.Handle`).
+
+mod journal;
+mod values;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use hashbrown::HashTable;
 use hawkeye_protocol::series::write_canonical_tags;
-use hawkeye_protocol::{MetricKind, MetricLine, SeriesKey, Value};
-use hawkeye_store::aggregate::{Aggregate, GaugeStats};
+use hawkeye_protocol::{MetricKind, MetricLine, SeriesKey};
+use hawkeye_store::aggregate::Aggregate;
 use hawkeye_store::{SeriesWrite, WriteBatch};
+
+pub use journal::Journal;
+
+use values::units;
 
 /// Why an event was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -30,8 +40,23 @@ pub enum Refusal {
     BufferFull(usize),
     #[error("timestamp is outside the retention window or too far in the future")]
     TimestampOutOfRange,
-    #[error("value out of range: the aggregate would no longer be a finite number")]
-    NotFinite,
+    #[error("value out of range: a value, or its sum in this second, would pass ±1e200 (so that every total the store adds up stays a number)")]
+    OutOfRange,
+}
+
+/// Locks the aggregator. It is only mutated by code that cannot panic
+/// half-way through an update; keep serving if a panic elsewhere poisoned it.
+pub fn lock(cell: &Mutex<Aggregator>) -> MutexGuard<'_, Aggregator> {
+    cell.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A batch cut for the store, with what it holds of the buffer.
+pub struct Cut {
+    pub batch: WriteBatch,
+    /// Buffer units (see `max_buffered`).
+    pub units: usize,
+    /// Events (values of taken lines).
+    pub events: u64,
 }
 
 /// Timestamps may run ahead of the server's clock by this much (clock skew).
@@ -63,6 +88,10 @@ pub struct Aggregator {
     pending_count: usize,
     /// Aggregates cut into a batch that is not written yet.
     in_flight_count: usize,
+    /// Events (values of taken lines) in `pending` aggregates, and in the
+    /// batch in flight: what a failed last flush would lose.
+    pending_events: u64,
+    in_flight_events: u64,
     max_series: usize,
     max_buffered: usize,
     retention_secs: i64,
@@ -80,6 +109,8 @@ impl Aggregator {
             dirty: Vec::new(),
             pending_count: 0,
             in_flight_count: 0,
+            pending_events: 0,
+            in_flight_events: 0,
             max_series,
             max_buffered,
             retention_secs,
@@ -96,10 +127,24 @@ impl Aggregator {
         self.pending_count + self.in_flight_count
     }
 
+    /// Events taken but not yet written (waiting plus in flight).
+    pub fn unwritten_events(&self) -> u64 {
+        self.pending_events + self.in_flight_events
+    }
+
     /// Adds one parsed line at `now` (unix seconds): all of its values are
-    /// taken, or none is.
-    /// Returns whether the line started a new series.
+    /// taken, or none is. Returns whether the line started a new series.
     pub fn apply(&mut self, line: &MetricLine<'_>, now: i64) -> Result<bool, Refusal> {
+        self.apply_logged(line, now, None)
+    }
+
+    /// [`Aggregator::apply`], noting in `journal` (when given) how to undo it.
+    pub fn apply_logged(
+        &mut self,
+        line: &MetricLine<'_>,
+        now: i64,
+        journal: Option<&mut Journal>,
+    ) -> Result<bool, Refusal> {
         let second = match line.timestamp {
             None => now,
             Some(t) if t > now - self.retention_secs && t <= now + MAX_FUTURE_SECS => t,
@@ -115,67 +160,42 @@ impl Aggregator {
         // Sets and distributions grow with new members and buckets, so
         // when the buffer is full they are refused even for an existing second.
         let grows = matches!(line.kind, MetricKind::Set | MetricKind::Distribution);
-        let current = existing.map(|p| &slot.pending[p].1);
-        let refusal = if !stays_finite(current, slot.gauge, line, weight) {
-            // Redis would refuse "inf" and the flush would fail for ever.
-            Some(Refusal::NotFinite)
-        } else if buffer_full && (existing.is_none() || grows) {
-            Some(Refusal::BufferFull(self.max_buffered))
-        } else {
-            None
+        let plan = values::plan(
+            existing.map(|p| &slot.pending[p].1),
+            slot.gauge,
+            line,
+            weight,
+        );
+        let refusal = match plan {
+            // Redis would refuse "inf", and a window total past the
+            // largest double would read back as no data.
+            None => Some(Refusal::OutOfRange),
+            Some(_) if buffer_full && (existing.is_none() || grows) => {
+                Some(Refusal::BufferFull(self.max_buffered))
+            }
+            Some(_) => None,
         };
-        if let Some(refusal) = refusal {
+        let (Some(plan), None) = (plan, refusal) else {
             if new_series {
                 // A refused line does not take one of the series slots.
                 self.forget(slot_index);
             }
-            return Err(refusal);
+            return Err(refusal.unwrap_or(Refusal::OutOfRange));
+        };
+        if let Some(journal) = journal {
+            journal.before_change(slot_index, slot, existing, new_series, line.values.len());
         }
         slot.last_seen = slot.last_seen.max(second);
-        let position = match existing {
-            Some(p) => p,
-            None => {
-                let fresh = match line.kind {
-                    MetricKind::Counter => Aggregate::Counter(0.0),
-                    MetricKind::Gauge => Aggregate::Gauge(GaugeStats {
-                        last: slot.gauge,
-                        min: f64::INFINITY,
-                        max: f64::NEG_INFINITY,
-                        sum: 0.0,
-                        count: 0.0,
-                    }),
-                    MetricKind::Distribution => Aggregate::Distribution(Box::default()),
-                    MetricKind::Set => Aggregate::Set(Box::default()),
-                };
-                slot.pending.reserve_exact(1);
-                slot.pending.push((second, fresh));
-                self.pending_count += 1;
-                slot.pending.len() - 1
-            }
-        };
+        let position = existing.unwrap_or_else(|| {
+            slot.pending.reserve_exact(1);
+            slot.pending
+                .push((second, values::fresh(line.kind, slot.gauge)));
+            self.pending_count += 1;
+            slot.pending.len() - 1
+        });
         let agg = &mut slot.pending[position].1;
-        let units_before = units(agg);
-        for value in &line.values {
-            match (&mut *agg, value) {
-                (Aggregate::Counter(sum), Value::Number(v)) => *sum += v * weight,
-                (Aggregate::Gauge(g), Value::Number(v)) => {
-                    slot.gauge = *v;
-                    observe_gauge(g, *v);
-                }
-                (Aggregate::Gauge(g), Value::Delta(d)) => {
-                    slot.gauge += d;
-                    observe_gauge(g, slot.gauge);
-                }
-                (Aggregate::Distribution(d), Value::Number(v)) => d.observe(*v, weight),
-                // Look up before inserting so a repeated member allocates nothing.
-                (Aggregate::Set(members), Value::Member(m)) if !members.contains(*m) => {
-                    members.insert((*m).to_string());
-                }
-                // The parser only pairs kinds with their value forms.
-                _ => {}
-            }
-        }
-        self.pending_count += units(agg) - units_before;
+        self.pending_count += values::commit(agg, &mut slot.gauge, plan, line, weight);
+        self.pending_events += line.values.len() as u64;
         if !slot.dirty {
             slot.dirty = true;
             self.dirty.push(slot_index);
@@ -232,10 +252,10 @@ impl Aggregator {
         Ok((i, true))
     }
 
-    /// Takes every waiting aggregate into a batch numbered `seq`, and says
-    /// how many buffer units it holds. They stay counted as buffered until
+    /// Takes every waiting aggregate into a batch numbered `seq`. They stay
+    /// counted as buffered (and their events as unwritten) until
     /// [`Aggregator::written`].
-    pub fn cut(&mut self, server_id: u64, seq: u64) -> (WriteBatch, usize) {
+    pub fn cut(&mut self, server_id: u64, seq: u64) -> Cut {
         let mut series = Vec::with_capacity(self.dirty.len());
         for i in std::mem::take(&mut self.dirty) {
             let Some(slot) = self.slots[i].as_mut() else {
@@ -264,12 +284,19 @@ impl Aggregator {
             .sum();
         self.pending_count -= n;
         self.in_flight_count += n;
-        (batch, n)
+        let events = std::mem::take(&mut self.pending_events);
+        self.in_flight_events += events;
+        Cut {
+            batch,
+            units: n,
+            events,
+        }
     }
 
-    /// The batch cut earlier, holding `units`, is in the store.
-    pub fn written(&mut self, units: usize) {
-        self.in_flight_count = self.in_flight_count.saturating_sub(units);
+    /// The batch cut earlier is in the store.
+    pub fn written(&mut self, cut: &Cut) {
+        self.in_flight_count = self.in_flight_count.saturating_sub(cut.units);
+        self.in_flight_events = self.in_flight_events.saturating_sub(cut.events);
     }
 
     /// Removes a series from the table and frees its slot.
@@ -298,72 +325,6 @@ impl Aggregator {
     }
 }
 
-/// What an aggregate counts against `max_buffered`: one, plus each set
-/// member and each sketch bucket, so that the bound follows memory.
-fn units(agg: &Aggregate) -> usize {
-    match agg {
-        Aggregate::Distribution(d) => 1 + d.sketch.positive.len() + d.sketch.negative.len(),
-        Aggregate::Set(members) => 1 + members.len(),
-        Aggregate::Counter(_) | Aggregate::Gauge(_) => 1,
-    }
-}
-
-/// Whether adding `line` to `existing` (or to a fresh aggregate) keeps every
-/// number the store will hold finite.
-fn stays_finite(
-    existing: Option<&Aggregate>,
-    gauge: f64,
-    line: &MetricLine<'_>,
-    weight: f64,
-) -> bool {
-    if !weight.is_finite() {
-        return false;
-    }
-    match line.kind {
-        MetricKind::Counter => {
-            let mut sum = match existing {
-                Some(Aggregate::Counter(s)) => *s,
-                _ => 0.0,
-            };
-            for value in &line.values {
-                if let Value::Number(v) = value {
-                    sum += v * weight;
-                }
-            }
-            sum.is_finite()
-        }
-        MetricKind::Gauge => {
-            let (mut current, mut sum) = (gauge, 0.0);
-            if let Some(Aggregate::Gauge(g)) = existing {
-                sum = g.sum;
-            }
-            for value in &line.values {
-                match value {
-                    Value::Number(v) => current = *v,
-                    Value::Delta(d) => current += d,
-                    Value::Member(_) => {}
-                }
-                sum += current;
-            }
-            current.is_finite() && sum.is_finite()
-        }
-        MetricKind::Distribution => {
-            let (mut sum, mut count) = match existing {
-                Some(Aggregate::Distribution(d)) => (d.sum, d.count),
-                _ => (0.0, 0.0),
-            };
-            for value in &line.values {
-                if let Value::Number(v) = value {
-                    sum += v * weight;
-                    count += weight;
-                }
-            }
-            sum.is_finite() && count.is_finite()
-        }
-        MetricKind::Set => true,
-    }
-}
-
 fn series_hash(hasher: &RandomState, kind: MetricKind, name: &str, tags: &str) -> u64 {
     let mut h = hasher.build_hasher();
     kind.hash(&mut h);
@@ -378,10 +339,108 @@ fn slot_hash(hasher: &RandomState, slots: &[Option<Slot>], i: usize) -> u64 {
     })
 }
 
-fn observe_gauge(g: &mut GaugeStats, v: f64) {
-    if g.count == 0.0 {
-        *g = GaugeStats::new(v);
-    } else {
-        g.observe(v);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hawkeye_protocol::parse_line;
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn lines(text: &[&'static str]) -> Vec<MetricLine<'static>> {
+        text.iter().map(|l| parse_line(l).unwrap()).collect()
+    }
+
+    /// Applies all lines in one journal, or undoes them at the first refusal.
+    fn all_or_none(a: &mut Aggregator, text: &[&'static str]) -> Result<(), Refusal> {
+        let mut journal = Journal::default();
+        for line in &lines(text) {
+            if let Err(r) = a.apply_logged(line, NOW, Some(&mut journal)) {
+                a.undo(journal);
+                return Err(r);
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything the aggregator would write, in a comparable form.
+    fn snapshot(a: &mut Aggregator) -> (usize, usize, u64, Vec<String>) {
+        let state = (a.series_count(), a.buffered(), a.unwritten_events());
+        let cut = a.cut(1, 1);
+        let mut points: Vec<String> = cut
+            .batch
+            .series
+            .iter()
+            .map(|s| format!("{:?} {:?}", s.key, s.points))
+            .collect();
+        points.sort();
+        (state.0, state.1, state.2, points)
+    }
+
+    #[test]
+    fn a_refused_line_undoes_the_lines_before_it() {
+        let refusals = [
+            ("late:1|c|T1", Refusal::TimestampOutOfRange),
+            ("c:1e250|c", Refusal::OutOfRange),
+            ("new.series:1|c", Refusal::TooManySeries(4)),
+        ];
+        for (bad, want) in refusals {
+            let mut with = Aggregator::new(4, 1000, 3600);
+            let mut without = Aggregator::new(4, 1000, 3600);
+            for a in [&mut with, &mut without] {
+                all_or_none(a, &["c:1|c", "g:10|g", "d:5|ms", "s:u1|s"]).unwrap();
+            }
+            let text = ["c:2|c", "g:+5|g", "d:7:8|ms|@0.5", "s:u2|s", "c:1|c", bad];
+            assert_eq!(all_or_none(&mut with, &text), Err(want), "{bad}");
+            assert_eq!(snapshot(&mut with), snapshot(&mut without), "{bad}");
+            // The gauge's current value was put back too: +1 adjusts 10.
+            for a in [&mut with, &mut without] {
+                a.apply(&parse_line("g:+1|g").unwrap(), NOW).unwrap();
+            }
+            assert_eq!(snapshot(&mut with), snapshot(&mut without), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_full_buffer_refuses_the_whole_call() {
+        let mut a = Aggregator::new(100, 3, 3600);
+        all_or_none(&mut a, &["one:1|c"]).unwrap();
+        let before = snapshot(&mut a);
+        // Cut, not written: still buffered. Two more units fit, not three.
+        let r = all_or_none(&mut a, &["two:1|c", "three:1|c", "four:1|c"]);
+        assert_eq!(r, Err(Refusal::BufferFull(3)));
+        assert_eq!(a.buffered(), 1);
+        assert_eq!(a.series_count(), 1, "no series slot is kept");
+        assert_eq!(snapshot(&mut a).3, Vec::<String>::new());
+        assert_eq!(before.0, 1);
+    }
+
+    #[test]
+    fn events_are_counted_until_written() {
+        let mut a = Aggregator::new(100, 1000, 3600);
+        a.apply(&parse_line("a:1:2:3|c").unwrap(), NOW).unwrap();
+        a.apply(&parse_line("b:1|ms").unwrap(), NOW).unwrap();
+        assert_eq!(a.unwritten_events(), 4);
+        let cut = a.cut(1, 1);
+        a.apply(&parse_line("a:1|c").unwrap(), NOW).unwrap();
+        assert_eq!(a.unwritten_events(), 5, "in flight and waiting");
+        a.written(&cut);
+        assert_eq!(a.unwritten_events(), 1);
+        assert_eq!(cut.events, 4);
+    }
+
+    #[test]
+    fn idle_series_are_forgotten_after_the_retention() {
+        let mut a = Aggregator::new(2, 1000, 60);
+        a.apply(&parse_line("a:1|c").unwrap(), NOW).unwrap();
+        a.apply(&parse_line("b:1|c").unwrap(), NOW).unwrap();
+        assert_eq!(
+            a.apply(&parse_line("c:1|c").unwrap(), NOW),
+            Err(Refusal::TooManySeries(2))
+        );
+        let cut = a.cut(1, 1);
+        a.written(&cut);
+        assert_eq!(a.forget_idle(NOW + 60), 0, "not idle long enough");
+        assert_eq!(a.forget_idle(NOW + 61), 2);
+        assert!(a.apply(&parse_line("c:1|c").unwrap(), NOW + 61).is_ok());
     }
 }

@@ -5,7 +5,13 @@
 //! ```
 //!
 //! Parsing borrows from the input and allocates only for tags and for lines
-//! that pack several values, because it sits on the server's hot path.
+//! that pack several values, because it sits on the server's hot path. It
+//! takes time in proportion to the line's length, and [`Limits`] bound what
+//! one line may hold. The format and its limits: docs/protocol.md.
+
+mod tags;
+
+pub use tags::Limits;
 
 use crate::series::MetricKind;
 
@@ -33,7 +39,7 @@ pub struct MetricLine<'a> {
     pub values: Vec<Value<'a>>,
     /// `1.0` when the line has no `@rate`.
     pub sample_rate: f64,
-    /// In the order written; keys are unique.
+    /// In the order written, without the spaces around them; keys are unique.
     pub tags: Vec<(&'a str, &'a str)>,
     /// `|T<unix-seconds>`: the second the event belongs to.
     pub timestamp: Option<i64>,
@@ -68,10 +74,18 @@ pub enum LineError {
     DuplicateField(&'static str),
     #[error("a set takes one value per line")]
     SetWithSeveralValues,
+    #[error("too many tags: a line holds at most {max} (HAWKEYE_MAX_TAGS)")]
+    TooManyTags { max: usize },
+    #[error(
+        "series key too long: the name and tags take more than {max} bytes (HAWKEYE_MAX_KEY_BYTES)"
+    )]
+    KeyTooLong { max: usize },
+    #[error("set member too long: {len} bytes, the limit is {max} (HAWKEYE_MAX_KEY_BYTES)")]
+    MemberTooLong { len: usize, max: usize },
 }
 
 /// Quotes at most [`SNIPPET_LEN`] bytes of `s`, cut on a character boundary.
-fn snippet(s: &str) -> String {
+pub(crate) fn snippet(s: &str) -> String {
     if s.len() <= SNIPPET_LEN {
         return s.to_string();
     }
@@ -82,8 +96,13 @@ fn snippet(s: &str) -> String {
     format!("{}…", &s[..end])
 }
 
-/// Parses one line (without its trailing newline).
+/// Parses one line (without its trailing newline) under the default [`Limits`].
 pub fn parse_line(line: &str) -> Result<MetricLine<'_>, LineError> {
+    parse_line_with(line, &Limits::default())
+}
+
+/// Parses one line (without its trailing newline) under `limits`.
+pub fn parse_line_with<'a>(line: &'a str, limits: &Limits) -> Result<MetricLine<'a>, LineError> {
     let line = line.trim_matches(|c: char| c == '\r' || c == ' ' || c == '\t');
     if line.is_empty() {
         return Err(LineError::Empty);
@@ -99,7 +118,7 @@ pub fn parse_line(line: &str) -> Result<MetricLine<'_>, LineError> {
     };
     let kind = MetricKind::from_statsd(type_text)
         .ok_or_else(|| LineError::UnknownType(snippet(type_text)))?;
-    let values = parse_values(values_text, kind)?;
+    let values = parse_values(values_text, kind, limits)?;
 
     let mut parsed = MetricLine {
         name,
@@ -116,7 +135,7 @@ pub fn parse_line(line: &str) -> Result<MetricLine<'_>, LineError> {
             parsed.sample_rate = parse_sample_rate(rate)?;
         } else if let Some(tags) = field.strip_prefix('#') {
             once(&mut seen_tags, "#<tags>")?;
-            parsed.tags = parse_tags(tags)?;
+            parsed.tags = tags::parse_tags(tags, name.len(), limits)?;
         } else if field.starts_with("c:") {
             // DogStatsD container id: accepted and ignored.
             once(&mut seen_container, "c:<container-id>")?;
@@ -132,17 +151,28 @@ pub fn parse_line(line: &str) -> Result<MetricLine<'_>, LineError> {
     Ok(parsed)
 }
 
-/// Parses a payload of lines separated by `\n`, skipping blank lines (so a
-/// trailing newline is fine). Each item carries the line's index among the
-/// non-blank lines.
+/// Parses a payload of lines separated by `\n` under the default [`Limits`],
+/// skipping blank lines (so a trailing newline is fine). Each item carries
+/// the line's index among the non-blank lines.
 pub fn parse_payload(
     payload: &str,
 ) -> impl Iterator<Item = (usize, Result<MetricLine<'_>, LineError>)> {
-    payload
-        .split('\n')
-        .filter(|l| !l.trim().is_empty())
+    parse_payload_with(payload, Limits::default())
+}
+
+/// [`parse_payload`] under `limits`.
+pub fn parse_payload_with(
+    payload: &str,
+    limits: Limits,
+) -> impl Iterator<Item = (usize, Result<MetricLine<'_>, LineError>)> {
+    payload_lines(payload)
         .enumerate()
-        .map(|(i, l)| (i, parse_line(l)))
+        .map(move |(i, l)| (i, parse_line_with(l, &limits)))
+}
+
+/// The non-blank lines of a payload, unparsed.
+pub fn payload_lines(payload: &str) -> impl Iterator<Item = &str> {
+    payload.split('\n').filter(|l| !l.trim().is_empty())
 }
 
 fn once(seen: &mut bool, field: &'static str) -> Result<(), LineError> {
@@ -178,7 +208,11 @@ pub fn check_name(name: &str) -> Result<(), LineError> {
     Ok(())
 }
 
-fn parse_values(text: &str, kind: MetricKind) -> Result<Vec<Value<'_>>, LineError> {
+fn parse_values<'a>(
+    text: &'a str,
+    kind: MetricKind,
+    limits: &Limits,
+) -> Result<Vec<Value<'a>>, LineError> {
     let invalid = |value: &str, reason: &str| LineError::InvalidValue {
         value: snippet(value),
         reason: reason.to_string(),
@@ -186,6 +220,13 @@ fn parse_values(text: &str, kind: MetricKind) -> Result<Vec<Value<'_>>, LineErro
     if kind == MetricKind::Set {
         if text.is_empty() {
             return Err(invalid(text, "empty set member"));
+        }
+        // A member is kept in memory until the flush, like a series key.
+        if text.len() > limits.max_key_bytes {
+            return Err(LineError::MemberTooLong {
+                len: text.len(),
+                max: limits.max_key_bytes,
+            });
         }
         if text.contains(':') {
             return Err(LineError::SetWithSeveralValues);
@@ -237,34 +278,4 @@ fn parse_timestamp(text: &str) -> Result<i64, LineError> {
         Ok(t) if t > 0 => Ok(t),
         _ => Err(LineError::InvalidTimestamp(snippet(text))),
     }
-}
-
-fn parse_tags(text: &str) -> Result<Vec<(&str, &str)>, LineError> {
-    let mut tags: Vec<(&str, &str)> = Vec::new();
-    for tag in text.split(',') {
-        let invalid = |reason: &str| LineError::InvalidTag {
-            tag: snippet(tag),
-            reason: reason.to_string(),
-        };
-        let (key, value) = tag.split_once(':').unwrap_or((tag, ""));
-        if key.is_empty() {
-            return Err(invalid("empty tag key"));
-        }
-        if key
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || c == '#')
-        {
-            return Err(invalid(
-                "keys may not hold spaces, control characters or '#'",
-            ));
-        }
-        if value.chars().any(char::is_control) {
-            return Err(invalid("values may not hold control characters"));
-        }
-        if tags.iter().any(|(k, _)| *k == key) {
-            return Err(invalid("this key appears twice"));
-        }
-        tags.push((key, value));
-    }
-    Ok(tags)
 }

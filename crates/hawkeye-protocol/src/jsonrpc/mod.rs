@@ -8,13 +8,18 @@
 //!   is a plain string.
 //!
 //! Requests are parsed borrowing from the line: a batch of a thousand metric
-//! lines costs one pass over the bytes.
+//! lines costs one pass over the bytes. The contract: docs/protocol.md.
+
+mod array;
+mod params;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
+
+pub use array::{array_items, string_items, ArrayItems, NotAString, StringItems};
+pub use params::*;
 
 /// Standard JSON-RPC error codes, and hawkeye's server errors (-32000..).
 pub mod code {
@@ -31,8 +36,16 @@ pub mod code {
     pub const STORE_UNAVAILABLE: i64 = -32003;
     /// The request line is longer than the server's limit; the connection closes.
     pub const LINE_TOO_LONG: i64 = -32004;
-    /// The server has too many connections; this one closes.
+    /// The server has too many connections and none idle to close: this one
+    /// closes. Also sent to the longest-idle connection when it is closed to
+    /// admit a new one.
     pub const TOO_MANY_CONNECTIONS: i64 = -32005;
+    /// Partial request lines across all connections passed the server's
+    /// budget; this connection held the most and closes.
+    pub const INPUT_BUDGET: i64 = -32006;
+    /// A request line stayed incomplete past the server's deadline; the
+    /// connection closes.
+    pub const LINE_TIMEOUT: i64 = -32007;
 }
 
 /// The method names.
@@ -136,41 +149,74 @@ impl<'a> Request<'a> {
             }
         }
         if let Some(id) = self.id {
-            let first = id.get().as_bytes().first().copied().unwrap_or(b'n');
-            if matches!(first, b'{' | b'[' | b't' | b'f') {
-                return Err(RpcError::new(
-                    code::INVALID_REQUEST,
-                    "id must be a string, a number or null",
-                ));
-            }
+            check_id(id.get())?;
         }
         Ok(())
+    }
+}
+
+/// An id is echoed as written, so it must be one a client can read back: a
+/// string, null, or a number that is a finite double (`1e6666666` is not).
+fn check_id(id: &str) -> Result<(), RpcError> {
+    match id.as_bytes().first() {
+        Some(b'"') | Some(b'n') => Ok(()),
+        Some(b'-' | b'0'..=b'9') if id.parse::<f64>().is_ok_and(f64::is_finite) => Ok(()),
+        Some(b'-' | b'0'..=b'9') => Err(RpcError::new(
+            code::INVALID_REQUEST,
+            "id is a number out of range: use a string or a number within a double's range",
+        )),
+        _ => Err(RpcError::new(
+            code::INVALID_REQUEST,
+            "id must be a string, a number or null",
+        )),
     }
 }
 
 /// What one line of input holds.
 pub enum Incoming<'a> {
     Single(Result<Request<'a>, RpcError>),
-    Batch(Vec<Result<Request<'a>, RpcError>>),
-    /// The line is not JSON, or is JSON of the wrong shape (error, and whether
-    /// the id could be known: it cannot, so responses carry `id: null`).
+    Batch(Batch<'a>),
+    /// The line is not JSON, or is JSON of the wrong shape; the id cannot be
+    /// known, so the response carries `id: null`.
     Invalid(RpcError),
+    /// A batch of more than `max_batch` requests, refused whole (the error
+    /// to answer, with `id: null`).
+    BatchTooLarge(RpcError),
+}
+
+/// A batch, checked to be a well-formed array of 1 to `max_batch` items;
+/// its requests are read one at a time by [`Batch::requests`].
+pub struct Batch<'a> {
+    text: &'a str,
+    len: usize,
+}
+
+impl<'a> Batch<'a> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn requests(&self) -> impl Iterator<Item = Result<Request<'a>, RpcError>> + 'a {
+        // The array was read once already: an item error cannot happen.
+        array_items(self.text).map(|item| match item {
+            Ok(raw) => parse_request(raw.get()),
+            Err(e) => Err(parse_error(&e)),
+        })
+    }
 }
 
 /// Reads one line. The common case (a well-formed request object) is parsed
-/// in one pass; only a failure is looked at again to pick the right code.
-pub fn parse_incoming(line: &str) -> Incoming<'_> {
+/// in one pass; only a failure is looked at again to pick the right code. A
+/// batch of more than `max_batch` requests is refused whole: its array is
+/// read only up to the first request past the bound.
+pub fn parse_incoming(line: &str, max_batch: usize) -> Incoming<'_> {
     match line.trim_start().as_bytes().first() {
         Some(b'{') => Incoming::Single(parse_request(line)),
-        Some(b'[') => match serde_json::from_str::<Vec<&RawValue>>(line) {
-            Ok(items) if items.is_empty() => {
-                Incoming::Invalid(RpcError::new(code::INVALID_REQUEST, "empty batch"))
-            }
-            Ok(items) => {
-                Incoming::Batch(items.into_iter().map(|r| parse_request(r.get())).collect())
-            }
-            Err(e) => Incoming::Invalid(parse_error(&e)),
-        },
+        Some(b'[') => parse_batch(line, max_batch),
         _ => match serde_json::from_str::<&RawValue>(line) {
             Ok(_) => Incoming::Invalid(RpcError::new(
                 code::INVALID_REQUEST,
@@ -179,6 +225,31 @@ pub fn parse_incoming(line: &str) -> Incoming<'_> {
             Err(e) => Incoming::Invalid(parse_error(&e)),
         },
     }
+}
+
+fn parse_batch(line: &str, max_batch: usize) -> Incoming<'_> {
+    let mut len = 0;
+    for item in array_items(line) {
+        if let Err(e) = item {
+            return Incoming::Invalid(parse_error(&e));
+        }
+        len += 1;
+        if len > max_batch {
+            return Incoming::BatchTooLarge(batch_too_large(max_batch));
+        }
+    }
+    if len == 0 {
+        return Incoming::Invalid(RpcError::new(code::INVALID_REQUEST, "empty batch"));
+    }
+    Incoming::Batch(Batch { text: line, len })
+}
+
+/// The error for a batch of more than `max` requests.
+fn batch_too_large(max: usize) -> RpcError {
+    RpcError::new(
+        code::INVALID_REQUEST,
+        format!("batch too large: a batch holds at most {max} requests (HAWKEYE_MAX_BATCH); none of this one was read"),
+    )
 }
 
 fn parse_request(text: &str) -> Result<Request<'_>, RpcError> {
@@ -210,29 +281,46 @@ pub fn write_response<T: Serialize>(
     id: Option<&RawValue>,
     outcome: &Result<T, RpcError>,
 ) {
-    let id = id.map(RawValue::get).unwrap_or("null");
     // Writing into a Vec cannot fail; serializing our own types cannot either.
     let json = |out: &mut Vec<u8>, v: &dyn erased::Ser| v.write(out);
     match (dialect, outcome) {
-        (Dialect::V2, Ok(result)) => {
-            out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"result\":");
+        (_, Ok(result)) => {
+            begin_result(out, dialect);
             json(out, result);
         }
         (Dialect::V2, Err(error)) => {
-            out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"error\":");
+            begin_error(out, dialect);
             json(out, error);
         }
-        (Dialect::Go, Ok(result)) => {
-            out.extend_from_slice(b"{\"error\":null,\"result\":");
-            json(out, result);
-        }
         (Dialect::Go, Err(error)) => {
-            out.extend_from_slice(b"{\"result\":null,\"error\":");
+            begin_error(out, dialect);
             json(out, &error.message);
         }
     }
+    end_response(out, id);
+}
+
+/// Starts a response whose result follows (for answers written in pieces).
+pub fn begin_result(out: &mut Vec<u8>, dialect: Dialect) {
+    out.extend_from_slice(match dialect {
+        Dialect::V2 => b"{\"jsonrpc\":\"2.0\",\"result\":",
+        Dialect::Go => b"{\"error\":null,\"result\":",
+    });
+}
+
+/// Starts a response whose error follows: an error object in 2.0, a string
+/// in Go's dialect.
+pub fn begin_error(out: &mut Vec<u8>, dialect: Dialect) {
+    out.extend_from_slice(match dialect {
+        Dialect::V2 => b"{\"jsonrpc\":\"2.0\",\"error\":",
+        Dialect::Go => b"{\"result\":null,\"error\":",
+    });
+}
+
+/// Ends a response begun with [`begin_result`] or [`begin_error`].
+pub fn end_response(out: &mut Vec<u8>, id: Option<&RawValue>) {
     out.extend_from_slice(b",\"id\":");
-    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(id.map_or("null", RawValue::get).as_bytes());
     out.extend_from_slice(b"}\n");
 }
 
@@ -261,188 +349,12 @@ pub struct Response {
     pub error: Option<serde_json::Value>,
 }
 
-// ---- method parameters and results ----
-
-/// One metric line in a `metric.send` array, borrowed when it has no escapes.
-#[derive(Debug, Deserialize)]
-#[serde(transparent)]
-pub struct LineText<'a>(#[serde(borrow)] pub Cow<'a, str>);
-
-/// `metric.send` params in object form: `{"lines": [...]}` or `{"metrics": [...]}`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SendObject<'a> {
-    #[serde(default, borrow)]
-    pub lines: Vec<LineText<'a>>,
-    #[serde(default)]
-    pub metrics: Vec<MetricObject>,
-}
-
-/// A metric given field by field; it is written as a line and parsed like one,
-/// so the line format's rules apply (a gauge value with a sign adjusts).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricObject {
-    pub name: String,
-    pub value: serde_json::Value,
-    #[serde(rename = "type", default = "default_type")]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sample_rate: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<TagsParam>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<i64>,
-}
-
-fn default_type() -> String {
-    "c".to_string()
-}
-
-/// Tags as a map (`{"route": "/a"}`) or as a list (`["route:/a"]`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum TagsParam {
-    Map(BTreeMap<String, String>),
-    List(Vec<String>),
-}
-
-impl MetricObject {
-    /// The line this object stands for. Each field is checked for the
-    /// characters that separate fields of a line, so that one field cannot
-    /// change another (a tag value `b|@0.001` would otherwise set a rate).
-    pub fn to_line(&self) -> Result<String, String> {
-        let value = match &self.value {
-            serde_json::Value::Number(n) => n.to_string(),
-            serde_json::Value::String(s) => s.clone(),
-            other => return Err(format!("value must be a number or a string, not {other}")),
-        };
-        forbid("name", &self.name, &[':', '|', '@', '#', ','])?;
-        forbid("value", &value, &['|', '#'])?;
-        forbid("type", &self.kind, &[':', '|', '@', '#', ','])?;
-        let mut line = format!("{}:{}|{}", self.name, value, self.kind);
-        if let Some(rate) = self.sample_rate {
-            line.push_str(&format!("|@{rate}"));
-        }
-        let tags: Vec<String> = match &self.tags {
-            None => Vec::new(),
-            Some(TagsParam::Map(m)) => {
-                for (k, v) in m {
-                    forbid("tag key", k, &[':', '|', ',', '#'])?;
-                    forbid("tag value", v, &['|', ','])?;
-                }
-                m.iter()
-                    .map(|(k, v)| {
-                        if v.is_empty() {
-                            k.clone()
-                        } else {
-                            format!("{k}:{v}")
-                        }
-                    })
-                    .collect()
-            }
-            Some(TagsParam::List(l)) => {
-                for t in l {
-                    forbid("tag", t, &['|', ',', '#'])?;
-                }
-                l.clone()
-            }
-        };
-        if !tags.is_empty() {
-            line.push_str("|#");
-            line.push_str(&tags.join(","));
-        }
-        if let Some(ts) = self.timestamp {
-            line.push_str(&format!("|T{ts}"));
-        }
-        Ok(line)
-    }
-}
-
-/// An error if `text` holds one of `chars` or a control character.
-fn forbid(what: &str, text: &str, chars: &[char]) -> Result<(), String> {
-    match text.chars().find(|c| chars.contains(c) || c.is_control()) {
-        Some(c) => Err(format!("{what} {text:?} may not contain {c:?}")),
-        None => Ok(()),
-    }
-}
-
-/// `Metric.Handle`'s argument, as Go's `struct{ Text string }` marshals it.
-#[derive(Debug, Deserialize, Serialize)]
-pub struct GoMetricArgs<'a> {
-    #[serde(rename = "Text", borrow)]
-    pub text: Cow<'a, str>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Rejected {
-    pub index: usize,
-    pub error: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SendResult {
-    pub accepted: usize,
-    pub rejected: Vec<Rejected>,
-}
-
-/// `metric.query` params.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueryParams {
-    pub metric: String,
-    /// `"60s"`, `"5m"`, or a number of seconds.
-    pub window: serde_json::Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agg: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<BTreeMap<String, String>>,
-    /// `c`, `g`, `ms`/`h`/`d` or `s`; needed only when one name has several types.
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QueryResult {
-    pub value: Option<f64>,
-    pub window_secs: u64,
-}
-
-/// `server.stats` result.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct StatsResult {
-    pub connections: u64,
-    pub connections_total: u64,
-    pub lines_accepted: u64,
-    pub lines_rejected: u64,
-    pub flushes: u64,
-    pub store_errors: u64,
-    /// Aggregates (series × second) held in memory, not yet written.
-    pub buffered: u64,
-    /// Events dropped because the buffer was full.
-    pub dropped: u64,
-    pub series: u64,
-}
-
-/// Reads params that may be given bare or wrapped in a one-element array (as
-/// Go's net/rpc and by-position JSON-RPC callers send them).
-pub fn params_object<'a, T: Deserialize<'a>>(params: Option<&'a RawValue>) -> Result<T, RpcError> {
-    let raw = params.ok_or_else(|| RpcError::invalid_params("params are required"))?;
-    let text = raw.get().trim_start();
-    let result = if text.starts_with('[') {
-        serde_json::from_str::<[T; 1]>(raw.get()).map(|[t]| t)
-    } else {
-        serde_json::from_str::<T>(raw.get())
-    };
-    result.map_err(|e| RpcError::invalid_params(format!("invalid params: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn single(line: &str) -> Result<Request<'_>, RpcError> {
-        match parse_incoming(line) {
+        match parse_incoming(line, 10) {
             Incoming::Single(r) => r,
             _ => panic!("not single"),
         }
@@ -464,8 +376,8 @@ mod tests {
 
     #[test]
     fn codes_for_bad_lines() {
-        let code_of = |line: &str| match parse_incoming(line) {
-            Incoming::Invalid(e) => e.code,
+        let code_of = |line: &str| match parse_incoming(line, 3) {
+            Incoming::Invalid(e) | Incoming::BatchTooLarge(e) => e.code,
             Incoming::Single(Err(e)) => e.code,
             Incoming::Single(Ok(_)) => 0,
             Incoming::Batch(_) => 1,
@@ -491,14 +403,35 @@ mod tests {
             code_of(r#"{"jsonrpc":"2.0","method":"x","id":{}}"#),
             code::INVALID_REQUEST
         );
+        // An id a client could not read back is not echoed.
+        for id in ["1e6666666", "-1e400", "1e309"] {
+            let line = format!(r#"{{"jsonrpc":"2.0","method":"x","id":{id}}}"#);
+            assert_eq!(code_of(&line), code::INVALID_REQUEST, "{id}");
+        }
+        for id in [
+            "1e300",
+            "-7",
+            "123456789012345678901234567890",
+            "\"x\"",
+            "null",
+        ] {
+            let line = format!(r#"{{"jsonrpc":"2.0","method":"x","id":{id}}}"#);
+            assert_eq!(code_of(&line), 0, "{id}");
+        }
+        // Past the batch bound, the batch is refused whole; at it, it is read.
+        assert_eq!(code_of("[1,2,3]"), 1);
+        assert_eq!(code_of("[1,2,3,4]"), code::INVALID_REQUEST);
+        assert_eq!(code_of("[1,2,3,4,oops"), code::INVALID_REQUEST);
     }
 
     #[test]
     fn batch_items_are_parsed_each() {
         let line = r#"[{"jsonrpc":"2.0","method":"a","id":1}, 5, {"jsonrpc":"2.0","method":"b"}]"#;
-        let Incoming::Batch(items) = parse_incoming(line) else {
+        let Incoming::Batch(batch) = parse_incoming(line, 3) else {
             panic!("not a batch")
         };
+        assert_eq!(batch.len(), 3);
+        let items: Vec<_> = batch.requests().collect();
         assert_eq!(items.len(), 3);
         assert!(items[0].is_ok());
         assert_eq!(items[1].as_ref().unwrap_err().code, code::INVALID_REQUEST);
@@ -531,55 +464,6 @@ mod tests {
         assert_eq!(
             lines[3],
             r#"{"jsonrpc":"2.0","error":{"code":-32700,"message":"parse"},"id":null}"#
-        );
-    }
-
-    #[test]
-    fn lines_borrow_when_unescaped() {
-        let raw = r#"["a:1|c","b:\u0031|c"]"#;
-        let lines: Vec<LineText> = serde_json::from_str(raw).unwrap();
-        assert!(matches!(lines[0].0, Cow::Borrowed("a:1|c")));
-        assert_eq!(lines[1].0, "b:1|c");
-    }
-
-    #[test]
-    fn params_bare_or_wrapped() {
-        let bare = RawValue::from_string(r#"{"metric":"x","window":"60s"}"#.into()).unwrap();
-        let wrapped = RawValue::from_string(r#"[{"metric":"x","window":60}]"#.into()).unwrap();
-        let a: QueryParams = params_object(Some(&bare)).unwrap();
-        let b: QueryParams = params_object(Some(&wrapped)).unwrap();
-        assert_eq!(a.metric, "x");
-        assert_eq!(b.window, serde_json::json!(60));
-        let bad = RawValue::from_string(r#"{"metric":1}"#.into()).unwrap();
-        let e = params_object::<QueryParams>(Some(&bad)).unwrap_err();
-        assert_eq!(e.code, code::INVALID_PARAMS);
-    }
-
-    #[test]
-    fn metric_object_fields_cannot_reach_other_fields() {
-        for bad in [
-            serde_json::json!({"name": "a", "value": 1, "tags": {"k": "b|@0.001"}}),
-            serde_json::json!({"name": "a", "value": 1, "tags": {"k": "x,y:z"}}),
-            serde_json::json!({"name": "a", "value": 1, "tags": ["k:v|#x"]}),
-            serde_json::json!({"name": "a:1|c\nb", "value": 1}),
-            serde_json::json!({"name": "a", "value": "1|@0.5", "type": "c"}),
-            serde_json::json!({"name": "a", "value": "x\ny:1|c", "type": "s"}),
-        ] {
-            let m: MetricObject = serde_json::from_value(bad.clone()).unwrap();
-            assert!(m.to_line().is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn metric_objects_become_lines() {
-        let m: MetricObject = serde_json::from_value(serde_json::json!({
-            "name": "http.latency", "value": 12.5, "type": "ms",
-            "sample_rate": 0.5, "tags": {"route": "/a", "canary": ""}
-        }))
-        .unwrap();
-        assert_eq!(
-            m.to_line().unwrap(),
-            "http.latency:12.5|ms|@0.5|#canary,route:/a"
         );
     }
 }
