@@ -181,6 +181,32 @@ fn sighup_reloads_and_keeps_the_last_good_file_then_sigterm_exits_0() {
 }
 
 #[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("monitors.yaml");
+    std::fs::copy(fixture("monitors-original.yaml"), &path).unwrap();
+    let mut cmd = clean_command(&agent_binary());
+    // NO_COLOR removed: the agent itself must see its stderr is no terminal.
+    cmd.env_remove("NO_COLOR")
+        .env("MONITOR_CONFIG_FILE", &path)
+        .env("REDIS_URL", redis.url())
+        .env("MAILER", "log")
+        .env("RUST_LOG", "info")
+        .current_dir(dir.path());
+    let mut agent = Proc::spawn("agent", cmd);
+    assert!(agent.wait_for_line("agent started", DEADLINE));
+    agent.signal(libc::SIGTERM);
+    agent
+        .wait_exit(DEADLINE)
+        .expect("the agent exits on SIGTERM");
+    let lines = agent.lines();
+    assert!(lines.iter().any(|l| l.contains(" INFO ")), "{lines:?}");
+    let coloured: Vec<&String> = lines.iter().filter(|l| l.contains('\x1b')).collect();
+    assert!(coloured.is_empty(), "escape codes in {coloured:?}");
+}
+
+#[test]
 fn check_refuses_a_window_longer_than_hawkeye_retention() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("monitors.yaml");

@@ -23,9 +23,12 @@ pub struct Proc {
 impl Proc {
     /// Starts `cmd` with stdout and stderr captured (and echoed to the
     /// test's stderr, prefixed with `name`, for diagnosis).
+    /// `NO_COLOR=1` is set unless the command sets or removes it itself.
     pub fn spawn(name: &str, mut cmd: Command) -> Proc {
+        if !cmd.get_envs().any(|(key, _)| key == "NO_COLOR") {
+            cmd.env("NO_COLOR", "1");
+        }
         let mut child = cmd
-            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -69,6 +72,11 @@ impl Proc {
             }
             lines = self.output.changed.wait_timeout(lines, left).unwrap().0;
         }
+    }
+
+    /// Every line printed so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.output.lines.lock().unwrap().clone()
     }
 
     pub fn count_lines(&self, needle: &str) -> usize {
