@@ -185,10 +185,12 @@ impl AgentConfig {
 
 /// Loads `.env` from `dir`, then `.{ENV}.env` (see [`hawkeye_env`]). A file
 /// that cannot be parsed is reported on stderr (logging is not set up yet
-/// when this runs) and the agent goes on with the environment it has.
+/// when this runs) and the agent goes on with the environment it has; so
+/// are the loader's notices (lower-case keys of the Go hawkeye).
 pub fn load_dotenv(dir: &Path) {
-    if let Err(e) = hawkeye_env::load_env_files_from(dir) {
-        eprintln!("warning: ignoring the .env files: {e}");
+    match hawkeye_env::load_env_files_from(dir) {
+        Ok(loaded) => loaded.notices.iter().for_each(|n| eprintln!("notice: {n}")),
+        Err(e) => eprintln!("warning: ignoring the .env files: {e}"),
     }
 }
 

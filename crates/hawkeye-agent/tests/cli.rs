@@ -144,6 +144,34 @@ fn dotenv_files_are_read_and_the_environment_wins() {
 }
 
 #[test]
+fn the_go_hawkeyes_lower_case_dotenv_keys_are_read_with_a_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("monitors-original.yaml"),
+        dir.path().join("monitors.yaml"),
+    )
+    .unwrap();
+    // mailer=smtp without an SMTP host: the error shows the key was read.
+    std::fs::write(dir.path().join(".env"), "service_name=shop\nmailer=smtp\n").unwrap();
+    let out = clean_command(&agent_binary())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SMTP_HOST is not set"), "{stderr}");
+    let notices: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("notice:"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{stderr}");
+    assert!(
+        notices[0].contains("mailer as MAILER, service_name as SERVICE_NAME"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn sighup_reloads_and_keeps_the_last_good_file_then_sigterm_exits_0() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();

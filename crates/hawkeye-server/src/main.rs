@@ -32,9 +32,15 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    if let Err(e) = hawkeye_env::load_env_files() {
-        eprintln!("hawkeye-server: {e}");
-        return ExitCode::FAILURE;
+    match hawkeye_env::load_env_files() {
+        Ok(loaded) => loaded
+            .notices
+            .iter()
+            .for_each(|n| eprintln!("hawkeye-server: notice: {n}")),
+        Err(e) => {
+            eprintln!("hawkeye-server: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     let args = Args::parse();
     tracing_subscriber::fmt()

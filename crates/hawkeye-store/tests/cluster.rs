@@ -386,6 +386,13 @@ async fn a_sharded_name_spreads_over_masters_and_reads_back_whole() {
     let q = WindowQuery::new("hot", 60, t);
     let narrow = store(&url, 1);
     assert_eq!(narrow.query(&q).await.unwrap().unwrap(), Some(400.0));
+    // The Go hawkeye's address form, host:port without a scheme (one node,
+    // a trailing comma): cluster mode is detected and the count read back.
+    let bare = format!("127.0.0.1:{},", cluster.ports()[0]);
+    assert_eq!(
+        store(&bare, 1).query(&q).await.unwrap().unwrap(),
+        Some(400.0)
+    );
     // Fewer shards now: series move, and a series in two shards adds up.
     store(&url, 3).write(&flush(3, 10.0)).await.unwrap();
     assert_eq!(narrow.query(&q).await.unwrap().unwrap(), Some(2400.0));

@@ -1,9 +1,12 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    if let Err(e) = hawkeye::env_files::load_env_files() {
-        eprintln!("error: {e}");
-        return std::process::ExitCode::FAILURE;
+    match hawkeye::env_files::load_env_files() {
+        Ok(loaded) => loaded.notices.iter().for_each(|n| eprintln!("notice: {n}")),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
     }
     let cli = hawkeye::cli::Cli::parse();
     hawkeye::cli::init_tracing(&cli);

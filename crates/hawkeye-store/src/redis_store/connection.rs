@@ -89,6 +89,23 @@ pub(crate) struct Connection {
     shared: Arc<Shared>,
 }
 
+/// A node address as the Go hawkeye wrote it, `host:port` with no scheme,
+/// is read as `redis://host:port` (with a notice: the URL form says which
+/// scheme, database and credentials are meant).
+fn with_scheme(seed: &str) -> String {
+    if seed.contains("://") {
+        return seed.to_string();
+    }
+    let url = format!("redis://{seed}");
+    // Only the completed URL is shown: redaction needs the scheme to find
+    // a password.
+    warn!(
+        "a REDIS_URL node has no scheme (the Go hawkeye's host:port form): read as {}",
+        redact_url(&url)
+    );
+    url
+}
+
 impl Connection {
     /// Prepares a connection to the node or nodes `url` names (a comma list
     /// is a cluster; one URL is asked whether it is one). Nothing is
@@ -98,7 +115,7 @@ impl Connection {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(str::to_string)
+            .map(with_scheme)
             .collect();
         let bad_url =
             |e: RedisError| StoreError::Config(format!("REDIS_URL {}: {e}", redact_url(url)));
@@ -370,5 +387,20 @@ mod tests {
             Err(StoreError::Config(_))
         ));
         assert!(Connection::lazy("redis://127.0.0.1:1,", t).is_ok());
+    }
+
+    #[test]
+    fn a_host_and_port_without_scheme_is_a_redis_url() {
+        let t = Duration::from_secs(1);
+        let c = Connection::lazy("127.0.0.1:6379, db:6380", t).unwrap();
+        assert_eq!(
+            c.shared.seeds,
+            ["redis://127.0.0.1:6379", "redis://db:6380"]
+        );
+        assert_eq!(with_scheme("rediss://db:6380"), "rediss://db:6380");
+        assert_eq!(
+            with_scheme("redis+unix:///run/redis.sock"),
+            "redis+unix:///run/redis.sock"
+        );
     }
 }
