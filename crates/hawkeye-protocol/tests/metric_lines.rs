@@ -197,6 +197,18 @@ fn valid_lines() {
             &[],
             None,
         ),
+        // DogStatsD's newer fields about the sender: accepted and ignored
+        // (DD_CARDINALITY, DD_EXTERNAL_ENV, and any one-letter field).
+        (
+            "a:1|c|#k:v|c:ci-1|card:orchestrator|e:it-false,cn-app,pu-1234",
+            "a",
+            Counter,
+            &[Number(1.0)],
+            1.0,
+            &[("k", "v")],
+            None,
+        ),
+        ("a:1|g|x:future", "a", Gauge, &[Number(1.0)], 1.0, &[], None),
         (
             "a:1|c|T1700000000",
             "a",
@@ -301,7 +313,9 @@ fn invalid_lines_say_which_field_and_why() {
         ("a:1|c|T1|T2", "T<unix-seconds> appears twice"),
         ("a:1|c|x", "unknown field \"x\""),
         ("a:1|c||", "unknown field \"\""),
-        ("a:1|c|e:1", "unknown field \"e:1\""),
+        ("a:1|c|E:1", "unknown field \"E:1\""),
+        ("a:1|c|cardinality:low", "unknown field \"cardinality:low\""),
+        ("a:1|c|1:x", "unknown field \"1:x\""),
     ];
     for (line, want) in cases {
         let err = parse_line(line).expect_err(line);

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <name>:<value>[:<value>...]|<type>[|@<sample_rate>][|#<tag>[:<value>],...][|c:<container>][|T<unix-seconds>]
+//!   [|card:<cardinality>][|e:<external-data>][|<letter>:<anything>]
 //! ```
 //!
 //! Parsing borrows from the input and allocates only for tags and for lines
@@ -67,7 +68,7 @@ pub enum LineError {
     #[error("invalid timestamp {0:?}: expected unix seconds, a positive integer")]
     InvalidTimestamp(String),
     #[error(
-        "unknown field {0:?} (expected @<rate>, #<tags>, c:<container-id> or T<unix-seconds>)"
+        "unknown field {0:?} (expected @<rate>, #<tags>, T<unix-seconds>, c:<container-id>, card:<level> or <letter>:<value>)"
     )]
     UnknownField(String),
     #[error("field {0} appears twice")]
@@ -139,6 +140,11 @@ pub fn parse_line_with<'a>(line: &'a str, limits: &Limits) -> Result<MetricLine<
         } else if field.starts_with("c:") {
             // DogStatsD container id: accepted and ignored.
             once(&mut seen_container, "c:<container-id>")?;
+        } else if is_ignored_dogstatsd_field(field) {
+            // `card:<level>`, `e:<external-data>` and whatever one-letter
+            // field DogStatsD adds next: a client that sends one (the
+            // Datadog admission controller sets DD_EXTERNAL_ENV) must not
+            // lose its metrics over a field that only says where it ran.
         } else if let Some(ts) = field.strip_prefix('T') {
             if parsed.timestamp.is_some() {
                 return Err(LineError::DuplicateField("T<unix-seconds>"));
@@ -173,6 +179,13 @@ pub fn parse_payload_with(
 /// The non-blank lines of a payload, unparsed.
 pub fn payload_lines(payload: &str) -> impl Iterator<Item = &str> {
     payload.split('\n').filter(|l| !l.trim().is_empty())
+}
+
+/// `card:<level>`, or a lower-case letter and `:` (`e:<external-data>`):
+/// DogStatsD's fields about the sender, which hawkeye does not use.
+fn is_ignored_dogstatsd_field(field: &str) -> bool {
+    let b = field.as_bytes();
+    field.starts_with("card:") || (b.len() >= 2 && b[0].is_ascii_lowercase() && b[1] == b':')
 }
 
 fn once(seen: &mut bool, field: &'static str) -> Result<(), LineError> {
