@@ -75,15 +75,17 @@ impl SeriesKey {
     }
 }
 
-/// Writes `tags` sorted by key into `out` (cleared first), in canonical form.
-/// The parser guarantees keys are unique.
+/// Writes `tags` sorted by key, then value, into `out` (cleared first), in
+/// canonical form. A key may repeat with several values (`team:a,team:b`,
+/// kept as DogStatsD keeps them); a tag written twice is one tag.
 pub fn write_canonical_tags(tags: &[(&str, &str)], out: &mut String) {
     out.clear();
     if tags.is_empty() {
         return;
     }
     let mut sorted: Vec<&(&str, &str)> = tags.iter().collect();
-    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    sorted.sort_unstable();
+    sorted.dedup();
     for (i, (k, v)) in sorted.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -103,7 +105,8 @@ pub fn split_canonical_tags(tags: &str) -> impl Iterator<Item = (&str, &str)> {
         .map(|t| t.split_once(':').unwrap_or((t, "")))
 }
 
-/// A tag filter: a series matches when it has every listed tag with that value.
+/// A tag filter: a series matches when it has every listed tag with that
+/// value (a series tagged `team:a,team:b` matches `team=a` and `team=b`).
 /// An empty filter matches every series of the name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TagFilter(pub BTreeMap<String, String>);
@@ -130,6 +133,22 @@ mod tests {
         let b = SeriesKey::new(MetricKind::Counter, "x", &[("a", "1"), ("b", "2")]);
         assert_eq!(a, b);
         assert_eq!(a.tags, "a:1,b:2");
+    }
+
+    #[test]
+    fn a_repeated_key_is_one_series_whatever_the_order_and_matches_each_value() {
+        let a = SeriesKey::new(MetricKind::Counter, "x", &[("team", "b"), ("team", "a")]);
+        let b = SeriesKey::new(
+            MetricKind::Counter,
+            "x",
+            &[("team", "a"), ("team", "b"), ("team", "a")],
+        );
+        assert_eq!(a, b);
+        assert_eq!(a.tags, "team:a,team:b");
+        let filter = |v: &str| TagFilter([("team".to_string(), v.to_string())].into());
+        assert!(filter("a").matches(&a.tags));
+        assert!(filter("b").matches(&a.tags));
+        assert!(!filter("c").matches(&a.tags));
     }
 
     #[test]

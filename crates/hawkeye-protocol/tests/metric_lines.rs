@@ -209,6 +209,16 @@ fn valid_lines() {
             None,
         ),
         ("a:1|g|x:future", "a", Gauge, &[Number(1.0)], 1.0, &[], None),
+        // A key may repeat, as DogStatsD keeps both.
+        (
+            "a:1|c|#team:a,team:b",
+            "a",
+            Counter,
+            &[Number(1.0)],
+            1.0,
+            &[("team", "a"), ("team", "b")],
+            None,
+        ),
         (
             "a:1|c|T1700000000",
             "a",
@@ -305,7 +315,6 @@ fn invalid_lines_say_which_field_and_why() {
         ("a:1|c|#a:1,,b:2", "empty tag key"),
         ("a:1|c|#:v", "empty tag key"),
         ("a:1|c|#a b:1", "keys may not hold spaces"),
-        ("a:1|c|#k:1,k:2", "this key appears twice"),
         ("a:1|c|#k:1|#j:2", "#<tags> appears twice"),
         ("a:1|c|Tsoon", "invalid timestamp \"soon\""),
         ("a:1|c|T-5", "invalid timestamp"),

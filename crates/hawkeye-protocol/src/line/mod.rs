@@ -40,7 +40,8 @@ pub struct MetricLine<'a> {
     pub values: Vec<Value<'a>>,
     /// `1.0` when the line has no `@rate`.
     pub sample_rate: f64,
-    /// In the order written, without the spaces around them; keys are unique.
+    /// In the order written, without the spaces around them; a key may
+    /// repeat (`#team:a,team:b`).
     pub tags: Vec<(&'a str, &'a str)>,
     /// `|T<unix-seconds>`: the second the event belongs to.
     pub timestamp: Option<i64>,
