@@ -1,6 +1,7 @@
 //! Wire formats shared by every hawkeye component, with no I/O:
 //!
-//! - [`line`]: the statsd / DogStatsD metric line (`name:1|c|@0.5|#k:v`).
+//! - [`line`]: the statsd / DogStatsD metric line (`name:1|c|@0.5|#k:v`),
+//!   and DogStatsD's events and service checks read as metric lines.
 //! - [`series`]: what identifies a series (kind, name, sorted tags).
 //! - [`jsonrpc`]: JSON-RPC 2.0 and Go `net/rpc/jsonrpc` (1.0) messages.
 //! - [`rpc_call`]: the caller's side of them: requests encoded, replies decoded.
@@ -15,6 +16,6 @@ pub mod series;
 pub use duration::{parse_duration, DurationError, PlainUnit};
 pub use line::{
     parse_line, parse_line_with, parse_payload, parse_payload_with, Limits, LineError, MetricLine,
-    Value,
+    Origin, Value,
 };
 pub use series::{MetricKind, SeriesKey, TagFilter};

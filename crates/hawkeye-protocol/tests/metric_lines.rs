@@ -401,6 +401,16 @@ proptest! {
         let _ = parse_line(&s);
     }
 
+    /// Events and service checks: lengths that miss, cut characters,
+    /// fields in any order.
+    #[test]
+    fn no_event_or_service_check_panics(
+        head in prop_oneof![Just("_e{"), Just("_sc|")],
+        s in "[a-zé:|#,{}0-9mdhtps]{0,40}",
+    ) {
+        let _ = parse_line(&format!("{head}{s}"));
+    }
+
     #[test]
     fn counters_mean_what_was_written(n in name(), v in -1e9f64..1e9, rate in 0.001f64..=1.0) {
         let line = format!("{n}:{v}|c|@{rate}");
@@ -418,5 +428,77 @@ proptest! {
         let got: Vec<(String, String)> = parsed.tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let want: Vec<(String, String)> = tags.into_iter().collect();
         prop_assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn dogstatsd_events_count_in_the_events_counter_with_their_attributes() {
+    use hawkeye_protocol::line::EVENTS_METRIC;
+    use hawkeye_protocol::Origin;
+    use MetricKind::Counter;
+    use Value::Number;
+    // Title and text are read by length: the text holds a `|`.
+    let e = parse_line(
+        "_e{5,8}:Alert|disk |3%|t:error|p:low|s:nagios|h:web1|k:agg|d:1700000000|#env:prod,team:a",
+    )
+    .unwrap();
+    assert_eq!(e.origin, Origin::Event);
+    assert_eq!((e.name, e.kind), (EVENTS_METRIC, Counter));
+    assert_eq!(e.values, [Number(1.0)]);
+    assert_eq!(e.timestamp, Some(1_700_000_000));
+    assert_eq!(
+        e.tags,
+        [
+            ("env", "prod"),
+            ("team", "a"),
+            ("alert_type", "error"),
+            ("priority", "low"),
+            ("source_type_name", "nagios")
+        ]
+    );
+    // Defaults: info, normal; multi-byte title measured in bytes.
+    let e = parse_line("_e{6,0}:déjà|").unwrap();
+    assert_eq!(e.tags, [("alert_type", "info"), ("priority", "normal")]);
+}
+
+#[test]
+fn dogstatsd_service_checks_set_a_gauge_to_their_status() {
+    use hawkeye_protocol::Origin;
+    use MetricKind::Gauge;
+    use Value::Number;
+    let sc =
+        parse_line("_sc|app.db|2|d:1700000000|h:web1|#env:prod|m:connection refused | retrying")
+            .unwrap();
+    assert_eq!(sc.origin, Origin::ServiceCheck);
+    assert_eq!((sc.name, sc.kind), ("app.db", Gauge));
+    assert_eq!(sc.values, [Number(2.0)]);
+    assert_eq!(sc.tags, [("env", "prod")]);
+    assert_eq!(sc.timestamp, Some(1_700_000_000));
+    assert_eq!(parse_line("_sc|up|0").unwrap().values, [Number(0.0)]);
+}
+
+#[test]
+fn bad_events_and_service_checks_say_why() {
+    let cases: &[(&str, &str)] = &[
+        ("_e{5,3}:abc|d", "shorter than its length says"),
+        ("_e{1,1}:a|bc", "longer than its length says"),
+        ("_e{0,1}:|a", "needs a title"),
+        ("_e{x,1}:a|b", "two byte counts"),
+        ("_e{1,1}:a|b|t:fatal", "invalid t:<alert type> \"fatal\""),
+        ("_e{1,1}:a|b|p:high", "invalid p:<priority>"),
+        ("_e{1,1}:a|b|s:x,y", "invalid s:<source>"),
+        ("_e{1,1}:a|b|z", "unknown field \"z\""),
+        ("_e{1,1}:a|b|#k:v|#j:w", "#<tags> appears twice"),
+        ("_sc|app|4", "status must be 0, 1, 2 or 3"),
+        ("_sc|app", "status must be 0, 1, 2 or 3"),
+        ("_sc|bad name|0", "invalid name"),
+        ("_sc|app|0|q:1", "unknown field \"q:1\""),
+        ("_sc|m:x", "invalid name"),
+        ("_sc||m:", "invalid name"),
+        ("_e{", "expected _e{"),
+    ];
+    for (line, needle) in cases {
+        let e = parse_line(line).expect_err(line).to_string();
+        assert!(e.contains(needle), "{line}: {e}");
     }
 }

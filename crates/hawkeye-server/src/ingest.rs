@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use hawkeye_protocol::MetricLine;
+use hawkeye_protocol::{MetricLine, Origin};
 
 use crate::aggregator::{Aggregator, Journal, Refusal};
 use crate::clock::now_secs;
@@ -18,9 +18,20 @@ struct Counts {
     rejected: u64,
     out_of_range: u64,
     dropped: u64,
+    dogstatsd_events: u64,
+    service_checks: u64,
 }
 
 impl Counts {
+    fn accepted(&mut self, line: &MetricLine<'_>) {
+        self.accepted += 1;
+        match line.origin {
+            Origin::Metric => {}
+            Origin::Event => self.dogstatsd_events += 1,
+            Origin::ServiceCheck => self.service_checks += 1,
+        }
+    }
+
     fn refused(&mut self, line: &MetricLine<'_>, refusal: Refusal) {
         self.rejected += 1;
         match refusal {
@@ -40,6 +51,8 @@ impl Counts {
         Stats::add(&stats.lines_rejected, self.rejected);
         Stats::add(&stats.lines_rejected_range, self.out_of_range);
         Stats::add(&stats.dropped, self.dropped);
+        Stats::add(&stats.dogstatsd_events, self.dogstatsd_events);
+        Stats::add(&stats.service_checks, self.service_checks);
     }
 }
 
@@ -59,7 +72,7 @@ pub(crate) fn ingest_each(
     let mut aggregator = shared.aggregator();
     for (n, line) in lines {
         match aggregator.apply(line, now) {
-            Ok(_) => counts.accepted += 1,
+            Ok(_) => counts.accepted(line),
             Err(refusal) => {
                 counts.refused(line, refusal);
                 refused(*n, refusal);
@@ -88,7 +101,7 @@ pub(crate) fn ingest_all(shared: &Shared, lines: &[MetricLine<'_>]) -> Result<()
         }
     }
     match outcome {
-        Ok(()) => counts.accepted = lines.len() as u64,
+        Ok(()) => lines.iter().for_each(|line| counts.accepted(line)),
         Err(_) => {
             if let Some(journal) = journal {
                 aggregator.undo(journal);

@@ -35,6 +35,8 @@ pub struct Stats {
     pub datagrams_truncated: AtomicU64,
     pub datagram_bytes_truncated: AtomicU64,
     pub events_lost: AtomicU64,
+    pub dogstatsd_events: AtomicU64,
+    pub service_checks: AtomicU64,
 }
 
 impl Stats {
@@ -65,6 +67,8 @@ impl Stats {
             datagrams_truncated: get(&self.datagrams_truncated),
             datagram_bytes_truncated: get(&self.datagram_bytes_truncated),
             events_lost: get(&self.events_lost),
+            dogstatsd_events: get(&self.dogstatsd_events),
+            service_checks: get(&self.service_checks),
         }
     }
 

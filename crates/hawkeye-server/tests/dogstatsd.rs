@@ -1,12 +1,34 @@
 //! What DogStatsD clients send beyond plain statsd, read as DogStatsD reads
 //! it: a tag key repeated with several values keeps every tag, and the
 //! fields about the sender (`card:`, `e:`, a future one-letter field) are
-//! accepted and ignored, not counted as rejected lines.
+//! accepted and ignored, not counted as rejected lines; events and service
+//! checks are taken as the counter `events` and a gauge per check.
 
 mod common;
 
-use common::TestServer;
-use serde_json::json;
+use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+
+use common::{Client, TestServer};
+use hawkeye_testkit::RedisServer;
+use serde_json::{json, Value};
+
+/// Polls `server.stats` until `lines` lines were taken or refused
+/// (datagrams are not answered: the counters are the only signal).
+async fn wait_for_lines(c: &mut Client, lines: u64) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = c.call("server.stats", json!(null)).await["result"].clone();
+        if s["lines_accepted"].as_u64().unwrap() + s["lines_rejected"].as_u64().unwrap() >= lines {
+            return s;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never got there: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_tag_keys_and_sender_fields_are_read_as_dogstatsd_does() {
@@ -33,4 +55,55 @@ async fn repeated_tag_keys_and_sender_fields_are_read_as_dogstatsd_does() {
     assert_eq!(c.query(q(json!({}))).await, json!(4.0));
     let stats = c.call("server.stats", json!(null)).await;
     assert_eq!(stats["result"]["lines_rejected"], json!(0), "{stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_and_service_checks_over_the_datagram_socket_are_counted_and_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let dgram = dir.path().join("statsd.sock");
+    let server = TestServer::start_with(RedisServer::start(), |c| {
+        c.dgram_socket_path = Some(dgram.clone());
+    })
+    .await;
+    let sender = UnixDatagram::unbound().unwrap();
+    let datagrams = [
+        // Two events in one datagram, one in another; the text holds a `|`.
+        "_e{9,12}:Deploy v2|rolled | out|t:success|s:ci|#env:prod\n_e{4,3}:Disk|90%|t:error|p:low|#env:prod",
+        "_e{4,0}:Note||#env:dev",
+        // A check that went critical, then recovered: the gauge keeps the last.
+        "_sc|app.db|2|#env:prod|m:connection refused",
+        "_sc|app.db|0|#env:prod",
+    ];
+    for d in datagrams {
+        sender.send_to(d.as_bytes(), &dgram).unwrap();
+    }
+    let mut c = server.client().await;
+    let stats = wait_for_lines(&mut c, 5).await;
+    assert_eq!(stats["dogstatsd_events"], json!(3), "{stats}");
+    assert_eq!(stats["service_checks"], json!(2), "{stats}");
+    assert_eq!(stats["lines_rejected"], json!(0), "{stats}");
+
+    let events = |tags| json!({"metric": "events", "window": "5m", "tags": tags});
+    assert_eq!(c.query(events(json!({}))).await, json!(3.0));
+    assert_eq!(c.query(events(json!({"env": "prod"}))).await, json!(2.0));
+    assert_eq!(
+        c.query(events(json!({"alert_type": "error", "priority": "low"})))
+            .await,
+        json!(1.0)
+    );
+    assert_eq!(
+        c.query(events(
+            json!({"alert_type": "info", "priority": "normal", "env": "dev"})
+        ))
+        .await,
+        json!(1.0)
+    );
+    assert_eq!(
+        c.query(events(json!({"source_type_name": "ci"}))).await,
+        json!(1.0)
+    );
+    let check = json!({"metric": "app.db", "window": "5m", "type": "g", "agg": "last", "tags": {"env": "prod"}});
+    assert_eq!(c.query(check).await, json!(0.0));
+    let worst = json!({"metric": "app.db", "window": "5m", "type": "g", "agg": "max"});
+    assert_eq!(c.query(worst).await, json!(2.0));
 }

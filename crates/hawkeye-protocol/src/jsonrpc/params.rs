@@ -202,6 +202,10 @@ pub struct StatsResult {
     pub datagram_bytes_truncated: u64,
     /// Answered events the server could not write before it stopped.
     pub events_lost: u64,
+    /// DogStatsD events taken (`_e{...}`, counted in the `events` counter).
+    pub dogstatsd_events: u64,
+    /// DogStatsD service checks taken (`_sc|...`, stored as gauges).
+    pub service_checks: u64,
 }
 
 /// Reads params that may be given bare or wrapped in a one-element array (as

@@ -10,8 +10,10 @@
 //! takes time in proportion to the line's length, and [`Limits`] bound what
 //! one line may hold. The format and its limits: docs/protocol.md.
 
+mod dogstatsd;
 mod tags;
 
+pub use dogstatsd::EVENTS_METRIC;
 pub use tags::Limits;
 
 use crate::series::MetricKind;
@@ -45,6 +47,19 @@ pub struct MetricLine<'a> {
     pub tags: Vec<(&'a str, &'a str)>,
     /// `|T<unix-seconds>`: the second the event belongs to.
     pub timestamp: Option<i64>,
+    /// What the client sent: a metric, or a DogStatsD event or service
+    /// check read as one.
+    pub origin: Origin,
+}
+
+/// What a [`MetricLine`] was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Metric,
+    /// `_e{...}`: one in the counter [`EVENTS_METRIC`].
+    Event,
+    /// `_sc|...`: the check's status as a gauge.
+    ServiceCheck,
 }
 
 /// Why a line was rejected. Each message names the field and the reason.
@@ -72,6 +87,16 @@ pub enum LineError {
         "unknown field {0:?} (expected @<rate>, #<tags>, T<unix-seconds>, c:<container-id>, card:<level> or <letter>:<value>)"
     )]
     UnknownField(String),
+    #[error("invalid event {line:?}: {reason}")]
+    InvalidEvent { line: String, reason: String },
+    #[error("invalid service check {line:?}: {reason}")]
+    InvalidServiceCheck { line: String, reason: String },
+    #[error("invalid {field} {value:?}: expected {expected}")]
+    InvalidFieldValue {
+        field: &'static str,
+        value: String,
+        expected: String,
+    },
     #[error("field {0} appears twice")]
     DuplicateField(&'static str),
     #[error("a set takes one value per line")]
@@ -109,6 +134,12 @@ pub fn parse_line_with<'a>(line: &'a str, limits: &Limits) -> Result<MetricLine<
     if line.is_empty() {
         return Err(LineError::Empty);
     }
+    if line.starts_with("_e{") {
+        return dogstatsd::parse_event(line, limits);
+    }
+    if line.starts_with("_sc|") {
+        return dogstatsd::parse_service_check(line, limits);
+    }
     let Some((name, rest)) = line.split_once(':') else {
         return Err(LineError::MissingValue(snippet(line)));
     };
@@ -129,6 +160,7 @@ pub fn parse_line_with<'a>(line: &'a str, limits: &Limits) -> Result<MetricLine<
         sample_rate: 1.0,
         tags: Vec::new(),
         timestamp: None,
+        origin: Origin::Metric,
     };
     let (mut seen_rate, mut seen_tags, mut seen_container) = (false, false, false);
     for field in fields {
