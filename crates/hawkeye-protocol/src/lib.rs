@@ -15,7 +15,7 @@ pub mod series;
 
 pub use duration::{parse_duration, DurationError, PlainUnit};
 pub use line::{
-    parse_line, parse_line_with, parse_payload, parse_payload_with, Limits, LineError, MetricLine,
-    Origin, Value,
+    parse_line, parse_line_with, parse_payload, parse_payload_with, GaugeMode, Limits, LineError,
+    MetricLine, Origin, Value,
 };
 pub use series::{MetricKind, SeriesKey, TagFilter};

@@ -355,6 +355,7 @@ fn limits_refuse_a_line_with_a_clear_error() {
     let tight = Limits {
         max_tags: 1,
         max_key_bytes: 8,
+        ..Limits::default()
     };
     assert!(parse_line_with("ab:1|c|#k:v", &tight).is_ok());
     assert!(parse_line_with("abcd:1|c|#k:vv", &tight).is_ok());
@@ -501,4 +502,22 @@ fn bad_events_and_service_checks_say_why() {
         let e = parse_line(line).expect_err(line).to_string();
         assert!(e.contains(needle), "{line}: {e}");
     }
+}
+
+#[test]
+fn a_signed_gauge_adjusts_in_statsd_mode_and_sets_in_dogstatsd_mode() {
+    use hawkeye_protocol::GaugeMode;
+    let dogstatsd = Limits {
+        gauge_mode: GaugeMode::DogStatsd,
+        ..Limits::default()
+    };
+    assert_eq!(parse_line("g:-3|g").unwrap().values, [Value::Delta(-3.0)]);
+    assert_eq!(parse_line("g:+3|g").unwrap().values, [Value::Delta(3.0)]);
+    let set = |l| parse_line_with(l, &dogstatsd).unwrap().values;
+    assert_eq!(set("g:-3|g"), [Value::Number(-3.0)]);
+    assert_eq!(set("g:+3|g"), [Value::Number(3.0)]);
+    // Only gauges have adjustments; other kinds read a sign the same way.
+    assert_eq!(set("c:-3|c"), [Value::Number(-3.0)]);
+    assert_eq!("dogstatsd".parse(), Ok(GaugeMode::DogStatsd));
+    assert!("graphite".parse::<GaugeMode>().is_err());
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hawkeye_protocol::{parse_duration, Limits, PlainUnit};
+use hawkeye_protocol::{parse_duration, GaugeMode, Limits, PlainUnit};
 
 /// Everything the server needs to start, apart from its store.
 #[derive(Debug, Clone)]
@@ -39,8 +39,12 @@ pub struct ServerConfig {
     /// `Metric.Handle` text (`HAWKEYE_MAX_BATCH`).
     pub max_batch: usize,
     /// Tags per line and bytes per series key or set member
-    /// (`HAWKEYE_MAX_TAGS`, `HAWKEYE_MAX_KEY_BYTES`).
+    /// (`HAWKEYE_MAX_TAGS`, `HAWKEYE_MAX_KEY_BYTES`), and what a signed
+    /// gauge value means on the stream socket (`HAWKEYE_GAUGE_MODE`).
     pub line_limits: Limits,
+    /// What a signed gauge value means on the datagram socket
+    /// (`HAWKEYE_DGRAM_GAUGE_MODE`, by default `HAWKEYE_GAUGE_MODE`).
+    pub dgram_gauge_mode: GaugeMode,
     /// Concurrent stream connections (`HAWKEYE_MAX_CONNECTIONS`).
     pub max_connections: usize,
     /// At the connection limit, a connection idle at least this long may be
@@ -74,6 +78,7 @@ impl Default for ServerConfig {
             max_output_bytes: 64 << 10,
             max_batch: 1000,
             line_limits: Limits::default(),
+            dgram_gauge_mode: GaugeMode::Statsd,
             max_connections: 4096,
             evict_idle_after: Duration::from_secs(1),
             max_buffered: 1_000_000,
@@ -137,6 +142,18 @@ impl<F: Fn(&str) -> Option<String>> EnvReader<F> {
         }
     }
 
+    /// A value read with its `FromStr`, whose error names what is expected.
+    pub fn parsed<T: std::str::FromStr<Err = String>>(
+        &self,
+        variable: &'static str,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        match self.value(variable) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|reason| ConfigError { variable, reason }),
+        }
+    }
+
     pub fn mode(&self, variable: &'static str, default: u32) -> Result<u32, ConfigError> {
         match self.value(variable) {
             None => Ok(default),
@@ -152,6 +169,15 @@ impl<F: Fn(&str) -> Option<String>> EnvReader<F> {
 }
 
 impl ServerConfig {
+    /// How lines on the datagram socket are read: the same bounds, its own
+    /// gauge mode.
+    pub fn dgram_line_limits(&self) -> Limits {
+        Limits {
+            gauge_mode: self.dgram_gauge_mode,
+            ..self.line_limits
+        }
+    }
+
     /// Reads the settings from the process environment.
     pub fn from_env() -> Result<ServerConfig, ConfigError> {
         ServerConfig::from_reader(&EnvReader::new(|k| std::env::var(k).ok()))
@@ -161,6 +187,7 @@ impl ServerConfig {
         env: &EnvReader<F>,
     ) -> Result<ServerConfig, ConfigError> {
         let d = ServerConfig::default();
+        let gauge_mode = env.parsed("HAWKEYE_GAUGE_MODE", d.line_limits.gauge_mode)?;
         let config = ServerConfig {
             socket_path: PathBuf::from(env.string("HAWKEYE_SOCKET", "/tmp/hawkeye.sock")),
             dgram_socket_path: env.value("HAWKEYE_DGRAM_SOCKET").map(PathBuf::from),
@@ -176,7 +203,9 @@ impl ServerConfig {
             line_limits: Limits {
                 max_tags: env.count("HAWKEYE_MAX_TAGS", d.line_limits.max_tags)?,
                 max_key_bytes: env.count("HAWKEYE_MAX_KEY_BYTES", d.line_limits.max_key_bytes)?,
+                gauge_mode,
             },
+            dgram_gauge_mode: env.parsed("HAWKEYE_DGRAM_GAUGE_MODE", gauge_mode)?,
             max_connections: env.count("HAWKEYE_MAX_CONNECTIONS", d.max_connections)?,
             evict_idle_after: env.duration("HAWKEYE_EVICT_IDLE_AFTER", d.evict_idle_after)?,
             max_buffered: env.count("HAWKEYE_MAX_BUFFERED", d.max_buffered)?,
@@ -273,6 +302,21 @@ mod tests {
     }
 
     #[test]
+    fn the_gauge_mode_is_read_per_listener() {
+        let c = ServerConfig::from_reader(&reader(&[("HAWKEYE_GAUGE_MODE", "DogStatsD")])).unwrap();
+        assert_eq!(c.line_limits.gauge_mode, GaugeMode::DogStatsd);
+        assert_eq!(c.dgram_line_limits().gauge_mode, GaugeMode::DogStatsd);
+        let c = ServerConfig::from_reader(&reader(&[("HAWKEYE_DGRAM_GAUGE_MODE", "dogstatsd")]))
+            .unwrap();
+        assert_eq!(c.line_limits.gauge_mode, GaugeMode::Statsd);
+        assert_eq!(c.dgram_line_limits().gauge_mode, GaugeMode::DogStatsd);
+        let e =
+            ServerConfig::from_reader(&reader(&[("HAWKEYE_GAUGE_MODE", "graphite")])).unwrap_err();
+        assert_eq!(e.variable, "HAWKEYE_GAUGE_MODE");
+        assert!(e.reason.contains("expected statsd or dogstatsd"), "{e}");
+    }
+
+    #[test]
     fn limits_are_read_and_checked() {
         let c = ServerConfig::from_reader(&reader(&[
             ("HAWKEYE_MAX_TAGS", "5"),
@@ -287,6 +331,8 @@ mod tests {
         assert_eq!(c.evict_idle_after, Duration::from_millis(250));
         assert_eq!(c.line_limits.max_tags, 5);
         assert_eq!(c.line_limits.max_key_bytes, 300);
+        assert_eq!(c.line_limits.gauge_mode, GaugeMode::Statsd);
+        assert_eq!(c.dgram_line_limits().gauge_mode, GaugeMode::Statsd);
         assert_eq!(c.max_batch, 7);
         assert_eq!(c.max_output_bytes, 4096);
         assert_eq!(c.max_pending_bytes, 2_000_000);

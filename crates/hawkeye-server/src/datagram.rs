@@ -93,6 +93,7 @@ async fn take_datagram(shared: &Shared, mut payload: &[u8], length: usize, pacer
             "datagram longer than HAWKEYE_DGRAM_MAX_BYTES; its end is dropped"
         );
     }
+    let limits = shared.config.dgram_line_limits();
     let mut chunk: Vec<(u32, MetricLine<'_>)> = Vec::with_capacity(CHUNK_LINES.min(64));
     let mut chunk_bytes = 0;
     for (i, line) in payload.split(|b| *b == b'\n').enumerate() {
@@ -107,7 +108,7 @@ async fn take_datagram(shared: &Shared, mut payload: &[u8], length: usize, pacer
         };
         // One line of the datagram (blank ones skipped, `\r` trimmed).
         for text in payload_lines(text) {
-            match parse_line_with(text, &shared.config.line_limits) {
+            match parse_line_with(text, &limits) {
                 Ok(parsed) => chunk.push((i as u32, parsed)),
                 Err(e) => {
                     shared.stats.line_refused(&e);

@@ -107,3 +107,32 @@ async fn events_and_service_checks_over_the_datagram_socket_are_counted_and_stor
     let worst = json!({"metric": "app.db", "window": "5m", "type": "g", "agg": "max"});
     assert_eq!(c.query(worst).await, json!(2.0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_gauge_sets_on_a_dogstatsd_listener_and_adjusts_on_a_statsd_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let dgram = dir.path().join("statsd.sock");
+    // The stream socket keeps statsd's meaning; the datagram socket, where
+    // DogStatsD clients send, reads a sign as DogStatsD does.
+    let server = TestServer::start_with(RedisServer::start(), |c| {
+        c.dgram_socket_path = Some(dgram.clone());
+        c.dgram_gauge_mode = hawkeye_protocol::GaugeMode::DogStatsd;
+    })
+    .await;
+    let mut c = server.client().await;
+    let r = c
+        .call(
+            "metric.send",
+            json!(["temp.stream:10|g", "temp.stream:-3|g"]),
+        )
+        .await;
+    assert_eq!(r["result"]["accepted"], json!(2), "{r}");
+    let sender = UnixDatagram::unbound().unwrap();
+    sender
+        .send_to(b"temp.dgram:10|g\ntemp.dgram:-3|g", &dgram)
+        .unwrap();
+    wait_for_lines(&mut c, 4).await;
+    let last = |name| json!({"metric": name, "window": "5m", "type": "g", "agg": "last"});
+    assert_eq!(c.query(last("temp.stream")).await, json!(7.0));
+    assert_eq!(c.query(last("temp.dgram")).await, json!(-3.0));
+}

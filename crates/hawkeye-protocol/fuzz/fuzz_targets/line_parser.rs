@@ -4,12 +4,13 @@
 #![no_main]
 
 use hawkeye_protocol::series::SeriesKey;
-use hawkeye_protocol::{parse_payload_with, Limits, Value};
+use hawkeye_protocol::{parse_payload_with, GaugeMode, Limits, Value};
 use libfuzzer_sys::fuzz_target;
 
 const LIMITS: Limits = Limits {
     max_tags: 16,
     max_key_bytes: 256,
+    gauge_mode: GaugeMode::Statsd,
 };
 
 fuzz_target!(|data: &[u8]| {

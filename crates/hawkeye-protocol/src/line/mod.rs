@@ -23,12 +23,38 @@ pub const MAX_NAME_LEN: usize = 200;
 /// Error messages quote at most this many bytes of the offending input.
 const SNIPPET_LEN: usize = 64;
 
+/// What a gauge value written with a sign (`-3`, `+3`) means. statsd reads
+/// it as an adjustment of the current value; DogStatsD clients send it
+/// meaning "set to -3" (a DogStatsD gauge has no adjustments).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GaugeMode {
+    /// `x:-3|g` lowers the gauge by 3 (statsd, Etsy's daemon).
+    #[default]
+    Statsd,
+    /// `x:-3|g` sets the gauge to -3 (DogStatsD).
+    DogStatsd,
+}
+
+impl std::str::FromStr for GaugeMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<GaugeMode, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "statsd" => Ok(GaugeMode::Statsd),
+            "dogstatsd" => Ok(GaugeMode::DogStatsd),
+            other => Err(format!(
+                "{other:?} is not a gauge mode (expected statsd or dogstatsd)"
+            )),
+        }
+    }
+}
+
 /// One value of a line.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value<'a> {
     /// A counter increment, a gauge's new value or an observation.
     Number(f64),
-    /// A gauge adjustment written `+N` or `-N`.
+    /// A gauge adjustment written `+N` or `-N` ([`GaugeMode::Statsd`]).
     Delta(f64),
     /// A set member.
     Member(&'a str),
@@ -289,7 +315,8 @@ fn parse_values<'a>(
             }
             let number = parse_number(v).ok_or_else(|| invalid(v, "not a finite number"))?;
             let signed = v.starts_with('+') || v.starts_with('-');
-            Ok(if kind == MetricKind::Gauge && signed {
+            let adjusts = signed && limits.gauge_mode == GaugeMode::Statsd;
+            Ok(if kind == MetricKind::Gauge && adjusts {
                 Value::Delta(number)
             } else {
                 Value::Number(number)

@@ -7,7 +7,7 @@
 //! is bounded ([`Limits::max_tags`]) and tags are never compared with each
 //! other: a key may repeat (`#team:a,team:b`, as DogStatsD keeps both).
 
-use super::{snippet, LineError};
+use super::{snippet, GaugeMode, LineError};
 
 /// Bounds on one line, so that what one line costs (parsing time, and the
 /// memory of the series it creates) is bounded.
@@ -19,6 +19,9 @@ pub struct Limits {
     /// (`k:v` joined by `,`); also the longest set member
     /// (`HAWKEYE_MAX_KEY_BYTES`).
     pub max_key_bytes: usize,
+    /// What a gauge value written with a sign means (`HAWKEYE_GAUGE_MODE`).
+    /// Not a bound, but read per listener with them.
+    pub gauge_mode: GaugeMode,
 }
 
 impl Limits {
@@ -31,6 +34,7 @@ impl Default for Limits {
         Limits {
             max_tags: Limits::DEFAULT_MAX_TAGS,
             max_key_bytes: Limits::DEFAULT_MAX_KEY_BYTES,
+            gauge_mode: GaugeMode::Statsd,
         }
     }
 }
@@ -105,6 +109,7 @@ mod tests {
     const UNBOUNDED: Limits = Limits {
         max_tags: usize::MAX,
         max_key_bytes: usize::MAX,
+        gauge_mode: GaugeMode::Statsd,
     };
 
     #[test]
