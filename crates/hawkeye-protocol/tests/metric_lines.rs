@@ -458,6 +458,12 @@ fn dogstatsd_events_count_in_the_events_counter_with_their_attributes() {
         ]
     );
     // Defaults: info, normal; multi-byte title measured in bytes.
+    // As the Datadog client sends them with DD_EXTERNAL_ENV and a cardinality.
+    let e = parse_line("_e{6,4}:Deploy|done|t:success|#env:prod|c:ci-1|card:low|e:it-false,cn-app")
+        .unwrap();
+    assert_eq!(e.tags[0], ("env", "prod"));
+    let sc = parse_line("_sc|app.db|0|#env:prod|card:low|e:it-false|m:fine").unwrap();
+    assert_eq!(sc.tags, [("env", "prod")]);
     let e = parse_line("_e{6,0}:déjà|").unwrap();
     assert_eq!(e.tags, [("alert_type", "info"), ("priority", "normal")]);
 }
@@ -489,11 +495,12 @@ fn bad_events_and_service_checks_say_why() {
         ("_e{1,1}:a|b|p:high", "invalid p:<priority>"),
         ("_e{1,1}:a|b|s:x,y", "invalid s:<source>"),
         ("_e{1,1}:a|b|z", "unknown field \"z\""),
+        ("_e{1,1}:a|b|Q:1", "unknown field \"Q:1\""),
         ("_e{1,1}:a|b|#k:v|#j:w", "#<tags> appears twice"),
         ("_sc|app|4", "status must be 0, 1, 2 or 3"),
         ("_sc|app", "status must be 0, 1, 2 or 3"),
         ("_sc|bad name|0", "invalid name"),
-        ("_sc|app|0|q:1", "unknown field \"q:1\""),
+        ("_sc|app|0|Q:1", "unknown field \"Q:1\""),
         ("_sc|m:x", "invalid name"),
         ("_sc||m:", "invalid name"),
         ("_e{", "expected _e{"),

@@ -14,6 +14,12 @@ pub struct ServerConfig {
     pub socket_path: PathBuf,
     /// statsd/DogStatsD datagram socket (`HAWKEYE_DGRAM_SOCKET`), off when `None`.
     pub dgram_socket_path: Option<PathBuf>,
+    /// statsd UDP listener (`HAWKEYE_UDP_ADDR`, e.g. `127.0.0.1:8125`), off
+    /// when `None`. Its lines are read as on the datagram socket.
+    pub udp_addr: Option<std::net::SocketAddr>,
+    /// Receive buffer asked for on the UDP socket (`HAWKEYE_UDP_RCVBUF`);
+    /// the kernel grants at most `net.core.rmem_max`.
+    pub udp_rcvbuf: usize,
     /// File mode of the socket files (`HAWKEYE_SOCKET_MODE`, octal).
     pub socket_mode: u32,
     /// How often aggregates are written to the store (`HAWKEYE_FLUSH_INTERVAL`).
@@ -68,6 +74,8 @@ impl Default for ServerConfig {
         ServerConfig {
             socket_path: PathBuf::from("/tmp/hawkeye.sock"),
             dgram_socket_path: None,
+            udp_addr: None,
+            udp_rcvbuf: 8 << 20,
             socket_mode: 0o660,
             flush_interval: Duration::from_millis(200),
             retention: Duration::from_secs(3600),
@@ -142,6 +150,21 @@ impl<F: Fn(&str) -> Option<String>> EnvReader<F> {
         }
     }
 
+    /// An `ip:port` address, `None` when unset.
+    pub fn socket_addr(
+        &self,
+        variable: &'static str,
+    ) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        self.value(variable)
+            .map(|v| {
+                v.trim().parse().map_err(|_| ConfigError {
+                    variable,
+                    reason: format!("{v:?} is not an address such as 127.0.0.1:8125"),
+                })
+            })
+            .transpose()
+    }
+
     /// A value read with its `FromStr`, whose error names what is expected.
     pub fn parsed<T: std::str::FromStr<Err = String>>(
         &self,
@@ -191,6 +214,8 @@ impl ServerConfig {
         let config = ServerConfig {
             socket_path: PathBuf::from(env.string("HAWKEYE_SOCKET", "/tmp/hawkeye.sock")),
             dgram_socket_path: env.value("HAWKEYE_DGRAM_SOCKET").map(PathBuf::from),
+            udp_addr: env.socket_addr("HAWKEYE_UDP_ADDR")?,
+            udp_rcvbuf: env.count("HAWKEYE_UDP_RCVBUF", d.udp_rcvbuf)?,
             socket_mode: env.mode("HAWKEYE_SOCKET_MODE", d.socket_mode)?,
             flush_interval: env.duration("HAWKEYE_FLUSH_INTERVAL", d.flush_interval)?,
             retention: env.duration("HAWKEYE_RETENTION", d.retention)?,
@@ -314,6 +339,20 @@ mod tests {
             ServerConfig::from_reader(&reader(&[("HAWKEYE_GAUGE_MODE", "graphite")])).unwrap_err();
         assert_eq!(e.variable, "HAWKEYE_GAUGE_MODE");
         assert!(e.reason.contains("expected statsd or dogstatsd"), "{e}");
+    }
+
+    #[test]
+    fn the_udp_listener_is_off_unless_an_address_is_set() {
+        assert_eq!(
+            ServerConfig::from_reader(&reader(&[])).unwrap().udp_addr,
+            None
+        );
+        let c =
+            ServerConfig::from_reader(&reader(&[("HAWKEYE_UDP_ADDR", "127.0.0.1:8125")])).unwrap();
+        assert_eq!(c.udp_addr, Some("127.0.0.1:8125".parse().unwrap()));
+        let e =
+            ServerConfig::from_reader(&reader(&[("HAWKEYE_UDP_ADDR", "localhost")])).unwrap_err();
+        assert_eq!(e.variable, "HAWKEYE_UDP_ADDR");
     }
 
     #[test]

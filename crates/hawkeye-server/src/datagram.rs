@@ -1,7 +1,7 @@
-//! The statsd/DogStatsD datagram socket: each datagram holds one or more
-//! metric lines separated by `\n`. Nothing is answered; what is refused is
-//! counted in `server.stats` and logged at debug level (docs/protocol.md,
-//! "The datagram socket").
+//! The statsd/DogStatsD datagram sockets, Unix and UDP: each datagram holds
+//! one or more metric lines separated by `\n`. Nothing is answered; what is
+//! refused is counted in `server.stats` and logged at debug level
+//! (docs/protocol.md, "The datagram socket").
 //!
 //! Datagrams are read whole: the buffer is as large as the largest datagram
 //! a local sender can send (a Unix datagram may be up to its sender's send
@@ -9,13 +9,15 @@
 //! sets it lower. Each read asks the kernel for the datagram's real length
 //! (`MSG_TRUNC`), so a datagram cut by a smaller buffer is known and counted.
 
+use std::future::Future;
+use std::io;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use hawkeye_protocol::line::payload_lines;
 use hawkeye_protocol::{parse_line_with, MetricLine};
 use tokio::io::Interest;
-use tokio::net::UnixDatagram;
+use tokio::net::{UdpSocket, UnixDatagram};
 use tokio::sync::watch;
 use tracing::debug;
 
@@ -42,20 +44,52 @@ pub(crate) fn largest_datagram() -> usize {
         .clamp(65_536, MAX_DEFAULT)
 }
 
+/// The largest UDP payload (a 65 535-byte IPv4 packet less its headers).
+pub(crate) const LARGEST_UDP: usize = 65_507;
+
+/// A socket datagrams are read from, each with its real length.
+pub(crate) trait DatagramSocket: Send + Sync + 'static {
+    /// Receives one datagram into `buf`; its full length, even when longer
+    /// than `buf` (`MSG_TRUNC`).
+    fn receive(
+        &self,
+        buf: &mut [MaybeUninit<u8>],
+    ) -> impl Future<Output = io::Result<usize>> + Send;
+}
+
+impl DatagramSocket for UnixDatagram {
+    async fn receive(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+        self.async_io(Interest::READABLE, || {
+            socket2::SockRef::from(self).recv_with_flags(buf, libc::MSG_TRUNC)
+        })
+        .await
+    }
+}
+
+impl DatagramSocket for UdpSocket {
+    async fn receive(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+        self.async_io(Interest::READABLE, || {
+            socket2::SockRef::from(self).recv_with_flags(buf, libc::MSG_TRUNC)
+        })
+        .await
+    }
+}
+
+/// Reads datagrams of at most `max_bytes` (longer ones are cut and
+/// counted) until shutdown.
 pub(crate) async fn serve(
     shared: Arc<Shared>,
-    socket: UnixDatagram,
+    socket: impl DatagramSocket,
+    max_bytes: usize,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // Left uninitialised: only the pages datagrams reach become resident.
-    let mut storage: Vec<u8> = Vec::with_capacity(shared.config.dgram_max_bytes);
-    let buf: &mut [MaybeUninit<u8>] = storage.spare_capacity_mut();
+    let mut storage: Vec<u8> = Vec::with_capacity(max_bytes);
+    let buf: &mut [MaybeUninit<u8>] = &mut storage.spare_capacity_mut()[..max_bytes];
     let mut pacer = Pacer::default();
     loop {
         let received = tokio::select! {
-            r = socket.async_io(Interest::READABLE, || {
-                socket2::SockRef::from(&socket).recv_with_flags(buf, libc::MSG_TRUNC)
-            }) => r,
+            r = socket.receive(buf) => r,
             _ = shutdown.changed() => return,
         };
         let length = match received {

@@ -21,6 +21,7 @@ mod rpc;
 mod shared;
 mod socket_file;
 mod stats;
+mod udp;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,6 +48,11 @@ pub enum ServerError {
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("HAWKEYE_UDP_ADDR {addr}: {source}")]
+    Udp {
+        addr: std::net::SocketAddr,
         source: std::io::Error,
     },
     #[error("the server task failed: {0}")]
@@ -117,6 +123,22 @@ pub async fn start(
         },
         None => None,
     };
+    let udp = match config.udp_addr {
+        Some(addr) => match udp::bind(addr, config.udp_rcvbuf) {
+            Ok((socket, granted, inode)) => {
+                info!(%addr, receive_buffer = granted, "statsd UDP listener");
+                Some((socket, inode))
+            }
+            Err(e) => {
+                socket_file::remove(&config.socket_path);
+                if let Some(path) = &config.dgram_socket_path {
+                    socket_file::remove(path);
+                }
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     info!(
         socket = %config.socket_path.display(),
         datagram = ?config.dgram_socket_path,
@@ -125,8 +147,12 @@ pub async fn start(
     );
     let socket_path = config.socket_path.clone();
     let shared = Arc::new(Shared::new(config, store));
+    if let Some((_, inode)) = &udp {
+        shared.stats.set_udp_inode(*inode);
+    }
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let task = tokio::spawn(run(shared.clone(), listener, datagram, shutdown_rx));
+    let udp = udp.map(|(socket, _)| socket);
+    let task = tokio::spawn(run(shared.clone(), listener, (datagram, udp), shutdown_rx));
     Ok(ServerHandle {
         socket_path,
         shared,
@@ -138,12 +164,24 @@ pub async fn start(
 async fn run(
     shared: Arc<Shared>,
     listener: tokio::net::UnixListener,
-    datagram: Option<tokio::net::UnixDatagram>,
+    (datagram, udp): (
+        Option<tokio::net::UnixDatagram>,
+        Option<tokio::net::UdpSocket>,
+    ),
     mut shutdown: watch::Receiver<bool>,
 ) -> u64 {
     let flusher = tokio::spawn(flush_task::run(shared.clone(), shutdown.clone()));
-    let datagram_task = datagram
-        .map(|socket| tokio::spawn(datagram::serve(shared.clone(), socket, shutdown.clone())));
+    let mut datagram_tasks = Vec::new();
+    let max_bytes = shared.config.dgram_max_bytes;
+    if let Some(socket) = datagram {
+        let serve = datagram::serve(shared.clone(), socket, max_bytes, shutdown.clone());
+        datagram_tasks.push(tokio::spawn(serve));
+    }
+    if let Some(socket) = udp {
+        let max_bytes = max_bytes.min(datagram::LARGEST_UDP);
+        let serve = datagram::serve(shared.clone(), socket, max_bytes, shutdown.clone());
+        datagram_tasks.push(tokio::spawn(serve));
+    }
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -182,7 +220,7 @@ async fn run(
         connections.abort_all();
         while connections.join_next().await.is_some() {}
     }
-    if let Some(task) = datagram_task {
+    for task in datagram_tasks {
         let _ = task.await;
     }
     if let Some(path) = &shared.config.dgram_socket_path {

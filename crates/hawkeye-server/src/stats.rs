@@ -37,6 +37,9 @@ pub struct Stats {
     pub events_lost: AtomicU64,
     pub dogstatsd_events: AtomicU64,
     pub service_checks: AtomicU64,
+    /// The UDP socket's inode (0: no UDP listener), to read the datagrams
+    /// the kernel dropped on it.
+    udp_inode: AtomicU64,
 }
 
 impl Stats {
@@ -69,7 +72,15 @@ impl Stats {
             events_lost: get(&self.events_lost),
             dogstatsd_events: get(&self.dogstatsd_events),
             service_checks: get(&self.service_checks),
+            udp_drops: match get(&self.udp_inode) {
+                0 => 0,
+                inode => crate::udp::kernel_drops(inode).unwrap_or(0),
+            },
         }
+    }
+
+    pub fn set_udp_inode(&self, inode: u64) {
+        self.udp_inode.store(inode, Relaxed);
     }
 
     pub fn add(counter: &AtomicU64, n: u64) {

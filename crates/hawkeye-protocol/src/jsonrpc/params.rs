@@ -206,6 +206,9 @@ pub struct StatsResult {
     pub dogstatsd_events: u64,
     /// DogStatsD service checks taken (`_sc|...`, stored as gauges).
     pub service_checks: u64,
+    /// Datagrams the kernel dropped on the UDP socket, its receive buffer
+    /// full (`HAWKEYE_UDP_RCVBUF`).
+    pub udp_drops: u64,
 }
 
 /// Reads params that may be given bare or wrapped in a one-element array (as

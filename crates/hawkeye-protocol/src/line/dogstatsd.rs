@@ -14,7 +14,10 @@
 //! message are not kept. The format and what is kept: docs/protocol.md.
 
 use super::tags::{parse_tags, Limits};
-use super::{check_name, parse_timestamp, snippet, LineError, MetricLine, Origin, Value};
+use super::{
+    check_name, is_ignored_dogstatsd_field, parse_timestamp, snippet, LineError, MetricLine,
+    Origin, Value,
+};
 use crate::series::MetricKind;
 
 /// The counter every event increments.
@@ -83,8 +86,10 @@ impl<'a> EventFields<'a> {
             set_once(&mut self.alert_type, t, "t:<alert type>")
         } else if let Some(s) = field.strip_prefix("s:") {
             set_once(&mut self.source, tag_value(s, "s:<source>")?, "s:<source>")
-        } else if field.starts_with("h:") || field.starts_with("k:") {
-            // Host and aggregation key: not kept.
+        } else if is_ignored_dogstatsd_field(field) {
+            // Host (`h:`), aggregation key (`k:`), and the fields about the
+            // sender that metric lines carry too (`c:`, `card:`, `e:`): not
+            // kept.
             Ok(())
         } else {
             Err(LineError::UnknownField(snippet(field)))
@@ -159,7 +164,8 @@ pub(super) fn parse_service_check<'a>(
             set_once(&mut tags, text, "#<tags>")?;
         } else if let Some(ts) = field.strip_prefix("d:") {
             set_once(&mut timestamp, parse_timestamp(ts)?, "d:<timestamp>")?;
-        } else if !field.starts_with("h:") {
+        } else if !is_ignored_dogstatsd_field(field) {
+            // The host (`h:`) and the fields about the sender pass, unkept.
             return Err(LineError::UnknownField(snippet(field)));
         }
     }

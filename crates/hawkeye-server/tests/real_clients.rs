@@ -1,0 +1,164 @@
+//! Unmodified statsd clients from PyPI read back exactly: the `statsd`
+//! package over UDP, and Datadog's official `datadog` package over UDP and
+//! over the Unix datagram socket with `DD_CARDINALITY` and `DD_EXTERNAL_ENV`
+//! set (so every line carries `|card:` and `|e:`), including an event, a
+//! service check and a negative gauge (DogStatsD's "set to"). Nothing is
+//! rejected. Needs `python3 -m pip install statsd datadog` (.ci/run does).
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::process::ServerProcess;
+use common::Client;
+use hawkeye_testkit::RedisServer;
+use serde_json::{json, Value};
+
+const SENDS: u32 = 200;
+
+const SCRIPT: &str = r#"
+import os, socket, sys
+import statsd
+from datadog.dogstatsd import DogStatsd
+
+port, dgram, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+
+# This datadog version takes the cardinality as a setting (newer ones also
+# read DD_CARDINALITY, which the test sets too); DD_EXTERNAL_ENV it reads.
+card = os.environ["DD_CARDINALITY"]
+
+# What the Datadog client puts on the wire with these settings.
+capture = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+capture.bind(("127.0.0.1", 0))
+probe = DogStatsd(host="127.0.0.1", port=capture.getsockname()[1], disable_telemetry=True, disable_buffering=True, cardinality=card)
+probe.increment("probe")
+print("wire:", capture.recv(65536).decode())
+
+plain = statsd.StatsClient("127.0.0.1", port)
+for _ in range(n):
+    plain.incr("py.statsd.hits")
+plain.gauge("py.statsd.temp", 5)
+plain.timing("py.statsd.latency", 12)
+
+udp = DogStatsd(host="127.0.0.1", port=port, disable_telemetry=True, cardinality=card)
+for _ in range(n):
+    udp.increment("py.dd.hits", tags=["team:a", "team:b"])
+udp.gauge("py.dd.temp", -3)
+udp.event("Deploy", "rolled | out", alert_type="success", tags=["env:prod"])
+udp.service_check("py.dd.check", 2, tags=["env:prod"], message="down")
+udp.flush()
+
+# A blocking send (socket_timeout): by default this client sends without
+# blocking and silently drops what does not fit the socket's queue
+# (net.unix.max_dgram_qlen datagrams), which no server can count.
+uds = DogStatsd(socket_path=dgram, disable_telemetry=True, cardinality=card, socket_timeout=5)
+for _ in range(n):
+    uds.increment("py.dd.uds", tags=["env:prod"])
+uds.flush()
+print("sent")
+"#;
+
+/// Queries `q` until it answers `want` (datagrams are not answered, and
+/// the Datadog client adds counts up before sending: the stored values are
+/// the only signal), then returns what it answered last.
+async fn eventually(c: &mut Client, q: Value, want: Value) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = c.query(q.clone()).await;
+        if got == want || tokio::time::Instant::now() >= deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn free_udp_port() -> u16 {
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_statsd_and_datadog_clients_read_back_exactly() {
+    let redis = RedisServer::start();
+    let port = free_udp_port();
+    let dir = tempfile::tempdir().unwrap();
+    let dgram = dir.path().join("dsd.sock");
+    let addr = format!("127.0.0.1:{port}");
+    let server = ServerProcess::start(
+        &redis,
+        &[
+            ("HAWKEYE_UDP_ADDR", addr.as_str()),
+            ("HAWKEYE_DGRAM_SOCKET", dgram.to_str().unwrap()),
+            ("HAWKEYE_DGRAM_GAUGE_MODE", "dogstatsd"),
+        ],
+    );
+    let out = Command::new("python3")
+        .args(["-c", SCRIPT, &port.to_string(), dgram.to_str().unwrap()])
+        .arg(SENDS.to_string())
+        .env("DD_CARDINALITY", "orchestrator")
+        .env("DD_EXTERNAL_ENV", "it-false,cn-app,pu-4f2c")
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The client really sends the newer fields.
+    let wire = stdout.lines().find(|l| l.starts_with("wire:")).unwrap();
+    assert!(wire.contains("|e:it-false,cn-app,pu-4f2c"), "{wire}");
+    assert!(wire.contains("|card:orchestrator"), "{wire}");
+
+    let mut c = Client::connect(&server.socket()).await;
+    let q = |metric: &str, extra: Value| {
+        let mut q = json!({"metric": metric, "window": "5m"});
+        q.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        q
+    };
+    let sends = json!(f64::from(SENDS));
+    // The UDS client sent last: once its count is whole, the others are in.
+    assert_eq!(
+        eventually(&mut c, q("py.dd.uds", json!({})), sends.clone()).await,
+        sends
+    );
+    let stats = c.call("server.stats", json!(null)).await["result"].clone();
+    assert_eq!(stats["lines_rejected"], json!(0), "{stats}");
+    assert_eq!(stats["udp_drops"], json!(0), "{stats}");
+    assert_eq!(stats["dogstatsd_events"], json!(1), "{stats}");
+    assert_eq!(stats["service_checks"], json!(1), "{stats}");
+    assert_eq!(c.query(q("py.statsd.hits", json!({}))).await, sends);
+    assert_eq!(
+        c.query(q("py.statsd.temp", json!({"type": "g", "agg": "last"})))
+            .await,
+        json!(5.0)
+    );
+    assert_eq!(
+        c.query(q("py.statsd.latency", json!({"type": "ms", "agg": "max"})))
+            .await,
+        json!(12.0)
+    );
+    for team in ["a", "b"] {
+        let tags = json!({"tags": {"team": team}});
+        assert_eq!(c.query(q("py.dd.hits", tags)).await, sends);
+    }
+    assert_eq!(
+        c.query(q("py.dd.temp", json!({"type": "g", "agg": "last"})))
+            .await,
+        json!(-3.0),
+        "a negative DogStatsD gauge sets the value"
+    );
+    assert_eq!(
+        c.query(q("events", json!({"tags": {"alert_type": "success"}})))
+            .await,
+        json!(1.0)
+    );
+    assert_eq!(
+        c.query(q("py.dd.check", json!({"type": "g", "agg": "last"})))
+            .await,
+        json!(2.0)
+    );
+}
