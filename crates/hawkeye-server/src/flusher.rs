@@ -15,6 +15,8 @@ use hawkeye_store::{Store, StoreError};
 use tracing::{info, warn};
 
 use crate::aggregator::{self, Aggregator, Cut};
+use crate::clock::wall_clock_us;
+use crate::server_id;
 use crate::stats::Stats;
 
 /// Longest wait between two attempts while the store is down.
@@ -22,6 +24,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct FlushState {
+    /// The last flush's number (see [`server_id::next_seq`]).
     seq: u64,
     /// The batch being written.
     in_flight: Option<Cut>,
@@ -38,10 +41,11 @@ pub(crate) struct Flusher {
 }
 
 impl Flusher {
-    pub fn new(store: Arc<dyn Store>, flush_interval: Duration) -> Flusher {
+    /// A flusher writing as `server_id` (see [`crate::server_id`]).
+    pub fn new(store: Arc<dyn Store>, flush_interval: Duration, server_id: u64) -> Flusher {
         Flusher {
             store,
-            server_id: rand::random::<u64>() >> 1,
+            server_id,
             flush_interval,
             state: tokio::sync::Mutex::new(FlushState::default()),
         }
@@ -59,7 +63,7 @@ impl Flusher {
         if state.in_flight.is_some() {
             self.write_in_flight(&mut state, aggregator, stats).await?;
         }
-        let seq = state.seq + 1;
+        let seq = server_id::next_seq(state.seq, wall_clock_us());
         let cut = aggregator::lock(aggregator).cut(self.server_id, seq);
         if cut.batch.is_empty() {
             return Ok(());

@@ -32,11 +32,13 @@ pub use window::{Aggregation, QueryError, WindowQuery};
 ///
 /// `(server_id, seq)` names the flush: a store applies a flush to each
 /// metric name at most once, so a flush that failed half-way can be retried
-/// whole without counting anything twice. A server numbers its flushes from
-/// 1 and retries a failed one before it writes a later one. The store keeps,
-/// per name and server id, the last flush applied (docs/storage.md,
-/// "Exactly once"): a server id must never come back with a smaller `seq`
-/// (an id kept across restarts must number from the clock, not from 1).
+/// whole without counting anything twice. A server numbers its flushes in
+/// increasing order and retries a failed one before it writes a later one.
+/// The store keeps, per name and server id, the last flush applied
+/// (docs/storage.md, "Exactly once"): a server id must never come back with
+/// a smaller `seq` (hawkeye's server keeps its id across restarts and
+/// numbers its flushes from the clock in microseconds). `seq` stays below
+/// 2^53: the Redis store compares it as a Lua number.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
     pub server_id: u64,
