@@ -6,6 +6,12 @@
 //! pipeline, or after a write abandoned at its deadline, counts nothing
 //! twice. Meanwhile new events keep aggregating in memory, bounded by
 //! `max_buffered` (docs/failure.md, "Store outage").
+//!
+//! After each flush the server's watermark goes to the store: the newest
+//! second whose events it has all written (docs/cluster.md, "Watermark").
+//! Events are stamped under the aggregator's lock and a batch is cut under
+//! it, so every event stamped before the second a batch was cut in is in
+//! that batch or an earlier one.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -21,14 +27,22 @@ use crate::stats::Stats;
 
 /// Longest wait between two attempts while the store is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a watermark counts without being written again, at least (ten
+/// flush intervals if longer): a server that stops flushing holds agents
+/// back that long at most.
+const WATERMARK_LIFE: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct FlushState {
     /// The last flush's number (see [`server_id::next_seq`]).
     seq: u64,
-    /// The batch being written.
-    in_flight: Option<Cut>,
+    /// The batch being written, and the second it was cut in.
+    in_flight: Option<(Cut, i64)>,
     failures: u32,
+    /// Every event stamped before this second is in the store.
+    flushed_before: i64,
+    /// The watermark last written to the store.
+    published: i64,
 }
 
 pub(crate) struct Flusher {
@@ -63,14 +77,55 @@ impl Flusher {
         if state.in_flight.is_some() {
             self.write_in_flight(&mut state, aggregator, stats).await?;
         }
-        let seq = server_id::next_seq(state.seq, wall_clock_us());
-        let cut = aggregator::lock(aggregator).cut(self.server_id, seq);
+        let (seq, cut, second) = {
+            let mut aggregator = aggregator::lock(aggregator);
+            // The clock read under the lock: see the module's comment.
+            let now = wall_clock_us();
+            let seq = server_id::next_seq(state.seq, now);
+            let second = (now / 1_000_000) as i64;
+            (seq, aggregator.cut(self.server_id, seq), second)
+        };
         if cut.batch.is_empty() {
+            state.flushed_before = state.flushed_before.max(second);
+        } else {
+            state.seq = seq;
+            state.in_flight = Some((cut, second));
+            self.write_in_flight(&mut state, aggregator, stats).await?;
+        }
+        self.publish_watermark(&mut state, stats).await
+    }
+
+    /// Writes the watermark when it moved on (at most once a second).
+    async fn publish_watermark(
+        &self,
+        state: &mut FlushState,
+        stats: &Stats,
+    ) -> Result<(), StoreError> {
+        let watermark = state.flushed_before - 1;
+        if watermark <= state.published {
             return Ok(());
         }
-        state.seq = seq;
-        state.in_flight = Some(cut);
-        self.write_in_flight(&mut state, aggregator, stats).await
+        let life = WATERMARK_LIFE.max(self.flush_interval * 10);
+        match self
+            .store
+            .put_watermark(self.server_id, watermark, life)
+            .await
+        {
+            Ok(()) => {
+                state.published = watermark;
+                Ok(())
+            }
+            Err(e) => {
+                stats.store_errors.fetch_add(1, Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes this server's watermark: it writes nothing more, so agents
+    /// must not wait for it.
+    pub async fn retire(&self) -> Result<(), StoreError> {
+        self.store.remove_watermark(self.server_id).await
     }
 
     async fn write_in_flight(
@@ -79,7 +134,7 @@ impl Flusher {
         aggregator: &Mutex<Aggregator>,
         stats: &Stats,
     ) -> Result<(), StoreError> {
-        let Some(cut) = state.in_flight.as_ref() else {
+        let Some((cut, second)) = state.in_flight.as_ref() else {
             return Ok(());
         };
         match self.store.write(&cut.batch).await {
@@ -93,6 +148,7 @@ impl Flusher {
                 state.failures = 0;
                 let mut aggregator = aggregator::lock(aggregator);
                 aggregator.written(cut);
+                state.flushed_before = state.flushed_before.max(*second);
                 state.in_flight = None;
                 stats.buffered.store(aggregator.buffered() as u64, Relaxed);
                 stats.flushes.fetch_add(1, Relaxed);
