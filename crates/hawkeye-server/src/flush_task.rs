@@ -31,8 +31,15 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
             _ = tokio::time::sleep(delay) => {}
             _ = shutdown.changed() => break,
         }
+        let flush_and_publish = async {
+            let flushed = shared.flush().await;
+            if flushed.is_ok() {
+                shared.flusher.publish_watermark(&shared.stats).await;
+            }
+            flushed
+        };
         let flushed = tokio::select! {
-            r = shared.flush() => r,
+            r = flush_and_publish => r,
             _ = shutdown.changed() => break,
         };
         delay = match flushed {

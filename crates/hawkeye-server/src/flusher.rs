@@ -7,11 +7,11 @@
 //! twice. Meanwhile new events keep aggregating in memory, bounded by
 //! `max_buffered` (docs/failure.md, "Store outage").
 //!
-//! After each flush the server's watermark goes to the store: the newest
-//! second whose events it has all written (docs/cluster.md, "Watermark").
-//! Events are stamped under the aggregator's lock and a batch is cut under
-//! it, so every event stamped before the second a batch was cut in is in
-//! that batch or an earlier one.
+//! After each flush of the flush task the server's watermark goes to the
+//! store: the newest second whose events it has all written
+//! (docs/cluster.md, "Watermark"). Events are stamped under the
+//! aggregator's lock and a batch is cut under it, so every event stamped
+//! before the second a batch was cut in is in that batch or an earlier one.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -43,6 +43,8 @@ struct FlushState {
     flushed_before: i64,
     /// The watermark last written to the store.
     published: i64,
+    /// Writing the watermark failed last time (logged once).
+    watermark_failing: bool,
 }
 
 pub(crate) struct Flusher {
@@ -87,23 +89,24 @@ impl Flusher {
         };
         if cut.batch.is_empty() {
             state.flushed_before = state.flushed_before.max(second);
-        } else {
-            state.seq = seq;
-            state.in_flight = Some((cut, second));
-            self.write_in_flight(&mut state, aggregator, stats).await?;
+            return Ok(());
         }
-        self.publish_watermark(&mut state, stats).await
+        state.seq = seq;
+        state.in_flight = Some((cut, second));
+        self.write_in_flight(&mut state, aggregator, stats).await
     }
 
-    /// Writes the watermark when it moved on (at most once a second).
-    async fn publish_watermark(
-        &self,
-        state: &mut FlushState,
-        stats: &Stats,
-    ) -> Result<(), StoreError> {
+    /// Writes the watermark when it moved on (at most once a second). The
+    /// flush task calls it after each flush; a query's flush does not (a
+    /// store slow to take the watermark must not hold queries up), nor does
+    /// the last one (the watermark is removed then). A failure is counted,
+    /// logged once, and tried again after the next flush; the data is
+    /// written all the same.
+    pub async fn publish_watermark(&self, stats: &Stats) {
+        let mut state = self.state.lock().await;
         let watermark = state.flushed_before - 1;
         if watermark <= state.published {
-            return Ok(());
+            return;
         }
         let life = WATERMARK_LIFE.max(self.flush_interval * 10);
         match self
@@ -112,12 +115,18 @@ impl Flusher {
             .await
         {
             Ok(()) => {
+                if state.watermark_failing {
+                    info!("the server's watermark is written again");
+                }
+                state.watermark_failing = false;
                 state.published = watermark;
-                Ok(())
             }
             Err(e) => {
                 stats.store_errors.fetch_add(1, Relaxed);
-                Err(e)
+                if !state.watermark_failing {
+                    warn!(error = %e, "could not write the server's watermark; agents wait for it at most HAWKEYE_WATERMARK_WAIT");
+                }
+                state.watermark_failing = true;
             }
         }
     }
