@@ -14,8 +14,11 @@ use crate::monitors::{default_monitors_path, MonitorsFile};
 
 /// The server's default `HAWKEYE_FLUSH_INTERVAL`.
 const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(200);
-/// Time for a flush to reach the store after it starts.
-const FLUSH_MARGIN: Duration = Duration::from_millis(300);
+/// The default [`AgentConfig::watermark_wait`].
+const DEFAULT_WATERMARK_WAIT: Duration = Duration::from_secs(10);
+/// The longest [`AgentConfig::watermark_wait`]: past it the agent would
+/// rather check on what it has.
+const MAX_WATERMARK_WAIT: Duration = Duration::from_secs(3600);
 
 /// Where the monitors come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,10 +48,14 @@ pub struct AgentConfig {
     pub state_ttl: Duration,
     /// How long shutdown waits for queued mail to go out.
     pub shutdown_grace: Duration,
-    /// How long after an interval ends its check runs: longer than the
-    /// server's flush interval, so the interval's events are all in the
-    /// store. From the environment: `HAWKEYE_FLUSH_INTERVAL` + 300 ms.
+    /// How long after an interval ends its check first looks at the
+    /// servers' watermark: the earliest a server's flush can have covered
+    /// the interval. From the environment: `HAWKEYE_FLUSH_INTERVAL`.
     pub evaluation_delay: Duration,
+    /// How much longer a check waits for the servers' watermark to reach
+    /// the end of its window before it runs anyway, with a warning
+    /// (`HAWKEYE_WATERMARK_WAIT`; docs/cluster.md, "Watermark").
+    pub watermark_wait: Duration,
     /// `REDIS_URL`, `HAWKEYE_KEY_PREFIX`, `HAWKEYE_RETENTION`: read by the
     /// binary to open the store; [`crate::start`] takes the store ready-made
     /// and does not look at them.
@@ -68,7 +75,8 @@ impl Default for AgentConfig {
             mail_lease: DEFAULT_LEASE,
             state_ttl: DEFAULT_STATE_TTL,
             shutdown_grace: Duration::from_secs(5),
-            evaluation_delay: DEFAULT_FLUSH_INTERVAL + FLUSH_MARGIN,
+            evaluation_delay: DEFAULT_FLUSH_INTERVAL,
+            watermark_wait: DEFAULT_WATERMARK_WAIT,
             redis_url: "redis://127.0.0.1:6379".into(),
             key_prefix: "hawkeye".into(),
             retention: Duration::from_secs(3600),
@@ -117,7 +125,8 @@ impl AgentConfig {
     /// Reads `MONITOR_CONFIG_FILE`, `SERVICE_NAME`, `ENVIRONMENT`,
     /// `MAIL_FROM`, `MAIL_MAX_AGE` (how long a mail is retried, default
     /// 24h), `MAIL_LEASE`, `ALERT_STATE_TTL`, `REDIS_URL`,
-    /// `HAWKEYE_KEY_PREFIX`, `HAWKEYE_RETENTION`, `HAWKEYE_FLUSH_INTERVAL`.
+    /// `HAWKEYE_KEY_PREFIX`, `HAWKEYE_RETENTION`, `HAWKEYE_FLUSH_INTERVAL`,
+    /// `HAWKEYE_WATERMARK_WAIT`.
     pub fn from_reader(env: &Env) -> Result<AgentConfig, AgentError> {
         let d = AgentConfig::default();
         let bad = |e: EnvError| AgentError::Env(e.to_string());
@@ -130,7 +139,10 @@ impl AgentConfig {
             .map_err(bad)?;
         let state_ttl = env.duration("ALERT_STATE_TTL", d.state_ttl).map_err(bad)?;
         let config = AgentConfig {
-            evaluation_delay: flush + FLUSH_MARGIN,
+            evaluation_delay: flush,
+            watermark_wait: env
+                .duration("HAWKEYE_WATERMARK_WAIT", d.watermark_wait)
+                .map_err(bad)?,
             mail_queue,
             mail_lease: env.duration("MAIL_LEASE", d.mail_lease).map_err(bad)?,
             state_ttl,
@@ -173,6 +185,13 @@ impl AgentConfig {
                 fmt(self.mail_queue.max_age)
             )));
         }
+        if self.watermark_wait > MAX_WATERMARK_WAIT {
+            return Err(AgentError::Env(format!(
+                "HAWKEYE_WATERMARK_WAIT ({}) must be at most {}: a check waits that long for a slow server",
+                fmt(self.watermark_wait),
+                fmt(MAX_WATERMARK_WAIT)
+            )));
+        }
         if self.mail_lease < Duration::from_secs(1) {
             return Err(AgentError::Env(format!(
                 "MAIL_LEASE ({}) must be at least 1s: another agent may send a mail once its lease has run out",
@@ -205,12 +224,23 @@ mod tests {
             ("MAIL_LEASE", "10s"),
             ("SERVICE_NAME", "shop"),
             ("HAWKEYE_FLUSH_INTERVAL", "1s"),
+            ("HAWKEYE_WATERMARK_WAIT", "3s"),
         ]);
         let c = AgentConfig::from_reader(&env).unwrap();
         assert_eq!(c.retention, Duration::from_secs(7200));
         assert_eq!(c.mail_lease, Duration::from_secs(10));
         assert_eq!(c.service, "shop");
-        assert_eq!(c.evaluation_delay, Duration::from_millis(1300));
+        assert_eq!(c.evaluation_delay, Duration::from_secs(1));
+        assert_eq!(c.watermark_wait, Duration::from_secs(3));
+        let d = AgentConfig::from_reader(&Env::from_pairs(&[])).unwrap();
+        assert_eq!(d.watermark_wait, Duration::from_secs(10));
+        let e = AgentConfig::from_reader(&Env::from_pairs(&[("HAWKEYE_WATERMARK_WAIT", "2h")]))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("HAWKEYE_WATERMARK_WAIT (2h) must be at most 1h"),
+            "{e}"
+        );
         let e =
             AgentConfig::from_reader(&Env::from_pairs(&[("ALERT_STATE_TTL", "5s")])).unwrap_err();
         assert!(e.to_string().starts_with("ALERT_STATE_TTL:"), "{e}");

@@ -29,6 +29,7 @@ pub mod delivery;
 pub mod engine;
 mod error;
 pub mod evaluation;
+mod flush_wait;
 pub mod monitors;
 pub mod notification;
 pub mod outbox;
@@ -111,13 +112,18 @@ pub async fn start(
         scheduler::wall_clock_ms(),
     )
     .with_outbox_wake(wake.clone());
+    let flush_wait = flush_wait::FlushWait::new(
+        store.clone(),
+        config.evaluation_delay,
+        config.watermark_wait,
+    );
     let delivery = Delivery::new(store, mailer, config.mail_queue.clone(), config.mail_lease);
     let (stop_delivery, stop_rx) = watch::channel(false);
     let mail_stats = Arc::new(Mutex::new(QueueStats::default()));
     let delivery = tokio::spawn(delivery::run(delivery, wake, stop_rx, mail_stats.clone()));
     let stats = Arc::new(Mutex::new(EngineStats::default()));
     let (control, rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(scheduler::run(engine, rx, stats.clone()));
+    let task = tokio::spawn(scheduler::run(engine, flush_wait, rx, stats.clone()));
     tracing::info!(
         monitors = monitors.monitors.len(),
         triggers = monitors.monitors.iter().map(|m| m.triggers.len()).sum::<usize>(),

@@ -1,5 +1,7 @@
 //! The one task that runs every monitor: it sleeps until the next monitor
-//! falls due, runs a tick of the [`Engine`] for all monitors due then, and
+//! falls due, waits for the servers to have flushed what it reads (their
+//! watermark, bounded: `flush_wait`), runs a tick of the [`Engine`] for all
+//! monitors due then, and
 //! listens for reloads and shutdown in between. One task whatever the number
 //! of monitors or triggers.
 
@@ -9,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
 use crate::engine::{Engine, EngineStats};
+use crate::flush_wait::FlushWait;
 use crate::monitors::MonitorsFile;
 use crate::state::UnixMillis;
 
@@ -29,12 +32,27 @@ pub fn wall_clock_ms() -> UnixMillis {
 
 pub(crate) async fn run(
     mut engine: Engine,
+    mut flush_wait: FlushWait,
     mut control: mpsc::UnboundedReceiver<Control>,
     stats: Arc<Mutex<EngineStats>>,
 ) {
     let mut lagging = false;
     loop {
         let now = wall_clock_ms();
+        if engine.next_due().is_some_and(|due| due <= now) {
+            // The checks due read windows the servers may still be
+            // flushing: wait for their watermark (bounded). The tick then
+            // plans with `now`, so it checks the slots waited for.
+            tokio::select! {
+                _ = flush_wait.wait(now) => {}
+                msg = control.recv() => {
+                    if !apply(&mut engine, msg) {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        }
         let report = engine.tick(now).await;
         if let Ok(mut s) = stats.lock() {
             *s = engine.stats();
@@ -68,13 +86,23 @@ pub(crate) async fn run(
         };
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
-            msg = control.recv() => match msg {
-                Some(Control::Reload(file)) => {
-                    engine.reload(&file, wall_clock_ms());
-                    tracing::info!(monitors = file.monitors.len(), "monitors reloaded");
+            msg = control.recv() => {
+                if !apply(&mut engine, msg) {
+                    break;
                 }
-                Some(Control::Shutdown) | None => break,
-            },
+            }
         }
+    }
+}
+
+/// Applies a control message; false when the task must stop.
+fn apply(engine: &mut Engine, msg: Option<Control>) -> bool {
+    match msg {
+        Some(Control::Reload(file)) => {
+            engine.reload(&file, wall_clock_ms());
+            tracing::info!(monitors = file.monitors.len(), "monitors reloaded");
+            true
+        }
+        Some(Control::Shutdown) | None => false,
     }
 }

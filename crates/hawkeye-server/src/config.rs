@@ -67,6 +67,11 @@ pub struct ServerConfig {
     /// How long shutdown keeps trying to write the last aggregates
     /// (`HAWKEYE_SHUTDOWN_TIMEOUT`).
     pub shutdown_timeout: Duration,
+    /// What this server is called in the store (`HAWKEYE_SERVER_ID`): unique
+    /// among the servers sharing a store, the same across restarts. `None`:
+    /// the host name and the absolute socket path (docs/cluster.md, "Server
+    /// ids").
+    pub server_id: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -92,6 +97,7 @@ impl Default for ServerConfig {
             max_buffered: 1_000_000,
             dgram_max_bytes: crate::datagram::largest_datagram(),
             shutdown_timeout: Duration::from_secs(10),
+            server_id: None,
         }
     }
 }
@@ -236,6 +242,7 @@ impl ServerConfig {
             max_buffered: env.count("HAWKEYE_MAX_BUFFERED", d.max_buffered)?,
             dgram_max_bytes: env.count("HAWKEYE_DGRAM_MAX_BYTES", d.dgram_max_bytes)?,
             shutdown_timeout: env.duration("HAWKEYE_SHUTDOWN_TIMEOUT", d.shutdown_timeout)?,
+            server_id: env.value("HAWKEYE_SERVER_ID").map(|v| v.trim().to_string()),
         };
         for (variable, value) in [
             ("HAWKEYE_FLUSH_INTERVAL", config.flush_interval),
@@ -368,6 +375,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.evict_idle_after, Duration::from_millis(250));
+        assert_eq!(c.server_id, None);
         assert_eq!(c.line_limits.max_tags, 5);
         assert_eq!(c.line_limits.max_key_bytes, 300);
         assert_eq!(c.line_limits.gauge_mode, GaugeMode::Statsd);
@@ -393,8 +401,10 @@ mod tests {
             ("HAWKEYE_FLUSH_INTERVAL", "50ms"),
             ("HAWKEYE_SOCKET_MODE", "0600"),
             ("HAWKEYE_RETENTION", "120"),
+            ("HAWKEYE_SERVER_ID", " web-1 "),
         ]))
         .unwrap();
+        assert_eq!(c.server_id.as_deref(), Some("web-1"));
         assert_eq!(c.flush_interval, Duration::from_millis(50));
         assert_eq!(c.socket_mode, 0o600);
         assert_eq!(c.retention, Duration::from_secs(120));

@@ -31,8 +31,15 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
             _ = tokio::time::sleep(delay) => {}
             _ = shutdown.changed() => break,
         }
+        let flush_and_publish = async {
+            let flushed = shared.flush().await;
+            if flushed.is_ok() {
+                shared.flusher.publish_watermark(&shared.stats).await;
+            }
+            flushed
+        };
         let flushed = tokio::select! {
-            r = shared.flush() => r,
+            r = flush_and_publish => r,
             _ = shutdown.changed() => break,
         };
         delay = match flushed {
@@ -62,9 +69,21 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
 
 /// Writes what is left, retrying until `deadline` so that nothing answered
 /// is lost to a brief outage; a store call still under way at the deadline
-/// is abandoned. Returns the answered events that could not be written
+/// is abandoned. Then removes the server's watermark, so that agents stop
+/// waiting for it. Returns the answered events that could not be written
 /// (logged, and counted in `events_lost`).
 pub(crate) async fn final_flush(shared: &Shared, deadline: Instant) -> u64 {
+    let lost = write_the_rest(shared, deadline).await;
+    match tokio::time::timeout_at(deadline, shared.flusher.retire()).await {
+        Ok(Ok(())) => {}
+        // It runs out by itself (docs/cluster.md, "Watermark").
+        Ok(Err(e)) => warn!(error = %e, "shutdown: could not remove the server's watermark"),
+        Err(_) => warn!("shutdown: no time left to remove the server's watermark"),
+    }
+    lost
+}
+
+async fn write_the_rest(shared: &Shared, deadline: Instant) -> u64 {
     let mut failures = 0;
     let error = loop {
         match tokio::time::timeout_at(deadline, shared.flush()).await {

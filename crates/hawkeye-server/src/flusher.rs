@@ -6,6 +6,12 @@
 //! pipeline, or after a write abandoned at its deadline, counts nothing
 //! twice. Meanwhile new events keep aggregating in memory, bounded by
 //! `max_buffered` (docs/failure.md, "Store outage").
+//!
+//! After each flush of the flush task the server's watermark goes to the
+//! store: the newest second whose events it has all written
+//! (docs/cluster.md, "Watermark"). Events are stamped under the
+//! aggregator's lock and a batch is cut under it, so every event stamped
+//! before the second a batch was cut in is in that batch or an earlier one.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -15,17 +21,30 @@ use hawkeye_store::{Store, StoreError};
 use tracing::{info, warn};
 
 use crate::aggregator::{self, Aggregator, Cut};
+use crate::clock::wall_clock_us;
+use crate::server_id;
 use crate::stats::Stats;
 
 /// Longest wait between two attempts while the store is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a watermark counts without being written again, at least (ten
+/// flush intervals if longer): a server that stops flushing holds agents
+/// back that long at most.
+const WATERMARK_LIFE: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct FlushState {
+    /// The last flush's number (see [`server_id::next_seq`]).
     seq: u64,
-    /// The batch being written.
-    in_flight: Option<Cut>,
+    /// The batch being written, and the second it was cut in.
+    in_flight: Option<(Cut, i64)>,
     failures: u32,
+    /// Every event stamped before this second is in the store.
+    flushed_before: i64,
+    /// The watermark last written to the store.
+    published: i64,
+    /// Writing the watermark failed last time (logged once).
+    watermark_failing: bool,
 }
 
 pub(crate) struct Flusher {
@@ -38,10 +57,11 @@ pub(crate) struct Flusher {
 }
 
 impl Flusher {
-    pub fn new(store: Arc<dyn Store>, flush_interval: Duration) -> Flusher {
+    /// A flusher writing as `server_id` (see [`crate::server_id`]).
+    pub fn new(store: Arc<dyn Store>, flush_interval: Duration, server_id: u64) -> Flusher {
         Flusher {
             store,
-            server_id: rand::random::<u64>() >> 1,
+            server_id,
             flush_interval,
             state: tokio::sync::Mutex::new(FlushState::default()),
         }
@@ -59,14 +79,62 @@ impl Flusher {
         if state.in_flight.is_some() {
             self.write_in_flight(&mut state, aggregator, stats).await?;
         }
-        let seq = state.seq + 1;
-        let cut = aggregator::lock(aggregator).cut(self.server_id, seq);
+        let (seq, cut, second) = {
+            let mut aggregator = aggregator::lock(aggregator);
+            // The clock read under the lock: see the module's comment.
+            let now = wall_clock_us();
+            let seq = server_id::next_seq(state.seq, now);
+            let second = (now / 1_000_000) as i64;
+            (seq, aggregator.cut(self.server_id, seq), second)
+        };
         if cut.batch.is_empty() {
+            state.flushed_before = state.flushed_before.max(second);
             return Ok(());
         }
         state.seq = seq;
-        state.in_flight = Some(cut);
+        state.in_flight = Some((cut, second));
         self.write_in_flight(&mut state, aggregator, stats).await
+    }
+
+    /// Writes the watermark when it moved on (at most once a second). The
+    /// flush task calls it after each flush; a query's flush does not (a
+    /// store slow to take the watermark must not hold queries up), nor does
+    /// the last one (the watermark is removed then). A failure is counted,
+    /// logged once, and tried again after the next flush; the data is
+    /// written all the same.
+    pub async fn publish_watermark(&self, stats: &Stats) {
+        let mut state = self.state.lock().await;
+        let watermark = state.flushed_before - 1;
+        if watermark <= state.published {
+            return;
+        }
+        let life = WATERMARK_LIFE.max(self.flush_interval * 10);
+        match self
+            .store
+            .put_watermark(self.server_id, watermark, life)
+            .await
+        {
+            Ok(()) => {
+                if state.watermark_failing {
+                    info!("the server's watermark is written again");
+                }
+                state.watermark_failing = false;
+                state.published = watermark;
+            }
+            Err(e) => {
+                stats.store_errors.fetch_add(1, Relaxed);
+                if !state.watermark_failing {
+                    warn!(error = %e, "could not write the server's watermark; agents wait for it at most HAWKEYE_WATERMARK_WAIT");
+                }
+                state.watermark_failing = true;
+            }
+        }
+    }
+
+    /// Removes this server's watermark: it writes nothing more, so agents
+    /// must not wait for it.
+    pub async fn retire(&self) -> Result<(), StoreError> {
+        self.store.remove_watermark(self.server_id).await
     }
 
     async fn write_in_flight(
@@ -75,7 +143,7 @@ impl Flusher {
         aggregator: &Mutex<Aggregator>,
         stats: &Stats,
     ) -> Result<(), StoreError> {
-        let Some(cut) = state.in_flight.as_ref() else {
+        let Some((cut, second)) = state.in_flight.as_ref() else {
             return Ok(());
         };
         match self.store.write(&cut.batch).await {
@@ -89,6 +157,7 @@ impl Flusher {
                 state.failures = 0;
                 let mut aggregator = aggregator::lock(aggregator);
                 aggregator.written(cut);
+                state.flushed_before = state.flushed_before.max(*second);
                 state.in_flight = None;
                 stats.buffered.store(aggregator.buffered() as u64, Relaxed);
                 stats.flushes.fetch_add(1, Relaxed);

@@ -67,9 +67,11 @@ pub(crate) fn ingest_each(
     if lines.is_empty() {
         return 0;
     }
-    let now = now_secs();
     let mut counts = Counts::default();
     let mut aggregator = shared.aggregator();
+    // Stamped under the lock, so no event is stamped before a flush's cut
+    // and taken after it: the watermark depends on it (flusher.rs).
+    let now = now_secs();
     for (n, line) in lines {
         match aggregator.apply(line, now) {
             Ok(_) => counts.accepted(line),
@@ -87,9 +89,10 @@ pub(crate) fn ingest_each(
 /// Applies all of `lines` or none: on the first refusal, what the lines
 /// before it changed is undone and every line counts as refused.
 pub(crate) fn ingest_all(shared: &Shared, lines: &[MetricLine<'_>]) -> Result<(), Refusal> {
-    let now = now_secs();
     let mut counts = Counts::default();
     let mut aggregator = shared.aggregator();
+    // Under the lock: see `ingest_each`.
+    let now = now_secs();
     // One line is taken whole or not at all by itself: no journal needed.
     let mut journal = (lines.len() > 1).then(Journal::default);
     let mut outcome = Ok(());

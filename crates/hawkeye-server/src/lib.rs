@@ -18,6 +18,7 @@ mod output;
 mod pace;
 mod registry;
 mod rpc;
+mod server_id;
 mod shared;
 mod socket_file;
 mod stats;
@@ -139,14 +140,19 @@ pub async fn start(
         },
         None => None,
     };
+    let name = match &config.server_id {
+        Some(name) => name.clone(),
+        None => server_id::default_name(&config.socket_path),
+    };
     info!(
         socket = %config.socket_path.display(),
         datagram = ?config.dgram_socket_path,
         flush_interval = ?config.flush_interval,
+        server_id = %name,
         "hawkeye server listening"
     );
     let socket_path = config.socket_path.clone();
-    let shared = Arc::new(Shared::new(config, store));
+    let shared = Arc::new(Shared::new(config, store, &name));
     if let Some((_, inode)) = &udp {
         shared.stats.set_udp_inode(*inode);
     }

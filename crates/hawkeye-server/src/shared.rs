@@ -8,6 +8,7 @@ use crate::aggregator::{self, Aggregator};
 use crate::config::ServerConfig;
 use crate::flusher::Flusher;
 use crate::registry::Registry;
+use crate::server_id;
 use crate::stats::Stats;
 
 pub(crate) struct Shared {
@@ -20,14 +21,15 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: ServerConfig, store: Arc<dyn Store>) -> Shared {
+    /// `name` is what the server is called in the store (`HAWKEYE_SERVER_ID`).
+    pub fn new(config: ServerConfig, store: Arc<dyn Store>, name: &str) -> Shared {
         let aggregator = Aggregator::new(
             config.max_series,
             config.max_buffered,
             config.retention.as_secs() as i64,
         );
         Shared {
-            flusher: Flusher::new(store.clone(), config.flush_interval),
+            flusher: Flusher::new(store.clone(), config.flush_interval, server_id::id_of(name)),
             registry: Registry::new(
                 config.max_connections,
                 config.max_pending_bytes,

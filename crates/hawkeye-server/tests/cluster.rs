@@ -22,7 +22,7 @@ use std::time::Duration;
 use hawkeye_store::window::WindowQuery;
 use hawkeye_store::{RedisConfig, RedisStore, Store};
 use hawkeye_testkit::redis_cluster::NodeInfo;
-use hawkeye_testkit::{eventually, send_signal, Progress, RedisCluster};
+use hawkeye_testkit::{eventually, send_signal, ClusterOptions, Progress, RedisCluster};
 use serde_json::{json, Value};
 
 /// `REDIS_TIMEOUT` of the servers.
@@ -273,9 +273,27 @@ fn two_servers_through_a_killed_master() {
     finish(&cluster, load, a, b);
 }
 
+/// A master frozen (SIGSTOP) until its replica has taken over, then woken,
+/// on a cluster set as docs/cluster.md recommends (`min-replicas-to-write
+/// 1`): the servers' flushes to its slots time out and are retried against
+/// the promoted replica (refused with `NOREPLICAS` until the old master
+/// rejoins as its replica, and retried again); the old master, woken,
+/// refuses writes instead of acknowledging what it would then discard.
+/// Nothing answered is lost: counts are exact and both servers exit 0
+/// (a server that could not write answered events exits 1).
 #[test]
 fn two_servers_through_a_frozen_master() {
-    let mut cluster = RedisCluster::start();
+    let mut cluster = RedisCluster::start_with(ClusterOptions {
+        extra_args: [
+            "--min-replicas-to-write",
+            "1",
+            "--min-replicas-max-lag",
+            "5",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..ClusterOptions::default()
+    });
     let (master, a, b) = servers(&cluster);
     let load = Load::start(&[&a, &b]);
     load.progress(20);
@@ -284,6 +302,14 @@ fn two_servers_through_a_frozen_master() {
     load.progress(20);
     cluster.resume(master.port);
     cluster.wait_rejoined_as_replica(master.port);
+    for server in [&a, &b] {
+        let stats = Rpc::connect(&server.socket).call("server.stats", Value::Null);
+        let errors = stats["result"]["store_errors"].as_u64().unwrap();
+        assert!(
+            errors > 0,
+            "the frozen master never failed a flush: {stats}"
+        );
+    }
     finish(&cluster, load, a, b);
 }
 

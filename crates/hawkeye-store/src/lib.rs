@@ -32,11 +32,13 @@ pub use window::{Aggregation, QueryError, WindowQuery};
 ///
 /// `(server_id, seq)` names the flush: a store applies a flush to each
 /// metric name at most once, so a flush that failed half-way can be retried
-/// whole without counting anything twice. A server numbers its flushes from
-/// 1 and retries a failed one before it writes a later one. The store keeps,
-/// per name and server id, the last flush applied (docs/storage.md,
-/// "Exactly once"): a server id must never come back with a smaller `seq`
-/// (an id kept across restarts must number from the clock, not from 1).
+/// whole without counting anything twice. A server numbers its flushes in
+/// increasing order and retries a failed one before it writes a later one.
+/// The store keeps, per name and server id, the last flush applied
+/// (docs/storage.md, "Exactly once"): a server id must never come back with
+/// a smaller `seq` (hawkeye's server keeps its id across restarts and
+/// numbers its flushes from the clock in microseconds). `seq` stays below
+/// 2^53: the Redis store compares it as a Lua number.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
     pub server_id: u64,
@@ -139,8 +141,44 @@ pub trait Store: Send + Sync + 'static {
     /// Removes migrated legacy states.
     async fn delete_legacy_alert_states(&self, keys: &[String]) -> Result<(), StoreError>;
 
+    /// Records that server `server_id` has written every event it stamped
+    /// up to and including unix second `second`; the record counts for
+    /// `live_for` unless written again (docs/cluster.md, "Watermark").
+    /// Stores that keep no watermark ignore it.
+    async fn put_watermark(
+        &self,
+        server_id: u64,
+        second: i64,
+        live_for: Duration,
+    ) -> Result<(), StoreError> {
+        let _ = (server_id, second, live_for);
+        Ok(())
+    }
+
+    /// Forgets a server's watermark (it stopped: nothing more to wait for).
+    async fn remove_watermark(&self, server_id: u64) -> Result<(), StoreError> {
+        let _ = server_id;
+        Ok(())
+    }
+
+    /// The newest second every live server has flushed (the oldest of
+    /// their watermarks); `None` when no server has a live one.
+    async fn watermark(&self) -> Result<Option<Watermark>, StoreError> {
+        Ok(None)
+    }
+
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// What [`Store::watermark`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermark {
+    /// Every live server has written every event it stamped up to and
+    /// including this unix second.
+    pub second: i64,
+    /// How many servers have a live watermark.
+    pub servers: usize,
 }
 
 #[async_trait]
@@ -190,6 +228,20 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     async fn delete_legacy_alert_states(&self, keys: &[String]) -> Result<(), StoreError> {
         (**self).delete_legacy_alert_states(keys).await
+    }
+    async fn put_watermark(
+        &self,
+        server_id: u64,
+        second: i64,
+        live_for: Duration,
+    ) -> Result<(), StoreError> {
+        (**self).put_watermark(server_id, second, live_for).await
+    }
+    async fn remove_watermark(&self, server_id: u64) -> Result<(), StoreError> {
+        (**self).remove_watermark(server_id).await
+    }
+    async fn watermark(&self) -> Result<Option<Watermark>, StoreError> {
+        (**self).watermark().await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         (**self).ping().await

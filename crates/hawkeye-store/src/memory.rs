@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use hawkeye_protocol::MetricKind;
@@ -14,7 +14,7 @@ use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
 use crate::memory_alerts::Alerts;
 use crate::staleness;
 use crate::window::{self, SeriesWindow, WindowQuery};
-use crate::{QueryOutcome, Store, StoreError, WriteBatch};
+use crate::{QueryOutcome, Store, StoreError, Watermark, WriteBatch};
 
 /// A series of a name: its kind and canonical tags.
 type SeriesId = (MetricKind, String);
@@ -35,6 +35,8 @@ struct Inner {
     /// Per server id, the last flush applied: a batch is applied whole under
     /// the lock, so this is all it takes to make a retried flush a no-op.
     applied: HashMap<u64, u64>,
+    /// Per server id, its watermark and until when it counts.
+    watermarks: HashMap<u64, (i64, Instant)>,
 }
 
 impl MemoryStore {
@@ -163,6 +165,35 @@ impl Store for MemoryStore {
     async fn delete_legacy_alert_states(&self, keys: &[String]) -> Result<(), StoreError> {
         self.lock().alerts.delete_legacy(keys);
         Ok(())
+    }
+
+    async fn put_watermark(
+        &self,
+        server_id: u64,
+        second: i64,
+        live_for: Duration,
+    ) -> Result<(), StoreError> {
+        let until = Instant::now() + live_for;
+        self.lock().watermarks.insert(server_id, (second, until));
+        Ok(())
+    }
+
+    async fn remove_watermark(&self, server_id: u64) -> Result<(), StoreError> {
+        self.lock().watermarks.remove(&server_id);
+        Ok(())
+    }
+
+    async fn watermark(&self) -> Result<Option<Watermark>, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.watermarks.retain(|_, (_, until)| *until >= now);
+        let servers = inner.watermarks.len();
+        Ok(inner
+            .watermarks
+            .values()
+            .map(|(second, _)| *second)
+            .min()
+            .map(|second| Watermark { second, servers }))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -557,6 +557,46 @@ async fn silences_run_until_they_end_or_expire(store: &dyn Store, _: Option<&Red
 }
 every_store!(silences, silences_run_until_they_end_or_expire);
 
+/// The watermark is the oldest of the live servers' newest flushed
+/// seconds; a server removed, or not heard of for its `live_for`, no longer
+/// holds it back.
+async fn the_watermark_is_the_slowest_live_server(store: &dyn Store, _: Option<&RedisServer>) {
+    let long = Duration::from_secs(60);
+    assert_eq!(store.watermark().await.unwrap(), None, "no server yet");
+    store.put_watermark(1, 1_000, long).await.unwrap();
+    store.put_watermark(2, 990, long).await.unwrap();
+    let w = store.watermark().await.unwrap().unwrap();
+    assert_eq!((w.second, w.servers), (990, 2));
+    store.put_watermark(2, 1_005, long).await.unwrap();
+    let w = store.watermark().await.unwrap().unwrap();
+    assert_eq!((w.second, w.servers), (1_000, 2));
+    store.remove_watermark(1).await.unwrap();
+    let w = store.watermark().await.unwrap().unwrap();
+    assert_eq!((w.second, w.servers), (1_005, 1));
+    // A server that stops writing: its entry runs out.
+    store
+        .put_watermark(3, 900, Duration::from_millis(1))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let w = store.watermark().await.unwrap().unwrap();
+        if w.servers == 1 {
+            assert_eq!(w.second, 1_005);
+            break;
+        }
+        assert_eq!(w.second, 900, "{w:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server 3 never expired"
+        );
+        tokio::task::yield_now().await;
+    }
+    store.remove_watermark(2).await.unwrap();
+    assert_eq!(store.watermark().await.unwrap(), None);
+}
+every_store!(watermark, the_watermark_is_the_slowest_live_server);
+
 async fn a_gauge_keeps_its_last_value_until_stale(store: &dyn Store, _: Option<&RedisServer>) {
     let t = now();
     let g = |name: &str| key(MetricKind::Gauge, name, &[]);

@@ -14,7 +14,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use hawkeye_agent::{AgentConfig, AgentError, AgentHandle, AgentStats};
 use hawkeye_client::{Client, ClientConfig, ClientError};
@@ -22,10 +21,6 @@ use hawkeye_mail::{LogMailer, MailError, Mailer};
 use hawkeye_protocol::jsonrpc::StatsResult;
 use hawkeye_server::{ConfigError, ServerConfig, ServerError, ServerHandle, StoreSettings};
 use hawkeye_store::{MemoryStore, Store, StoreError};
-
-/// Time the agent leaves after an interval for the server's last flush of
-/// it to reach the store (as the standalone agent does).
-const FLUSH_MARGIN: Duration = Duration::from_millis(300);
 
 /// Which store the embedded server writes to and the agent reads.
 #[derive(Clone)]
@@ -158,7 +153,9 @@ pub async fn start(config: EmbedConfig) -> Result<Embedded, EmbedError> {
     let agent = match config.agent {
         None => None,
         Some(mut agent) => {
-            agent.evaluation_delay = agent.evaluation_delay.max(flush_interval + FLUSH_MARGIN);
+            // No earlier than the server's first flush after an interval;
+            // the agent then waits for the server's watermark.
+            agent.evaluation_delay = agent.evaluation_delay.max(flush_interval);
             let mailer = config.mailer.unwrap_or_else(|| Arc::new(LogMailer::new()));
             match hawkeye_agent::start(agent, Arc::clone(&store), mailer).await {
                 Ok(handle) => Some(handle),

@@ -11,14 +11,17 @@ use hawkeye_mail::{Mail, MailError, Mailer, QueueConfig, QueueStats};
 use hawkeye_protocol::{MetricKind, SeriesKey};
 use hawkeye_store::{
     Aggregate, AlertCommit, AlertRead, AlertSnapshot, GaugeStats, MemoryStore, OutboxEntry,
-    QueryOutcome, SeriesWrite, Settle, Store, StoreError, WindowQuery, WriteBatch,
+    QueryOutcome, SeriesWrite, Settle, Store, StoreError, Watermark, WindowQuery, WriteBatch,
 };
 use tokio::sync::Notify;
 
-/// A store in front of another that counts calls and can be "down".
+/// A store in front of another that counts calls and can be "down", or
+/// hold data writes back (a slow server flush) until released.
 pub struct Probe<S> {
     pub inner: S,
     pub down: AtomicBool,
+    writes_held: AtomicBool,
+    writes_released: Notify,
     pub query_many: AtomicUsize,
     pub alert_states: AtomicUsize,
     pub swaps: AtomicUsize,
@@ -29,10 +32,22 @@ impl<S> Probe<S> {
         Probe {
             inner,
             down: AtomicBool::new(false),
+            writes_held: AtomicBool::new(false),
+            writes_released: Notify::new(),
             query_many: AtomicUsize::new(0),
             alert_states: AtomicUsize::new(0),
             swaps: AtomicUsize::new(0),
         }
+    }
+
+    /// Data writes wait from now on, until [`Probe::release_writes`].
+    pub fn hold_writes(&self) {
+        self.writes_held.store(true, Ordering::SeqCst);
+    }
+
+    pub fn release_writes(&self) {
+        self.writes_held.store(false, Ordering::SeqCst);
+        self.writes_released.notify_waiters();
     }
 
     fn check(&self) -> Result<(), StoreError> {
@@ -47,6 +62,13 @@ impl<S> Probe<S> {
 #[async_trait]
 impl<S: Store> Store for Probe<S> {
     async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        loop {
+            let released = self.writes_released.notified();
+            if !self.writes_held.load(Ordering::SeqCst) {
+                break;
+            }
+            released.await;
+        }
         self.inner.write(batch).await
     }
     async fn query_many(&self, queries: &[WindowQuery]) -> Result<Vec<QueryOutcome>, StoreError> {
@@ -104,6 +126,18 @@ impl<S: Store> Store for Probe<S> {
     async fn delete_legacy_alert_states(&self, keys: &[String]) -> Result<(), StoreError> {
         self.check()?;
         self.inner.delete_legacy_alert_states(keys).await
+    }
+    async fn put_watermark(&self, id: u64, second: i64, live: Duration) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.put_watermark(id, second, live).await
+    }
+    async fn remove_watermark(&self, id: u64) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.remove_watermark(id).await
+    }
+    async fn watermark(&self) -> Result<Option<Watermark>, StoreError> {
+        self.check()?;
+        self.inner.watermark().await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.check()

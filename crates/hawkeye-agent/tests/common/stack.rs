@@ -92,13 +92,7 @@ impl Stack {
 
     /// Sends metric lines to the server; all must be accepted.
     pub fn send(&self, lines: &[&str]) {
-        let mut stream = UnixStream::connect(&self.socket).expect("connect to hawkeye-server");
-        let request = serde_json::json!({"jsonrpc": "2.0", "method": "metric.send", "params": lines, "id": 1});
-        writeln!(stream, "{request}").unwrap();
-        let mut response = String::new();
-        BufReader::new(&stream).read_line(&mut response).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&response).expect("a JSON-RPC answer");
-        assert_eq!(v["result"]["accepted"], lines.len(), "{v}");
+        send_lines(&self.socket, lines);
     }
 
     /// Runs the `hawkeye` command line against this stack's store.
@@ -115,6 +109,18 @@ impl Stack {
     pub fn mails(&self, n: usize) -> Vec<ReceivedMail> {
         self.smtp.wait_for(n, DEADLINE)
     }
+}
+
+/// Sends metric lines to the server on `socket`; all must be accepted.
+pub fn send_lines(socket: &std::path::Path, lines: &[&str]) {
+    let mut stream = UnixStream::connect(socket).expect("connect to hawkeye-server");
+    let request =
+        serde_json::json!({"jsonrpc": "2.0", "method": "metric.send", "params": lines, "id": 1});
+    writeln!(stream, "{request}").unwrap();
+    let mut response = String::new();
+    BufReader::new(&stream).read_line(&mut response).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&response).expect("a JSON-RPC answer");
+    assert_eq!(v["result"]["accepted"], lines.len(), "{v}");
 }
 
 /// Waits until `agent` has evaluated `more` further ticks than it has now.

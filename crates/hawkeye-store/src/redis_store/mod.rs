@@ -16,6 +16,7 @@
 //! | `reads.rs` | window reads |
 //! | `reply.rs` | decoding replies |
 //! | `alerts.rs`, `scripts/alerts/*.lua` | the agent's alert data: states, outbox, silences, data-loss marker |
+//! | `watermark.rs`, `scripts/watermark/*.lua` | the servers' watermark |
 
 mod alerts;
 mod cluster_nodes;
@@ -27,6 +28,7 @@ mod keys;
 mod reads;
 mod reply;
 mod scripts;
+mod watermark;
 mod writes;
 
 use std::time::Duration;
@@ -35,7 +37,7 @@ use async_trait::async_trait;
 
 use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
 use crate::window::WindowQuery;
-use crate::{QueryOutcome, Store, StoreError, WriteBatch};
+use crate::{QueryOutcome, Store, StoreError, Watermark, WriteBatch};
 use connection::Connection;
 use keys::Keys;
 
@@ -125,6 +127,23 @@ impl Store for RedisStore {
 
     async fn delete_legacy_alert_states(&self, keys: &[String]) -> Result<(), StoreError> {
         self.alerts_delete_legacy(keys).await
+    }
+
+    async fn put_watermark(
+        &self,
+        server_id: u64,
+        second: i64,
+        live_for: Duration,
+    ) -> Result<(), StoreError> {
+        self.watermark_put(server_id, second, live_for).await
+    }
+
+    async fn remove_watermark(&self, server_id: u64) -> Result<(), StoreError> {
+        self.watermark_remove(server_id).await
+    }
+
+    async fn watermark(&self) -> Result<Option<Watermark>, StoreError> {
+        self.watermark_read().await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
