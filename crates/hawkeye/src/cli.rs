@@ -36,6 +36,9 @@ pub enum Command {
     Query(QueryArgs),
     /// Validate a monitors file; every problem is reported with its line and column.
     Check(CheckArgs),
+    /// Run the unit tests of a monitors file (docs/monitor-tests.md): input
+    /// series, expected alerts and mail at given times; exit 1 on a failure.
+    Test(TestArgs),
     /// Show the server's counters.
     Stats(StatsArgs),
     /// Run server and agent in this process on an in-memory store, send
@@ -94,6 +97,13 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The test file (it names the monitors file it tests).
+    #[arg(default_value = "monitors.test.yaml")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct StatsArgs {
     #[command(flatten)]
     pub socket: SocketArg,
@@ -133,6 +143,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Send(args) => send(args).await,
             Command::Query(args) => query(args).await,
             Command::Check(args) => crate::check::check(&args.file),
+            Command::Test(args) => crate::monitor_test::run(&args.file).await,
             Command::Stats(args) => stats(args).await,
             Command::Demo(args) => crate::demo::run(args).await,
             Command::Silence(args) => crate::silence::run(args).await,

@@ -170,6 +170,13 @@ impl Engine {
         if notice == Notice::Resolved && p.at.is_none() {
             tracing::info!(key = %p.commit.key, "a removed trigger was resolved");
         }
+        report.notified.push(super::Notified {
+            monitor: p.at.map(|(i, _)| i),
+            level: p.transition.trigger + 1,
+            key: p.commit.key.clone(),
+            notice,
+            subject: p.subject.clone(),
+        });
         report.notices.push((p.subject, notice));
     }
 }

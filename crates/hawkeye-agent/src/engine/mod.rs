@@ -81,6 +81,8 @@ pub struct TickReport {
     pub store_calls: usize,
     pub transitions: usize,
     pub notices: Vec<(String, Notice)>,
+    /// The same notices, saying which trigger each came from.
+    pub notified: Vec<Notified>,
     /// The store failed: nothing was evaluated.
     pub store_error: bool,
     /// Monitors read but not evaluated because their window overlaps a
@@ -90,6 +92,19 @@ pub struct TickReport {
     pub muted: usize,
     /// The store lost its data since the last read (its marker changed).
     pub data_loss: bool,
+}
+
+/// A notice of a tick, and the trigger it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notified {
+    /// The monitor's index in the file; `None` for a trigger a reload removed.
+    pub monitor: Option<usize>,
+    /// The trigger's level (1 for the first trigger).
+    pub level: usize,
+    /// The trigger's state key.
+    pub key: String,
+    pub notice: Notice,
+    pub subject: String,
 }
 
 /// A trigger a reload removed, until its state is resolved and deleted.
