@@ -717,6 +717,12 @@ impl Store for PanickingStore {
     async fn expire_silence(&self, _: &str) -> Result<bool, hawkeye_store::StoreError> {
         Ok(false)
     }
+    async fn query_grouped(
+        &self,
+        _: &[hawkeye_store::GroupedQuery],
+    ) -> Result<Vec<hawkeye_store::GroupedOutcome>, hawkeye_store::StoreError> {
+        panic!("store bug (test)")
+    }
     async fn silences(&self, _: u64) -> Result<Vec<String>, hawkeye_store::StoreError> {
         Ok(vec![])
     }

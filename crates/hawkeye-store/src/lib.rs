@@ -8,6 +8,7 @@
 
 pub mod aggregate;
 pub mod alerts;
+pub mod grouped;
 pub mod memory;
 mod memory_alerts;
 pub mod redact;
@@ -24,6 +25,7 @@ use hawkeye_protocol::SeriesKey;
 
 pub use aggregate::{Aggregate, DistributionStats, GaugeStats};
 pub use alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
+pub use grouped::{GroupValue, GroupedOutcome, GroupedQuery};
 pub use memory::MemoryStore;
 pub use redis_store::{RedisConfig, RedisStore};
 pub use window::{Aggregation, QueryError, WindowQuery};
@@ -141,6 +143,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    // Grouped reads (issue 11, `group_by`); kept together for merges.
+
+    /// Reads several windows at once, each split into groups by the values
+    /// of its `group_by` tags ([`grouped`]): as many round trips as
+    /// [`Store::query_many`], whatever the number of groups.
+    async fn query_grouped(
+        &self,
+        queries: &[GroupedQuery],
+    ) -> Result<Vec<GroupedOutcome>, StoreError>;
 }
 
 #[async_trait]
@@ -193,6 +205,12 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         (**self).ping().await
+    }
+    async fn query_grouped(
+        &self,
+        queries: &[GroupedQuery],
+    ) -> Result<Vec<GroupedOutcome>, StoreError> {
+        (**self).query_grouped(queries).await
     }
 }
 

@@ -10,8 +10,9 @@ use hawkeye_agent::{Delivery, Engine, EngineSettings, MonitorsFile};
 use hawkeye_mail::{Mail, MailError, Mailer, QueueConfig, QueueStats};
 use hawkeye_protocol::{MetricKind, SeriesKey};
 use hawkeye_store::{
-    Aggregate, AlertCommit, AlertRead, AlertSnapshot, GaugeStats, MemoryStore, OutboxEntry,
-    QueryOutcome, SeriesWrite, Settle, Store, StoreError, WindowQuery, WriteBatch,
+    Aggregate, AlertCommit, AlertRead, AlertSnapshot, GaugeStats, GroupedOutcome, GroupedQuery,
+    MemoryStore, OutboxEntry, QueryOutcome, SeriesWrite, Settle, Store, StoreError, WindowQuery,
+    WriteBatch,
 };
 use tokio::sync::Notify;
 
@@ -107,6 +108,15 @@ impl<S: Store> Store for Probe<S> {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.check()
+    }
+    async fn query_grouped(
+        &self,
+        queries: &[GroupedQuery],
+    ) -> Result<Vec<GroupedOutcome>, StoreError> {
+        // One window read, as `query_many`.
+        self.query_many.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        self.inner.query_grouped(queries).await
     }
 }
 

@@ -14,6 +14,7 @@
 //! | `scripts.rs`, `scripts/*.lua` | the Lua scripts |
 //! | `writes.rs` | a flush |
 //! | `reads.rs` | window reads |
+//! | `grouped.rs` | window reads split by tag values (`group_by`) |
 //! | `reply.rs` | decoding replies |
 //! | `alerts.rs`, `scripts/alerts/*.lua` | the agent's alert data: states, outbox, silences, data-loss marker |
 
@@ -22,6 +23,7 @@ mod cluster_nodes;
 mod config;
 mod connection;
 mod field;
+mod grouped;
 mod handle;
 mod keys;
 mod reads;
@@ -34,6 +36,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
+use crate::grouped::{GroupedOutcome, GroupedQuery};
 use crate::window::WindowQuery;
 use crate::{QueryOutcome, Store, StoreError, WriteBatch};
 use connection::Connection;
@@ -125,6 +128,13 @@ impl Store for RedisStore {
 
     async fn delete_legacy_alert_states(&self, keys: &[String]) -> Result<(), StoreError> {
         self.alerts_delete_legacy(keys).await
+    }
+
+    async fn query_grouped(
+        &self,
+        queries: &[GroupedQuery],
+    ) -> Result<Vec<GroupedOutcome>, StoreError> {
+        self.read_grouped(queries).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
