@@ -153,6 +153,25 @@ pub trait Store: Send + Sync + 'static {
         &self,
         queries: &[GroupedQuery],
     ) -> Result<Vec<GroupedOutcome>, StoreError>;
+
+    // Alert listing and history (issue 11, `hawkeye alerts`).
+
+    /// Every alert state whose key starts with `prefix`: `(key, state)`,
+    /// sorted by key.
+    async fn alert_states(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Appends `entries` (opaque text) to the history stream `stream`,
+    /// keeping the latest `max_len` entries.
+    async fn append_history(
+        &self,
+        stream: &str,
+        entries: &[String],
+        max_len: usize,
+    ) -> Result<(), StoreError>;
+
+    /// The entries of `stream` appended at or after `since_ms` (unix ms,
+    /// the store's clock), oldest first, each with when it was appended.
+    async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError>;
 }
 
 #[async_trait]
@@ -211,6 +230,20 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         queries: &[GroupedQuery],
     ) -> Result<Vec<GroupedOutcome>, StoreError> {
         (**self).query_grouped(queries).await
+    }
+    async fn alert_states(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        (**self).alert_states(prefix).await
+    }
+    async fn append_history(
+        &self,
+        stream: &str,
+        entries: &[String],
+        max_len: usize,
+    ) -> Result<(), StoreError> {
+        (**self).append_history(stream, entries, max_len).await
+    }
+    async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        (**self).history(stream, since_ms).await
     }
 }
 

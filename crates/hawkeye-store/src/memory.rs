@@ -177,6 +177,24 @@ impl Store for MemoryStore {
         let inner = self.lock();
         Ok(queries.iter().map(|q| query_grouped(&inner, q)).collect())
     }
+
+    async fn alert_states(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self.lock().alerts.list(prefix))
+    }
+
+    async fn append_history(
+        &self,
+        stream: &str,
+        entries: &[String],
+        max_len: usize,
+    ) -> Result<(), StoreError> {
+        self.lock().alerts.append_history(stream, entries, max_len);
+        Ok(())
+    }
+
+    async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        Ok(self.lock().alerts.history(stream, since_ms))
+    }
 }
 
 /// The series a query reads: those of its kind (resolved as

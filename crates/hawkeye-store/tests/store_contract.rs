@@ -772,6 +772,67 @@ async fn grouped_reads_split_by_tag_values(store: &dyn Store, _: Option<&RedisSe
 }
 every_store!(grouped, grouped_reads_split_by_tag_values);
 
+async fn alert_states_are_listed_and_history_is_capped(store: &dyn Store, _: Option<&RedisServer>) {
+    let ttl = Duration::from_secs(60);
+    let write = |key: &str, new: Option<&str>, expected: Option<&str>| AlertCommit {
+        key: key.to_string(),
+        expected: expected.map(str::to_string),
+        new: new.map(str::to_string),
+        ttl,
+        outbox: vec![],
+    };
+    for key in [
+        "v2|s|e|m=a|#1",
+        "v2|s|e|m=b|#1|g=route=/x",
+        "v2|s|other|m=a|#1",
+    ] {
+        assert!(store
+            .commit_alert(&write(key, Some("firing"), None))
+            .await
+            .unwrap());
+    }
+    let short = AlertCommit {
+        ttl: Duration::from_millis(1),
+        ..write("v2|s|e|m=short|#1", Some("ok"), None)
+    };
+    assert!(store.commit_alert(&short).await.unwrap());
+    assert!(store
+        .commit_alert(&write("v2|s|e|m=a|#1", None, Some("firing")))
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        store.alert_states("v2|s|e|").await.unwrap(),
+        [("v2|s|e|m=b|#1|g=route=/x".to_string(), "firing".to_string())],
+        "deleted and expired states are not listed; the prefix selects"
+    );
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let entries: Vec<String> = (0..50).map(|i| format!("entry {i}")).collect();
+    store.append_history("prod", &entries, 10).await.unwrap();
+    store
+        .append_history("staging", &entries[..1], 10)
+        .await
+        .unwrap();
+    let history = store
+        .history("prod", start.saturating_sub(5_000))
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 10, "the latest 10");
+    assert_eq!(history[0].1, "entry 40");
+    assert_eq!(history.last().map(|(_, e)| e.as_str()), Some("entry 49"));
+    assert!(
+        history.iter().all(|(at, _)| *at + 5_000 >= start),
+        "{history:?}"
+    );
+    assert_eq!(store.history("staging", 0).await.unwrap().len(), 1);
+    assert_eq!(store.history("prod", u64::MAX / 2).await.unwrap(), []);
+    assert_eq!(store.history("none", 0).await.unwrap(), []);
+}
+every_store!(alert_listing, alert_states_are_listed_and_history_is_capped);
+
 #[tokio::test]
 async fn redis_alert_keys_share_one_slot_and_expire() {
     let server = RedisServer::start();
@@ -796,6 +857,7 @@ async fn redis_alert_keys_share_one_slot_and_expire() {
             "hk:{alerts}:silences",
             "hk:{alerts}:silences:ends",
             "hk:{alerts}:state:a b/{c}",
+            "hk:{alerts}:states",
         ]
     );
     for k in keys {

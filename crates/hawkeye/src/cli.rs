@@ -47,6 +47,9 @@ pub enum Command {
     /// Silence alerts for a while, in the store every agent reads
     /// (REDIS_URL): add, list, expire.
     Silence(crate::silence::SilenceArgs),
+    /// Every trigger's state in the store (ok, pending, firing, silenced);
+    /// `--history`: the transitions, with who was told.
+    Alerts(crate::alerts::AlertsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +150,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Stats(args) => stats(args).await,
             Command::Demo(args) => crate::demo::run(args).await,
             Command::Silence(args) => crate::silence::run(args).await,
+            Command::Alerts(args) => crate::alerts::run(args).await,
         }
     })
 }

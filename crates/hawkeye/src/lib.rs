@@ -1,6 +1,7 @@
 //! hawkeye in one crate: the `hawkeye` command line, and [`embed`], which
 //! starts the server and the agent inside an application's own tokio runtime.
 
+pub mod alerts;
 pub mod check;
 pub mod cli;
 pub mod demo;

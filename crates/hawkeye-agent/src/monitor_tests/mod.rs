@@ -12,7 +12,7 @@ pub mod series;
 pub mod simulate;
 pub mod spec;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,20 +63,23 @@ pub enum TestFileError {
     },
 }
 
-/// An alert as tests name it: `<monitor> level <n> <status>`.
+/// An alert as tests name it: `<monitor>{<group>} level <n> <status>`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AlertLine {
     /// The monitor's `id`, or its metric.
     pub monitor: String,
+    /// The group's tags sorted by name (`group_by` monitors); empty otherwise.
+    pub group: BTreeMap<String, String>,
     pub level: usize,
     /// `firing` or `resolved`.
     pub status: &'static str,
 }
 
 impl AlertLine {
-    fn firing(monitor: &str, level: usize) -> AlertLine {
+    fn firing(monitor: &str, group: BTreeMap<String, String>, level: usize) -> AlertLine {
         AlertLine {
             monitor: monitor.to_string(),
+            group,
             level,
             status: "firing",
         }
@@ -92,7 +95,12 @@ impl AlertLine {
 
 impl fmt::Display for AlertLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} level {} {}", self.monitor, self.level, self.status)
+        write!(f, "{}", self.monitor)?;
+        if !self.group.is_empty() {
+            let tags: Vec<String> = self.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            write!(f, "{{{}}}", tags.join(", "))?;
+        }
+        write!(f, " level {} {}", self.level, self.status)
     }
 }
 
@@ -304,16 +312,8 @@ fn input(s: &spec::InputSeries) -> Result<Input, String> {
     }
     let mut tags = Vec::with_capacity(s.tags.len());
     for (k, v) in &s.tags {
-        let v = match v {
-            serde_yaml::Value::String(s) => s.clone(),
-            serde_yaml::Value::Number(n) => n.to_string(),
-            serde_yaml::Value::Bool(b) => b.to_string(),
-            _ => {
-                return Err(format!(
-                    "{what}: tag {k}: a value must be a string or a number"
-                ))
-            }
-        };
+        let v = scalar(v)
+            .ok_or_else(|| format!("{what}: tag {k}: a value must be a string or a number"))?;
         tags.push((k.clone(), v));
     }
     let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -321,6 +321,16 @@ fn input(s: &spec::InputSeries) -> Result<Input, String> {
         key: SeriesKey::new(kind, &s.metric, &tags),
         values,
     })
+}
+
+/// A tag value as written: a string, number or boolean.
+fn scalar(v: &serde_yaml::Value) -> Option<String> {
+    match v {
+        serde_yaml::Value::String(s) => Some(s.clone()),
+        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        serde_yaml::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
 }
 
 /// The mismatches of one expectation against what the checks did.
@@ -386,7 +396,13 @@ fn expected_alert(
             if triggers == 1 { "" } else { "s" }
         ));
     }
-    let line = AlertLine::firing(&labels[i], level);
+    let mut group = BTreeMap::new();
+    for (k, v) in &a.group {
+        let v = scalar(v)
+            .ok_or_else(|| format!("group: the value of {k} must be a string or a number"))?;
+        group.insert(k.clone(), v);
+    }
+    let line = AlertLine::firing(&labels[i], group, level);
     match a.status.as_deref() {
         None | Some("firing") => Ok(line),
         Some("resolved") => Ok(line.resolved()),

@@ -59,18 +59,6 @@ pub async fn simulate(
     write_inputs(&*store, inputs, step_ms).await?;
     let ttl = settings.state_ttl;
     let mut engine = Engine::new(file, store.clone(), settings, ORIGIN_MS);
-    let keys: Vec<(String, AlertLine)> = engine
-        .keys()
-        .into_iter()
-        .enumerate()
-        .flat_map(|(i, keys)| {
-            let label = labels[i].clone();
-            keys.into_iter().enumerate().map(move |(j, key)| {
-                let line = AlertLine::firing(&label, j + 1);
-                (key, line)
-            })
-        })
-        .collect();
     let mut moments = Vec::new();
     let mut firing = BTreeSet::new();
     while let Some(due) = engine.next_due().filter(|d| *d <= ORIGIN_MS + until_ms) {
@@ -78,6 +66,15 @@ pub async fn simulate(
         if report.store_error {
             return Err(StoreError::Unavailable("the in-memory store failed".into()));
         }
+        // Groups come and go: the keys of this tick.
+        let keys: Vec<(String, AlertLine)> = engine
+            .alert_keys()
+            .into_iter()
+            .map(|k| {
+                let group = k.group.into_iter().collect();
+                (k.key, AlertLine::firing(&labels[k.monitor], group, k.level))
+            })
+            .collect();
         let read = AlertRead {
             keys: keys.iter().map(|(k, _)| k.clone()).collect(),
             marker: "hawkeye-test".into(),

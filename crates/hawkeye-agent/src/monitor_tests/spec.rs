@@ -79,6 +79,9 @@ pub struct ExpectedAlert {
     /// The trigger's level; default 1.
     #[serde(default)]
     pub level: Option<usize>,
+    /// The group, for a monitor with `group_by`: its tags' values.
+    #[serde(default)]
+    pub group: BTreeMap<String, serde_yaml::Value>,
     /// `firing` (default) or `resolved`.
     #[serde(default)]
     pub status: Option<String>,

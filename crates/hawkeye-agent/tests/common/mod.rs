@@ -118,6 +118,23 @@ impl<S: Store> Store for Probe<S> {
         self.check()?;
         self.inner.query_grouped(queries).await
     }
+    async fn alert_states(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.check()?;
+        self.inner.alert_states(prefix).await
+    }
+    async fn append_history(
+        &self,
+        stream: &str,
+        entries: &[String],
+        max_len: usize,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.append_history(stream, entries, max_len).await
+    }
+    async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        self.check()?;
+        self.inner.history(stream, since_ms).await
+    }
 }
 
 /// Records every mail it is given.

@@ -17,7 +17,9 @@
 //! | `grouped.rs` | window reads split by tag values (`group_by`) |
 //! | `reply.rs` | decoding replies |
 //! | `alerts.rs`, `scripts/alerts/*.lua` | the agent's alert data: states, outbox, silences, data-loss marker |
+//! | `alert_history.rs` | listing the states, the history stream |
 
+mod alert_history;
 mod alerts;
 mod cluster_nodes;
 mod config;
@@ -135,6 +137,23 @@ impl Store for RedisStore {
         queries: &[GroupedQuery],
     ) -> Result<Vec<GroupedOutcome>, StoreError> {
         self.read_grouped(queries).await
+    }
+
+    async fn alert_states(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.alerts_list(prefix).await
+    }
+
+    async fn append_history(
+        &self,
+        stream: &str,
+        entries: &[String],
+        max_len: usize,
+    ) -> Result<(), StoreError> {
+        self.alerts_append_history(stream, entries, max_len).await
+    }
+
+    async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        self.alerts_history(stream, since_ms).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
