@@ -132,16 +132,18 @@ pub type Located = (usize, usize, Vec<(String, String)>);
 
 impl KeyIndex {
     pub fn new(file: &MonitorsFile, service: &str, environment: &str) -> KeyIndex {
-        let mut keys = HashMap::new();
-        for (i, triggers) in state_keys(file, service, environment)
-            .into_iter()
-            .enumerate()
-        {
+        KeyIndex::of(state_keys(file, service, environment))
+    }
+
+    /// From the keys of every trigger, per monitor ([`state_keys`]).
+    pub fn of(keys: Vec<Vec<String>>) -> KeyIndex {
+        let mut index = HashMap::new();
+        for (i, triggers) in keys.into_iter().enumerate() {
             for (j, key) in triggers.into_iter().enumerate() {
-                keys.insert(key, (i, j));
+                index.insert(key, (i, j));
             }
         }
-        KeyIndex { keys }
+        KeyIndex { keys: index }
     }
 
     /// `None` for a key of no trigger of the file.

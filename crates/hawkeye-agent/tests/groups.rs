@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use hawkeye_agent::monitor_tests::run_file;
 use hawkeye_agent::parse_monitors;
 use hawkeye_protocol::MetricKind;
 use hawkeye_store::Aggregate;
@@ -47,11 +46,9 @@ monitors:
 ";
 
 async fn run(test: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("monitors.yaml"), MONITORS).unwrap();
-    let path = dir.path().join("t.yaml");
-    std::fs::write(&path, format!("monitors: monitors.yaml\ntests:\n{test}")).unwrap();
-    let report = run_file(&path, HOUR).await.unwrap();
+    let report = monitor_tests(MONITORS, &format!("tests:\n{test}"))
+        .await
+        .unwrap();
     let text = report.render();
     assert!(report.passed(), "{text}");
     text
@@ -261,5 +258,44 @@ monitors:
     assert!(
         e.contains("max_groups must be from 1 to 100000, not 0"),
         "{e}"
+    );
+}
+
+/// A group that goes away while no agent runs: the agent started later
+/// finds its state in the store, checks it without data and resolves it.
+#[tokio::test]
+async fn a_group_gone_while_the_agent_was_down_resolves_after_a_restart() {
+    let file = parse_monitors(MONITORS, "m.yaml", HOUR).unwrap();
+    let store = memory();
+    let mailer = Arc::new(RecordingMailer::default());
+    let q = queue(mailer.clone());
+    let t0 = base_ms();
+    for route in ["/a", "/b"] {
+        let tags = [("route", route)];
+        write(
+            &*store,
+            MetricKind::Counter,
+            "http.errors",
+            &tags,
+            secs(t0),
+            Aggregate::Counter(9.0),
+        )
+        .await;
+    }
+    let mut e = engine(&file, store.clone(), &q, t0);
+    assert_eq!(e.tick(t0).await.notices.len(), 2);
+    drop(e);
+    // No more errors; a new agent a minute later.
+    let later = t0 + 60_000;
+    let mut e = engine(&file, store.clone(), &q, later);
+    let report = e.tick(later).await;
+    let mut subjects: Vec<String> = report.notices.into_iter().map(|(s, _)| s).collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "[RESOLVED] [shop/test] http.errors route=/a >= 5 (level 1)",
+            "[RESOLVED] [shop/test] http.errors route=/b >= 5 (level 1)",
+        ]
     );
 }

@@ -1,7 +1,8 @@
 //! `monitor_tests`: the unit tests of monitors files run the real
 //! evaluation on a simulated clock (docs/monitor-tests.md).
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Duration;
 
 use hawkeye_agent::monitor_tests::{run_file, TestFileError, TestReport};
@@ -28,18 +29,8 @@ monitors:
       - {threshold: 500, op: '>', to: [a@example.com]}
 ";
 
-/// Writes the monitors and the test file in a fresh directory.
-fn files(test: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("monitors.yaml"), MONITORS).unwrap();
-    let path = dir.path().join("t.test.yaml");
-    std::fs::write(&path, format!("monitors: monitors.yaml\n{test}")).unwrap();
-    (dir, path)
-}
-
 async fn run(test: &str) -> Result<TestReport, TestFileError> {
-    let (_dir, path) = files(test);
-    run_file(&path, HOUR).await
+    common::monitor_tests(MONITORS, test).await
 }
 
 #[tokio::test]

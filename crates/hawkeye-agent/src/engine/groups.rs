@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use hawkeye_store::{GroupValue, GroupedOutcome, QueryError, QueryOutcome};
 
 use super::plan::{Group, Plan, Scheduled};
-use super::{Engine, Retired};
+use super::{Engine, Retired, TickReport};
 use crate::state::UnixMillis;
 use crate::state_key;
 
@@ -57,6 +57,49 @@ fn values_of(labels: &[(String, String)]) -> Vec<String> {
 }
 
 impl Engine {
+    /// Once, before the first check: the groups that have a state in the
+    /// store (left by this agent before a restart, or by another) get
+    /// entries, so that a group that went away meanwhile still resolves.
+    /// Tried again at the next tick when the store fails.
+    pub(super) async fn seed_groups(&mut self, now: UnixMillis, report: &mut TickReport) {
+        let grouped = |s: &Scheduled| s.group.is_none() && !s.monitor.group_by.is_empty();
+        if !self.monitors.iter().any(grouped) {
+            self.groups_seeded = true;
+            return;
+        }
+        report.store_calls += 1;
+        self.stats.store_calls += 1;
+        let prefix = state_key::prefix(&self.settings.service, &self.settings.environment);
+        let states = match self.store.alert_states(&prefix).await {
+            Ok(states) => states,
+            Err(e) => {
+                tracing::debug!(error = %e, "alert states not listed; trying again at the next tick");
+                return;
+            }
+        };
+        self.groups_seeded = true;
+        let index = state_key::KeyIndex::of(self.keys());
+        for (key, _) in states {
+            let Some((i, _, labels)) = index.locate(&key) else {
+                continue;
+            };
+            let parent = &self.monitors[i];
+            let names: Vec<&String> = labels.iter().map(|(k, _)| k).collect();
+            let values = values_of(&labels);
+            if labels.is_empty()
+                || names != parent.monitor.group_by.iter().collect::<Vec<_>>()
+                || parent.children.contains_key(&values)
+                || parent.children.len() >= parent.monitor.max_groups
+            {
+                continue;
+            }
+            let entry = group_entry(parent, i, values.clone(), now);
+            self.monitors.push(entry);
+            let c = self.monitors.len() - 1;
+            self.monitors[i].children.insert(values, c);
+        }
+    }
+
     /// Turns the grouped reads of `plan` into checks of each group: adds
     /// the groups to `plan.due`, their values to `outcomes`.
     pub(super) fn expand_groups(

@@ -158,6 +158,8 @@ pub struct Engine {
     logged: HashSet<String>,
     /// Woken when mail was recorded in the outbox.
     outbox_wake: Option<Arc<Notify>>,
+    /// The groups with a state in the store were looked up (see `groups`).
+    groups_seeded: bool,
     stats: EngineStats,
 }
 
@@ -195,6 +197,7 @@ impl Engine {
             known: HashMap::new(),
             logged: HashSet::new(),
             outbox_wake: None,
+            groups_seeded: false,
             stats: EngineStats::default(),
         };
         engine.reload(file, now);
@@ -267,6 +270,9 @@ impl Engine {
             self.migrate_legacy(&mut report).await;
         }
         self.remove_gone_groups();
+        if !self.groups_seeded {
+            self.seed_groups(now, &mut report).await;
+        }
         let delay = self.settings.evaluation_delay_ms;
         let mut plan = plan::plan(&mut self.monitors, now, delay);
         if plan.due.is_empty() && plan.grouped.is_empty() && self.retired.is_empty() {

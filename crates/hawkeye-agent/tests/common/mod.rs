@@ -293,6 +293,19 @@ pub async fn redis_store(redis: &hawkeye_testkit::RedisServer) -> Arc<dyn Store>
     )
 }
 
+/// Runs a `hawkeye test` file (`test`, after its `monitors:` line) against
+/// `monitors`, both written in a fresh directory.
+pub async fn monitor_tests(
+    monitors: &str,
+    test: &str,
+) -> Result<hawkeye_agent::monitor_tests::TestReport, hawkeye_agent::monitor_tests::TestFileError> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("monitors.yaml"), monitors).unwrap();
+    let path = dir.path().join("t.test.yaml");
+    std::fs::write(&path, format!("monitors: monitors.yaml\n{test}")).unwrap();
+    hawkeye_agent::monitor_tests::run_file(&path, Duration::from_secs(3600)).await
+}
+
 pub fn memory() -> Arc<Probe<MemoryStore>> {
     Arc::new(Probe::new(MemoryStore::new(Duration::from_secs(3600))))
 }
