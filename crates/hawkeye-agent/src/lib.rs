@@ -20,7 +20,8 @@
 //! state machine), [`state_key`] (where states are stored), [`silence`],
 //! [`notification`] (the mail), [`outbox`] (mail waiting to be sent),
 //! [`engine`] (one tick), [`delivery`] (sending the outbox),
-//! [`scheduler`] (the task that runs ticks), [`agent_config`] (settings).
+//! [`scheduler`] (the task that runs ticks), [`agent_config`] (settings),
+//! [`monitor_tests`] (`hawkeye test`: unit tests of a monitors file).
 //! The semantics are in `docs/alerts.md`, the file format in
 //! `docs/monitors.md`.
 
@@ -30,6 +31,7 @@ pub mod engine;
 mod error;
 pub mod evaluation;
 mod flush_wait;
+pub mod monitor_tests;
 pub mod monitors;
 pub mod notification;
 pub mod outbox;
@@ -49,7 +51,7 @@ use tokio::task::JoinHandle;
 
 pub use agent_config::{load_dotenv, AgentConfig, MonitorsSource};
 pub use delivery::Delivery;
-pub use engine::{Engine, EngineSettings, EngineStats, TickReport};
+pub use engine::{Engine, EngineSettings, EngineStats, Notified, TickReport};
 pub use error::AgentError;
 pub use monitors::{
     load_monitors, parse_monitors, ConfigErrors, ConfigProblem, Missing, Monitor, MonitorsFile,

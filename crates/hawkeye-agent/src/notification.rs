@@ -17,6 +17,10 @@ use crate::template::{self, number, TemplateVars};
 pub const DEFAULT_SUBJECT: &str =
     "[{{ service }}/{{ environment }}] {{ metric }} {{ op }} {{ threshold }} (level {{ level }})";
 
+/// The default subject of a grouped monitor's alerts: it names the group.
+pub const DEFAULT_GROUP_SUBJECT: &str =
+    "[{{ service }}/{{ environment }}] {{ metric }} {{ group }} {{ op }} {{ threshold }} (level {{ level }})";
+
 /// Longest subject sent; longer renders are cut.
 const MAX_SUBJECT_CHARS: usize = 200;
 
@@ -37,6 +41,15 @@ pub struct Alert<'a> {
     pub environment: &'a str,
     /// The trigger was removed from the monitors file (its last mail).
     pub removed: bool,
+    /// The group of a monitor with `group_by` (tag, value), in its order;
+    /// empty otherwise.
+    pub group: &'a [(String, String)],
+}
+
+/// A group as subjects and bodies show it: `route=/checkout, code=500`.
+pub fn describe_group(group: &[(String, String)]) -> String {
+    let tags: Vec<String> = group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    tags.join(", ")
 }
 
 /// Who a mail goes to: the trigger's recipients, less those a higher
@@ -184,6 +197,8 @@ fn vars(a: &Alert, message: &str) -> TemplateVars {
         environment: a.environment.to_string(),
         fired_at: a.fired_at.map(rfc3339).unwrap_or_default(),
         message: message.to_string(),
+        group: describe_group(a.group),
+        labels: a.group.iter().cloned().collect(),
     }
 }
 
@@ -219,17 +234,22 @@ pub fn one_line(s: &str) -> String {
 pub fn render(a: &Alert) -> Rendered {
     let message = message(a);
     let vars = vars(a, &message);
+    let default_src = if a.group.is_empty() {
+        DEFAULT_SUBJECT
+    } else {
+        DEFAULT_GROUP_SUBJECT
+    };
     let subject_src = a
         .trigger
         .subject
         .as_deref()
         .or(a.monitor.subject.as_deref())
-        .unwrap_or(DEFAULT_SUBJECT);
-    let default_subject = render_or(DEFAULT_SUBJECT, &vars, "hawkeye alert");
+        .unwrap_or(default_src);
+    let default_subject = render_or(default_src, &vars, "hawkeye alert");
     // A resolved check often has no data: the user's subject would show
     // "no data" where it showed the value, so it gets the default subject.
     let subject_src = match (a.notice, a.value) {
-        (Notice::Resolved, None) => DEFAULT_SUBJECT,
+        (Notice::Resolved, None) => default_src,
         _ => subject_src,
     };
     let subject = one_line(&render_or(subject_src, &vars, &default_subject));
@@ -260,6 +280,9 @@ pub fn render(a: &Alert) -> Rendered {
         a.trigger.op,
         number(Some(a.trigger.threshold))
     ));
+    if !a.group.is_empty() {
+        body.push_str(&format!("Group:       {}\n", describe_group(a.group)));
+    }
     body.push_str(&format!("Level:       {}\n", a.level));
     body.push_str(&format!("Service:     {} ({})\n", a.service, a.environment));
     if let Some(t) = a.fired_at {
@@ -326,6 +349,7 @@ mod tests {
             service: "shop",
             environment: "prod",
             removed: false,
+            group: &[],
         }
     }
 
@@ -392,6 +416,39 @@ mod tests {
         m.subject = None;
         let r = render(&alert(&m, Notice::Firing, Some(5.0)));
         assert_eq!(r.subject, "[shop/prod] http.response.400 >= 3 (level 1)");
+    }
+
+    #[test]
+    fn a_group_is_named_by_the_default_subject_the_templates_and_the_body() {
+        let mut m = fixture();
+        m.subject = None;
+        let group = [
+            ("route".to_string(), "/checkout".to_string()),
+            ("code".to_string(), "500".to_string()),
+        ];
+        let a = Alert {
+            group: &group,
+            ..alert(&m, Notice::Firing, Some(5.0))
+        };
+        let r = render(&a);
+        assert_eq!(
+            r.subject,
+            "[shop/prod] http.response.400 route=/checkout, code=500 >= 3 (level 1)"
+        );
+        assert!(
+            r.body.contains("Group:       route=/checkout, code=500\n"),
+            "{}",
+            r.body
+        );
+        m.subject = Some("{{ labels.route }} failing ({{ group }})".into());
+        let a = Alert {
+            group: &group,
+            ..alert(&m, Notice::Repeat, Some(5.0))
+        };
+        assert_eq!(
+            render(&a).subject,
+            "[REPEAT] /checkout failing (route=/checkout, code=500)"
+        );
     }
 
     #[test]

@@ -71,6 +71,10 @@ pub struct AlertState {
     /// `engine::audience`); states without it told every recipient.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub told: Vec<String>,
+    /// The value of the check that wrote this state (`hawkeye alerts`);
+    /// absent with no data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Number>,
 }
 
 impl Default for AlertState {
@@ -85,6 +89,7 @@ impl Default for AlertState {
             clear_since: None,
             notified: false,
             told: Vec::new(),
+            value: None,
         }
     }
 }

@@ -97,6 +97,73 @@ pub fn state_keys(file: &MonitorsFile, service: &str, environment: &str) -> Vec<
         .collect()
 }
 
+/// The key of a trigger's state for one group of a monitor with
+/// `group_by`: the trigger's key ([`state_keys`]) and `|g=` with the
+/// group's tags, `<tag>=<value>` joined by `,` in `group_by` order. Keys of
+/// monitors without `group_by` have no such part, so they are unchanged.
+pub fn group_key(trigger_key: &str, group: &[(String, String)]) -> String {
+    let tags: Vec<String> = group
+        .iter()
+        .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+        .collect();
+    format!("{trigger_key}|g={}", tags.join(","))
+}
+
+/// The start of every state key of `service` in `environment`.
+pub fn prefix(service: &str, environment: &str) -> String {
+    format!("{KEY_VERSION}|{}|{}|", escape(service), escape(environment))
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("%2C", ",")
+        .replace("%3D", "=")
+        .replace("%7C", "|")
+        .replace("%25", "%")
+}
+
+/// Which trigger of a file (and which group) a stored state key is.
+pub struct KeyIndex {
+    keys: HashMap<String, (usize, usize)>,
+}
+
+/// A located state key: the monitor's and trigger's indexes in the file,
+/// and the group's `(tag, value)` pairs (empty without `group_by`).
+pub type Located = (usize, usize, Vec<(String, String)>);
+
+impl KeyIndex {
+    pub fn new(file: &MonitorsFile, service: &str, environment: &str) -> KeyIndex {
+        KeyIndex::of(state_keys(file, service, environment))
+    }
+
+    /// From the keys of every trigger, per monitor ([`state_keys`]).
+    pub fn of(keys: Vec<Vec<String>>) -> KeyIndex {
+        let mut index = HashMap::new();
+        for (i, triggers) in keys.into_iter().enumerate() {
+            for (j, key) in triggers.into_iter().enumerate() {
+                index.insert(key, (i, j));
+            }
+        }
+        KeyIndex { keys: index }
+    }
+
+    /// `None` for a key of no trigger of the file.
+    pub fn locate(&self, key: &str) -> Option<Located> {
+        if let Some(&(i, j)) = self.keys.get(key) {
+            return Some((i, j, Vec::new()));
+        }
+        // The group part is last, and escaped: its `|g=` is the last one.
+        let at = key.rfind("|g=")?;
+        let &(i, j) = self.keys.get(&key[..at])?;
+        let group = key[at + 3..]
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .filter_map(|t| t.split_once('='))
+            .map(|(k, v)| (unescape(k), unescape(v)))
+            .collect();
+        Some((i, j, group))
+    }
+}
+
 /// Every key a trigger's state may be under in a file: its own
 /// ([`state_keys`]), and the keys it would have without the monitor's `id`,
 /// without the trigger's `id`, and without either. Giving a monitor or a
@@ -245,6 +312,35 @@ monitors:
                 vec!["v2|shop%7Ceu|prod|m=http.response.5xx|c|sum|route=/a%3Db%2520,x%3Dy=1|http.requests%~2|#1"],
             ]
         );
+    }
+
+    /// Pinned as [`golden_keys`]: stored states of groups depend on it.
+    #[test]
+    fn golden_group_keys() {
+        let group = [
+            ("route".to_string(), "/a,b".to_string()),
+            ("code".to_string(), "5=x".to_string()),
+        ];
+        assert_eq!(
+            group_key("v2|shop|prod|id=errors|#1", &group),
+            "v2|shop|prod|id=errors|#1|g=route=/a%2Cb,code=5%3Dx"
+        );
+        assert_eq!(group_key("v2|s|e|id=x|#1", &[]), "v2|s|e|id=x|#1|g=");
+    }
+
+    #[test]
+    fn stored_keys_are_located_in_the_file() {
+        let file = parse_monitors(FILE, "t", HOUR).unwrap();
+        let index = KeyIndex::new(&file, "shop|eu", "prod");
+        let keys = state_keys(&file, "shop|eu", "prod");
+        assert_eq!(index.locate(&keys[0][1]), Some((0, 1, vec![])));
+        let group = vec![("route".to_string(), "/a,b=c|d%".to_string())];
+        assert_eq!(
+            index.locate(&group_key(&keys[2][0], &group)),
+            Some((2, 0, group))
+        );
+        assert_eq!(index.locate("v2|shop%7Ceu|prod|id=gone|#1"), None);
+        assert!(keys[0][0].starts_with(&prefix("shop|eu", "prod")));
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub const VARIABLES: &[&str] = &[
     "environment",
     "fired_at",
     "message",
+    "group",
+    "labels",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,6 +59,11 @@ pub struct TemplateVars {
     pub environment: String,
     pub fired_at: String,
     pub message: String,
+    /// A grouped monitor's group (`route=/checkout, code=500`); empty
+    /// otherwise.
+    pub group: String,
+    /// The group's tags (`{{ labels.route }}`); empty without `group_by`.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A number as templates show it: integers without `.0`, others rounded to
@@ -231,6 +238,8 @@ mod tests {
             environment: "prod".into(),
             fired_at: "2024-01-01T00:00:00Z".into(),
             message: "it broke".into(),
+            group: String::new(),
+            labels: Default::default(),
         }
     }
 
@@ -266,7 +275,8 @@ mod tests {
         assert_eq!(
             out,
             "count=5 value=5 threshold=3 op=>= metric=http.response.400 window=20s level=1 \
-             service=shop environment=prod fired_at=2024-01-01T00:00:00Z message=it broke"
+             service=shop environment=prod fired_at=2024-01-01T00:00:00Z message=it broke \
+             group= labels={}"
         );
         assert_eq!(
             render(

@@ -717,6 +717,33 @@ impl Store for PanickingStore {
     async fn expire_silence(&self, _: &str) -> Result<bool, hawkeye_store::StoreError> {
         Ok(false)
     }
+    async fn alert_states(
+        &self,
+        _: &str,
+    ) -> Result<Vec<(String, String)>, hawkeye_store::StoreError> {
+        Ok(vec![])
+    }
+    async fn append_history(
+        &self,
+        _: &str,
+        _: &[String],
+        _: usize,
+    ) -> Result<(), hawkeye_store::StoreError> {
+        Ok(())
+    }
+    async fn history(
+        &self,
+        _: &str,
+        _: u64,
+    ) -> Result<Vec<(u64, String)>, hawkeye_store::StoreError> {
+        Ok(vec![])
+    }
+    async fn query_grouped(
+        &self,
+        _: &[hawkeye_store::GroupedQuery],
+    ) -> Result<Vec<hawkeye_store::GroupedOutcome>, hawkeye_store::StoreError> {
+        panic!("store bug (test)")
+    }
     async fn silences(&self, _: u64) -> Result<Vec<String>, hawkeye_store::StoreError> {
         Ok(vec![])
     }

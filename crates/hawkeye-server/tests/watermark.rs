@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use common::Client;
 use hawkeye_server::ServerConfig;
 use hawkeye_store::{
-    AlertCommit, AlertRead, AlertSnapshot, MemoryStore, OutboxEntry, QueryOutcome, Settle, Store,
-    StoreError, Watermark, WindowQuery, WriteBatch,
+    AlertCommit, AlertRead, AlertSnapshot, GroupedOutcome, GroupedQuery, MemoryStore, OutboxEntry,
+    QueryOutcome, Settle, Store, StoreError, Watermark, WindowQuery, WriteBatch,
 };
 use serde_json::json;
 
@@ -77,6 +77,26 @@ impl Store for NoWatermark {
     }
     async fn watermark(&self) -> Result<Option<Watermark>, StoreError> {
         Err(refused())
+    }
+    async fn query_grouped(
+        &self,
+        queries: &[GroupedQuery],
+    ) -> Result<Vec<GroupedOutcome>, StoreError> {
+        self.0.query_grouped(queries).await
+    }
+    async fn alert_states(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.0.alert_states(prefix).await
+    }
+    async fn append_history(
+        &self,
+        stream: &str,
+        entries: &[String],
+        max_len: usize,
+    ) -> Result<(), StoreError> {
+        self.0.append_history(stream, entries, max_len).await
+    }
+    async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        self.0.history(stream, since_ms).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.0.ping().await

@@ -8,6 +8,7 @@
 
 pub mod aggregate;
 pub mod alerts;
+pub mod grouped;
 pub mod memory;
 mod memory_alerts;
 pub mod redact;
@@ -24,6 +25,7 @@ use hawkeye_protocol::SeriesKey;
 
 pub use aggregate::{Aggregate, DistributionStats, GaugeStats};
 pub use alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
+pub use grouped::{GroupValue, GroupedOutcome, GroupedQuery};
 pub use memory::MemoryStore;
 pub use redis_store::{RedisConfig, RedisStore};
 pub use window::{Aggregation, QueryError, WindowQuery};
@@ -169,6 +171,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    // Grouped reads (issue 11, `group_by`); kept together for merges.
+
+    /// Reads several windows at once, each split into groups by the values
+    /// of its `group_by` tags ([`grouped`]): as many round trips as
+    /// [`Store::query_many`], whatever the number of groups.
+    async fn query_grouped(
+        &self,
+        queries: &[GroupedQuery],
+    ) -> Result<Vec<GroupedOutcome>, StoreError>;
+
+    // Alert listing and history (issue 11, `hawkeye alerts`).
+
+    /// Every alert state whose key starts with `prefix`: `(key, state)`,
+    /// sorted by key.
+    async fn alert_states(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Appends `entries` (opaque text) to the history stream `stream`,
+    /// keeping the latest `max_len` entries.
+    async fn append_history(
+        &self,
+        stream: &str,
+        entries: &[String],
+        max_len: usize,
+    ) -> Result<(), StoreError>;
+
+    /// The entries of `stream` appended at or after `since_ms` (unix ms,
+    /// the store's clock), oldest first, each with when it was appended.
+    async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError>;
 }
 
 /// What [`Store::watermark`] reads.
@@ -245,6 +276,26 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         (**self).ping().await
+    }
+    async fn query_grouped(
+        &self,
+        queries: &[GroupedQuery],
+    ) -> Result<Vec<GroupedOutcome>, StoreError> {
+        (**self).query_grouped(queries).await
+    }
+    async fn alert_states(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        (**self).alert_states(prefix).await
+    }
+    async fn append_history(
+        &self,
+        stream: &str,
+        entries: &[String],
+        max_len: usize,
+    ) -> Result<(), StoreError> {
+        (**self).append_history(stream, entries, max_len).await
+    }
+    async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        (**self).history(stream, since_ms).await
     }
 }
 

@@ -11,9 +11,10 @@ use hawkeye_protocol::MetricKind;
 
 use crate::aggregate::Aggregate;
 use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
+use crate::grouped::{group_of, GroupValue, GroupedOutcome, GroupedQuery};
 use crate::memory_alerts::Alerts;
 use crate::staleness;
-use crate::window::{self, SeriesWindow, WindowQuery};
+use crate::window::{self, QueryError, SeriesWindow, WindowQuery};
 use crate::{QueryOutcome, Store, StoreError, Watermark, WriteBatch};
 
 /// A series of a name: its kind and canonical tags.
@@ -199,9 +200,43 @@ impl Store for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    async fn query_grouped(
+        &self,
+        queries: &[GroupedQuery],
+    ) -> Result<Vec<GroupedOutcome>, StoreError> {
+        let inner = self.lock();
+        Ok(queries.iter().map(|q| query_grouped(&inner, q)).collect())
+    }
+
+    async fn alert_states(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self.lock().alerts.list(prefix))
+    }
+
+    async fn append_history(
+        &self,
+        stream: &str,
+        entries: &[String],
+        max_len: usize,
+    ) -> Result<(), StoreError> {
+        self.lock().alerts.append_history(stream, entries, max_len);
+        Ok(())
+    }
+
+    async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        Ok(self.lock().alerts.history(stream, since_ms))
+    }
 }
 
-fn query_one(inner: &Inner, query: &WindowQuery) -> QueryOutcome {
+/// The series a query reads: those of its kind (resolved as
+/// [`window::resolve_kind`] does) whose tags match, with data in its range.
+struct Selected<'a> {
+    aggregation: window::Aggregation,
+    start: i64,
+    series: Vec<(&'a str, &'a Seconds)>,
+}
+
+fn select<'a>(inner: &'a Inner, query: &WindowQuery) -> Result<Option<Selected<'a>>, QueryError> {
     let Some(series) = inner.names.get(&query.name) else {
         return Ok(None);
     };
@@ -218,12 +253,54 @@ fn query_one(inner: &Inner, query: &WindowQuery) -> QueryOutcome {
         return Ok(None);
     };
     let aggregation = window::aggregation_for(query, kind)?;
-    let start = staleness::read_start(query, kind, aggregation);
-    let windows = matching
-        .into_iter()
-        .filter(|((k, _), _)| *k == kind)
-        .filter_map(|(_, seconds)| {
-            SeriesWindow::from_seconds(seconds.range(start..=query.end).map(|(_, a)| a))
+    Ok(Some(Selected {
+        aggregation,
+        start: staleness::read_start(query, kind, aggregation),
+        series: matching
+            .into_iter()
+            .filter(|((k, _), _)| *k == kind)
+            .map(|((_, tags), seconds)| (tags.as_str(), seconds))
+            .collect(),
+    }))
+}
+
+impl Selected<'_> {
+    fn value<'s>(
+        &self,
+        query: &WindowQuery,
+        series: impl Iterator<Item = &'s Seconds>,
+    ) -> Option<f64> {
+        let windows = series.filter_map(|seconds| {
+            SeriesWindow::from_seconds(seconds.range(self.start..=query.end).map(|(_, a)| a))
         });
-    Ok(window::evaluate(aggregation, query.window_secs, windows))
+        window::evaluate(self.aggregation, query.window_secs, windows)
+    }
+}
+
+fn query_one(inner: &Inner, query: &WindowQuery) -> QueryOutcome {
+    let Some(selected) = select(inner, query)? else {
+        return Ok(None);
+    };
+    Ok(selected.value(query, selected.series.iter().map(|(_, s)| *s)))
+}
+
+fn query_grouped(inner: &Inner, grouped: &GroupedQuery) -> GroupedOutcome {
+    let query = &grouped.query;
+    let Some(selected) = select(inner, query)? else {
+        return Ok(Vec::new());
+    };
+    let mut groups: BTreeMap<Vec<String>, Vec<&Seconds>> = BTreeMap::new();
+    for (tags, seconds) in &selected.series {
+        groups
+            .entry(group_of(tags, &grouped.group_by))
+            .or_default()
+            .push(*seconds);
+    }
+    Ok(groups
+        .into_iter()
+        .filter_map(|(values, series)| {
+            let value = selected.value(query, series.into_iter())?;
+            Some(GroupValue { values, value })
+        })
+        .collect())
 }

@@ -20,6 +20,8 @@ pub(crate) struct Alerts {
     /// Id → (silence, ends at unix ms).
     silences: HashMap<String, (String, u64)>,
     marker: Option<String>,
+    /// History streams: (unix ms, entry), oldest first.
+    history: HashMap<String, std::collections::VecDeque<(u64, String)>>,
 }
 
 fn wall_ms() -> u64 {
@@ -144,6 +146,36 @@ impl Alerts {
         for k in keys {
             self.legacy.remove(k);
         }
+    }
+
+    pub(crate) fn list(&self, prefix: &str) -> Vec<(String, String)> {
+        let now = wall_ms();
+        let mut out: Vec<(String, String)> = self
+            .states
+            .iter()
+            .filter(|(k, (_, expires))| k.starts_with(prefix) && *expires > now)
+            .map(|(k, (s, _))| (k.clone(), s.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    pub(crate) fn append_history(&mut self, stream: &str, entries: &[String], max_len: usize) {
+        let now = wall_ms();
+        let history = self.history.entry(stream.to_string()).or_default();
+        history.extend(entries.iter().map(|e| (now, e.clone())));
+        while history.len() > max_len.max(1) {
+            history.pop_front();
+        }
+    }
+
+    pub(crate) fn history(&self, stream: &str, since_ms: u64) -> Vec<(u64, String)> {
+        self.history.get(stream).map_or_else(Vec::new, |h| {
+            h.iter()
+                .filter(|(at, _)| *at >= since_ms)
+                .cloned()
+                .collect()
+        })
     }
 
     /// Stores a state under a pre-versioning key, as an old agent did (for

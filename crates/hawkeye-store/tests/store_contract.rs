@@ -11,8 +11,8 @@ use hawkeye_protocol::{MetricKind, SeriesKey, TagFilter};
 use hawkeye_store::aggregate::{Aggregate, DistributionStats, GaugeStats};
 use hawkeye_store::window::{Aggregation, QueryError, WindowQuery};
 use hawkeye_store::{
-    AlertCommit, AlertRead, MemoryStore, OutboxEntry, RedisConfig, RedisStore, SeriesWrite, Settle,
-    Store, WriteBatch,
+    AlertCommit, AlertRead, GroupedOutcome, GroupedQuery, MemoryStore, OutboxEntry, RedisConfig,
+    RedisStore, SeriesWrite, Settle, Store, WriteBatch,
 };
 use hawkeye_testkit::{RedisCluster, RedisServer};
 
@@ -665,6 +665,214 @@ async fn a_gauge_keeps_its_last_value_until_stale(store: &dyn Store, _: Option<&
 }
 every_store!(stale_gauges, a_gauge_keeps_its_last_value_until_stale);
 
+fn grouped(q: WindowQuery, by: &[&str]) -> GroupedQuery {
+    GroupedQuery {
+        query: q,
+        group_by: by.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// `(group values joined by ",", value)` of each group, in order.
+fn groups(outcome: &GroupedOutcome) -> Vec<(String, f64)> {
+    outcome
+        .as_ref()
+        .expect("valid query")
+        .iter()
+        .map(|g| (g.values.join(","), g.value))
+        .collect()
+}
+
+async fn grouped_reads_split_by_tag_values(store: &dyn Store, _: Option<&RedisServer>) {
+    let t = now();
+    let c = |tags: &[(&str, &str)]| key(MetricKind::Counter, "grouped.errors", tags);
+    let points = |v: f64| {
+        (0..20)
+            .map(|i| (t - 19 + i, Aggregate::Counter(v)))
+            .collect::<Vec<_>>()
+    };
+    let timing = |v: f64| {
+        let mut d = DistributionStats::default();
+        d.observe(v, 1.0);
+        Aggregate::Distribution(Box::new(d))
+    };
+    let set = |members: &[&str]| {
+        Aggregate::Set(Box::new(members.iter().map(|m| m.to_string()).collect()))
+    };
+    let series = vec![
+        SeriesWrite {
+            key: c(&[("route", "/a"), ("code", "500")]),
+            points: points(1.0),
+        },
+        SeriesWrite {
+            key: c(&[("route", "/a"), ("code", "502")]),
+            points: points(2.0),
+        },
+        SeriesWrite {
+            key: c(&[("route", "/b"), ("code", "500")]),
+            points: points(0.5),
+        },
+        SeriesWrite {
+            key: c(&[("code", "500")]),
+            points: points(4.0),
+        },
+        SeriesWrite {
+            key: key(
+                MetricKind::Distribution,
+                "grouped.latency",
+                &[("route", "/a")],
+            ),
+            points: vec![(t - 1, timing(100.0)), (t - 2, timing(300.0))],
+        },
+        SeriesWrite {
+            key: key(
+                MetricKind::Distribution,
+                "grouped.latency",
+                &[("route", "/b")],
+            ),
+            points: vec![(t - 1, timing(900.0))],
+        },
+        SeriesWrite {
+            key: key(MetricKind::Set, "grouped.users", &[("route", "/a")]),
+            points: vec![(t - 1, set(&["u1", "u2"])), (t - 2, set(&["u2", "u3"]))],
+        },
+        SeriesWrite {
+            key: key(MetricKind::Set, "grouped.users", &[("route", "/b")]),
+            points: vec![(t - 1, set(&["u1"]))],
+        },
+        SeriesWrite {
+            key: key(MetricKind::Gauge, "grouped.depth", &[("queue", "q1")]),
+            points: vec![(t - 100, Aggregate::Gauge(GaugeStats::new(7.0)))],
+        },
+        SeriesWrite {
+            key: key(MetricKind::Gauge, "grouped.depth", &[("queue", "q2")]),
+            points: vec![(t - 1, Aggregate::Gauge(GaugeStats::new(3.0)))],
+        },
+    ];
+    store.write(&batch(1, series)).await.unwrap();
+    let mut filtered = query("grouped.errors", None, 20, t);
+    filtered.tags = TagFilter(BTreeMap::from([("code".to_string(), "500".to_string())]));
+    let mut stale = query("grouped.depth", None, 10, t);
+    stale.stale_after = Some(300);
+    stale.kind = Some(MetricKind::Gauge);
+    let queries = [
+        grouped(query("grouped.errors", None, 20, t), &["route"]),
+        grouped(query("grouped.errors", None, 20, t), &["route", "code"]),
+        grouped(filtered, &["route"]),
+        grouped(query("grouped.latency", Some("max"), 20, t), &["route"]),
+        grouped(query("grouped.users", None, 20, t), &["route"]),
+        grouped(stale, &["queue"]),
+        grouped(query("grouped.depth", None, 10, t), &["queue"]),
+        grouped(query("grouped.nothing", None, 20, t), &["route"]),
+        grouped(query("grouped.errors", Some("p99"), 20, t), &["route"]),
+        grouped(query("grouped.errors", None, 1, t - 30), &["route"]),
+    ];
+    let out = store.query_grouped(&queries).await.expect("store answers");
+    assert_eq!(out.len(), queries.len());
+    // A series without the tag is the group of the empty value.
+    assert_eq!(
+        groups(&out[0]),
+        [("".into(), 80.0), ("/a".into(), 60.0), ("/b".into(), 10.0)]
+    );
+    assert_eq!(
+        groups(&out[1]),
+        [
+            (",500".into(), 80.0),
+            ("/a,500".into(), 20.0),
+            ("/a,502".into(), 40.0),
+            ("/b,500".into(), 10.0),
+        ]
+    );
+    assert_eq!(
+        groups(&out[2]),
+        [("".into(), 80.0), ("/a".into(), 20.0), ("/b".into(), 10.0)],
+        "the monitor's tag filter applies first"
+    );
+    assert_eq!(
+        groups(&out[3]),
+        [("/a".into(), 300.0), ("/b".into(), 900.0)]
+    );
+    assert_eq!(groups(&out[4]), [("/a".into(), 3.0), ("/b".into(), 1.0)]);
+    assert_eq!(
+        groups(&out[5]),
+        [("q1".into(), 7.0), ("q2".into(), 3.0)],
+        "a gauge keeps its last value until stale, per group"
+    );
+    assert_eq!(groups(&out[6]), [("q2".into(), 3.0)]);
+    assert_eq!(groups(&out[7]), []);
+    assert!(
+        matches!(out[8], Err(QueryError::WrongAggregation { .. })),
+        "{:?}",
+        out[8]
+    );
+    assert_eq!(groups(&out[9]), [], "no data in the window: no groups");
+    // The same values as the plain reads of each group.
+    let mut a = query("grouped.errors", None, 20, t);
+    a.tags = TagFilter(BTreeMap::from([("route".to_string(), "/a".to_string())]));
+    assert_eq!(value(store, a).await, Some(60.0));
+}
+every_store!(grouped, grouped_reads_split_by_tag_values);
+
+async fn alert_states_are_listed_and_history_is_capped(store: &dyn Store, _: Option<&RedisServer>) {
+    let ttl = Duration::from_secs(60);
+    let write = |key: &str, new: Option<&str>, expected: Option<&str>| AlertCommit {
+        key: key.to_string(),
+        expected: expected.map(str::to_string),
+        new: new.map(str::to_string),
+        ttl,
+        outbox: vec![],
+    };
+    for key in [
+        "v2|s|e|m=a|#1",
+        "v2|s|e|m=b|#1|g=route=/x",
+        "v2|s|other|m=a|#1",
+    ] {
+        assert!(store
+            .commit_alert(&write(key, Some("firing"), None))
+            .await
+            .unwrap());
+    }
+    let short = AlertCommit {
+        ttl: Duration::from_millis(1),
+        ..write("v2|s|e|m=short|#1", Some("ok"), None)
+    };
+    assert!(store.commit_alert(&short).await.unwrap());
+    assert!(store
+        .commit_alert(&write("v2|s|e|m=a|#1", None, Some("firing")))
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        store.alert_states("v2|s|e|").await.unwrap(),
+        [("v2|s|e|m=b|#1|g=route=/x".to_string(), "firing".to_string())],
+        "deleted and expired states are not listed; the prefix selects"
+    );
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let entries: Vec<String> = (0..50).map(|i| format!("entry {i}")).collect();
+    store.append_history("prod", &entries, 10).await.unwrap();
+    store
+        .append_history("staging", &entries[..1], 10)
+        .await
+        .unwrap();
+    let history = store
+        .history("prod", start.saturating_sub(5_000))
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 10, "the latest 10");
+    assert_eq!(history[0].1, "entry 40");
+    assert_eq!(history.last().map(|(_, e)| e.as_str()), Some("entry 49"));
+    assert!(
+        history.iter().all(|(at, _)| *at + 5_000 >= start),
+        "{history:?}"
+    );
+    assert_eq!(store.history("staging", 0).await.unwrap().len(), 1);
+    assert_eq!(store.history("prod", u64::MAX / 2).await.unwrap(), []);
+    assert_eq!(store.history("none", 0).await.unwrap(), []);
+}
+every_store!(alert_listing, alert_states_are_listed_and_history_is_capped);
+
 #[tokio::test]
 async fn redis_alert_keys_share_one_slot_and_expire() {
     let server = RedisServer::start();
@@ -689,6 +897,7 @@ async fn redis_alert_keys_share_one_slot_and_expire() {
             "hk:{alerts}:silences",
             "hk:{alerts}:silences:ends",
             "hk:{alerts}:state:a b/{c}",
+            "hk:{alerts}:states",
         ]
     );
     for k in keys {

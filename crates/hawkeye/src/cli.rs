@@ -36,6 +36,9 @@ pub enum Command {
     Query(QueryArgs),
     /// Validate a monitors file; every problem is reported with its line and column.
     Check(CheckArgs),
+    /// Run the unit tests of a monitors file (docs/monitor-tests.md): input
+    /// series, expected alerts and mail at given times; exit 1 on a failure.
+    Test(TestArgs),
     /// Show the server's counters.
     Stats(StatsArgs),
     /// Run server and agent in this process on an in-memory store, send
@@ -44,6 +47,9 @@ pub enum Command {
     /// Silence alerts for a while, in the store every agent reads
     /// (REDIS_URL): add, list, expire.
     Silence(crate::silence::SilenceArgs),
+    /// Every trigger's state in the store (ok, pending, firing, silenced);
+    /// `--history`: the transitions, with who was told.
+    Alerts(crate::alerts::AlertsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +100,13 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The test file (it names the monitors file it tests).
+    #[arg(default_value = "monitors.test.yaml")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct StatsArgs {
     #[command(flatten)]
     pub socket: SocketArg,
@@ -135,9 +148,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Send(args) => send(args).await,
             Command::Query(args) => query(args).await,
             Command::Check(args) => crate::check::check(&args.file),
+            Command::Test(args) => crate::monitor_test::run(&args.file).await,
             Command::Stats(args) => stats(args).await,
             Command::Demo(args) => crate::demo::run(args).await,
             Command::Silence(args) => crate::silence::run(args).await,
+            Command::Alerts(args) => crate::alerts::run(args).await,
         }
     })
 }

@@ -78,11 +78,12 @@ fn now_ms() -> u64 {
 }
 
 /// The store the agents use: `REDIS_URL`, `HAWKEYE_KEY_PREFIX`.
-async fn store() -> anyhow::Result<Arc<dyn Store>> {
+/// The store the agents share (`REDIS_URL`), for silences and alert states.
+pub(crate) async fn store() -> anyhow::Result<Arc<dyn Store>> {
     let env = Env::process();
     let url = env.string_or("REDIS_URL", "redis://127.0.0.1:6379");
     if url.trim() == hawkeye_store::MEMORY_URL {
-        bail!("silences live in the store the agents share (REDIS_URL); the in-memory store is inside each agent's process");
+        bail!("silences and alert states live in the store the agents share (REDIS_URL); the in-memory store is inside each agent's process");
     }
     let prefix = env.string_or("HAWKEYE_KEY_PREFIX", "hawkeye");
     let retention = env.duration("HAWKEYE_RETENTION", Duration::from_secs(3600))?;

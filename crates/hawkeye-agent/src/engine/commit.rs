@@ -12,6 +12,9 @@ use crate::notification::{self, Alert};
 use crate::outbox::{self, OutboxMail};
 use crate::state::{Notice, UnixMillis};
 
+/// A group's `(tag, value)` pairs.
+type Labels<'a> = &'a [(String, String)];
+
 /// Commits in flight at once within a tick.
 const COMMIT_CONCURRENCY: usize = 64;
 
@@ -27,15 +30,19 @@ impl Engine {
             .transitions
             .into_iter()
             .map(|t| {
-                let (monitor, at) = match t.source {
+                let (monitor, at, group) = match t.source {
                     Source::Check(n) => {
                         let i = plan.due[n];
-                        (&self.monitors[i].monitor, Some((i, plan.slots[n])))
+                        let s = &self.monitors[i];
+                        (&s.monitor, Some((i, plan.slots[n])), s.labels())
                     }
-                    Source::Retired(r) => (&self.retired[r].monitor, None),
+                    Source::Retired(r) => {
+                        let r = &self.retired[r];
+                        (&r.monitor, None, r.group.as_slice())
+                    }
                 };
                 let slot = at.map_or(now, |(_, slot)| slot);
-                self.prepare_one(t, monitor, at, slot, now)
+                self.prepare_one(t, monitor, (at, group), slot, now)
             })
             .collect()
     }
@@ -44,7 +51,7 @@ impl Engine {
         &self,
         t: Transition,
         monitor: &Monitor,
-        at: Option<(usize, UnixMillis)>,
+        (at, group): (Option<(usize, UnixMillis)>, Labels),
         slot: UnixMillis,
         now: UnixMillis,
     ) -> Prepared {
@@ -67,7 +74,8 @@ impl Engine {
                 checked_at: now,
                 service: &self.settings.service,
                 environment: &self.settings.environment,
-                removed: at.is_none(),
+                removed: at.is_none() && group.is_empty(),
+                group,
             };
             match monitor.notifier {
                 Notifier::Email => {
@@ -93,6 +101,7 @@ impl Engine {
             subject,
             log_body,
             at,
+            group: group.to_vec(),
         }
     }
 
@@ -118,10 +127,12 @@ impl Engine {
             .collect()
             .await;
         let mut mailed = false;
+        let mut history = Vec::new();
         for (p, result) in results {
             match result {
                 Ok(true) => {
                     mailed |= !p.commit.outbox.is_empty();
+                    history.extend(self.history_entry(&p, now));
                     self.committed(p, report);
                 }
                 Ok(false) => {
@@ -146,6 +157,7 @@ impl Engine {
                 wake.notify_one();
             }
         }
+        self.record_history(history, report).await;
     }
 
     fn committed(&mut self, p: Prepared, report: &mut TickReport) {
@@ -170,6 +182,14 @@ impl Engine {
         if notice == Notice::Resolved && p.at.is_none() {
             tracing::info!(key = %p.commit.key, "a removed trigger was resolved");
         }
+        report.notified.push(super::Notified {
+            monitor: p.at.map(|(i, _)| self.monitors[i].file_index(i)),
+            level: p.transition.trigger + 1,
+            key: p.commit.key.clone(),
+            notice,
+            subject: p.subject.clone(),
+            group: p.group.clone(),
+        });
         report.notices.push((p.subject, notice));
     }
 }

@@ -188,7 +188,8 @@ fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decisio
         } else {
             recipients
         };
-        let Some(next) = step.next else { continue };
+        let Some(mut next) = step.next else { continue };
+        next.value = reported.and_then(serde_json::Number::from_f64);
         let since = match step.notice {
             Some(Notice::Resolved) => prev.since,
             _ => next.since,

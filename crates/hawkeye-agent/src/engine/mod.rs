@@ -4,8 +4,10 @@
 //!
 //! A tick is plain steps:
 //! 1. `plan`: which monitors are due, the slot each checks, the windows;
-//! 2. read: one `Store::query_many` with every window (two per
-//!    `ratio_of`) and one `Store::read_alerts` with every state, the
+//! 2. [`read`]: one `Store::query_many` with every window (two per
+//!    `ratio_of`), one `Store::query_grouped` for the monitors with
+//!    `group_by` ([`groups`]: each group then is checked as a monitor of
+//!    its own), and one `Store::read_alerts` with every state, the
 //!    store's marker and the silences;
 //! 3. [`decide`] (pure): the transitions and the mail each calls for;
 //! 4. commit: one `Store::commit_alert` per transition, writing the state
@@ -18,6 +20,7 @@
 
 mod audience;
 pub mod decide;
+mod groups;
 mod health;
 mod plan;
 
@@ -25,7 +28,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hawkeye_store::{AlertCommit, AlertRead, AlertSnapshot, QueryOutcome, Store, StoreError};
+use hawkeye_store::{AlertCommit, AlertSnapshot, QueryOutcome, Store, StoreError};
 use tokio::sync::Notify;
 
 use crate::monitors::{Monitor, MonitorsFile};
@@ -34,6 +37,7 @@ use crate::state::{Notice, UnixMillis};
 use decide::{Context, Decision, MonitorInput, Reading, Transition};
 use health::Outages;
 pub use health::RECOVERY_GRACE_MS;
+pub use history::HISTORY_MAX;
 use plan::Scheduled;
 
 /// The default [`EngineSettings::state_ttl`].
@@ -71,6 +75,9 @@ pub struct EngineStats {
     pub muted: u64,
     /// Times the store was found to have lost its data.
     pub data_losses: u64,
+    /// Groups left out of checks because their monitor had `max_groups`
+    /// already (once per group and check).
+    pub groups_dropped: u64,
 }
 
 /// What one tick did.
@@ -81,6 +88,8 @@ pub struct TickReport {
     pub store_calls: usize,
     pub transitions: usize,
     pub notices: Vec<(String, Notice)>,
+    /// The same notices, saying which trigger each came from.
+    pub notified: Vec<Notified>,
     /// The store failed: nothing was evaluated.
     pub store_error: bool,
     /// Monitors read but not evaluated because their window overlaps a
@@ -92,11 +101,39 @@ pub struct TickReport {
     pub data_loss: bool,
 }
 
+/// A notice of a tick, and the trigger it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notified {
+    /// The monitor's index in the file; `None` for a trigger a reload removed.
+    pub monitor: Option<usize>,
+    /// The trigger's level (1 for the first trigger).
+    pub level: usize,
+    /// The trigger's state key.
+    pub key: String,
+    pub notice: Notice,
+    pub subject: String,
+    /// The group of a monitor with `group_by`; empty otherwise.
+    pub group: Vec<(String, String)>,
+}
+
+/// Where one trigger's state is, for a monitor or one of its groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertKey {
+    /// The monitor's index in the file.
+    pub monitor: usize,
+    pub level: usize,
+    /// The group (`group_by` monitors); empty otherwise.
+    pub group: Vec<(String, String)>,
+    pub key: String,
+}
+
 /// A trigger a reload removed, until its state is resolved and deleted.
 struct Retired {
     monitor: Monitor,
     trigger: usize,
     key: String,
+    /// The group, for a group's trigger.
+    group: Vec<(String, String)>,
 }
 
 pub struct Engine {
@@ -121,6 +158,8 @@ pub struct Engine {
     logged: HashSet<String>,
     /// Woken when mail was recorded in the outbox.
     outbox_wake: Option<Arc<Notify>>,
+    /// The groups with a state in the store were looked up (see `groups`).
+    groups_seeded: bool,
     stats: EngineStats,
 }
 
@@ -133,6 +172,8 @@ struct Prepared {
     log_body: Option<String>,
     /// The monitor index (`None`: retired) and check slot, for the runs.
     at: Option<(usize, UnixMillis)>,
+    /// The group (`group_by` monitors).
+    group: Vec<(String, String)>,
 }
 
 impl Engine {
@@ -156,6 +197,7 @@ impl Engine {
             known: HashMap::new(),
             logged: HashSet::new(),
             outbox_wake: None,
+            groups_seeded: false,
             stats: EngineStats::default(),
         };
         engine.reload(file, now);
@@ -170,16 +212,39 @@ impl Engine {
 
     /// When the next monitor falls due (`None`: no monitors).
     pub fn next_due(&self) -> Option<UnixMillis> {
-        self.monitors.iter().map(|m| m.next_due).min()
+        let monitors = self.monitors.iter().filter(|m| m.group.is_none());
+        monitors.map(|m| m.next_due).min()
     }
 
     pub fn stats(&self) -> EngineStats {
         self.stats
     }
 
-    /// The state key of every trigger, per monitor.
+    /// The state key of every trigger, per monitor of the file (for a
+    /// monitor with `group_by`, the keys its groups' keys derive from).
     pub fn keys(&self) -> Vec<Vec<String>> {
-        self.monitors.iter().map(|m| m.keys.clone()).collect()
+        let monitors = self.monitors.iter().filter(|m| m.group.is_none());
+        monitors.map(|m| m.keys.clone()).collect()
+    }
+
+    /// Every state key the engine checks now: each trigger of each
+    /// monitor without `group_by`, and of each group of those with it.
+    pub fn alert_keys(&self) -> Vec<AlertKey> {
+        let mut out = Vec::new();
+        for (i, s) in self.monitors.iter().enumerate() {
+            if s.group.is_none() && !s.monitor.group_by.is_empty() {
+                continue;
+            }
+            for (j, key) in s.keys.iter().enumerate() {
+                out.push(AlertKey {
+                    monitor: s.file_index(i),
+                    level: j + 1,
+                    group: s.labels().to_vec(),
+                    key: key.clone(),
+                });
+            }
+        }
+        out
     }
 
     /// A write of `new` under `key` where there is no state yet, without mail.
@@ -204,17 +269,30 @@ impl Engine {
         if !self.migrate.is_empty() {
             self.migrate_legacy(&mut report).await;
         }
+        self.remove_gone_groups();
+        if !self.groups_seeded {
+            self.seed_groups(now, &mut report).await;
+        }
         let delay = self.settings.evaluation_delay_ms;
-        let plan = plan::plan(&mut self.monitors, now, delay);
-        if plan.due.is_empty() && self.retired.is_empty() {
+        let mut plan = plan::plan(&mut self.monitors, now, delay);
+        if plan.due.is_empty() && plan.grouped.is_empty() && self.retired.is_empty() {
             return report;
         }
         self.stats.ticks += 1;
+        report.queries = plan.queries.len() + plan.grouped_queries.len();
+        let read = match self.read_windows(&plan, &mut report).await {
+            Ok((mut outcomes, grouped)) => {
+                self.expand_groups(&mut plan, &mut outcomes, &grouped);
+                let keys = self.keys_to_read(&plan);
+                self.read_states(&keys, now, &mut report)
+                    .await
+                    .map(|snapshot| (outcomes, keys, snapshot))
+            }
+            Err(e) => Err(e),
+        };
         self.stats.checks += plan.due.len() as u64;
         report.monitors = plan.due.len();
-        report.queries = plan.queries.len();
-        let keys = self.keys_to_read(&plan);
-        let (outcomes, mut snapshot) = match self.read(&plan, &keys, now, &mut report).await {
+        let (outcomes, keys, mut snapshot) = match read {
             Ok(read) => read,
             Err(e) => {
                 self.store_failed(&e, now, &plan);
@@ -249,44 +327,21 @@ impl Engine {
             .collect()
     }
 
-    async fn read(
-        &mut self,
-        plan: &plan::Plan,
-        keys: &[String],
-        now: UnixMillis,
-        report: &mut TickReport,
-    ) -> Result<(Vec<QueryOutcome>, AlertSnapshot), StoreError> {
-        let store = self.store.clone();
-        self.store_call(report);
-        let outcomes = store.query_many(&plan.queries).await?;
-        if outcomes.len() != plan.queries.len() {
-            return Err(StoreError::Protocol(format!(
-                "{} outcomes for {} queries",
-                outcomes.len(),
-                plan.queries.len()
-            )));
-        }
-        self.store_call(report);
-        let read = AlertRead {
-            keys: keys.to_vec(),
-            // A new one each time: a store that lost its data takes it,
-            // and it differs from the one held before.
-            marker: format!("{:016x}", rand::random::<u64>()),
-            marker_ttl: self.settings.state_ttl,
-            now_ms: now,
-        };
-        let snapshot = store.read_alerts(&read).await?;
-        Ok((outcomes, snapshot))
-    }
-
     /// The store failed at `now`: the checks planned were not evaluated.
     fn store_failed(&mut self, e: &StoreError, now: UnixMillis, plan: &plan::Plan) {
         self.stats.store_errors += 1;
         for (&i, &slot) in plan.due.iter().zip(&plan.slots) {
             let s = &mut self.monitors[i];
+            if s.group.is_some() {
+                // Below, with every group of its monitor.
+                continue;
+            }
             for run in &mut s.runs {
                 run.not_evaluated(slot, s.interval_ms);
             }
+        }
+        for &(i, slot, _, _) in &plan.grouped {
+            self.groups_not_evaluated(i, slot);
         }
         self.outages
             .failed(e, now, self.settings.evaluation_delay_ms);
@@ -424,5 +479,7 @@ impl Engine {
 
 mod commit;
 mod data_loss;
+mod history;
 mod migrate;
+mod read;
 mod reload;

@@ -8,8 +8,10 @@
 //! that holds it is read; with `window = interval` consecutive windows tile
 //! time, so each event is counted exactly once.
 
+use std::collections::BTreeMap;
+
 use hawkeye_protocol::MetricKind;
-use hawkeye_store::{Aggregation, WindowQuery};
+use hawkeye_store::{Aggregation, GroupedQuery, WindowQuery};
 
 use super::health::Run;
 use crate::monitors::Monitor;
@@ -26,6 +28,26 @@ pub(crate) struct Scheduled {
     pub(super) query_error: Option<String>,
     /// Per trigger, the run of unevaluated checks ending at the next one.
     pub(super) runs: Vec<Run>,
+    /// One group of a monitor with `group_by` (see `groups`): checked with
+    /// it, never on its own.
+    pub(super) group: Option<Group>,
+    /// A monitor with `group_by`: its groups' entries, by tag values.
+    pub(super) children: BTreeMap<Vec<String>, usize>,
+    /// Groups past `max_groups` were left out at the last check (logged
+    /// once until they fit again).
+    pub(super) over_max_groups: bool,
+}
+
+/// What a group's entry knows of its group.
+pub(crate) struct Group {
+    /// The index of the monitor it is a group of.
+    pub(super) parent: usize,
+    /// `(tag, value)` in `group_by` order.
+    pub(super) labels: Vec<(String, String)>,
+    /// The slot of the last check that found data of the group.
+    pub(super) last_seen: UnixMillis,
+    /// Stale: resolved and removed before the next tick.
+    pub(super) gone: bool,
 }
 
 impl Scheduled {
@@ -38,7 +60,20 @@ impl Scheduled {
             runs: vec![Run::default(); keys.len()],
             keys,
             query_error: None,
+            group: None,
+            children: BTreeMap::new(),
+            over_max_groups: false,
         }
+    }
+
+    /// The monitor's index in the file: its own, or its parent's.
+    pub(super) fn file_index(&self, own: usize) -> usize {
+        self.group.as_ref().map_or(own, |g| g.parent)
+    }
+
+    /// The group's `(tag, value)` pairs; empty for a monitor without `group_by`.
+    pub(super) fn labels(&self) -> &[(String, String)] {
+        self.group.as_ref().map_or(&[], |g| &g.labels)
     }
 }
 
@@ -51,6 +86,11 @@ pub(crate) struct Plan {
     pub queries: Vec<WindowQuery>,
     /// Per monitor due: its query, and its denominator's for `ratio_of`.
     pub query_index: Vec<(usize, Option<usize>)>,
+    /// Grouped reads: one per monitor with `group_by` (two with
+    /// `ratio_of`); its groups join `due` once read.
+    pub grouped_queries: Vec<GroupedQuery>,
+    /// Per monitor with `group_by` due: its index, slot, and grouped queries.
+    pub grouped: Vec<(usize, UnixMillis, usize, Option<usize>)>,
 }
 
 /// Plans the checks due at `now` and schedules each monitor's next one.
@@ -60,9 +100,12 @@ pub(crate) fn plan(monitors: &mut [Scheduled], now: UnixMillis, delay_ms: u64) -
         slots: Vec::new(),
         queries: Vec::new(),
         query_index: Vec::new(),
+        grouped_queries: Vec::new(),
+        grouped: Vec::new(),
     };
     for (i, s) in monitors.iter_mut().enumerate() {
-        if s.next_due > now {
+        // Groups are checked with their monitor.
+        if s.next_due > now || s.group.is_some() {
             continue;
         }
         let slot_index = now.saturating_sub(delay_ms) / s.interval_ms;
@@ -81,6 +124,20 @@ pub(crate) fn plan(monitors: &mut [Scheduled], now: UnixMillis, delay_ms: u64) -
             end,
             stale_after: gauge_last.then_some(m.gauge_stale_after.as_secs()),
         };
+        if !m.group_by.is_empty() {
+            let grouped = |name: &str| GroupedQuery {
+                query: query(name),
+                group_by: m.group_by.clone(),
+            };
+            let main = plan.grouped_queries.len();
+            plan.grouped_queries.push(grouped(&m.metric));
+            let other = m.ratio_of.as_ref().map(|o| {
+                plan.grouped_queries.push(grouped(o));
+                plan.grouped_queries.len() - 1
+            });
+            plan.grouped.push((i, slot, main, other));
+            continue;
+        }
         let main = plan.queries.len();
         plan.queries.push(query(&m.metric));
         let other = m.ratio_of.as_ref().map(|o| {

@@ -31,6 +31,8 @@ fn renames(
     service: &str,
     environment: &str,
 ) -> Vec<(String, String)> {
+    // Groups' keys are carried over by `regroup`, not renamed.
+    let old: Vec<&Scheduled> = old.iter().filter(|s| s.group.is_none()).collect();
     let old_keys: HashSet<&String> = old.iter().flat_map(|s| &s.keys).collect();
     // The usual reload (and the start) changes no key: nothing to pair.
     let changed = || keys.iter().flatten().any(|k| !old_keys.contains(k));
@@ -77,13 +79,22 @@ impl Engine {
         let kept: HashSet<&String> = keys.iter().flatten().collect();
         let renames = renames(&self.monitors, file, &keys, &kept, service, env);
         let renamed: HashSet<&String> = renames.iter().map(|(old, _)| old).collect();
-        for old in std::mem::take(&mut self.monitors) {
+        let (old_groups, old): (Vec<Scheduled>, Vec<Scheduled>) =
+            std::mem::take(&mut self.monitors)
+                .into_iter()
+                .partition(|s| s.group.is_some());
+        for old in &old {
+            // A monitor with `group_by` has no state under its own keys.
+            if !old.monitor.group_by.is_empty() {
+                continue;
+            }
             for (j, key) in old.keys.iter().enumerate() {
                 if !kept.contains(key) && !renamed.contains(key) {
                     self.retired.push(Retired {
                         monitor: old.monitor.clone(),
                         trigger: j,
                         key: key.clone(),
+                        group: Vec::new(),
                     });
                 }
             }
@@ -109,6 +120,7 @@ impl Engine {
             .zip(keys)
             .map(|(m, keys)| Scheduled::new(m, keys, now))
             .collect();
+        self.regroup(old_groups, &old);
         // How far back a check may read: outages older than that are
         // forgotten.
         self.max_window_ms = file

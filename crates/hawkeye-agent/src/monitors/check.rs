@@ -7,7 +7,7 @@ use std::time::Duration;
 use hawkeye_protocol::MetricKind;
 use hawkeye_store::Aggregation;
 
-use super::model::{Monitor, MonitorsFile, Notifier, Trigger};
+use super::model::{Monitor, MonitorsFile, Notifier, Trigger, MAX_MAX_GROUPS};
 use super::problems::Problems;
 use crate::template;
 use crate::yaml_location::YamlPath;
@@ -103,6 +103,7 @@ pub(crate) fn monitor(
             problems.at(at.key("tags").key(k), format!("invalid tag {k}:{v}"));
         }
     }
+    groups(m, at, problems);
     ratio(m, at, kind_known, problems);
     if let Some(s) = &m.subject {
         check_template(s, at.key("subject"), problems);
@@ -110,6 +111,32 @@ pub(crate) fn monitor(
     runbook(&m.runbook, at.key("runbook"), problems);
     if written_triggers == 0 {
         problems.at(at.key("triggers"), "a monitor needs at least one trigger");
+    }
+}
+
+/// `group_by` names distinct tags; `max_groups` is within its bounds.
+fn groups(m: &Monitor, at: &YamlPath, problems: &mut Problems) {
+    for (i, k) in m.group_by.iter().enumerate() {
+        if k.is_empty() || k.contains([',', ':', '|', '#']) {
+            problems.at(
+                at.key("group_by").index(i),
+                format!("invalid tag name {k:?}"),
+            );
+        } else if m.group_by[..i].contains(k) {
+            problems.at(
+                at.key("group_by").index(i),
+                format!("tag {k:?} is named twice"),
+            );
+        }
+    }
+    if m.max_groups == 0 || m.max_groups > MAX_MAX_GROUPS {
+        problems.at(
+            at.key("max_groups"),
+            format!(
+                "max_groups must be from 1 to {MAX_MAX_GROUPS}, not {}",
+                m.max_groups
+            ),
+        );
     }
 }
 

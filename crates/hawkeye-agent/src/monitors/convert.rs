@@ -12,8 +12,8 @@ use serde_yaml::Value;
 use super::check;
 use super::maintenance::{MaintenanceWindow, TimeOfDay, Weekday};
 use super::model::{
-    Monitor, MonitorsFile, Notifier, Op, Trigger, DEFAULT_GAUGE_STALE_AFTER, DEFAULT_INTERVAL,
-    DEFAULT_RUN_EVERY,
+    Monitor, MonitorsFile, Notifier, Op, Trigger, DEFAULT_GAUGE_STALE_AFTER,
+    DEFAULT_GROUP_STALE_AFTER, DEFAULT_INTERVAL, DEFAULT_MAX_GROUPS, DEFAULT_RUN_EVERY,
 };
 use super::problems::Problems;
 use super::raw::{self, Addresses, Level, RawDuration};
@@ -149,6 +149,12 @@ fn monitor(
         window,
         aggregation,
         tags: TagFilter(raw::text_map(&level, "tags", problems)),
+        group_by: level.get("group_by", problems).unwrap_or_default(),
+        max_groups: level
+            .get("max_groups", problems)
+            .unwrap_or(DEFAULT_MAX_GROUPS),
+        group_stale_after: duration(&level, "group_stale_after", PlainUnit::Seconds, problems)
+            .unwrap_or(DEFAULT_GROUP_STALE_AFTER),
         ratio_of: raw::text(&level, "ratio_of", problems),
         percent: level.get("percent", problems).unwrap_or(false),
         notifier,

@@ -15,6 +15,13 @@ use super::maintenance::MaintenanceWindow;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 /// Default least time between repeated emails when a trigger names none.
 pub const DEFAULT_RUN_EVERY: Duration = Duration::from_secs(3600);
+/// Groups a grouped monitor evaluates when it names no `max_groups`.
+pub const DEFAULT_MAX_GROUPS: usize = 1000;
+/// The largest `max_groups` (each group is a state per trigger).
+pub const MAX_MAX_GROUPS: usize = 100_000;
+/// How long a group without data is still evaluated when a monitor names
+/// no `group_stale_after`.
+pub const DEFAULT_GROUP_STALE_AFTER: Duration = Duration::from_secs(300);
 /// How long a gauge keeps its last value when a monitor names nothing.
 pub const DEFAULT_GAUGE_STALE_AFTER: Duration = Duration::from_secs(300);
 
@@ -48,6 +55,13 @@ pub struct Monitor {
     pub aggregation: Aggregation,
     /// Series filter; empty: every series of the name, summed.
     pub tags: TagFilter,
+    /// Evaluate once per distinct combination of these tags' values, with
+    /// a state per group; empty: one evaluation of all series.
+    pub group_by: Vec<String>,
+    /// The most groups evaluated; more are left out (logged, counted).
+    pub max_groups: usize,
+    /// A group without data for this long is resolved and forgotten.
+    pub group_stale_after: Duration,
     /// value = metric / ratio_of over the same window.
     pub ratio_of: Option<String>,
     /// With `ratio_of`: the ratio × 100.
@@ -84,6 +98,9 @@ impl Monitor {
             window: DEFAULT_INTERVAL,
             aggregation: Aggregation::default_for(kind),
             tags: TagFilter::default(),
+            group_by: Vec::new(),
+            max_groups: DEFAULT_MAX_GROUPS,
+            group_stale_after: DEFAULT_GROUP_STALE_AFTER,
             ratio_of: None,
             percent: false,
             notifier: Notifier::Email,

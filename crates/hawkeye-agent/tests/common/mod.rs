@@ -10,8 +10,9 @@ use hawkeye_agent::{Delivery, Engine, EngineSettings, MonitorsFile};
 use hawkeye_mail::{Mail, MailError, Mailer, QueueConfig, QueueStats};
 use hawkeye_protocol::{MetricKind, SeriesKey};
 use hawkeye_store::{
-    Aggregate, AlertCommit, AlertRead, AlertSnapshot, GaugeStats, MemoryStore, OutboxEntry,
-    QueryOutcome, SeriesWrite, Settle, Store, StoreError, Watermark, WindowQuery, WriteBatch,
+    Aggregate, AlertCommit, AlertRead, AlertSnapshot, GaugeStats, GroupedOutcome, GroupedQuery,
+    MemoryStore, OutboxEntry, QueryOutcome, SeriesWrite, Settle, Store, StoreError, Watermark,
+    WindowQuery, WriteBatch,
 };
 use tokio::sync::Notify;
 
@@ -141,6 +142,32 @@ impl<S: Store> Store for Probe<S> {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.check()
+    }
+    async fn query_grouped(
+        &self,
+        queries: &[GroupedQuery],
+    ) -> Result<Vec<GroupedOutcome>, StoreError> {
+        // One window read, as `query_many`.
+        self.query_many.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        self.inner.query_grouped(queries).await
+    }
+    async fn alert_states(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.check()?;
+        self.inner.alert_states(prefix).await
+    }
+    async fn append_history(
+        &self,
+        stream: &str,
+        entries: &[String],
+        max_len: usize,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.append_history(stream, entries, max_len).await
+    }
+    async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        self.check()?;
+        self.inner.history(stream, since_ms).await
     }
 }
 
@@ -298,6 +325,19 @@ pub async fn redis_store(redis: &hawkeye_testkit::RedisServer) -> Arc<dyn Store>
         ))
         .expect("connect to the test redis"),
     )
+}
+
+/// Runs a `hawkeye test` file (`test`, after its `monitors:` line) against
+/// `monitors`, both written in a fresh directory.
+pub async fn monitor_tests(
+    monitors: &str,
+    test: &str,
+) -> Result<hawkeye_agent::monitor_tests::TestReport, hawkeye_agent::monitor_tests::TestFileError> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("monitors.yaml"), monitors).unwrap();
+    let path = dir.path().join("t.test.yaml");
+    std::fs::write(&path, format!("monitors: monitors.yaml\n{test}")).unwrap();
+    hawkeye_agent::monitor_tests::run_file(&path, Duration::from_secs(3600)).await
 }
 
 pub fn memory() -> Arc<Probe<MemoryStore>> {

@@ -13,6 +13,8 @@
 //! | `P:{alerts}:silences` | hash | id → silence (JSON) |
 //! | `P:{alerts}:silences:ends` | sorted set | id → when it ends (unix ms) |
 //! | `P:{alerts}:marker` | string | set once per store life: changes when the store lost its data |
+//! | `P:{alerts}:states` | set | the state keys written (listing; expired ones are removed when listed) |
+//! | `P:{alerts}:history:<stream>` | stream, capped, expires 30 days after its last entry | state transitions, for `hawkeye alerts --history` |
 //! | `P:alert:{<old key>}` | string | states of agents before versioned keys; migrated and deleted |
 //!
 //! Every command goes through the store's connection (`Connection::run`, with its deadline), like the rest of the store.
@@ -131,7 +133,13 @@ impl RedisStore {
     pub(crate) async fn alerts_commit(&self, c: &AlertCommit) -> Result<bool, StoreError> {
         let [outbox, due] = self.outbox_keys();
         let mut g = Group::default();
-        let cmd = Self::eval(&mut g, COMMIT, &[self.state_key(&c.key), outbox, due])
+        let keys = [
+            self.state_key(&c.key),
+            outbox,
+            due,
+            self.alerts_key("states"),
+        ];
+        let cmd = Self::eval(&mut g, COMMIT, &keys)
             .arg(if c.expected.is_some() { "1" } else { "0" })
             .arg(c.expected.as_deref().unwrap_or(""))
             .arg(if c.new.is_some() { "1" } else { "0" })

@@ -14,15 +14,19 @@
 //! | `scripts.rs`, `scripts/*.lua` | the Lua scripts |
 //! | `writes.rs` | a flush |
 //! | `reads.rs` | window reads |
+//! | `grouped.rs` | window reads split by tag values (`group_by`) |
 //! | `reply.rs` | decoding replies |
 //! | `alerts.rs`, `scripts/alerts/*.lua` | the agent's alert data: states, outbox, silences, data-loss marker |
 //! | `watermark.rs`, `scripts/watermark/*.lua` | the servers' watermark |
+//! | `alert_history.rs` | listing the states, the history stream |
 
+mod alert_history;
 mod alerts;
 mod cluster_nodes;
 mod config;
 mod connection;
 mod field;
+mod grouped;
 mod handle;
 mod keys;
 mod reads;
@@ -36,6 +40,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
+use crate::grouped::{GroupedOutcome, GroupedQuery};
 use crate::window::WindowQuery;
 use crate::{QueryOutcome, Store, StoreError, Watermark, WriteBatch};
 use connection::Connection;
@@ -144,6 +149,30 @@ impl Store for RedisStore {
 
     async fn watermark(&self) -> Result<Option<Watermark>, StoreError> {
         self.watermark_read().await
+    }
+
+    async fn query_grouped(
+        &self,
+        queries: &[GroupedQuery],
+    ) -> Result<Vec<GroupedOutcome>, StoreError> {
+        self.read_grouped(queries).await
+    }
+
+    async fn alert_states(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.alerts_list(prefix).await
+    }
+
+    async fn append_history(
+        &self,
+        stream: &str,
+        entries: &[String],
+        max_len: usize,
+    ) -> Result<(), StoreError> {
+        self.alerts_append_history(stream, entries, max_len).await
+    }
+
+    async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        self.alerts_history(stream, since_ms).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -29,8 +29,8 @@ const MAX_SECONDS_BY_NAME: i64 = 10;
 /// One series of a query, in one shard. A series found in several shards
 /// (after `HAWKEYE_SHARDS_PER_NAME` changed) has one entry per shard, all
 /// with the same `id`, side by side.
-struct SeriesRef {
-    tags: String,
+pub(super) struct SeriesRef {
+    pub(super) tags: String,
     shard: u32,
     id: usize,
     /// Other entries share this series: merge its seconds, do not overwrite.
@@ -81,10 +81,10 @@ impl Reads {
 }
 
 /// What the first round trip of a query found: the series to read.
-struct Plan {
-    kind: MetricKind,
-    aggregation: window::Aggregation,
-    series: Vec<SeriesRef>,
+pub(super) struct Plan {
+    pub(super) kind: MetricKind,
+    pub(super) aggregation: window::Aggregation,
+    pub(super) series: Vec<SeriesRef>,
 }
 
 impl Plan {
@@ -95,7 +95,7 @@ impl Plan {
     }
 }
 
-type Planned = Result<Option<Plan>, window::QueryError>;
+pub(super) type Planned = Result<Option<Plan>, window::QueryError>;
 
 impl RedisStore {
     pub(super) async fn read_windows(
@@ -103,8 +103,18 @@ impl RedisStore {
         queries: &[WindowQuery],
     ) -> Result<Vec<QueryOutcome>, StoreError> {
         let plans = self.plan(queries).await?;
+        self.read_planned(queries, &plans).await
+    }
+
+    /// Round trip 2: reads the series each plan found and reduces each
+    /// query's to its window.
+    pub(super) async fn read_planned(
+        &self,
+        queries: &[WindowQuery],
+        plans: &[Planned],
+    ) -> Result<Vec<QueryOutcome>, StoreError> {
         let mut reads = Reads::new(queries.len());
-        for (qi, (q, plan)) in queries.iter().zip(&plans).enumerate() {
+        for (qi, (q, plan)) in queries.iter().zip(plans).enumerate() {
             let Ok(Some(plan)) = plan else { continue };
             if plan.kind == MetricKind::Set {
                 let keys: Vec<String> = plan
@@ -129,18 +139,18 @@ impl RedisStore {
                     };
                     reads.jobs.push((job, s.shard));
                     if reads.jobs.len() >= MAX_COMMANDS_PER_ROUND_TRIP {
-                        self.read_chunk(&mut reads, queries, &plans).await?;
+                        self.read_chunk(&mut reads, queries, plans).await?;
                     }
                 }
             }
         }
-        self.read_chunk(&mut reads, queries, &plans).await?;
+        self.read_chunk(&mut reads, queries, plans).await?;
         reads.finish_series();
 
         let mut outcomes = Vec::with_capacity(queries.len());
         for (qi, (q, plan)) in queries.iter().zip(plans).enumerate() {
             outcomes.push(match plan {
-                Err(e) => Err(e),
+                Err(e) => Err(e.clone()),
                 Ok(None) => Ok(None),
                 Ok(Some(plan)) => {
                     let combined = &mut reads.combined[qi];
@@ -157,7 +167,7 @@ impl RedisStore {
     /// Round trip 1: which series of each name had data in the window, in
     /// the shards this store writes and any more a writer recorded (one more
     /// round trip, only then).
-    async fn plan(&self, queries: &[WindowQuery]) -> Result<Vec<Planned>, StoreError> {
+    pub(super) async fn plan(&self, queries: &[WindowQuery]) -> Result<Vec<Planned>, StoreError> {
         let mut found: Vec<Vec<(u32, String)>> = vec![Vec::new(); queries.len()];
         let wanted: Vec<(usize, u32)> = (0..queries.len())
             .flat_map(|qi| (0..self.shards).map(move |s| (qi, s)))
