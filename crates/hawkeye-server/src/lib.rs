@@ -106,6 +106,19 @@ pub async fn start(
     config: ServerConfig,
     store: Arc<dyn Store>,
 ) -> Result<ServerHandle, ServerError> {
+    start_with_flush_runtime(config, store, tokio::runtime::Handle::current()).await
+}
+
+/// [`start`], with the periodic flushes on `flush_runtime`: connections are
+/// served on the current runtime, and cutting and encoding a batch of many
+/// series never holds up their calls. The standalone server serves
+/// connections on a single-threaded runtime (no wake-ups between workers
+/// per call) and flushes on a second thread.
+pub async fn start_with_flush_runtime(
+    config: ServerConfig,
+    store: Arc<dyn Store>,
+    flush_runtime: tokio::runtime::Handle,
+) -> Result<ServerHandle, ServerError> {
     let listener = socket_file::bind_stream(&config.socket_path, config.socket_mode)?;
     let datagram = match &config.dgram_socket_path {
         Some(path) => match socket_file::bind_datagram(path, config.socket_mode) {
@@ -126,7 +139,14 @@ pub async fn start(
     let socket_path = config.socket_path.clone();
     let shared = Arc::new(Shared::new(config, store));
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let task = tokio::spawn(run(shared.clone(), listener, datagram, shutdown_rx));
+    let flusher = flush_runtime.spawn(flush_task::run(shared.clone(), shutdown_rx.clone()));
+    let task = tokio::spawn(run(
+        shared.clone(),
+        listener,
+        datagram,
+        flusher,
+        shutdown_rx,
+    ));
     Ok(ServerHandle {
         socket_path,
         shared,
@@ -139,9 +159,9 @@ async fn run(
     shared: Arc<Shared>,
     listener: tokio::net::UnixListener,
     datagram: Option<tokio::net::UnixDatagram>,
+    flusher: tokio::task::JoinHandle<()>,
     mut shutdown: watch::Receiver<bool>,
 ) -> u64 {
-    let flusher = tokio::spawn(flush_task::run(shared.clone(), shutdown.clone()));
     let datagram_task = datagram
         .map(|socket| tokio::spawn(datagram::serve(shared.clone(), socket, shutdown.clone())));
     let mut connections = JoinSet::new();

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 
-use super::{snippet, LineError};
+use super::error::{snippet, LineError};
 
 /// Bounds on one line, so that what one line costs (parsing time, and the
 /// memory of the series it creates) is bounded.

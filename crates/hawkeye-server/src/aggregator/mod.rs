@@ -15,7 +15,6 @@
 mod journal;
 mod values;
 
-use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -24,6 +23,7 @@ use hawkeye_protocol::series::write_canonical_tags;
 use hawkeye_protocol::{MetricKind, MetricLine, SeriesKey};
 use hawkeye_store::aggregate::Aggregate;
 use hawkeye_store::{SeriesWrite, WriteBatch};
+use rapidhash::quality::RandomState;
 
 pub use journal::Journal;
 
