@@ -56,13 +56,26 @@ fn main() -> ExitCode {
     }
 }
 
-/// Connections are served on one thread: a call answered in lockstep then
-/// costs no wake-up of another worker, which was a third of the CPU per call
-/// on a multi-threaded runtime. The store's connections and the flushes run
-/// on a second thread, so that cutting and writing a large batch never
-/// holds up a call.
+/// Connections are served on one thread by default: a call answered in
+/// lockstep then costs no wake-up of another worker, which was a third of
+/// the CPU per call on a multi-threaded runtime. `HAWKEYE_CONNECTION_THREADS`
+/// above 1 serves them on that many worker threads instead, for machines
+/// with cores to spare for large batches (the aggregator is one lock either
+/// way: only parsing runs in parallel). The store's connections and the
+/// flushes run on a thread of their own, so that cutting and writing a
+/// large batch never holds up a call.
 fn runtimes() -> Result<(tokio::runtime::Runtime, tokio::runtime::Runtime), String> {
-    let connections = tokio::runtime::Builder::new_current_thread()
+    let threads = hawkeye_env::Env::process()
+        .count("HAWKEYE_CONNECTION_THREADS", 1)
+        .map_err(|e| e.to_string())?;
+    let mut connections = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    };
+    let connections = connections
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
