@@ -6,7 +6,10 @@
 //! Embedding: [`start`] runs the server on the caller's tokio runtime and
 //! returns a [`ServerHandle`] for stats and graceful shutdown.
 
-mod aggregator;
+/// Public for the criterion benches only (benches/aggregator.rs): not a
+/// stable API.
+#[doc(hidden)]
+pub mod aggregator;
 mod clock;
 pub mod config;
 mod connection;
