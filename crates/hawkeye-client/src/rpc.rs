@@ -6,8 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use hawkeye_protocol::jsonrpc::{
-    method, QueryParams, QueryResult, Response, SendResult, StatsResult,
+    method, QueryParams, QueryResult, RpcError, SendResult, StatsResult,
 };
+use hawkeye_protocol::rpc_call::{decode_reply, encode_request, Reply};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
@@ -36,22 +37,12 @@ pub enum RpcCallError {
     },
 }
 
-/// A JSON-RPC error object (or Go's error string) as a call error.
-fn server_error(error: &Value) -> RpcCallError {
-    let code = error.get("code").and_then(Value::as_i64).unwrap_or(0);
-    let message = error
-        .get("message")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            error
-                .as_str()
-                .map_or_else(|| error.to_string(), str::to_string)
-        });
+/// An error reply as a call error.
+fn server_error(error: RpcError) -> RpcCallError {
     RpcCallError::Server {
-        code,
-        message,
-        data: error.get("data").cloned(),
+        code: error.code,
+        message: error.message,
+        data: error.data,
     }
 }
 
@@ -87,13 +78,8 @@ impl RpcConnection {
     ) -> Result<Value, RpcCallError> {
         let id = self.next_id;
         self.next_id += 1;
-        let mut request = json!({"jsonrpc": "2.0", "method": method, "id": id});
-        if let Some(params) = params {
-            request["params"] = params;
-        }
-        let mut bytes =
-            serde_json::to_vec(&request).map_err(|e| RpcCallError::Decode(e.to_string()))?;
-        bytes.push(b'\n');
+        let bytes = encode_request(id, method, params.as_ref())
+            .map_err(|e| RpcCallError::Decode(e.to_string()))?;
         // An error the server sends about the connection itself (too many
         // connections, a line too long...) has no id and is followed by
         // the close: that error, not the broken pipe or the close it
@@ -108,20 +94,16 @@ impl RpcConnection {
                 Ok(None) => return Err(connection_error.unwrap_or(RpcCallError::Closed)),
                 Err(e) => return Err(connection_error.unwrap_or(e.into())),
             };
-            let response: Response =
-                serde_json::from_str(&line).map_err(|e| RpcCallError::Decode(e.to_string()))?;
-            if response.id.as_u64() != Some(id) {
+            let reply = decode_reply(&line).map_err(|e| RpcCallError::Decode(e.to_string()))?;
+            if reply.id != Some(id) {
                 // An answer to something else (e.g. an error about an earlier
-                // line), or about the connection.
-                if response.id.is_null() {
-                    connection_error = response.error.as_ref().map(server_error);
+                // line), or about the connection (no id).
+                if reply.id.is_none() {
+                    connection_error = reply.outcome.err().map(server_error);
                 }
                 continue;
             }
-            if let Some(error) = response.error.filter(|e| !e.is_null()) {
-                return Err(server_error(&error));
-            }
-            return Ok(response.result.unwrap_or(Value::Null));
+            return reply.outcome.map_err(server_error);
         }
     }
 
@@ -131,9 +113,8 @@ impl RpcConnection {
         let mut found = None;
         let read_rest = async {
             while let Ok(Some(line)) = self.lines.next_line().await {
-                match serde_json::from_str::<Response>(&line) {
-                    Ok(r) if r.id.is_null() => found = r.error.as_ref().map(server_error),
-                    _ => {}
+                if let Ok(Reply { id: None, outcome }) = decode_reply(&line) {
+                    found = outcome.err().map(server_error);
                 }
             }
         };

@@ -1,6 +1,6 @@
 //! Wire formats shared by every hawkeye component, with no I/O:
 //!
-//! - [`line`]: the statsd / DogStatsD metric line (`name:1|c|@0.5|#k:v`),
+//! - [`line`](mod@line): the statsd / DogStatsD metric line (`name:1|c|@0.5|#k:v`),
 //!   and DogStatsD's events and service checks read as metric lines.
 //! - [`series`]: what identifies a series (kind, name, sorted tags).
 //! - [`jsonrpc`]: JSON-RPC 2.0 and Go `net/rpc/jsonrpc` (1.0) messages.

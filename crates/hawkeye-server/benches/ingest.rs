@@ -1,10 +1,21 @@
 //! End-to-end ingest benchmark: the real `hawkeye-server` binary over a real
 //! redis-server, driven over its Unix socket. Prints, from one run:
-//! events/s for batched notifications and for one call per event, Redis
-//! commands per event, and the server's peak RSS after 100 000 series.
+//! events/s and server CPU per event for batched notifications; server CPU
+//! per call for one `Metric.Handle` call per event in lockstep over 8
+//! connections (as Go's net/rpc client sends them), beside a minimal
+//! single-threaded epoll server's CPU per call for the same calls (the
+//! floor); Redis commands per event; the server's peak RSS at 100 000 and
+//! at 1 000 000 series.
 //!
 //! Run: `cargo bench -p hawkeye-server --bench ingest`
-//! (scale with HAWKEYE_BENCH_EVENTS, default 5 000 000 batched events.)
+//! (scale with HAWKEYE_BENCH_EVENTS, default 5 000 000 batched events, and
+//! HAWKEYE_BENCH_SERIES, default 1 000 000 for the memory phase).
+//! CPU is read from /proc/<pid>/task/*/schedstat (nanoseconds on a CPU,
+//! every thread of the server), so it does not depend on the machine being
+//! otherwise idle; events/s does.
+
+#[path = "support/epoll_floor.rs"]
+mod epoll_floor;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -23,11 +34,12 @@ const SERIES: usize = 100;
 /// client does when several goroutines share one connection).
 const IN_FLIGHT: usize = 64;
 
+/// Calls per connection in the lockstep phases (hawkeye, then the floor).
+const LOCKSTEP_CALLS: usize = 20_000;
+
 fn main() {
-    let batched_events: usize = std::env::var("HAWKEYE_BENCH_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5_000_000);
+    let batched_events = env_count("HAWKEYE_BENCH_EVENTS", 5_000_000);
+    let max_series = env_count("HAWKEYE_BENCH_SERIES", 1_000_000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -36,137 +48,264 @@ fn main() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("hawkeye.sock");
-    let server = ServerProcess(spawn_server(&socket, &redis));
-    let server_pid = server.0.id();
+    let server = ServerProcess(spawn_server(&socket, &redis, max_series));
+    let pid = server.0.id();
     println!(
-        "hawkeye ingest benchmark: {} cores, {CONNECTIONS} connections, server pid {server_pid}",
+        "hawkeye ingest benchmark: {} cores, {CONNECTIONS} connections, server pid {pid}",
         num_cores()
     );
-
     rt.block_on(async {
-        // 1. Batched notifications, 1000 lines per request, 100 series.
-        let before = redis_commands(&redis);
-        let per_conn = batched_events / CONNECTIONS / LINES_PER_REQUEST;
-        let events = per_conn * CONNECTIONS * LINES_PER_REQUEST;
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..CONNECTIONS)
-            .map(|c| {
-                let socket = socket.clone();
-                tokio::spawn(async move {
-                    let lines: Vec<String> = (0..LINES_PER_REQUEST)
-                        .map(|i| format!("bench.batched:1|c|#s:{}", (c * LINES_PER_REQUEST + i) % SERIES))
-                        .collect();
-                    let request = json!({"jsonrpc": "2.0", "method": "metric.send", "params": lines}).to_string() + "\n";
-                    let mut conn = Conn::connect(&socket).await;
-                    for _ in 0..per_conn {
-                        conn.write(request.as_bytes()).await;
-                    }
-                    conn.ping().await;
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let total = query_sum(&socket, "bench.batched").await;
-        let elapsed = started.elapsed();
-        assert_eq!(total, events as f64, "every batched event is counted");
-        let after = redis_commands(&redis);
-        report("batched notifications (1000 lines/request)", events, elapsed);
-        println!("  server memory: {}", memory(server_pid));
+        batched(&socket, &redis, pid, batched_events).await;
+        let per_call = lockstep_and_pipelined(&socket, pid).await;
+        let floor = floor_per_call(dir.path()).await;
         println!(
-            "  Redis: {} commands from the server = {:.5} per event ({} events per series); {} commands inside scripts = {:.5} per event",
-            after.0 - before.0,
-            (after.0 - before.0) as f64 / events as f64,
-            events / SERIES,
-            after.1 - before.1,
-            (after.1 - before.1) as f64 / events as f64,
+            "server CPU per lockstep call: hawkeye {:.2} µs, minimal epoll server {:.2} µs: {:.2}× the floor",
+            per_call / 1e3,
+            floor / 1e3,
+            per_call / floor
         );
+        series_memory(&socket, &redis, pid, max_series).await;
+        busy_series(&socket, &redis).await;
+    });
+}
 
-        // 2. One call per event (Go's Metric.Handle), in lockstep and pipelined.
-        for (label, window, per_conn) in [
-            ("one call per event, lockstep (1 in flight per connection)", 1, 10_000),
-            ("one call per event, pipelined (64 in flight per connection)", IN_FLIGHT, 100_000),
-        ] {
-            let metric = format!("bench.calls.{window}");
-            let started = Instant::now();
-            let tasks: Vec<_> = (0..CONNECTIONS)
-                .map(|_| {
-                    let socket = socket.clone();
-                    let metric = metric.clone();
-                    tokio::spawn(async move {
-                        let mut conn = Conn::connect(&socket).await;
-                        let mut sent = 0;
-                        let mut chunk = Vec::new();
-                        while sent < per_conn {
-                            let n = window.min(per_conn - sent);
-                            chunk.clear();
-                            for i in 0..n {
-                                let call = json!({"method": "Metric.Handle", "params": [{"Text": format!("{metric}:1|c")}], "id": sent + i});
-                                chunk.extend_from_slice(call.to_string().as_bytes());
-                                chunk.push(b'\n');
-                            }
-                            conn.write(&chunk).await;
-                            for _ in 0..n {
-                                let r = conn.read().await;
-                                assert_eq!(r["result"], json!(0), "{r}");
-                            }
-                            sent += n;
-                        }
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Batched notifications, 1000 lines per request, 100 series.
+async fn batched(socket: &Path, redis: &RedisServer, pid: u32, batched_events: usize) {
+    let before = redis_commands(redis);
+    let per_conn = batched_events / CONNECTIONS / LINES_PER_REQUEST;
+    let events = per_conn * CONNECTIONS * LINES_PER_REQUEST;
+    let cpu = process_cpu_ns(pid);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|c| {
+            let socket = socket.to_path_buf();
+            tokio::spawn(async move {
+                let lines: Vec<String> = (0..LINES_PER_REQUEST)
+                    .map(|i| {
+                        format!(
+                            "bench.batched:1|c|#s:{}",
+                            (c * LINES_PER_REQUEST + i) % SERIES
+                        )
                     })
-                })
-                .collect();
-            for t in tasks {
-                t.await.unwrap();
-            }
-            let elapsed = started.elapsed();
-            let events = per_conn * CONNECTIONS;
-            assert_eq!(query_sum(&socket, &metric).await, events as f64);
-            report(label, events, elapsed);
-            println!("  server memory: {}", memory(server_pid));
-        }
+                    .collect();
+                let request = json!({"jsonrpc": "2.0", "method": "metric.send", "params": lines})
+                    .to_string()
+                    + "\n";
+                let mut conn = Conn::connect(&socket).await;
+                for _ in 0..per_conn {
+                    conn.write(request.as_bytes()).await;
+                }
+                conn.ping().await;
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let cpu = process_cpu_ns(pid) - cpu;
+    let total = query_sum(socket, "bench.batched").await;
+    let elapsed = started.elapsed();
+    assert_eq!(total, events as f64, "every batched event is counted");
+    let after = redis_commands(redis);
+    report(
+        "batched notifications (1000 lines/request)",
+        events,
+        elapsed,
+    );
+    println!(
+        "  server CPU per batched event: {:.1} ns (until the last request was answered)",
+        cpu as f64 / events as f64
+    );
+    println!("  server memory: {}", memory(pid));
+    println!(
+        "  Redis: {} commands from the server = {:.5} per event ({} events per series); {} commands inside scripts = {:.5} per event",
+        after.0 - before.0,
+        (after.0 - before.0) as f64 / events as f64,
+        events / SERIES,
+        after.1 - before.1,
+        (after.1 - before.1) as f64 / events as f64,
+    );
+}
 
-        // 3. 100 000 series, then the server's peak memory.
-        let redis_before = redis_used_memory(&redis);
-        let series = 100_000;
-        let mut conn = Conn::connect(&socket).await;
-        for chunk in 0..series / LINES_PER_REQUEST {
+/// One call per event (Go's `Metric.Handle`), in lockstep and pipelined.
+/// Returns the server's CPU per lockstep call, in nanoseconds.
+async fn lockstep_and_pipelined(socket: &Path, pid: u32) -> f64 {
+    let mut lockstep_cpu = 0.0;
+    for (label, window, per_conn) in [
+        (
+            "one call per event, lockstep (1 in flight per connection)",
+            1,
+            LOCKSTEP_CALLS,
+        ),
+        (
+            "one call per event, pipelined (64 in flight per connection)",
+            IN_FLIGHT,
+            100_000,
+        ),
+    ] {
+        let metric = format!("bench.calls.{window}");
+        let cpu = process_cpu_ns(pid);
+        let started = Instant::now();
+        let calls = go_calls(socket, &metric, window, per_conn).await;
+        let elapsed = started.elapsed();
+        let per_call = (process_cpu_ns(pid) - cpu) as f64 / calls as f64;
+        assert_eq!(query_sum(socket, &metric).await, calls as f64);
+        report(label, calls, elapsed);
+        println!("  server CPU per call: {:.2} µs", per_call / 1e3);
+        println!("  server memory: {}", memory(pid));
+        if window == 1 {
+            lockstep_cpu = per_call;
+        }
+    }
+    lockstep_cpu
+}
+
+/// `per_conn` calls on each of [`CONNECTIONS`] connections, `window` in
+/// flight at a time, each answered `0`, written as Go's net/rpc/jsonrpc
+/// client writes them. Returns the number of calls.
+async fn go_calls(socket: &Path, metric: &str, window: usize, per_conn: usize) -> usize {
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let socket = socket.to_path_buf();
+            let metric = metric.to_string();
+            tokio::spawn(async move {
+                let mut conn = Conn::connect(&socket).await;
+                let mut sent = 0;
+                let mut chunk = Vec::new();
+                while sent < per_conn {
+                    let n = window.min(per_conn - sent);
+                    chunk.clear();
+                    for i in 0..n {
+                        let id = sent + i;
+                        let call = format!("{{\"method\":\"Metric.Handle\",\"params\":[{{\"Text\":\"{metric}:1|c\"}}],\"id\":{id}}}\n");
+                        chunk.extend_from_slice(call.as_bytes());
+                    }
+                    conn.write(&chunk).await;
+                    for _ in 0..n {
+                        let r = conn.read().await;
+                        assert_eq!(r["result"], json!(0), "{r}");
+                    }
+                    sent += n;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    per_conn * CONNECTIONS
+}
+
+/// The minimal epoll server's CPU per lockstep call, in nanoseconds.
+async fn floor_per_call(dir: &Path) -> f64 {
+    let path = dir.join("floor.sock");
+    let floor = epoll_floor::EpollFloor::start(&path);
+    let cpu = floor.cpu_ns();
+    let started = Instant::now();
+    let calls = go_calls(&path, "floor", 1, LOCKSTEP_CALLS).await;
+    let per_call = (floor.cpu_ns() - cpu) as f64 / calls as f64;
+    report(
+        "minimal epoll server, lockstep (parses the id only)",
+        calls,
+        started.elapsed(),
+    );
+    println!("  its CPU per call: {:.2} µs", per_call / 1e3);
+    per_call
+}
+
+/// Series in steps up to `max_series`, each flushed, with the server's
+/// memory after each step of interest.
+async fn series_memory(socket: &Path, redis: &RedisServer, pid: u32, max_series: usize) {
+    let redis_before = redis_used_memory(redis);
+    let mut conn = Conn::connect(socket).await;
+    let mut held = 0;
+    for target in [100_000, max_series] {
+        if target <= held {
+            continue;
+        }
+        for chunk in held / LINES_PER_REQUEST..target / LINES_PER_REQUEST {
             let lines: Vec<String> = (0..LINES_PER_REQUEST)
                 .map(|i| format!("bench.series:1|c|#id:{}", chunk * LINES_PER_REQUEST + i))
                 .collect();
-            conn.write((json!({"jsonrpc": "2.0", "method": "metric.send", "params": lines}).to_string() + "\n").as_bytes()).await;
+            conn.write(
+                (json!({"jsonrpc": "2.0", "method": "metric.send", "params": lines}).to_string()
+                    + "\n")
+                    .as_bytes(),
+            )
+            .await;
         }
         conn.ping().await;
+        held = target;
         // Wait for the flusher to write them all (no query: it would flush itself).
         let mut stats = conn.call("server.stats").await;
         while stats["result"]["buffered"] != json!(0) {
             tokio::time::sleep(Duration::from_millis(20)).await;
             stats = conn.call("server.stats").await;
         }
-        println!("series held: {}; after ingesting and flushing them, server memory: {}", stats["result"]["series"], memory(server_pid));
         println!(
-            "Redis memory per series with one second of data: {:.0} bytes",
-            (redis_used_memory(&redis) - redis_before) as f64 / series as f64
+            "{} series held, ingested and flushed: server memory {}",
+            stats["result"]["series"],
+            memory(pid)
         );
-        let started = Instant::now();
-        assert_eq!(query_sum(&socket, "bench.series").await, series as f64);
-        println!(
-            "a query summing all 100 000 series: {:.2} s; server memory: {}",
-            started.elapsed().as_secs_f64(),
-            memory(server_pid)
-        );
-        println!("server peak RSS (VmHWM) over the whole run: {}", peak_rss(server_pid));
+        if target == 100_000 {
+            println!(
+                "Redis memory per series with one second of data: {:.0} bytes",
+                (redis_used_memory(redis) - redis_before) as f64 / target as f64
+            );
+        }
+    }
+    println!(
+        "server peak RSS (VmHWM) over the whole run: {}",
+        peak_rss(pid)
+    );
+}
 
-        // 4. One counter series with data in every second of the last hour.
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let lines: Vec<String> = (1..3590).map(|i| format!("bench.busy:1|c|#route:/checkout|T{}", now - i)).collect();
-        conn.write((json!({"jsonrpc": "2.0", "method": "metric.send", "params": lines}).to_string() + "\n").as_bytes()).await;
-        conn.ping().await;
-        assert_eq!(query_sum_over(&socket, "bench.busy", "1h").await, 3589.0);
-        let keys = redis.cli(&["--scan", "--pattern", "hawkeye:{bench.busy}:*"]);
-        let bytes: u64 = keys.lines().map(|k| redis.cli(&["MEMORY", "USAGE", k]).parse::<u64>().unwrap_or(0)).sum();
-        println!("Redis memory of one counter series with data in every second of an hour: {bytes} bytes in {} keys", keys.lines().count());
-    });
+/// One counter series with data in every second of the last hour.
+async fn busy_series(socket: &Path, redis: &RedisServer) {
+    let mut conn = Conn::connect(socket).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let lines: Vec<String> = (1..3590)
+        .map(|i| format!("bench.busy:1|c|#route:/checkout|T{}", now - i))
+        .collect();
+    conn.write(
+        (json!({"jsonrpc": "2.0", "method": "metric.send", "params": lines}).to_string() + "\n")
+            .as_bytes(),
+    )
+    .await;
+    conn.ping().await;
+    assert_eq!(query_sum_over(socket, "bench.busy", "1h").await, 3589.0);
+    let keys = redis.cli(&["--scan", "--pattern", "hawkeye:{bench.busy}:*"]);
+    let bytes: u64 = keys
+        .lines()
+        .map(|k| {
+            redis
+                .cli(&["MEMORY", "USAGE", k])
+                .parse::<u64>()
+                .unwrap_or(0)
+        })
+        .sum();
+    println!("Redis memory of one counter series with data in every second of an hour: {bytes} bytes in {} keys", keys.lines().count());
+}
+
+/// CPU time every thread of process `pid` has used, in nanoseconds.
+fn process_cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .map(|t| epoll_floor::task_cpu_ns(&format!("{}/schedstat", t.path().display())))
+        .sum()
 }
 
 /// Stops the server even when the benchmark panics, so that no orphan keeps running.
@@ -196,11 +335,15 @@ fn num_cores() -> usize {
         .unwrap_or(1)
 }
 
-fn spawn_server(socket: &Path, redis: &RedisServer) -> Child {
+fn spawn_server(socket: &Path, redis: &RedisServer, max_series: usize) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hawkeye-server"))
         .env("HAWKEYE_SOCKET", socket)
         .env("REDIS_URL", redis.url())
-        .env("HAWKEYE_MAX_SERIES", "200000")
+        .env("HAWKEYE_MAX_SERIES", (max_series + 1000).to_string())
+        .env(
+            "HAWKEYE_MAX_BUFFERED",
+            (2 * max_series + 100_000).to_string(),
+        )
         .env("RUST_LOG", "warn,hawkeye_server=info")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use hawkeye_protocol::jsonrpc::{self, code, Dialect, RpcError};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::time::Instant;
 use tracing::debug;
@@ -105,16 +105,13 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream, entry: Arc<En
 impl Connection<'_> {
     async fn run(&mut self) -> End {
         loop {
-            if let Some(end) = self.wait().await {
-                return end;
-            }
+            let eof = match self.receive().await {
+                Ok(eof) => eof,
+                Err(end) => return end,
+            };
             if !self.entry.begin_work() {
                 return End::Evicted;
             }
-            let eof = match self.read() {
-                Ok(eof) => eof,
-                Err(()) => return End::Done,
-            };
             match self.answer(eof).await {
                 Ok(None) => {}
                 Ok(Some(end)) => return end,
@@ -132,21 +129,26 @@ impl Connection<'_> {
         }
     }
 
-    /// Waits until there is input to read; `Some` when the connection must
-    /// end instead.
-    async fn wait(&mut self) -> Option<End> {
+    /// Waits for input and reads what has arrived: `Ok(true)` at the end of
+    /// the input, `Err` when the connection must end instead.
+    ///
+    /// The read is one `read_buf`, not `readable()` then `try_read_buf`:
+    /// tokio clears a socket's readiness when a read returns less than it
+    /// asked for, so a call answered in lockstep costs one `recv`, not a
+    /// second one that finds nothing.
+    async fn receive(&mut self) -> Result<bool, End> {
         loop {
             if self.entry.evicted() {
-                return Some(End::Evicted);
+                return Err(End::Evicted);
             }
             match self.entry.close_request() {
-                Some(CloseRequest::InputBudget) => return Some(End::InputBudget),
+                Some(CloseRequest::InputBudget) => return Err(End::InputBudget),
                 Some(CloseRequest::Shutdown) => self.closing = true,
                 None => {}
             }
             if self.closing {
                 // Read what has arrived, without waiting for more.
-                return None;
+                return self.read_now();
             }
             let stats = &self.shared.stats;
             self.shared
@@ -155,19 +157,30 @@ impl Connection<'_> {
             let deadline = self
                 .line_started
                 .map(|t| t + self.shared.config.line_timeout);
+            if self.input.capacity() == 0 {
+                // An idle connection holds no buffer: take one only once
+                // something has arrived.
+                tokio::select! {
+                    ready = self.stream.readable() => ready.map_err(|_| End::Done)?,
+                    () = self.entry.wake.notified() => continue,
+                    () = sleep_until(deadline) => return Err(End::LineTimeout),
+                }
+            }
+            let room = self.reserve();
             tokio::select! {
-                ready = self.stream.readable() => {
-                    return ready.is_err().then_some(End::Done);
+                // Cancel safe: when another branch wins, nothing was read.
+                read = self.stream.read_buf(&mut self.input) => {
+                    return self.after_read(read, room);
                 }
                 // The registry wants something: look at the flags again.
                 () = self.entry.wake.notified() => {}
-                () = sleep_until(deadline) => return Some(End::LineTimeout),
+                () = sleep_until(deadline) => return Err(End::LineTimeout),
             }
         }
     }
 
-    /// Reads what has arrived; `Ok(true)` at the end of the input.
-    fn read(&mut self) -> Result<bool, ()> {
+    /// Makes room for the next read; returns how much there is.
+    fn reserve(&mut self) -> usize {
         let want = if self.read_filled {
             READ_CHUNK
         } else {
@@ -177,17 +190,28 @@ impl Connection<'_> {
             // Exactly: one read takes at most about `want`.
             self.input.reserve_exact(want);
         }
-        let room = self.input.capacity() - self.input.len();
+        self.input.capacity() - self.input.len()
+    }
+
+    /// Reads what has arrived, without waiting (at shutdown).
+    fn read_now(&mut self) -> Result<bool, End> {
+        let room = self.reserve();
         match self.stream.try_read_buf(&mut self.input) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
+            read => self.after_read(read, room),
+        }
+    }
+
+    fn after_read(&mut self, read: std::io::Result<usize>, room: usize) -> Result<bool, End> {
+        match read {
             Ok(0) => Ok(true),
             Ok(n) => {
                 self.read_filled = n == room;
                 Ok(false)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
             Err(e) => {
                 debug!(error = %e, "connection read failed");
-                Err(())
+                Err(End::Done)
             }
         }
     }

@@ -6,7 +6,10 @@
 //! Embedding: [`start`] runs the server on the caller's tokio runtime and
 //! returns a [`ServerHandle`] for stats and graceful shutdown.
 
-mod aggregator;
+/// Public for the criterion benches only (benches/aggregator.rs): not a
+/// stable API.
+#[doc(hidden)]
+pub mod aggregator;
 mod clock;
 pub mod config;
 mod connection;
@@ -113,6 +116,19 @@ pub async fn start(
     config: ServerConfig,
     store: Arc<dyn Store>,
 ) -> Result<ServerHandle, ServerError> {
+    start_with_flush_runtime(config, store, tokio::runtime::Handle::current()).await
+}
+
+/// [`start`], with the periodic flushes on `flush_runtime`: connections are
+/// served on the current runtime, and cutting and encoding a batch of many
+/// series never holds up their calls. The standalone server serves
+/// connections on a single-threaded runtime (no wake-ups between workers
+/// per call) and flushes on a second thread.
+pub async fn start_with_flush_runtime(
+    config: ServerConfig,
+    store: Arc<dyn Store>,
+    flush_runtime: tokio::runtime::Handle,
+) -> Result<ServerHandle, ServerError> {
     let listener = socket_file::bind_stream(&config.socket_path, config.socket_mode)?;
     let datagram = match &config.dgram_socket_path {
         Some(path) => match socket_file::bind_datagram(path, config.socket_mode) {
@@ -158,7 +174,14 @@ pub async fn start(
     }
     let (shutdown, shutdown_rx) = watch::channel(false);
     let udp = udp.map(|(socket, _)| socket);
-    let task = tokio::spawn(run(shared.clone(), listener, (datagram, udp), shutdown_rx));
+    let flusher = flush_runtime.spawn(flush_task::run(shared.clone(), shutdown_rx.clone()));
+    let task = tokio::spawn(run(
+        shared.clone(),
+        listener,
+        (datagram, udp),
+        flusher,
+        shutdown_rx,
+    ));
     Ok(ServerHandle {
         socket_path,
         shared,
@@ -174,9 +197,9 @@ async fn run(
         Option<tokio::net::UnixDatagram>,
         Option<tokio::net::UdpSocket>,
     ),
+    flusher: tokio::task::JoinHandle<()>,
     mut shutdown: watch::Receiver<bool>,
 ) -> u64 {
-    let flusher = tokio::spawn(flush_task::run(shared.clone(), shutdown.clone()));
     let mut datagram_tasks = Vec::new();
     let max_bytes = shared.config.dgram_max_bytes;
     if let Some(socket) = datagram {

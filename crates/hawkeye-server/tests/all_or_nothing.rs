@@ -11,8 +11,12 @@ use common::Client;
 use hawkeye_testkit::RedisServer;
 use serde_json::{json, Value};
 
+/// A call written byte for byte as Go's net/rpc/jsonrpc client writes it
+/// (its members in this order, no spaces): the server reads a one-line text
+/// of this shape without its JSON parser, and must answer the same.
 async fn handle(c: &mut Client, id: u64, text: &str) -> Value {
-    let call = json!({"method": "Metric.Handle", "params": [{"Text": text}], "id": id});
+    let text = serde_json::to_string(text).unwrap();
+    let call = format!(r#"{{"method":"Metric.Handle","params":[{{"Text":{text}}}],"id":{id}}}"#);
     c.send_raw(format!("{call}\n").as_bytes()).await;
     let r = c.read().await.unwrap();
     assert_eq!(r["id"], json!(id), "{r}");
@@ -45,6 +49,11 @@ async fn a_refused_text_counts_nothing_even_when_retried() {
         "a:1|c\nn1:1|c\nn2:1|c\nn3:1|c\nn4:1|c".to_string(),
         // A line the parser refuses, last.
         "a:1|c\ns:u3|s\nnot a line".to_string(),
+        // One line (no escape: read without the JSON parser), refused by
+        // the aggregator and by the parser.
+        "a:1e250|c".to_string(),
+        "g:+5|g|T1".to_string(),
+        "a:1|x".to_string(),
     ];
     for (i, text) in refused.iter().enumerate() {
         // A Go client retries a failed call: twice here.

@@ -4,9 +4,9 @@
 //!
 //! A tick is plain steps:
 //! 1. `plan`: which monitors are due, the slot each checks, the windows;
-//! 2. [`read`]: one `Store::query_many` with every window (two per
+//! 2. `read`: one `Store::query_many` with every window (two per
 //!    `ratio_of`), one `Store::query_grouped` for the monitors with
-//!    `group_by` ([`groups`]: each group then is checked as a monitor of
+//!    `group_by` (`groups`: each group then is checked as a monitor of
 //!    its own), and one `Store::read_alerts` with every state, the
 //!    store's marker and the silences;
 //! 3. [`decide`] (pure): the transitions and the mail each calls for;

@@ -11,6 +11,8 @@
 //! lines costs one pass over the bytes. The contract: docs/protocol.md.
 
 mod array;
+mod error;
+mod go_call;
 mod params;
 
 use std::borrow::Cow;
@@ -19,34 +21,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 pub use array::{array_items, string_items, ArrayItems, NotAString, StringItems};
+pub use error::{code, RpcError};
+pub use go_call::{go_handle_call, GoHandleCall};
 pub use params::*;
-
-/// Standard JSON-RPC error codes, and hawkeye's server errors (-32000..).
-pub mod code {
-    pub const PARSE_ERROR: i64 = -32700;
-    pub const INVALID_REQUEST: i64 = -32600;
-    pub const METHOD_NOT_FOUND: i64 = -32601;
-    pub const INVALID_PARAMS: i64 = -32602;
-    pub const INTERNAL_ERROR: i64 = -32603;
-    /// The server holds `HAWKEYE_MAX_SERIES` series and refused a new one.
-    pub const TOO_MANY_SERIES: i64 = -32001;
-    /// The server's buffer is full (the store has been unreachable too long).
-    pub const BUFFER_FULL: i64 = -32002;
-    /// A read from the store failed.
-    pub const STORE_UNAVAILABLE: i64 = -32003;
-    /// The request line is longer than the server's limit; the connection closes.
-    pub const LINE_TOO_LONG: i64 = -32004;
-    /// The server has too many connections and none idle to close: this one
-    /// closes. Also sent to the longest-idle connection when it is closed to
-    /// admit a new one.
-    pub const TOO_MANY_CONNECTIONS: i64 = -32005;
-    /// Partial request lines across all connections passed the server's
-    /// budget; this connection held the most and closes.
-    pub const INPUT_BUDGET: i64 = -32006;
-    /// A request line stayed incomplete past the server's deadline; the
-    /// connection closes.
-    pub const LINE_TIMEOUT: i64 = -32007;
-}
 
 /// The method names.
 pub mod method {
@@ -64,42 +41,6 @@ pub enum Dialect {
     /// JSON-RPC 1.0 as Go's `net/rpc/jsonrpc` speaks it.
     Go,
 }
-
-/// An error as sent back to the caller.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RpcError {
-    pub code: i64,
-    pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<serde_json::Value>,
-}
-
-impl RpcError {
-    pub fn new(code: i64, message: impl Into<String>) -> RpcError {
-        RpcError {
-            code,
-            message: message.into(),
-            data: None,
-        }
-    }
-
-    pub fn with_data(mut self, data: serde_json::Value) -> RpcError {
-        self.data = Some(data);
-        self
-    }
-
-    pub fn invalid_params(message: impl Into<String>) -> RpcError {
-        RpcError::new(code::INVALID_PARAMS, message)
-    }
-}
-
-impl std::fmt::Display for RpcError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (code {})", self.message, self.code)
-    }
-}
-
-impl std::error::Error for RpcError {}
 
 /// A request as read off the wire, borrowing from the line.
 #[derive(Debug, Deserialize)]
@@ -281,6 +222,17 @@ pub fn write_response<T: Serialize>(
     id: Option<&RawValue>,
     outcome: &Result<T, RpcError>,
 ) {
+    write_response_id(out, dialect, id.map_or("null", RawValue::get), outcome);
+}
+
+/// [`write_response`] with the id as its JSON text (`"null"` when it could
+/// not be read).
+pub fn write_response_id<T: Serialize>(
+    out: &mut Vec<u8>,
+    dialect: Dialect,
+    id: &str,
+    outcome: &Result<T, RpcError>,
+) {
     // Writing into a Vec cannot fail; serializing our own types cannot either.
     let json = |out: &mut Vec<u8>, v: &dyn erased::Ser| v.write(out);
     match (dialect, outcome) {
@@ -297,7 +249,7 @@ pub fn write_response<T: Serialize>(
             json(out, &error.message);
         }
     }
-    end_response(out, id);
+    end_response_id(out, id);
 }
 
 /// Starts a response whose result follows (for answers written in pieces).
@@ -319,8 +271,12 @@ pub fn begin_error(out: &mut Vec<u8>, dialect: Dialect) {
 
 /// Ends a response begun with [`begin_result`] or [`begin_error`].
 pub fn end_response(out: &mut Vec<u8>, id: Option<&RawValue>) {
+    end_response_id(out, id.map_or("null", RawValue::get));
+}
+
+fn end_response_id(out: &mut Vec<u8>, id: &str) {
     out.extend_from_slice(b",\"id\":");
-    out.extend_from_slice(id.map_or("null", RawValue::get).as_bytes());
+    out.extend_from_slice(id.as_bytes());
     out.extend_from_slice(b"}\n");
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::RpcError;
+use super::error::RpcError;
 
 /// One metric line in a `metric.send` array, borrowed when it has no escapes.
 #[derive(Debug, Deserialize)]

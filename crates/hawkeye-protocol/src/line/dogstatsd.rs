@@ -13,11 +13,10 @@
 //! 1 WARNING, 2 CRITICAL, 3 UNKNOWN), with its tags. The host and the
 //! message are not kept. The format and what is kept: docs/protocol.md.
 
+use super::error::{snippet, LineError};
+use super::fields::{check_name, is_ignored_dogstatsd_field, parse_timestamp};
 use super::tags::{parse_tags, Limits};
-use super::{
-    check_name, is_ignored_dogstatsd_field, parse_timestamp, snippet, LineError, MetricLine,
-    Origin, Value,
-};
+use super::types::{MetricLine, Origin, Value};
 use crate::series::MetricKind;
 
 /// The counter every event increments.

@@ -7,7 +7,8 @@
 //! is bounded ([`Limits::max_tags`]) and tags are never compared with each
 //! other: a key may repeat (`#team:a,team:b`, as DogStatsD keeps both).
 
-use super::{snippet, GaugeMode, LineError};
+use super::error::{snippet, LineError};
+use super::types::GaugeMode;
 
 /// Bounds on one line, so that what one line costs (parsing time, and the
 /// memory of the series it creates) is bounded.

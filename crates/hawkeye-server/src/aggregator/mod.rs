@@ -10,12 +10,12 @@
 //! and gauge events for an aggregate that already exists: they cost nothing.
 //!
 //! A line is taken whole or refused whole; several lines are taken all or
-//! none through a [`Journal`] (Go's `Metric.Handle`).
+//! none through a [`Journal`](crate::aggregator::Journal) (Go's `Metric.Handle`).
 
 mod journal;
+mod undo;
 mod values;
 
-use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -24,6 +24,7 @@ use hawkeye_protocol::series::write_canonical_tags;
 use hawkeye_protocol::{MetricKind, MetricLine, SeriesKey};
 use hawkeye_store::aggregate::Aggregate;
 use hawkeye_store::{SeriesWrite, WriteBatch};
+use rapidhash::quality::RandomState;
 
 pub use journal::Journal;
 
@@ -183,7 +184,14 @@ impl Aggregator {
             return Err(refusal.unwrap_or(Refusal::OutOfRange));
         };
         if let Some(journal) = journal {
-            journal.before_change(slot_index, slot, existing, new_series, line.values.len());
+            let before = journal::Before {
+                slot: slot_index,
+                existing: existing.map(|p| (p, &slot.pending[p].1)),
+                gauge: slot.gauge,
+                last_seen: slot.last_seen,
+                dirty: slot.dirty,
+            };
+            journal.before_change(before, new_series, line.values.len());
         }
         slot.last_seen = slot.last_seen.max(second);
         let position = existing.unwrap_or_else(|| {

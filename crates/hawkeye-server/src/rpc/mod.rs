@@ -40,6 +40,12 @@ pub(crate) async fn answer_line(
         jsonrpc::write_response::<()>(out.buf(), Dialect::V2, None, &Err(e));
         return Ok(());
     };
+    if let Some(call) = jsonrpc::go_handle_call(text) {
+        // Go's one-event call, read without a JSON parser.
+        let outcome = send::go_handle_text(shared, call.text).map(|()| Reply::Zero(0));
+        jsonrpc::write_response_id(out.buf(), Dialect::Go, call.id, &outcome);
+        return Ok(());
+    }
     if text.trim().is_empty() {
         return Ok(());
     }

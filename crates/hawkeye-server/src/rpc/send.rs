@@ -417,27 +417,44 @@ fn write_entry(out: &mut Output<'_>, left: &mut usize, total: usize, index: usiz
 /// All lines of the text or none.
 pub(super) fn go_handle(shared: &Shared, params: Option<&RawValue>) -> Result<(), RpcError> {
     let args: GoMetricArgs = params_object(params)?;
+    go_handle_text(shared, &args.text)
+}
+
+/// `Metric.Handle` with its text read: all lines of it or none.
+pub(super) fn go_handle_text(shared: &Shared, text: &str) -> Result<(), RpcError> {
     let max = shared.config.max_batch;
-    let count = payload_lines(&args.text).take(max + 1).count();
-    if count == 0 {
+    let mut lines = payload_lines(text);
+    let (Some(first), second) = (lines.next(), lines.next()) else {
         return Err(RpcError::invalid_params("empty metric text"));
+    };
+    if second.is_none() && max >= 1 {
+        // One event per call, as most Go clients send: no list to build.
+        let line = parse_go_line(shared, first, 1)?;
+        return ingest::ingest_all(shared, std::slice::from_ref(&line)).map_err(rejection_error);
     }
+    let count = payload_lines(text).take(max + 1).count();
     if count > max {
         Stats::bump(&shared.stats.batches_refused);
         return Err(RpcError::invalid_params(format!(
             "too many lines: a Metric.Handle text holds at most {max} (HAWKEYE_MAX_BATCH); nothing was taken"
         )));
     }
-    let mut lines = Vec::with_capacity(count);
-    for line in payload_lines(&args.text) {
-        match parse_line_with(line, &shared.config.line_limits) {
-            Ok(l) => lines.push(l),
-            Err(e) => {
-                shared.stats.line_refused(&e);
-                Stats::add(&shared.stats.lines_rejected, count as u64 - 1);
-                return Err(RpcError::invalid_params(e.to_string()));
-            }
-        }
-    }
+    let lines = payload_lines(text)
+        .map(|line| parse_go_line(shared, line, count))
+        .collect::<Result<Vec<_>, _>>()?;
     ingest::ingest_all(shared, &lines).map_err(rejection_error)
+}
+
+/// Parses one line of a `Metric.Handle` text of `count` lines; when it is
+/// refused, so are all the others.
+fn parse_go_line<'t>(
+    shared: &Shared,
+    line: &'t str,
+    count: usize,
+) -> Result<MetricLine<'t>, RpcError> {
+    parse_line_with(line, &shared.config.line_limits).map_err(|e| {
+        shared.stats.line_refused(&e);
+        Stats::add(&shared.stats.lines_rejected, count as u64 - 1);
+        RpcError::invalid_params(e.to_string())
+    })
 }

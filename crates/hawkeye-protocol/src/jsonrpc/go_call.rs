@@ -1,0 +1,86 @@
+//! The one request shape Go's `net/rpc/jsonrpc` client writes for
+//! `Metric.Handle`, read with a few comparisons instead of a JSON parser.
+//!
+//! Go encodes its request struct with its members always in the same order
+//! and no spaces: `{"method":"Metric.Handle","params":[{"Text":"…"}],"id":7}`.
+//! That is most of the traffic of a Go application that sends one event per
+//! call, so it is worth recognising before anything is parsed. Anything
+//! else, including a text with an escape in it, is left to the general
+//! parser ([`super::parse_incoming`]), which reads this shape the same way
+//! (a property test holds the two to it).
+
+/// A `Metric.Handle` call as Go writes it, borrowing from the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoHandleCall<'a> {
+    /// The `Text` argument: metric lines, as written (it held no escape).
+    pub text: &'a str,
+    /// The id as written: an unsigned integer.
+    pub id: &'a str,
+}
+
+const HEAD: &str = r#"{"method":"Metric.Handle","params":[{"Text":""#;
+const MIDDLE: &str = r#""}],"id":"#;
+/// Digits of the largest `uint64`, the type of Go's request ids.
+const MAX_ID_DIGITS: usize = 20;
+
+/// Reads `line` (without its newline) if it is a `Metric.Handle` call in
+/// exactly Go's shape; `None` for anything else.
+pub fn go_handle_call(line: &str) -> Option<GoHandleCall<'_>> {
+    let rest = line.strip_prefix(HEAD)?;
+    let close = memchr::memchr(b'"', rest.as_bytes())?;
+    let text = &rest[..close];
+    // An escape needs decoding, and a raw control character makes the line
+    // invalid JSON: both are the general parser's to answer.
+    if text.bytes().any(|b| b == b'\\' || b < 0x20) {
+        return None;
+    }
+    let rest = rest[close..].strip_prefix(MIDDLE)?;
+    let id = rest.trim_end_matches([' ', '\t', '\r']).strip_suffix('}')?;
+    let well_formed = !id.is_empty()
+        && id.len() <= MAX_ID_DIGITS
+        && id.bytes().all(|b| b.is_ascii_digit())
+        && (id.len() == 1 || !id.starts_with('0'));
+    well_formed.then_some(GoHandleCall { text, id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_shape_is_read_and_anything_else_is_left_alone() {
+        let call =
+            go_handle_call(r#"{"method":"Metric.Handle","params":[{"Text":"a:1|c"}],"id":42}"#);
+        assert_eq!(
+            call,
+            Some(GoHandleCall {
+                text: "a:1|c",
+                id: "42"
+            })
+        );
+        for other in [
+            r#"{"method":"Metric.Handle","params":[{"Text":"a:1|c\n"}],"id":42}"#,
+            r#"{"method":"Metric.Handle","params":[{"Text":"a:1|c"}],"id":042}"#,
+            r#"{"method":"Metric.Handle","params":[{"Text":"a:1|c"}],"id":-1}"#,
+            r#"{"method":"Metric.Handle","params":[{"Text":"a:1|c"}],"id":null}"#,
+            r#"{"method":"Metric.Handle","params":[{"Text":"a:1|c"}],"id":}"#,
+            r#"{"method":"Metric.Handle","params":[{"Text":"a:1|c"}],"id":1}}"#,
+            r#"{"method":"Metric.Handle","params":[{"Text":"a:1|c"}],"id":1,"x":2}"#,
+            r#"{"method":"Metric.Handle","params":[{"Text":"a:1|c"}],"id":123456789012345678901}"#,
+            r#"{"method":"Metric.Handle","params":[{"Text":"a:1|c","X":1}],"id":1}"#,
+            r#"{"method":"Metric.Handle","params":[{"Text":"a"b"}],"id":1}"#,
+            r#"{"method":"Metric.Handle","params":[{"Text":"#,
+            r#"{"method": "Metric.Handle","params":[{"Text":"a:1|c"}],"id":1}"#,
+        ] {
+            assert_eq!(go_handle_call(other), None, "{other}");
+        }
+        assert!(go_handle_call(
+            "{\"method\":\"Metric.Handle\",\"params\":[{\"Text\":\"a\u{1}\"}],\"id\":1}"
+        )
+        .is_none());
+        assert!(
+            go_handle_call(r#"{"method":"Metric.Handle","params":[{"Text":""}],"id":0} "#)
+                .is_some()
+        );
+    }
+}
