@@ -17,6 +17,27 @@ fn fixture(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
+/// A temporary directory holding the original fixture as `monitors.yaml`,
+/// and that file's path.
+fn dir_with_monitors() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("monitors.yaml");
+    std::fs::copy(fixture("monitors-original.yaml"), &path).unwrap();
+    (dir, path)
+}
+
+/// The agent on the monitors file `path` (run in its directory) over
+/// `redis`, mailing to the log, logging at info.
+fn running_agent(path: &Path, redis: &RedisServer) -> std::process::Command {
+    let mut cmd = clean_command(&agent_binary());
+    cmd.env("MONITOR_CONFIG_FILE", path)
+        .env("REDIS_URL", redis.url())
+        .env("MAILER", "log")
+        .env("RUST_LOG", "info")
+        .current_dir(path.parent().expect("a file in a directory"));
+    cmd
+}
+
 #[test]
 fn check_accepts_both_fixtures() {
     for name in ["monitors-original.yaml", "monitors-extended.yaml"] {
@@ -88,12 +109,7 @@ fn refuses_to_start_on_an_invalid_file() {
 
 #[test]
 fn a_missing_required_setting_is_a_one_line_error() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        fixture("monitors-original.yaml"),
-        dir.path().join("monitors.yaml"),
-    )
-    .unwrap();
+    let (dir, _) = dir_with_monitors();
     let out = clean_command(&agent_binary())
         .env("MAILER", "smtp")
         .current_dir(dir.path())
@@ -145,12 +161,7 @@ fn dotenv_files_are_read_and_the_environment_wins() {
 
 #[test]
 fn the_go_hawkeyes_lower_case_dotenv_keys_are_read_with_a_notice() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        fixture("monitors-original.yaml"),
-        dir.path().join("monitors.yaml"),
-    )
-    .unwrap();
+    let (dir, _) = dir_with_monitors();
     // mailer=smtp without an SMTP host: the error shows the key was read.
     std::fs::write(dir.path().join(".env"), "service_name=shop\nmailer=smtp\n").unwrap();
     let out = clean_command(&agent_binary())
@@ -177,12 +188,7 @@ fn sighup_reloads_and_keeps_the_last_good_file_then_sigterm_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("monitors.yaml");
     std::fs::copy(fixture("monitors-original.yaml"), &path).unwrap();
-    let mut cmd = clean_command(&agent_binary());
-    cmd.env("MONITOR_CONFIG_FILE", &path)
-        .env("REDIS_URL", redis.url())
-        .env("MAILER", "log")
-        .env("RUST_LOG", "info")
-        .current_dir(dir.path());
+    let cmd = running_agent(&path, &redis);
     let mut agent = Proc::spawn("agent", cmd);
     assert!(agent.wait_for_line("agent started", DEADLINE));
 
@@ -214,14 +220,9 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("monitors.yaml");
     std::fs::copy(fixture("monitors-original.yaml"), &path).unwrap();
-    let mut cmd = clean_command(&agent_binary());
+    let mut cmd = running_agent(&path, &redis);
     // NO_COLOR removed: the agent itself must see its stderr is no terminal.
-    cmd.env_remove("NO_COLOR")
-        .env("MONITOR_CONFIG_FILE", &path)
-        .env("REDIS_URL", redis.url())
-        .env("MAILER", "log")
-        .env("RUST_LOG", "info")
-        .current_dir(dir.path());
+    cmd.env_remove("NO_COLOR");
     let mut agent = Proc::spawn("agent", cmd);
     assert!(agent.wait_for_line("agent started", DEADLINE));
     agent.signal(libc::SIGTERM);
@@ -269,12 +270,7 @@ fn check_refuses_a_window_longer_than_hawkeye_retention() {
 
 #[test]
 fn mail_max_age_is_read_from_the_environment() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        fixture("monitors-original.yaml"),
-        dir.path().join("monitors.yaml"),
-    )
-    .unwrap();
+    let (dir, _) = dir_with_monitors();
     let out = clean_command(&agent_binary())
         .env("MAIL_MAX_AGE", "soon")
         .current_dir(dir.path())
