@@ -9,7 +9,10 @@
 //!
 //! Run: `cargo bench -p hawkeye-server --bench ingest`
 //! (scale with HAWKEYE_BENCH_EVENTS, default 5 000 000 batched events, and
-//! HAWKEYE_BENCH_SERIES, default 1 000 000 for the memory phase).
+//! HAWKEYE_BENCH_SERIES, default 1 000 000 for the memory phase). Name
+//! phases to run only those: `-- batched`, `-- calls` (lockstep, pipelined
+//! and the floor), `-- series` (memory; then the server's peak RSS is that
+//! phase's alone).
 //! CPU is read from /proc/<pid>/task/*/schedstat (nanoseconds on a CPU,
 //! every thread of the server), so it does not depend on the machine being
 //! otherwise idle; events/s does.
@@ -54,18 +57,29 @@ fn main() {
         "hawkeye ingest benchmark: {} cores, {CONNECTIONS} connections, server pid {pid}",
         num_cores()
     );
+    let phases: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run = |phase: &str| phases.is_empty() || phases.iter().any(|p| p == phase);
     rt.block_on(async {
-        batched(&socket, &redis, pid, batched_events).await;
-        let per_call = lockstep_and_pipelined(&socket, pid).await;
-        let floor = floor_per_call(dir.path()).await;
-        println!(
-            "server CPU per lockstep call: hawkeye {:.2} µs, minimal epoll server {:.2} µs: {:.2}× the floor",
-            per_call / 1e3,
-            floor / 1e3,
-            per_call / floor
-        );
-        series_memory(&socket, &redis, pid, max_series).await;
-        busy_series(&socket, &redis).await;
+        if run("batched") {
+            batched(&socket, &redis, pid, batched_events).await;
+        }
+        if run("calls") {
+            let per_call = lockstep_and_pipelined(&socket, pid).await;
+            let floor = floor_per_call(dir.path()).await;
+            println!(
+                "server CPU per lockstep call: hawkeye {:.2} µs, minimal epoll server {:.2} µs: {:.2}× the floor",
+                per_call / 1e3,
+                floor / 1e3,
+                per_call / floor
+            );
+        }
+        if run("series") {
+            series_memory(&socket, &redis, pid, max_series).await;
+            busy_series(&socket, &redis).await;
+        }
     });
 }
 

@@ -10,8 +10,9 @@
 //! After each flush of the flush task the server's watermark goes to the
 //! store: the newest second whose events it has all written
 //! (docs/cluster.md, "Watermark"). Events are stamped under the
-//! aggregator's lock and a batch is cut under it, so every event stamped
-//! before the second a batch was cut in is in that batch or an earlier one.
+//! aggregator's lock and a flush takes its list of series to cut under it,
+//! so every event stamped before the second a flush began in is in one of
+//! its batches or an earlier one.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -20,7 +21,7 @@ use std::time::Duration;
 use hawkeye_store::{Store, StoreError};
 use tracing::{info, warn};
 
-use crate::aggregator::{self, Aggregator, Cut};
+use crate::aggregator::{self, Aggregator, Cut, CutQueue};
 use crate::clock::wall_clock_us;
 use crate::server_id;
 use crate::stats::Stats;
@@ -34,10 +35,15 @@ const WATERMARK_LIFE: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct FlushState {
-    /// The last flush's number (see [`server_id::next_seq`]).
+    /// The last batch's number (see [`server_id::next_seq`]).
     seq: u64,
-    /// The batch being written, and the second it was cut in.
-    in_flight: Option<(Cut, i64)>,
+    /// The batch being written.
+    in_flight: Option<Cut>,
+    /// The series the flush under way has still to cut.
+    queue: CutQueue,
+    /// The second the flush under way began in, until all of its queue is
+    /// written.
+    began: Option<i64>,
     failures: u32,
     /// Every event stamped before this second is in the store.
     flushed_before: i64,
@@ -67,33 +73,64 @@ impl Flusher {
         }
     }
 
-    /// Writes everything aggregated before the call: the batch in flight, if
-    /// any, then a new one. Dropping the future abandons the write; the
-    /// batch stays in flight and the next flush writes it again.
+    /// Writes everything aggregated before the call: what an earlier flush
+    /// left (failed or abandoned half-way), then every series with waiting
+    /// aggregates, a batch at a time (aggregator/cut.rs says why). Dropping
+    /// the future abandons the write; the batch stays in flight and the next
+    /// flush writes it again.
     pub async fn flush(
         &self,
         aggregator: &Mutex<Aggregator>,
         stats: &Stats,
     ) -> Result<(), StoreError> {
         let mut state = self.state.lock().await;
-        if state.in_flight.is_some() {
-            self.write_in_flight(&mut state, aggregator, stats).await?;
-        }
-        let (seq, cut, second) = {
+        self.write_queue(&mut state, aggregator, stats).await?;
+        {
             let mut aggregator = aggregator::lock(aggregator);
             // The clock read under the lock: see the module's comment.
-            let now = wall_clock_us();
-            let seq = server_id::next_seq(state.seq, now);
-            let second = (now / 1_000_000) as i64;
-            (seq, aggregator.cut(self.server_id, seq), second)
-        };
-        if cut.batch.is_empty() {
-            state.flushed_before = state.flushed_before.max(second);
-            return Ok(());
+            state.began = Some((wall_clock_us() / 1_000_000) as i64);
+            aggregator.take_dirty(&mut state.queue);
         }
-        state.seq = seq;
-        state.in_flight = Some((cut, second));
-        self.write_in_flight(&mut state, aggregator, stats).await
+        state.queue.sort();
+        self.write_queue(&mut state, aggregator, stats).await
+    }
+
+    /// Writes the batch in flight, then the rest of the queue, a batch at a
+    /// time; then the flush under way is complete.
+    async fn write_queue(
+        &self,
+        state: &mut FlushState,
+        aggregator: &Mutex<Aggregator>,
+        stats: &Stats,
+    ) -> Result<(), StoreError> {
+        loop {
+            if state.in_flight.is_some() {
+                self.write_in_flight(state, aggregator, stats).await?;
+            }
+            match self.cut_next(state, aggregator) {
+                Some(cut) => state.in_flight = Some(cut),
+                None => break,
+            }
+        }
+        if let Some(began) = state.began.take() {
+            state.flushed_before = state.flushed_before.max(began);
+        }
+        Ok(())
+    }
+
+    /// The next batch of the queue, numbered; `None` when all of it is cut.
+    /// The one place a batch is cut.
+    fn cut_next(&self, state: &mut FlushState, aggregator: &Mutex<Aggregator>) -> Option<Cut> {
+        let mut aggregator = aggregator::lock(aggregator);
+        while !state.queue.is_empty() {
+            let seq = server_id::next_seq(state.seq, wall_clock_us());
+            let cut = aggregator.cut(&mut state.queue, self.server_id, seq);
+            if !cut.batch.is_empty() {
+                state.seq = seq;
+                return Some(cut);
+            }
+        }
+        None
     }
 
     /// Writes the watermark when it moved on (at most once a second). The
@@ -143,7 +180,7 @@ impl Flusher {
         aggregator: &Mutex<Aggregator>,
         stats: &Stats,
     ) -> Result<(), StoreError> {
-        let Some((cut, second)) = state.in_flight.as_ref() else {
+        let Some(cut) = state.in_flight.as_ref() else {
             return Ok(());
         };
         match self.store.write(&cut.batch).await {
@@ -157,7 +194,6 @@ impl Flusher {
                 state.failures = 0;
                 let mut aggregator = aggregator::lock(aggregator);
                 aggregator.written(cut);
-                state.flushed_before = state.flushed_before.max(*second);
                 state.in_flight = None;
                 stats.buffered.store(aggregator.buffered() as u64, Relaxed);
                 stats.flushes.fetch_add(1, Relaxed);

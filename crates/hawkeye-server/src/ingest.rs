@@ -37,7 +37,7 @@ impl Counts {
         match refusal {
             Refusal::BufferFull(_) => self.dropped += line.values.len() as u64,
             Refusal::OutOfRange => self.out_of_range += 1,
-            Refusal::TooManySeries(_) | Refusal::TimestampOutOfRange => {}
+            Refusal::TooManySeries(_) | Refusal::KeyBytesFull | Refusal::TimestampOutOfRange => {}
         }
     }
 

@@ -9,6 +9,8 @@
 
 use hawkeye_store::aggregate::Aggregate;
 
+use super::State;
+
 /// What a transaction changed, in order.
 #[derive(Default)]
 pub struct Journal {
@@ -16,46 +18,39 @@ pub struct Journal {
 }
 
 pub(super) enum Undo {
-    /// The transaction created this series.
-    Series(usize),
+    /// The transaction created the series in this slot.
+    Series(u32),
     /// The transaction changed one aggregate of a series.
     Point {
-        slot: usize,
-        /// The aggregate before, at its position; `None` when the
-        /// transaction appended it.
-        before: Option<(usize, Aggregate)>,
-        gauge: f64,
-        last_seen: i64,
-        /// The change marked the series dirty.
-        marked_dirty: bool,
+        slot: u32,
+        /// The point changed and its aggregate before; `None` when the
+        /// transaction added the point.
+        before: Option<(u32, Aggregate)>,
+        /// The series' state before.
+        state: State,
         events: u64,
     },
 }
 
-/// A series' state before a change, as the journal keeps it.
-pub(super) struct Before<'a> {
-    pub slot: usize,
-    /// The aggregate the change will modify, at its position in the
-    /// series' pending list; `None` when the change appends one.
-    pub existing: Option<(usize, &'a Aggregate)>,
-    pub gauge: f64,
-    pub last_seen: i64,
-    pub dirty: bool,
-}
-
 impl Journal {
-    /// Notes the state of a series before a line of `events` values changes
-    /// one of its aggregates (or appends one).
-    pub(super) fn before_change(&mut self, before: Before<'_>, new_series: bool, events: usize) {
+    /// Notes the state of the series in `slot` before a line of `events`
+    /// values changes one of its points (`existing`, with its aggregate) or
+    /// adds one.
+    pub(super) fn before_change(
+        &mut self,
+        slot: u32,
+        state: State,
+        existing: Option<(u32, Aggregate)>,
+        new_series: bool,
+        events: usize,
+    ) {
         if new_series {
-            self.undo.push(Undo::Series(before.slot));
+            self.undo.push(Undo::Series(slot));
         }
         self.undo.push(Undo::Point {
-            slot: before.slot,
-            before: before.existing.map(|(p, agg)| (p, agg.clone())),
-            gauge: before.gauge,
-            last_seen: before.last_seen,
-            marked_dirty: !before.dirty,
+            slot,
+            before: existing,
+            state,
             events: events as u64,
         });
     }

@@ -11,30 +11,40 @@
 //!
 //! A line is taken whole or refused whole; several lines are taken all or
 //! none through a [`Journal`](crate::aggregator::Journal) (Go's `Metric.Handle`).
+//!
+//! Memory: a series is named once in [`series`] (interned names, tags in
+//! one arena), its state here is 24 bytes, and its waiting aggregates are
+//! 32-byte points in one reused vector ([`points`]); batches for the store
+//! are cut a bounded number at a time ([`cut`]). README "Server ingest" has
+//! the figures.
 
+mod cut;
 mod journal;
+#[cfg(test)]
+mod memory_tests;
+mod points;
+mod series;
 mod undo;
 mod values;
 
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
-use hashbrown::HashTable;
 use hawkeye_protocol::series::write_canonical_tags;
-use hawkeye_protocol::{MetricKind, MetricLine, SeriesKey};
-use hawkeye_store::aggregate::Aggregate;
-use hawkeye_store::{SeriesWrite, WriteBatch};
-use rapidhash::quality::RandomState;
+use hawkeye_protocol::{MetricKind, MetricLine};
 
+pub use cut::{Cut, CutQueue};
 pub use journal::Journal;
 
-use values::units;
+use points::{Points, NONE};
+use series::{Full, Series};
 
 /// Why an event was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("series limit reached: the server holds {0} series (HAWKEYE_MAX_SERIES); this line would start a new one")]
     TooManySeries(usize),
+    #[error("series limit reached: the tags of the series held fill 4 GiB; this line would start a new series")]
+    KeyBytesFull,
     #[error(
         "buffer full: {0} aggregates wait for the store (HAWKEYE_MAX_BUFFERED); event dropped"
     )]
@@ -51,41 +61,51 @@ pub fn lock(cell: &Mutex<Aggregator>) -> MutexGuard<'_, Aggregator> {
     cell.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A batch cut for the store, with what it holds of the buffer.
-pub struct Cut {
-    pub batch: WriteBatch,
-    /// Buffer units (see `max_buffered`).
-    pub units: usize,
-    /// Events (values of taken lines).
-    pub events: u64,
-}
-
 /// Timestamps may run ahead of the server's clock by this much (clock skew).
 const MAX_FUTURE_SECS: i64 = 300;
 
-struct Slot {
-    key: Arc<SeriesKey>,
+/// What the aggregator keeps of a series besides its name (in [`Series`]):
+/// 16 bytes.
+#[derive(Debug, Clone, Copy)]
+struct State {
     /// A gauge's current value, which `+N`/`-N` adjust.
     gauge: f64,
-    /// Aggregates by second, not yet cut into a batch. Nearly always one or
-    /// two entries, so a vector sized exactly: a map would allocate a whole
-    /// node (over a kilobyte) per series, which at 100 000 series dominates
-    /// the server's memory.
-    pending: Vec<(i64, Aggregate)>,
-    last_seen: i64,
-    dirty: bool,
+    /// Unix seconds (a timestamp is refused unless within the retention of
+    /// the clock: positive, and below 2^32 until 2106).
+    last_seen: u32,
+    /// Its first waiting point (in [`Points`]), or [`NONE`]. A series with
+    /// points is listed once, in `dirty` or in a flush's [`CutQueue`].
+    head: u32,
+}
+
+impl State {
+    fn dirty(&self) -> bool {
+        self.head != NONE
+    }
+}
+
+const FRESH: State = State {
+    gauge: 0.0,
+    last_seen: 0,
+    head: NONE,
+};
+
+/// A series with waiting aggregates, as the cut finds it: ordered by
+/// metric name so that a name's series go to the store together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Dirty {
+    name: u32,
+    slot: u32,
 }
 
 pub struct Aggregator {
-    /// Indexes into `slots`, hashed by series. The table holds only the
-    /// index: lookups compare against the slot's own key, so a series' name
-    /// and tags are stored once.
-    index: HashTable<usize>,
-    hasher: RandomState,
-    slots: Vec<Option<Slot>>,
-    free: Vec<usize>,
-    dirty: Vec<usize>,
-    /// Aggregates waiting in `pending` maps (not those already cut into a batch).
+    series: Series,
+    /// By slot number (see [`Series`]).
+    state: Vec<State>,
+    points: Points,
+    /// Series that got points since the last flush began.
+    dirty: Vec<Dirty>,
+    /// Aggregates waiting in `points` (not those already cut into a batch).
     pending_count: usize,
     /// Aggregates cut into a batch that is not written yet.
     in_flight_count: usize,
@@ -103,10 +123,9 @@ pub struct Aggregator {
 impl Aggregator {
     pub fn new(max_series: usize, max_buffered: usize, retention_secs: i64) -> Aggregator {
         Aggregator {
-            index: HashTable::new(),
-            hasher: RandomState::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
+            series: Series::new(),
+            state: Vec::new(),
+            points: Points::default(),
             dirty: Vec::new(),
             pending_count: 0,
             in_flight_count: 0,
@@ -120,7 +139,7 @@ impl Aggregator {
     }
 
     pub fn series_count(&self) -> usize {
-        self.index.len()
+        self.series.len()
     }
 
     /// Aggregates held in memory: waiting plus in flight.
@@ -131,6 +150,18 @@ impl Aggregator {
     /// Events taken but not yet written (waiting plus in flight).
     pub fn unwritten_events(&self) -> u64 {
         self.pending_events + self.in_flight_events
+    }
+
+    /// Bytes the aggregator's own tables hold on the heap (capacities),
+    /// without what boxed aggregates (gauges, sketches, sets) and batches in
+    /// flight hold: what its series cost.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.series.heap_bytes()
+            + self.state.capacity() * size_of::<State>()
+            + self.points.heap_bytes()
+            + self.dirty.capacity() * size_of::<Dirty>()
+            + self.tags_scratch.capacity()
     }
 
     /// Adds one parsed line at `now` (unix seconds): all of its values are
@@ -151,22 +182,20 @@ impl Aggregator {
             Some(t) if t > now - self.retention_secs && t <= now + MAX_FUTURE_SECS => t,
             Some(_) => return Err(Refusal::TimestampOutOfRange),
         };
-        let (slot_index, new_series) = self.slot_for(line)?;
-        let buffer_full = self.buffered() >= self.max_buffered;
-        let slot = self.slots[slot_index]
-            .as_mut()
-            .expect("index points at a live slot");
+        let (slot, new_series) = self.slot_for(line)?;
+        let before = self.state[slot as usize];
         let weight = 1.0 / line.sample_rate;
-        let existing = slot.pending.iter().position(|(s, _)| *s == second);
+        let existing = self.points.find(before.head, second);
+        let plan = match existing {
+            Some(p) => self
+                .points
+                .with(p, |agg| values::plan(Some(agg), before.gauge, line, weight)),
+            None => values::plan(None, before.gauge, line, weight),
+        };
         // Sets and distributions grow with new members and buckets, so
         // when the buffer is full they are refused even for an existing second.
         let grows = matches!(line.kind, MetricKind::Set | MetricKind::Distribution);
-        let plan = values::plan(
-            existing.map(|p| &slot.pending[p].1),
-            slot.gauge,
-            line,
-            weight,
-        );
+        let buffer_full = self.buffered() >= self.max_buffered;
         let refusal = match plan {
             // Redis would refuse "inf", and a window total past the
             // largest double would read back as no data.
@@ -179,142 +208,56 @@ impl Aggregator {
         let (Some(plan), None) = (plan, refusal) else {
             if new_series {
                 // A refused line does not take one of the series slots.
-                self.forget(slot_index);
+                self.forget(slot);
             }
             return Err(refusal.unwrap_or(Refusal::OutOfRange));
         };
+        let events = line.values.len();
         if let Some(journal) = journal {
-            let before = journal::Before {
-                slot: slot_index,
-                existing: existing.map(|p| (p, &slot.pending[p].1)),
-                gauge: slot.gauge,
-                last_seen: slot.last_seen,
-                dirty: slot.dirty,
-            };
-            journal.before_change(before, new_series, line.values.len());
+            let existing = existing.map(|p| (p, self.points.with(p, |agg| agg.clone())));
+            journal.before_change(slot, before, existing, new_series, events);
         }
-        slot.last_seen = slot.last_seen.max(second);
-        let position = existing.unwrap_or_else(|| {
-            slot.pending.reserve_exact(1);
-            slot.pending
-                .push((second, values::fresh(line.kind, slot.gauge)));
+        let state = &mut self.state[slot as usize];
+        state.last_seen = state.last_seen.max(second.clamp(0, u32::MAX.into()) as u32);
+        let p = existing.unwrap_or_else(|| {
             self.pending_count += 1;
-            slot.pending.len() - 1
+            let fresh = values::fresh(line.kind, state.gauge);
+            self.points.push(&mut state.head, second, fresh)
         });
-        let agg = &mut slot.pending[position].1;
-        self.pending_count += values::commit(agg, &mut slot.gauge, plan, line, weight);
-        self.pending_events += line.values.len() as u64;
-        if !slot.dirty {
-            slot.dirty = true;
-            self.dirty.push(slot_index);
+        self.pending_count += self.points.with(p, |agg| {
+            values::commit(agg, &mut state.gauge, plan, line, weight)
+        });
+        self.points.count_events(p, events as i64);
+        self.pending_events += events as u64;
+        if !before.dirty() {
+            let name = self.series.name_id(slot);
+            self.dirty.push(Dirty { name, slot });
         }
         Ok(new_series)
     }
 
-    fn slot_for(&mut self, line: &MetricLine<'_>) -> Result<(usize, bool), Refusal> {
+    fn slot_for(&mut self, line: &MetricLine<'_>) -> Result<(u32, bool), Refusal> {
         write_canonical_tags(&line.tags, &mut self.tags_scratch);
-        let Aggregator {
-            index,
-            slots,
-            free,
-            hasher,
-            tags_scratch,
-            max_series,
-            ..
-        } = self;
-        let (kind, name, tags) = (line.kind, line.name, tags_scratch.as_str());
-        let hash = series_hash(hasher, kind, name, tags);
-        let same = |i: &usize| {
-            slots[*i]
-                .as_ref()
-                .is_some_and(|s| s.key.kind == kind && s.key.name == name && s.key.tags == tags)
-        };
-        if let Some(&i) = index.find(hash, same) {
-            return Ok((i, false));
-        }
-        if index.len() >= *max_series {
-            return Err(Refusal::TooManySeries(*max_series));
-        }
-        let slot = Slot {
-            key: Arc::new(SeriesKey {
-                kind,
-                name: name.to_string(),
-                tags: tags.to_string(),
-            }),
-            gauge: 0.0,
-            pending: Vec::new(),
-            last_seen: 0,
-            dirty: false,
-        };
-        let i = match free.pop() {
-            Some(i) => {
-                slots[i] = Some(slot);
-                i
-            }
-            None => {
-                slots.push(Some(slot));
-                slots.len() - 1
-            }
-        };
-        index.insert_unique(hash, i, |j| slot_hash(hasher, slots, *j));
-        Ok((i, true))
-    }
-
-    /// Takes every waiting aggregate into a batch numbered `seq`. They stay
-    /// counted as buffered (and their events as unwritten) until
-    /// [`Aggregator::written`].
-    pub fn cut(&mut self, server_id: u64, seq: u64) -> Cut {
-        let mut series = Vec::with_capacity(self.dirty.len());
-        for i in std::mem::take(&mut self.dirty) {
-            let Some(slot) = self.slots[i].as_mut() else {
-                continue;
-            };
-            slot.dirty = false;
-            let points: Vec<(i64, Aggregate)> =
-                std::mem::take(&mut slot.pending).into_iter().collect();
-            if !points.is_empty() {
-                series.push(SeriesWrite {
-                    key: slot.key.clone(),
-                    points,
-                });
+        let found =
+            self.series
+                .find_or_add(line.kind, line.name, &self.tags_scratch, self.max_series);
+        let (slot, new) = found.map_err(|full| match full {
+            Full::Series => Refusal::TooManySeries(self.max_series),
+            Full::KeyBytes => Refusal::KeyBytesFull,
+        })?;
+        if new {
+            match self.state.get_mut(slot as usize) {
+                Some(state) => *state = FRESH,
+                None => self.state.push(FRESH),
             }
         }
-        let batch = WriteBatch {
-            server_id,
-            seq,
-            series,
-        };
-        let n: usize = batch
-            .series
-            .iter()
-            .flat_map(|s| &s.points)
-            .map(|(_, agg)| units(agg))
-            .sum();
-        self.pending_count -= n;
-        self.in_flight_count += n;
-        let events = std::mem::take(&mut self.pending_events);
-        self.in_flight_events += events;
-        Cut {
-            batch,
-            units: n,
-            events,
-        }
+        Ok((slot, new))
     }
 
-    /// The batch cut earlier is in the store.
-    pub fn written(&mut self, cut: &Cut) {
-        self.in_flight_count = self.in_flight_count.saturating_sub(cut.units);
-        self.in_flight_events = self.in_flight_events.saturating_sub(cut.events);
-    }
-
-    /// Removes a series from the table and frees its slot.
-    fn forget(&mut self, i: usize) {
-        let hash = slot_hash(&self.hasher, &self.slots, i);
-        if let Ok(entry) = self.index.find_entry(hash, |j| *j == i) {
-            entry.remove();
-        }
-        self.slots[i] = None;
-        self.free.push(i);
+    /// Removes a series (with nothing waiting) and frees its slot.
+    fn forget(&mut self, slot: u32) {
+        self.series.remove(slot);
+        self.state[slot as usize] = FRESH;
     }
 
     /// Forgets series with nothing waiting that were last seen before
@@ -322,29 +265,15 @@ impl Aggregator {
     pub fn forget_idle(&mut self, now: i64) -> usize {
         let cutoff = now - self.retention_secs;
         let mut forgotten = 0;
-        for i in 0..self.slots.len() {
-            let idle = matches!(&self.slots[i], Some(s) if !s.dirty && s.last_seen < cutoff);
-            if idle {
-                self.forget(i);
+        for slot in 0..self.series.slots() as u32 {
+            let state = &self.state[slot as usize];
+            if self.series.is_held(slot) && !state.dirty() && i64::from(state.last_seen) < cutoff {
+                self.forget(slot);
                 forgotten += 1;
             }
         }
         forgotten
     }
-}
-
-fn series_hash(hasher: &RandomState, kind: MetricKind, name: &str, tags: &str) -> u64 {
-    let mut h = hasher.build_hasher();
-    kind.hash(&mut h);
-    name.hash(&mut h);
-    tags.hash(&mut h);
-    h.finish()
-}
-
-fn slot_hash(hasher: &RandomState, slots: &[Option<Slot>], i: usize) -> u64 {
-    slots[i].as_ref().map_or(0, |s| {
-        series_hash(hasher, s.key.kind, &s.key.name, &s.key.tags)
-    })
 }
 
 #[cfg(test)]
@@ -370,10 +299,20 @@ mod tests {
         Ok(())
     }
 
+    /// Cuts everything waiting, in one batch (the tests cut fewer than
+    /// `MAX_CUT_UNITS`).
+    fn cut_all(a: &mut Aggregator) -> Cut {
+        let mut queue = CutQueue::default();
+        a.take_dirty(&mut queue);
+        let cut = a.cut(&mut queue, 1, 1);
+        assert!(queue.is_empty());
+        cut
+    }
+
     /// Everything the aggregator would write, in a comparable form.
     fn snapshot(a: &mut Aggregator) -> (usize, usize, u64, Vec<String>) {
         let state = (a.series_count(), a.buffered(), a.unwritten_events());
-        let cut = a.cut(1, 1);
+        let cut = cut_all(a);
         let mut points: Vec<String> = cut
             .batch
             .series
@@ -428,7 +367,7 @@ mod tests {
         a.apply(&parse_line("a:1:2:3|c").unwrap(), NOW).unwrap();
         a.apply(&parse_line("b:1|ms").unwrap(), NOW).unwrap();
         assert_eq!(a.unwritten_events(), 4);
-        let cut = a.cut(1, 1);
+        let cut = cut_all(&mut a);
         a.apply(&parse_line("a:1|c").unwrap(), NOW).unwrap();
         assert_eq!(a.unwritten_events(), 5, "in flight and waiting");
         a.written(&cut);
@@ -445,7 +384,7 @@ mod tests {
             a.apply(&parse_line("c:1|c").unwrap(), NOW),
             Err(Refusal::TooManySeries(2))
         );
-        let cut = a.cut(1, 1);
+        let cut = cut_all(&mut a);
         a.written(&cut);
         assert_eq!(a.forget_idle(NOW + 60), 0, "not idle long enough");
         assert_eq!(a.forget_idle(NOW + 61), 2);

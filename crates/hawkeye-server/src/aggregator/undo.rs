@@ -10,35 +10,31 @@ impl Aggregator {
     pub fn undo(&mut self, journal: Journal) {
         for entry in journal.newest_first() {
             match entry {
-                Undo::Series(i) => self.forget(i),
+                Undo::Series(slot) => self.forget(slot),
                 Undo::Point {
                     slot,
                     before,
-                    gauge,
-                    last_seen,
-                    marked_dirty,
+                    state,
                     events,
                 } => {
-                    let Some(s) = self.slots[slot].as_mut() else {
-                        continue;
-                    };
+                    let now = &mut self.state[slot as usize];
                     let added_units = match before {
                         Some((p, agg)) => {
-                            let after = units(&s.pending[p].1);
+                            let after = self.points.with(p, |now| units(now));
                             let before = units(&agg);
-                            s.pending[p].1 = agg;
+                            self.points.set(p, agg);
+                            self.points.count_events(p, -(events as i64));
                             after - before
                         }
-                        None => s.pending.pop().map_or(0, |(_, appended)| units(&appended)),
+                        // The change added the point: it is the newest.
+                        None => self.points.pop(&mut now.head).map_or(0, |a| units(&a)),
                     };
                     self.pending_count -= added_units;
-                    s.gauge = gauge;
-                    s.last_seen = last_seen;
-                    if marked_dirty {
-                        s.dirty = false;
-                        // It was pushed by this change, after anything older.
+                    if now.dirty() && !state.dirty() {
+                        // It was listed by this change, after anything older.
                         self.dirty.pop();
                     }
+                    *now = state;
                     self.pending_events -= events;
                 }
             }

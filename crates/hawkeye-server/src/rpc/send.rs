@@ -89,6 +89,7 @@ impl Tally {
             2 => Refusal::BufferFull(shared.config.max_buffered),
             3 => Refusal::TimestampOutOfRange,
             4 => Refusal::OutOfRange,
+            5 => Refusal::KeyBytesFull,
             _ => return None,
         })
     }
@@ -100,13 +101,14 @@ fn refusal_code(refusal: Refusal) -> u8 {
         Refusal::BufferFull(_) => 2,
         Refusal::TimestampOutOfRange => 3,
         Refusal::OutOfRange => 4,
+        Refusal::KeyBytesFull => 5,
     }
 }
 
 /// The error a refusal makes when it refuses a whole call.
 pub(super) fn rejection_error(refusal: Refusal) -> RpcError {
     let code = match refusal {
-        Refusal::TooManySeries(_) => code::TOO_MANY_SERIES,
+        Refusal::TooManySeries(_) | Refusal::KeyBytesFull => code::TOO_MANY_SERIES,
         Refusal::BufferFull(_) => code::BUFFER_FULL,
         Refusal::TimestampOutOfRange | Refusal::OutOfRange => code::INVALID_PARAMS,
     };
