@@ -106,3 +106,91 @@ impl Aggregator {
         self.in_flight_events = self.in_flight_events.saturating_sub(cut.events);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hawkeye_protocol::parse_line;
+    use hawkeye_store::aggregate::Aggregate;
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn apply(a: &mut Aggregator, text: &str) {
+        a.apply(&parse_line(text).unwrap(), NOW).unwrap();
+    }
+
+    #[test]
+    fn a_flush_is_cut_in_bounded_batches_each_series_once_by_name() {
+        let mut a = Aggregator::new(100_000, usize::MAX, 3600);
+        // Names interleaved, as traffic lists them.
+        for i in 0..25_000 {
+            apply(&mut a, &format!("name{}:1|c|#id:{i}", i % 3));
+        }
+        let mut queue = CutQueue::default();
+        a.take_dirty(&mut queue);
+        queue.sort();
+        // Arrives after the flush began, for a series not yet cut: in its batch.
+        apply(&mut a, "name2:5|c|#id:24998");
+        // A new series after the flush began: the next flush's.
+        apply(&mut a, "late:1|c");
+        let mut seen = std::collections::HashSet::new();
+        let mut names = Vec::new();
+        let mut total = 0.0;
+        let (mut cuts, mut events) = (0, 0);
+        while !queue.is_empty() {
+            let cut = a.cut(&mut queue, 1, cuts);
+            cuts += 1;
+            events += cut.events;
+            assert!(cut.units <= MAX_CUT_UNITS, "{}", cut.units);
+            for s in &cut.batch.series {
+                assert!(seen.insert((s.key.name.clone(), s.key.tags.clone())));
+                if names.last() != Some(&s.key.name) {
+                    names.push(s.key.name.clone());
+                }
+                for (_, agg) in &s.points {
+                    let Aggregate::Counter(n) = agg else { panic!() };
+                    total += n;
+                }
+            }
+            a.written(&cut);
+        }
+        assert_eq!(cuts, 3);
+        assert_eq!(seen.len(), 25_000);
+        assert_eq!(total, 25_005.0);
+        assert_eq!(events, 25_001);
+        assert_eq!(
+            names,
+            ["name0", "name1", "name2"],
+            "each name's series together"
+        );
+        assert_eq!(a.unwritten_events(), 1, "the late series waits");
+        a.take_dirty(&mut queue);
+        let cut = a.cut(&mut queue, 1, 9);
+        assert_eq!(cut.batch.series.len(), 1);
+        assert_eq!(cut.batch.series[0].key.name, "late");
+    }
+
+    #[test]
+    fn an_undone_call_leaves_a_queued_series_in_the_queue() {
+        let mut a = Aggregator::new(100, 1000, 3600);
+        apply(&mut a, "a:1|c");
+        let mut queue = CutQueue::default();
+        a.take_dirty(&mut queue);
+        // A call touching the queued series, then refused.
+        let mut journal = crate::aggregator::Journal::default();
+        for text in ["a:2|c", "b:1|c"] {
+            a.apply_logged(&parse_line(text).unwrap(), NOW, Some(&mut journal))
+                .unwrap();
+        }
+        a.undo(journal);
+        assert_eq!((a.buffered(), a.unwritten_events()), (1, 1));
+        let cut = a.cut(&mut queue, 1, 1);
+        assert_eq!(cut.batch.series.len(), 1);
+        assert_eq!(cut.batch.series[0].points, [(NOW, Aggregate::Counter(1.0))]);
+        a.written(&cut);
+        // Nothing else is listed: the undone series is gone.
+        a.take_dirty(&mut queue);
+        assert!(queue.is_empty());
+        assert_eq!(a.series_count(), 1);
+    }
+}

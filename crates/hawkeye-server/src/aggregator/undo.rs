@@ -18,6 +18,8 @@ impl Aggregator {
                     events,
                 } => {
                     let now = &mut self.state[slot as usize];
+                    // The change listed the series (it had no points before).
+                    let listed = now.dirty() && !state.dirty();
                     let added_units = match before {
                         Some((p, agg)) => {
                             let after = self.points.with(p, |now| units(now));
@@ -30,8 +32,8 @@ impl Aggregator {
                         None => self.points.pop(&mut now.head).map_or(0, |a| units(&a)),
                     };
                     self.pending_count -= added_units;
-                    if now.dirty() && !state.dirty() {
-                        // It was listed by this change, after anything older.
+                    if listed {
+                        // Listed last: after anything older.
                         self.dirty.pop();
                     }
                     *now = state;
