@@ -6,106 +6,20 @@
 
 mod common;
 
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use common::faulty::FaultyStore;
 use common::Client;
 use hawkeye_server::ServerConfig;
-use hawkeye_store::{
-    AlertCommit, AlertRead, AlertSnapshot, GroupedOutcome, GroupedQuery, MemoryStore, OutboxEntry,
-    QueryOutcome, Settle, Store, StoreError, Watermark, WindowQuery, WriteBatch,
-};
+use hawkeye_store::{Store, WindowQuery};
 use serde_json::json;
-
-/// The in-memory store, with every watermark call refused.
-#[derive(Default)]
-struct NoWatermark(MemoryStore);
-
-fn refused() -> StoreError {
-    StoreError::Unavailable("the watermark's node is down (test)".into())
-}
-
-#[async_trait]
-impl Store for NoWatermark {
-    async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        self.0.write(batch).await
-    }
-    async fn query_many(&self, queries: &[WindowQuery]) -> Result<Vec<QueryOutcome>, StoreError> {
-        self.0.query_many(queries).await
-    }
-    async fn read_alerts(&self, read: &AlertRead) -> Result<AlertSnapshot, StoreError> {
-        self.0.read_alerts(read).await
-    }
-    async fn commit_alert(&self, commit: &AlertCommit) -> Result<bool, StoreError> {
-        self.0.commit_alert(commit).await
-    }
-    async fn claim_outbox(
-        &self,
-        now_ms: u64,
-        lease: Duration,
-        max: usize,
-    ) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.0.claim_outbox(now_ms, lease, max).await
-    }
-    async fn settle_outbox(&self, id: &str, settle: Settle) -> Result<(), StoreError> {
-        self.0.settle_outbox(id, settle).await
-    }
-    async fn put_silence(&self, id: &str, s: &str, ends_at_ms: u64) -> Result<(), StoreError> {
-        self.0.put_silence(id, s, ends_at_ms).await
-    }
-    async fn expire_silence(&self, id: &str) -> Result<bool, StoreError> {
-        self.0.expire_silence(id).await
-    }
-    async fn silences(&self, now_ms: u64) -> Result<Vec<String>, StoreError> {
-        self.0.silences(now_ms).await
-    }
-    async fn legacy_alert_states(
-        &self,
-        keys: &[String],
-    ) -> Result<Vec<Option<String>>, StoreError> {
-        self.0.legacy_alert_states(keys).await
-    }
-    async fn delete_legacy_alert_states(&self, keys: &[String]) -> Result<(), StoreError> {
-        self.0.delete_legacy_alert_states(keys).await
-    }
-    async fn put_watermark(&self, _: u64, _: i64, _: Duration) -> Result<(), StoreError> {
-        Err(refused())
-    }
-    async fn remove_watermark(&self, _: u64) -> Result<(), StoreError> {
-        Err(refused())
-    }
-    async fn watermark(&self) -> Result<Option<Watermark>, StoreError> {
-        Err(refused())
-    }
-    async fn query_grouped(
-        &self,
-        queries: &[GroupedQuery],
-    ) -> Result<Vec<GroupedOutcome>, StoreError> {
-        self.0.query_grouped(queries).await
-    }
-    async fn alert_states(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
-        self.0.alert_states(prefix).await
-    }
-    async fn append_history(
-        &self,
-        stream: &str,
-        entries: &[String],
-        max_len: usize,
-    ) -> Result<(), StoreError> {
-        self.0.append_history(stream, entries, max_len).await
-    }
-    async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError> {
-        self.0.history(stream, since_ms).await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.0.ping().await
-    }
-}
 
 #[tokio::test]
 async fn a_refused_watermark_loses_nothing_and_holds_nothing_up() {
-    let store = Arc::new(NoWatermark::default());
+    let store = Arc::new(FaultyStore::default());
+    store.refuse_watermarks.store(true, SeqCst);
     let dir = tempfile::tempdir().unwrap();
     let config = ServerConfig {
         socket_path: dir.path().join("hawkeye.sock"),
