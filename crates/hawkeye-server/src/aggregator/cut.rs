@@ -1,7 +1,7 @@
 //! Cutting waiting aggregates into batches for the store, a bounded number
 //! at a time: a flush takes the list of series with waiting aggregates (its
-//! [`CutQueue`]), then cuts batches of at most [`MAX_CUT_UNITS`] from it,
-//! each written before the next is cut. A batch owns its keys (the store's
+//! [`CutQueue`]), then cuts batches of at most [`MAX_CUT_UNITS`] and
+//! [`MAX_CUT_KEY_BYTES`] from it, each written before the next is cut. A batch owns its keys (the store's
 //! `WriteBatch`), so one batch of every series would double the server's
 //! memory for a moment at each flush of a million series; cut in pieces, a
 //! flush needs a few megabytes whatever the number of series.
@@ -16,6 +16,11 @@ use super::{Aggregator, Dirty};
 /// Buffer units (see `max_buffered`) in one batch at most, the last series
 /// whole: a series' points are never split between two batches.
 pub const MAX_CUT_UNITS: usize = 10_000;
+/// Bytes of series keys (names and tags) in one batch at most, the last
+/// series whole: the store's commands repeat a key several times, so with
+/// keys of kilobytes a batch of `MAX_CUT_UNITS` series would take hundreds
+/// of megabytes.
+pub const MAX_CUT_KEY_BYTES: usize = 1 << 20;
 
 /// A batch cut for the store, with what it holds of the buffer.
 pub struct Cut {
@@ -66,8 +71,8 @@ impl Aggregator {
     /// [`Aggregator::written`].
     pub fn cut(&mut self, queue: &mut CutQueue, server_id: u64, seq: u64) -> Cut {
         let mut series = Vec::new();
-        let (mut cut_units, mut events) = (0, 0);
-        while cut_units < MAX_CUT_UNITS {
+        let (mut cut_units, mut key_bytes, mut events) = (0, 0, 0);
+        while cut_units < MAX_CUT_UNITS && key_bytes < MAX_CUT_KEY_BYTES {
             let Some(&Dirty { slot, .. }) = queue.series.get(queue.next) else {
                 break;
             };
@@ -81,6 +86,7 @@ impl Aggregator {
             events += self.points.take_all(&mut state.head, &mut points);
             cut_units += points.iter().map(|(_, agg)| units(agg)).sum::<usize>();
             if !points.is_empty() {
+                key_bytes += key.name.len() + key.tags.len();
                 let key = Arc::new(key);
                 series.push(SeriesWrite { key, points });
             }
@@ -168,6 +174,27 @@ mod tests {
         let cut = a.cut(&mut queue, 1, 9);
         assert_eq!(cut.batch.series.len(), 1);
         assert_eq!(cut.batch.series[0].key.name, "late");
+    }
+
+    #[test]
+    fn long_keys_make_smaller_batches() {
+        let mut a = Aggregator::new(1000, usize::MAX, 3600);
+        let tag = "v".repeat(4000);
+        for i in 0..600 {
+            apply(&mut a, &format!("long:1|c|#id:{i},t:{tag}"));
+        }
+        let mut queue = CutQueue::default();
+        a.take_dirty(&mut queue);
+        let mut sizes = Vec::new();
+        while !queue.is_empty() {
+            let cut = a.cut(&mut queue, 1, 1);
+            let bytes: usize = cut.batch.series.iter().map(|s| s.key.tags.len() + 4).sum();
+            assert!(bytes < MAX_CUT_KEY_BYTES + 4100, "{bytes}");
+            sizes.push(cut.batch.series.len());
+            a.written(&cut);
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 600);
+        assert_eq!(sizes.len(), 3, "{sizes:?}");
     }
 
     #[test]
