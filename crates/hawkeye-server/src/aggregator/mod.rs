@@ -12,10 +12,10 @@
 //! A line is taken whole or refused whole; several lines are taken all or
 //! none through a [`Journal`](crate::aggregator::Journal) (Go's `Metric.Handle`).
 //!
-//! Memory: a series is named once in [`series`] (interned names, tags in
-//! one arena), its state here is 24 bytes, and its waiting aggregates are
-//! 32-byte points in one reused vector ([`points`]); batches for the store
-//! are cut a bounded number at a time ([`cut`]). README "Server ingest" has
+//! Memory: a series is named once in series.rs (interned names, tags in
+//! one arena), its state here is 16 bytes, and its waiting aggregates are
+//! 32-byte points in one reused vector (points.rs); batches for the store
+//! are cut a bounded number at a time (cut.rs). README "Server ingest" has
 //! the figures.
 
 mod cut;
