@@ -10,8 +10,11 @@ use std::sync::Arc;
 
 use hawkeye_store::{SeriesWrite, WriteBatch};
 
+use super::queue::{Cut, CutQueue};
+use super::state::Dirty;
+
 use super::values::units;
-use super::{Aggregator, Dirty};
+use super::Aggregator;
 
 /// Buffer units (see `max_buffered`) in one batch at most, the last series
 /// whole: a series' points are never split between two batches.
@@ -21,37 +24,6 @@ pub const MAX_CUT_UNITS: usize = 10_000;
 /// keys of kilobytes a batch of `MAX_CUT_UNITS` series would take hundreds
 /// of megabytes.
 pub const MAX_CUT_KEY_BYTES: usize = 1 << 20;
-
-/// A batch cut for the store, with what it holds of the buffer.
-pub struct Cut {
-    pub batch: WriteBatch,
-    /// Buffer units (see `max_buffered`).
-    pub units: usize,
-    /// Events (values of taken lines).
-    pub events: u64,
-}
-
-/// The series a flush has still to cut. Reused from flush to flush, so its
-/// vector is allocated once.
-#[derive(Default)]
-pub struct CutQueue {
-    series: Vec<Dirty>,
-    next: usize,
-}
-
-impl CutQueue {
-    /// Everything was cut.
-    pub fn is_empty(&self) -> bool {
-        self.next >= self.series.len()
-    }
-
-    /// Orders the series by metric name, so that each name's series go to
-    /// the store in as few batches as possible. Done outside the
-    /// aggregator's lock.
-    pub fn sort(&mut self) {
-        self.series[self.next..].sort_unstable();
-    }
-}
 
 impl Aggregator {
     /// Moves every series with waiting aggregates into `queue`, which must

@@ -9,7 +9,7 @@
 
 use hawkeye_store::aggregate::Aggregate;
 
-use super::State;
+use super::state::State;
 
 /// What a transaction changed, in order.
 #[derive(Default)]

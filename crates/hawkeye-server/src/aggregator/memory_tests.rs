@@ -109,11 +109,12 @@ fn the_bytes_held_per_series_follow_the_records_sizes() {
     // a listing in the dirty list (8), a table entry (5 bytes, at least
     // one in eight buckets empty); each vector may be up to twice as long
     // as its contents.
-    let per_series = size_of::<super::State>() + 16 + 32 + 8 + 5 * 8 / 7;
+    assert_eq!(size_of::<super::state::State>(), 16);
+    let per_series = size_of::<super::state::State>() + 16 + 32 + 8 + 5 * 8 / 7;
     let bound = 2 * (SERIES * per_series + tag_bytes) + 64 * 1024;
     let held = a.heap_bytes();
     assert!(held <= bound, "{held} bytes held, bound {bound}");
-    assert!(held >= SERIES * (size_of::<super::State>() + 16) + tag_bytes);
+    assert!(held >= SERIES * (size_of::<super::state::State>() + 16) + tag_bytes);
 
     // Every series again, flushed again: nothing grows (buffers reused).
     apply_all(&mut a, &texts, NOW + 1);

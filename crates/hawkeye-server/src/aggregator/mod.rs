@@ -23,7 +23,9 @@ mod journal;
 #[cfg(test)]
 mod memory_tests;
 mod points;
+mod queue;
 mod series;
+mod state;
 mod undo;
 mod values;
 
@@ -32,11 +34,12 @@ use std::sync::{Mutex, MutexGuard};
 use hawkeye_protocol::series::write_canonical_tags;
 use hawkeye_protocol::{MetricKind, MetricLine};
 
-pub use cut::{Cut, CutQueue};
 pub use journal::Journal;
+pub use queue::{Cut, CutQueue};
 
-use points::{Points, NONE};
+use points::Points;
 use series::{Full, Series};
+use state::{Dirty, State, FRESH};
 
 /// Why an event was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -63,40 +66,6 @@ pub fn lock(cell: &Mutex<Aggregator>) -> MutexGuard<'_, Aggregator> {
 
 /// Timestamps may run ahead of the server's clock by this much (clock skew).
 const MAX_FUTURE_SECS: i64 = 300;
-
-/// What the aggregator keeps of a series besides its name (in [`Series`]):
-/// 16 bytes.
-#[derive(Debug, Clone, Copy)]
-struct State {
-    /// A gauge's current value, which `+N`/`-N` adjust.
-    gauge: f64,
-    /// Unix seconds (a timestamp is refused unless within the retention of
-    /// the clock: positive, and below 2^32 until 2106).
-    last_seen: u32,
-    /// Its first waiting point (in [`Points`]), or [`NONE`]. A series with
-    /// points is listed once, in `dirty` or in a flush's [`CutQueue`].
-    head: u32,
-}
-
-impl State {
-    fn dirty(&self) -> bool {
-        self.head != NONE
-    }
-}
-
-const FRESH: State = State {
-    gauge: 0.0,
-    last_seen: 0,
-    head: NONE,
-};
-
-/// A series with waiting aggregates, as the cut finds it: ordered by
-/// metric name so that a name's series go to the store together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Dirty {
-    name: u32,
-    slot: u32,
-}
 
 pub struct Aggregator {
     series: Series,
