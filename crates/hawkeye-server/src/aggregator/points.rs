@@ -139,6 +139,15 @@ impl Points {
     /// Runs `f` on point `p`'s aggregate, which it may change.
     pub fn with<R>(&mut self, p: u32, f: impl FnOnce(&mut Aggregate) -> R) -> R {
         let held = &mut self.points[p as usize].held;
+        if let Held::Counter(sum) = held {
+            // The common case, on a copy: nothing to move.
+            let mut agg = Aggregate::Counter(*sum);
+            let r = f(&mut agg);
+            if let Aggregate::Counter(after) = agg {
+                *sum = after;
+            }
+            return r;
+        }
         if let Held::Gauge(g) = held {
             // Copied in and out: a gauge keeps its box.
             let mut agg = Aggregate::Gauge((**g).clone());
