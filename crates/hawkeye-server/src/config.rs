@@ -20,6 +20,10 @@ pub struct ServerConfig {
     /// Receive buffer asked for on the UDP socket (`HAWKEYE_UDP_RCVBUF`);
     /// the kernel grants at most `net.core.rmem_max`.
     pub udp_rcvbuf: usize,
+    /// statsd TCP listener (`HAWKEYE_TCP_ADDR`), off when `None`:
+    /// newline-delimited lines, nothing answered, the stream socket's
+    /// connection bounds.
+    pub tcp_addr: Option<std::net::SocketAddr>,
     /// File mode of the socket files (`HAWKEYE_SOCKET_MODE`, octal).
     pub socket_mode: u32,
     /// How often aggregates are written to the store (`HAWKEYE_FLUSH_INTERVAL`).
@@ -81,6 +85,7 @@ impl Default for ServerConfig {
             dgram_socket_path: None,
             udp_addr: None,
             udp_rcvbuf: 8 << 20,
+            tcp_addr: None,
             socket_mode: 0o660,
             flush_interval: Duration::from_millis(200),
             retention: Duration::from_secs(3600),
@@ -222,6 +227,7 @@ impl ServerConfig {
             dgram_socket_path: env.value("HAWKEYE_DGRAM_SOCKET").map(PathBuf::from),
             udp_addr: env.socket_addr("HAWKEYE_UDP_ADDR")?,
             udp_rcvbuf: env.count("HAWKEYE_UDP_RCVBUF", d.udp_rcvbuf)?,
+            tcp_addr: env.socket_addr("HAWKEYE_TCP_ADDR")?,
             socket_mode: env.mode("HAWKEYE_SOCKET_MODE", d.socket_mode)?,
             flush_interval: env.duration("HAWKEYE_FLUSH_INTERVAL", d.flush_interval)?,
             retention: env.duration("HAWKEYE_RETENTION", d.retention)?,
@@ -349,11 +355,13 @@ mod tests {
     }
 
     #[test]
-    fn the_udp_listener_is_off_unless_an_address_is_set() {
-        assert_eq!(
-            ServerConfig::from_reader(&reader(&[])).unwrap().udp_addr,
-            None
-        );
+    fn the_udp_and_tcp_listeners_are_off_unless_an_address_is_set() {
+        let c = ServerConfig::from_reader(&reader(&[])).unwrap();
+        assert_eq!((c.udp_addr, c.tcp_addr), (None, None));
+        let c = ServerConfig::from_reader(&reader(&[("HAWKEYE_TCP_ADDR", "[::1]:8125")])).unwrap();
+        assert_eq!(c.tcp_addr, Some("[::1]:8125".parse().unwrap()));
+        let e = ServerConfig::from_reader(&reader(&[("HAWKEYE_TCP_ADDR", "8125")])).unwrap_err();
+        assert_eq!(e.variable, "HAWKEYE_TCP_ADDR");
         let c =
             ServerConfig::from_reader(&reader(&[("HAWKEYE_UDP_ADDR", "127.0.0.1:8125")])).unwrap();
         assert_eq!(c.udp_addr, Some("127.0.0.1:8125".parse().unwrap()));

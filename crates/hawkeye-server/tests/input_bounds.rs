@@ -52,13 +52,15 @@ async fn silent_partial_lines_stay_within_the_budget() {
     let steady = Steady::start(server.socket(), "steady.partial");
     steady.running().await;
     let mut observer = Client::connect(&server.socket()).await;
-    // Ten clients each send 900 KB of a line, and stay silent: 9 MB against
-    // a 4 MiB budget.
+    // Ten clients each send 900 KB of a (JSON) line, and stay silent: 9 MB
+    // against a 4 MiB budget.
+    let mut partial = br#"{"jsonrpc":"2.0","method":""#.to_vec();
+    partial.resize(900_000, b'x');
     let mut hostile = Vec::new();
     for _ in 0..10 {
         let mut c = Client::connect(&server.socket()).await;
         // It may be closed while still writing, if it holds the most then.
-        let _ = c.try_send_raw(&vec![b'x'; 900_000]).await;
+        let _ = c.try_send_raw(&partial).await;
         hostile.push(c);
     }
     let s = wait_for_stats(&mut observer, |s| {

@@ -1,5 +1,5 @@
 //! Unmodified statsd clients from PyPI read back exactly: the `statsd`
-//! package over UDP, and Datadog's official `datadog` package over UDP and
+//! package over UDP and TCP, and Datadog's official `datadog` package over UDP and
 //! over the Unix datagram socket with `DD_CARDINALITY` and `DD_EXTERNAL_ENV`
 //! set (so every line carries `|card:` and `|e:`), including an event, a
 //! service check and a negative gauge (DogStatsD's "set to"). Nothing is
@@ -161,4 +161,61 @@ async fn python_statsd_and_datadog_clients_read_back_exactly() {
             .await,
         json!(2.0)
     );
+}
+
+const TCP_SCRIPT: &str = r#"
+import sys
+import statsd
+
+port, n = int(sys.argv[1]), int(sys.argv[2])
+client = statsd.TCPStatsClient("127.0.0.1", port, timeout=10)
+client.connect()
+for _ in range(n):
+    client.incr("py.tcp.hits")
+client.gauge("py.tcp.temp", 5)
+client.timing("py.tcp.latency", 12)
+with client.pipeline() as pipe:
+    for _ in range(n):
+        pipe.incr("py.tcp.piped")
+client.close()
+print("sent")
+"#;
+
+/// PyPI's `statsd` over TCP (its `TCPStatsClient`, newline-delimited
+/// lines, one send per metric and a pipeline's lines in one send).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_statsd_over_tcp_reads_back_exactly() {
+    let mut t = common::TestServer::start_with(RedisServer::start(), |config| {
+        config.tcp_addr = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let port = t.handle().tcp_addr().unwrap().port();
+    let out = Command::new("python3")
+        .args(["-c", TCP_SCRIPT, &port.to_string(), &SENDS.to_string()])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut c = t.client().await;
+    let sends = json!(f64::from(SENDS));
+    let q = |metric: &str| json!({"metric": metric, "window": "5m"});
+    // The pipeline was sent last, on the same connection: once its count
+    // is whole, everything before it is in.
+    assert_eq!(
+        eventually(&mut c, q("py.tcp.piped"), sends.clone()).await,
+        sends
+    );
+    assert_eq!(c.query(q("py.tcp.hits")).await, sends);
+    let gauge = json!({"metric": "py.tcp.temp", "window": "5m", "type": "g"});
+    assert_eq!(c.query(gauge).await, json!(5.0));
+    let timing = json!({"metric": "py.tcp.latency", "window": "5m", "type": "ms", "agg": "max"});
+    assert_eq!(c.query(timing).await, json!(12.0));
+    let stats = c.call("server.stats", json!(null)).await["result"].clone();
+    assert_eq!(stats["lines_rejected"], json!(0), "{stats}");
+    assert_eq!(stats["lines_accepted"], json!(2 * SENDS + 2), "{stats}");
+    t.shutdown().await;
 }
