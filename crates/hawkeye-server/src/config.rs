@@ -71,6 +71,11 @@ pub struct ServerConfig {
     /// How long shutdown keeps trying to write the last aggregates
     /// (`HAWKEYE_SHUTDOWN_TIMEOUT`).
     pub shutdown_timeout: Duration,
+    /// Lines refused on a listener that answers nothing (datagram, UDP,
+    /// TCP, plain lines on the stream socket) are logged at warn level at
+    /// most once per this interval per listener, with the count not logged
+    /// (`HAWKEYE_REJECT_LOG_INTERVAL`).
+    pub reject_log_interval: Duration,
     /// What this server is called in the store (`HAWKEYE_SERVER_ID`): unique
     /// among the servers sharing a store, the same across restarts. `None`:
     /// the host name and the absolute socket path (docs/cluster.md, "Server
@@ -103,6 +108,7 @@ impl Default for ServerConfig {
             dgram_max_bytes: crate::datagram::largest_datagram(),
             shutdown_timeout: Duration::from_secs(10),
             server_id: None,
+            reject_log_interval: Duration::from_secs(10),
         }
     }
 }
@@ -248,11 +254,14 @@ impl ServerConfig {
             max_buffered: env.count("HAWKEYE_MAX_BUFFERED", d.max_buffered)?,
             dgram_max_bytes: env.count("HAWKEYE_DGRAM_MAX_BYTES", d.dgram_max_bytes)?,
             shutdown_timeout: env.duration("HAWKEYE_SHUTDOWN_TIMEOUT", d.shutdown_timeout)?,
+            reject_log_interval: env
+                .duration("HAWKEYE_REJECT_LOG_INTERVAL", d.reject_log_interval)?,
             server_id: env.value("HAWKEYE_SERVER_ID").map(|v| v.trim().to_string()),
         };
         for (variable, value) in [
             ("HAWKEYE_FLUSH_INTERVAL", config.flush_interval),
             ("HAWKEYE_LINE_TIMEOUT", config.line_timeout),
+            ("HAWKEYE_REJECT_LOG_INTERVAL", config.reject_log_interval),
         ] {
             if value.is_zero() {
                 return Err(ConfigError {
@@ -337,6 +346,7 @@ mod tests {
         assert_eq!(c.line_limits, Limits::default());
         assert_eq!(c.line_timeout, Duration::from_secs(10));
         assert!(c.dgram_max_bytes >= 65_536, "{}", c.dgram_max_bytes);
+        assert_eq!(c.reject_log_interval, Duration::from_secs(10));
     }
 
     #[test]

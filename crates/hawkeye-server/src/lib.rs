@@ -23,6 +23,7 @@ mod output;
 mod pace;
 mod plain_stream;
 mod registry;
+mod reject_log;
 mod rpc;
 mod server_id;
 mod shared;

@@ -96,6 +96,12 @@ async fn take(
     statsd_lines::take_lines(shared, &input.buf[..good], listener, pacer).await;
     input.consume(good);
     if too_long || input.buf.len() > max_line {
+        let reason = format!(
+            "line longer than HAWKEYE_MAX_LINE_BYTES ({max_line}); the connection is closed"
+        );
+        shared
+            .reject_log(listener)
+            .rejected_bytes(&reason, &input.buf);
         return Err(End::LineTooLong);
     }
     Ok(())

@@ -8,6 +8,7 @@ use crate::aggregator::{self, Aggregator};
 use crate::config::ServerConfig;
 use crate::flusher::Flusher;
 use crate::registry::Registry;
+use crate::reject_log::{Listener, RejectLog};
 use crate::server_id;
 use crate::stats::Stats;
 
@@ -18,6 +19,8 @@ pub(crate) struct Shared {
     pub stats: Stats,
     pub flusher: Flusher,
     pub registry: Registry,
+    /// One per [`Listener`], in [`Listener::ALL`]'s order.
+    reject_logs: [RejectLog; 4],
 }
 
 impl Shared {
@@ -28,7 +31,9 @@ impl Shared {
             config.max_buffered,
             config.retention.as_secs() as i64,
         );
+        let interval = config.reject_log_interval;
         Shared {
+            reject_logs: Listener::ALL.map(|l| RejectLog::new(l.name(), interval)),
             flusher: Flusher::new(store.clone(), config.flush_interval, server_id::id_of(name)),
             registry: Registry::new(
                 config.max_connections,
@@ -40,6 +45,11 @@ impl Shared {
             aggregator: Mutex::new(aggregator),
             stats: Stats::default(),
         }
+    }
+
+    /// Where lines refused on `listener` are logged.
+    pub fn reject_log(&self, listener: Listener) -> &RejectLog {
+        &self.reject_logs[listener as usize]
     }
 
     pub fn aggregator(&self) -> MutexGuard<'_, Aggregator> {

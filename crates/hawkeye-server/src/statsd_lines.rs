@@ -1,42 +1,21 @@
 //! Taking runs of plain statsd/DogStatsD lines separated by `\n`, as every
 //! listener that answers nothing receives them: the Unix datagram socket,
 //! UDP, TCP and a plain-line client of the stream socket. What is refused
-//! is counted in `server.stats` and logged at debug level.
+//! is counted in `server.stats` and logged at warn level, at most once per
+//! listener per `HAWKEYE_REJECT_LOG_INTERVAL` (see [`crate::reject_log`]).
 
 use hawkeye_protocol::line::payload_lines;
 use hawkeye_protocol::{parse_line_with, MetricLine};
-use tracing::debug;
 
 use crate::ingest;
 use crate::pace::Pacer;
+pub(crate) use crate::reject_log::Listener;
+use crate::reject_log::RejectLog;
 use crate::shared::Shared;
 use crate::stats::Stats;
 
 /// Lines taken per lock hold.
 const CHUNK_LINES: usize = 512;
-
-/// Where lines that are never answered come from; each has its own
-/// rate-limited log of refusals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Listener {
-    Datagram,
-    Udp,
-    Tcp,
-    /// A client of the (JSON-RPC) stream socket sending plain lines.
-    UnixStream,
-}
-
-impl Listener {
-    /// As logs name it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Listener::Datagram => "datagram",
-            Listener::Udp => "udp",
-            Listener::Tcp => "tcp",
-            Listener::UnixStream => "unix-stream",
-        }
-    }
-}
 
 /// Takes the lines of `payload` (whole lines; a last one without its
 /// newline is a line too).
@@ -47,6 +26,7 @@ pub(crate) async fn take_lines(
     pacer: &mut Pacer,
 ) {
     let stats = &shared.stats;
+    let log = shared.reject_log(listener);
     let limits = shared.config.dgram_line_limits();
     let mut chunk: Vec<(u32, MetricLine<'_>)> = Vec::with_capacity(CHUNK_LINES.min(64));
     let mut chunk_bytes = 0;
@@ -55,7 +35,7 @@ pub(crate) async fn take_lines(
         let Ok(text) = std::str::from_utf8(line) else {
             // As on the stream socket: refused, never altered.
             Stats::bump(&stats.lines_rejected);
-            debug!(listener = listener.name(), "line rejected: not valid UTF-8");
+            log.rejected_bytes(&"not valid UTF-8", line);
             continue;
         };
         // One line of the payload (blank ones skipped, `\r` trimmed).
@@ -64,25 +44,24 @@ pub(crate) async fn take_lines(
                 Ok(parsed) => chunk.push((chunk.len() as u32, parsed)),
                 Err(e) => {
                     stats.line_refused(&e);
-                    debug!(listener = listener.name(), error = %e, "line rejected");
+                    log.rejected(&e, text);
                 }
             }
         }
         if chunk.len() >= CHUNK_LINES {
-            take(shared, &mut chunk, listener);
+            take(shared, &mut chunk, log);
             pacer.spent(chunk_bytes).await;
             chunk_bytes = 0;
         }
     }
-    take(shared, &mut chunk, listener);
+    take(shared, &mut chunk, log);
     pacer.spent(chunk_bytes).await;
 }
 
 /// Takes a chunk of lines, each numbered by its place in the chunk.
-fn take(shared: &Shared, chunk: &mut Vec<(u32, MetricLine<'_>)>, listener: Listener) {
+fn take(shared: &Shared, chunk: &mut Vec<(u32, MetricLine<'_>)>, log: &RejectLog) {
     ingest::ingest_each(shared, chunk, |i, why| {
-        let name = chunk[i as usize].1.name;
-        debug!(listener = listener.name(), error = %why, name, "line rejected");
+        log.rejected(&why, chunk[i as usize].1.name);
     });
     chunk.clear();
 }
