@@ -25,6 +25,9 @@ pub struct ServerConfig {
     /// newline-delimited lines, nothing answered, the stream socket's
     /// connection bounds.
     pub tcp_addr: Option<std::net::SocketAddr>,
+    /// HTTP listener serving `/metrics` (`HAWKEYE_HTTP_ADDR`), off when
+    /// `None`; the series are only tracked for it when it is on.
+    pub http_addr: Option<std::net::SocketAddr>,
     /// File mode of the socket files (`HAWKEYE_SOCKET_MODE`, octal).
     pub socket_mode: u32,
     /// How often aggregates are written to the store (`HAWKEYE_FLUSH_INTERVAL`).
@@ -92,6 +95,7 @@ impl Default for ServerConfig {
             udp_addr: None,
             udp_rcvbuf: 8 << 20,
             tcp_addr: None,
+            http_addr: None,
             socket_mode: 0o660,
             flush_interval: Duration::from_millis(200),
             retention: Duration::from_secs(3600),
@@ -141,6 +145,7 @@ impl ServerConfig {
             udp_addr: env.socket_addr("HAWKEYE_UDP_ADDR")?,
             udp_rcvbuf: env.count("HAWKEYE_UDP_RCVBUF", d.udp_rcvbuf)?,
             tcp_addr: env.socket_addr("HAWKEYE_TCP_ADDR")?,
+            http_addr: env.socket_addr("HAWKEYE_HTTP_ADDR")?,
             socket_mode: env.mode("HAWKEYE_SOCKET_MODE", d.socket_mode)?,
             flush_interval: env.duration("HAWKEYE_FLUSH_INTERVAL", d.flush_interval)?,
             retention: env.duration("HAWKEYE_RETENTION", d.retention)?,
@@ -267,7 +272,10 @@ mod tests {
     #[test]
     fn the_udp_and_tcp_listeners_are_off_unless_an_address_is_set() {
         let c = ServerConfig::from_reader(&reader(&[])).unwrap();
-        assert_eq!((c.udp_addr, c.tcp_addr), (None, None));
+        assert_eq!((c.udp_addr, c.tcp_addr, c.http_addr), (None, None, None));
+        let c =
+            ServerConfig::from_reader(&reader(&[("HAWKEYE_HTTP_ADDR", "0.0.0.0:9102")])).unwrap();
+        assert_eq!(c.http_addr, Some("0.0.0.0:9102".parse().unwrap()));
         let c = ServerConfig::from_reader(&reader(&[("HAWKEYE_TCP_ADDR", "[::1]:8125")])).unwrap();
         assert_eq!(c.tcp_addr, Some("[::1]:8125".parse().unwrap()));
         let e = ServerConfig::from_reader(&reader(&[("HAWKEYE_TCP_ADDR", "8125")])).unwrap_err();

@@ -22,6 +22,7 @@ use tracing::{info, warn};
 
 use crate::aggregator::{self, Aggregator, Cut};
 use crate::clock::wall_clock_us;
+use crate::exporter::Exporter;
 use crate::server_id;
 use crate::stats::Stats;
 
@@ -54,6 +55,8 @@ pub(crate) struct Flusher {
     flush_interval: Duration,
     /// One flush at a time.
     state: tokio::sync::Mutex<FlushState>,
+    /// Shown every batch as it is cut (`/metrics`).
+    exporter: Option<Arc<Exporter>>,
 }
 
 impl Flusher {
@@ -64,7 +67,13 @@ impl Flusher {
             server_id,
             flush_interval,
             state: tokio::sync::Mutex::new(FlushState::default()),
+            exporter: None,
         }
+    }
+
+    /// Shows `exporter` every batch right after it is cut.
+    pub fn export_to(self, exporter: Option<Arc<Exporter>>) -> Flusher {
+        Flusher { exporter, ..self }
     }
 
     /// Writes everything aggregated before the call: the batch in flight, if
@@ -87,6 +96,10 @@ impl Flusher {
             let second = (now / 1_000_000) as i64;
             (seq, aggregator.cut(self.server_id, seq), second)
         };
+        if let Some(exporter) = &self.exporter {
+            // Each batch is cut once, so /metrics counts each event once.
+            exporter.observe(&cut.batch, second);
+        }
         if cut.batch.is_empty() {
             state.flushed_before = state.flushed_before.max(second);
             return Ok(());

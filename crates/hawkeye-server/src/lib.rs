@@ -15,8 +15,10 @@ mod clock;
 pub mod config;
 mod connection;
 mod datagram;
+mod exporter;
 mod flush_task;
 mod flusher;
+mod http;
 mod ingest;
 mod listeners;
 mod output;
@@ -67,6 +69,11 @@ pub enum ServerError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("HAWKEYE_HTTP_ADDR {addr}: {source}")]
+    Http {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("HAWKEYE_TCP_ADDR {addr}: {source}")]
     Tcp {
         addr: std::net::SocketAddr,
@@ -93,6 +100,7 @@ impl ServerError {
 pub struct ServerHandle {
     socket_path: PathBuf,
     tcp_addr: Option<std::net::SocketAddr>,
+    http_addr: Option<std::net::SocketAddr>,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     /// Ends with the number of answered events that could not be written.
@@ -108,6 +116,11 @@ impl ServerHandle {
     /// system when `HAWKEYE_TCP_ADDR` asked for port 0).
     pub fn tcp_addr(&self) -> Option<std::net::SocketAddr> {
         self.tcp_addr
+    }
+
+    /// The address `/metrics` is served on (see [`ServerHandle::tcp_addr`]).
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http_addr
     }
 
     pub fn stats(&self) -> StatsResult {
@@ -151,6 +164,7 @@ pub async fn start_with_flush_runtime(
 ) -> Result<ServerHandle, ServerError> {
     let listeners = listeners::bind(&config)?;
     let tcp_addr = listeners.tcp.as_ref().and_then(|l| l.local_addr().ok());
+    let http_addr = listeners.http.as_ref().and_then(|l| l.local_addr().ok());
     let name = match &config.server_id {
         Some(name) => name.clone(),
         None => server_id::default_name(&config.socket_path),
@@ -173,6 +187,7 @@ pub async fn start_with_flush_runtime(
     Ok(ServerHandle {
         socket_path,
         tcp_addr,
+        http_addr,
         shared,
         shutdown,
         task,
@@ -190,8 +205,10 @@ async fn run(
         datagram,
         udp,
         tcp,
+        http,
     } = listeners;
     let datagram_tasks = serve_datagrams(&shared, datagram, udp, &shutdown);
+    let http = http.map(|l| tokio::spawn(http::serve(shared.clone(), l, shutdown.clone())));
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -240,6 +257,11 @@ async fn run(
     }
     for task in datagram_tasks {
         let _ = task.await;
+    }
+    if let Some(http) = http {
+        // A scraper's idle keep-alive connection must not hold the
+        // shutdown up: what it could still ask for is not worth the wait.
+        http.abort();
     }
     if let Some(path) = &shared.config.dgram_socket_path {
         socket_file::remove(path);

@@ -13,6 +13,8 @@ pub(crate) struct Listeners {
     /// With its inode, to read the kernel's drops on it.
     pub udp: Option<(UdpSocket, u64)>,
     pub tcp: Option<TcpListener>,
+    /// `/metrics` (`HAWKEYE_HTTP_ADDR`).
+    pub http: Option<TcpListener>,
 }
 
 pub(crate) fn bind(config: &ServerConfig) -> Result<Listeners, ServerError> {
@@ -52,14 +54,27 @@ pub(crate) fn bind(config: &ServerConfig) -> Result<Listeners, ServerError> {
             }
             None => None,
         };
-        Ok((udp, tcp))
+        let http = match config.http_addr {
+            Some(addr) => {
+                let listener = tcp::bind(addr).map_err(|e| match e {
+                    ServerError::Tcp { addr, source } => ServerError::Http { addr, source },
+                    other => other,
+                })?;
+                let bound = listener.local_addr().unwrap_or(addr);
+                info!(addr = %bound, "HTTP listener: /metrics");
+                Some(listener)
+            }
+            None => None,
+        };
+        Ok((udp, tcp, http))
     };
     match others() {
-        Ok((udp, tcp)) => Ok(Listeners {
+        Ok((udp, tcp, http)) => Ok(Listeners {
             stream,
             datagram,
             udp,
             tcp,
+            http,
         }),
         Err(e) => {
             cleanup();

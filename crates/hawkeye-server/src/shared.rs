@@ -6,6 +6,7 @@ use hawkeye_store::{Store, StoreError};
 
 use crate::aggregator::{self, Aggregator};
 use crate::config::ServerConfig;
+use crate::exporter::Exporter;
 use crate::flusher::Flusher;
 use crate::registry::Registry;
 use crate::reject_log::{Listener, RejectLog};
@@ -19,6 +20,8 @@ pub(crate) struct Shared {
     pub stats: Stats,
     pub flusher: Flusher,
     pub registry: Registry,
+    /// What `/metrics` shows of the series, when `HAWKEYE_HTTP_ADDR` is set.
+    pub exporter: Option<Arc<Exporter>>,
     /// One per [`Listener`], in [`Listener::ALL`]'s order.
     reject_logs: [RejectLog; 4],
 }
@@ -32,9 +35,19 @@ impl Shared {
             config.retention.as_secs() as i64,
         );
         let interval = config.reject_log_interval;
+        let exporter = config.http_addr.map(|_| {
+            Arc::new(Exporter::new(
+                config.max_series,
+                config.max_buffered,
+                config.retention.as_secs() as i64,
+            ))
+        });
+        let flusher = Flusher::new(store.clone(), config.flush_interval, server_id::id_of(name))
+            .export_to(exporter.clone());
         Shared {
+            exporter,
             reject_logs: Listener::ALL.map(|l| RejectLog::new(l.name(), interval)),
-            flusher: Flusher::new(store.clone(), config.flush_interval, server_id::id_of(name)),
+            flusher,
             registry: Registry::new(
                 config.max_connections,
                 config.max_pending_bytes,
