@@ -21,22 +21,6 @@ fn with_tcp(config: &mut ServerConfig) {
     config.tcp_addr = Some("127.0.0.1:0".parse().unwrap());
 }
 
-/// `server.stats` once `done` holds of it (a deadline of 60 s).
-async fn stats_when(c: &mut Client, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = c.call("server.stats", json!(null)).await["result"].clone();
-        if done(&s) {
-            return s;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never got there: {s}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 fn count(metric: &str) -> Value {
     json!({"metric": metric, "window": "5m"})
 }
@@ -68,7 +52,7 @@ async fn tcp_lines_are_taken_exactly_however_they_are_split() {
     b.write_all(b"tcp.hits:10|c").await.unwrap();
     drop(b);
     a.write_all(b"tcp.hits:1|c|@0.5\n").await.unwrap();
-    let s = stats_when(&mut c, |s| s["lines_accepted"] == json!(5006)).await;
+    let s = c.stats_when(|s| s["lines_accepted"] == json!(5006)).await;
     assert_eq!(s["lines_rejected"], json!(1), "{s}");
     assert_eq!(s["connections_total"], json!(3), "{s}");
     assert_eq!(c.query(count("tcp.hits")).await, json!(5016.0));
@@ -106,7 +90,7 @@ async fn tcp_connections_keep_the_stream_sockets_bounds() {
     let mut slow = TcpStream::connect(addr).await.unwrap();
     slow.write_all(b"slow.line:1").await.unwrap();
     assert_eq!(read_to_close(&mut slow).await, b"");
-    let s = stats_when(&mut c, |s| s["connections"] == json!(1)).await;
+    let s = c.stats_when(|s| s["connections"] == json!(1)).await;
     assert_eq!(s["connections_closed_line_too_long"], json!(1), "{s}");
     assert_eq!(s["connections_closed_line_timeout"], json!(1), "{s}");
     assert_eq!(s["lines_rejected"], json!(1), "the long line: {s}");
@@ -121,10 +105,10 @@ async fn tcp_connections_keep_the_stream_sockets_bounds() {
         s.write_all(b"held:1|c\n").await.unwrap();
         open.push(s);
     }
-    stats_when(&mut c, |s| s["connections"] == json!(3)).await;
+    c.stats_when(|s| s["connections"] == json!(3)).await;
     let mut refused = TcpStream::connect(addr).await.unwrap();
     assert_eq!(read_to_close(&mut refused).await, b"");
-    let s = stats_when(&mut c, |s| s["lines_accepted"] == json!(3)).await;
+    let s = c.stats_when(|s| s["lines_accepted"] == json!(3)).await;
     assert_eq!(s["connections_refused"], json!(1), "{s}");
     t.shutdown().await;
 }
@@ -149,7 +133,7 @@ async fn plain_lines_on_the_stream_socket_are_taken_without_answers() {
     let n = json_client.read(&mut answer).await.unwrap();
     let answer: Value = serde_json::from_slice(&answer[..n]).unwrap();
     assert_eq!(answer["result"], json!("pong"), "{answer}");
-    let s = stats_when(&mut c, |s| s["lines_accepted"] == json!(2)).await;
+    let s = c.stats_when(|s| s["lines_accepted"] == json!(2)).await;
     assert_eq!(s["lines_rejected"], json!(1), "{s}");
     assert_eq!(c.query(count("plain.hits")).await, json!(3.0));
     plain.shutdown().await.unwrap();
@@ -182,7 +166,7 @@ async fn a_plain_line_client_that_never_reads_neither_stalls_nor_grows_memory() 
     tokio::time::timeout(Duration::from_secs(120), write_all)
         .await
         .expect("the client's writes never block for long: nothing is answered");
-    let s = stats_when(&mut c, |s| s["lines_accepted"] == json!(LINES)).await;
+    let s = c.stats_when(|s| s["lines_accepted"] == json!(LINES)).await;
     assert_eq!(s["lines_rejected"], json!(0), "{s}");
     assert_eq!(s["output_waits"], json!(0), "{s}");
     assert_eq!(c.query(count("never.reads")).await, json!(LINES as f64));

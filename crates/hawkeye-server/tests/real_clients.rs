@@ -75,6 +75,15 @@ async fn eventually(c: &mut Client, q: Value, want: Value) -> Value {
     }
 }
 
+/// A `metric.query` of `metric` over 5 minutes, with `extra` params.
+fn q(metric: &str, extra: Value) -> Value {
+    let mut q = json!({"metric": metric, "window": "5m"});
+    q.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    q
+}
+
 fn free_udp_port() -> u16 {
     let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     probe.local_addr().unwrap().port()
@@ -114,13 +123,6 @@ async fn python_statsd_and_datadog_clients_read_back_exactly() {
     assert!(wire.contains("|card:orchestrator"), "{wire}");
 
     let mut c = Client::connect(&server.socket()).await;
-    let q = |metric: &str, extra: Value| {
-        let mut q = json!({"metric": metric, "window": "5m"});
-        q.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        q
-    };
     let sends = json!(f64::from(SENDS));
     // The UDS client sent last: once its count is whole, the others are in.
     assert_eq!(
@@ -204,14 +206,13 @@ async fn python_statsd_over_tcp_reads_back_exactly() {
     );
     let mut c = t.client().await;
     let sends = json!(f64::from(SENDS));
-    let q = |metric: &str| json!({"metric": metric, "window": "5m"});
     // The pipeline was sent last, on the same connection: once its count
     // is whole, everything before it is in.
     assert_eq!(
-        eventually(&mut c, q("py.tcp.piped"), sends.clone()).await,
+        eventually(&mut c, q("py.tcp.piped", json!({})), sends.clone()).await,
         sends
     );
-    assert_eq!(c.query(q("py.tcp.hits")).await, sends);
+    assert_eq!(c.query(q("py.tcp.hits", json!({}))).await, sends);
     let gauge = json!({"metric": "py.tcp.temp", "window": "5m", "type": "g"});
     assert_eq!(c.query(gauge).await, json!(5.0));
     let timing = json!({"metric": "py.tcp.latency", "window": "5m", "type": "ms", "agg": "max"});
@@ -257,13 +258,6 @@ async fn node_hot_shots_over_the_datagram_socket_reads_back_exactly() {
         String::from_utf8_lossy(&out.stderr)
     );
     let mut c = Client::connect(&server.socket()).await;
-    let q = |metric: &str, extra: Value| {
-        let mut q = json!({"metric": metric, "window": "5m"});
-        q.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        q
-    };
     // The check was sent last: once it is in, everything before it is.
     let check = q(
         "node.hs.check",
