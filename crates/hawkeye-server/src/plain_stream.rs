@@ -59,6 +59,9 @@ pub(crate) async fn serve_open<S: LineStream>(
             Err(end) => break end,
         };
         if !entry.begin_work() {
+            // Closed to admit another client: what it sent whole is taken
+            // (it is never told, and could not send it again).
+            let _ = take(shared, &mut input, false, listener, &mut pacer).await;
             break End::Evicted;
         }
     };
