@@ -78,6 +78,49 @@ impl Env {
     }
 }
 
+impl Env {
+    /// An `ip:port` address (`127.0.0.1:8125`, `[::1]:8125`); `None` when unset.
+    pub fn socket_addr(&self, variable: &str) -> Result<Option<std::net::SocketAddr>, EnvError> {
+        self.get(variable)
+            .map(|v| {
+                v.trim().parse().map_err(|_| EnvError {
+                    variable: variable.to_string(),
+                    reason: format!("{v:?} is not an address such as 127.0.0.1:8125"),
+                })
+            })
+            .transpose()
+    }
+
+    /// A value read with its `FromStr`, whose error says what is expected.
+    pub fn parsed<T: std::str::FromStr<Err = String>>(
+        &self,
+        variable: &str,
+        default: T,
+    ) -> Result<T, EnvError> {
+        match self.get(variable) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|reason| EnvError {
+                variable: variable.to_string(),
+                reason,
+            }),
+        }
+    }
+
+    /// An octal file mode (`0660`, `0o600`), at most `0777`.
+    pub fn mode(&self, variable: &str, default: u32) -> Result<u32, EnvError> {
+        match self.get(variable) {
+            None => Ok(default),
+            Some(v) => u32::from_str_radix(v.trim().trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(|| EnvError {
+                    variable: variable.to_string(),
+                    reason: format!("{v:?} is not an octal file mode such as 0660"),
+                }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +145,42 @@ mod tests {
             .to_string()
             .starts_with("N: "));
         assert_eq!(env.count("missing", 7).unwrap(), 7);
+    }
+
+    #[test]
+    fn addresses_modes_and_parsed_values() {
+        let env = Env::from_pairs(&[
+            ("ADDR", " 127.0.0.1:8125 "),
+            ("HOST", "localhost"),
+            ("MODE", "0o640"),
+            ("BAD_MODE", "1777"),
+            ("N", " 42 "),
+        ]);
+        assert_eq!(
+            env.socket_addr("ADDR").unwrap(),
+            Some("127.0.0.1:8125".parse().unwrap())
+        );
+        assert_eq!(env.socket_addr("missing").unwrap(), None);
+        assert_eq!(env.socket_addr("HOST").unwrap_err().variable, "HOST");
+        assert_eq!(env.mode("MODE", 0o600).unwrap(), 0o640);
+        assert_eq!(env.mode("missing", 0o600).unwrap(), 0o600);
+        assert!(env
+            .mode("BAD_MODE", 0)
+            .unwrap_err()
+            .reason
+            .contains("octal"));
+        #[derive(Debug)]
+        struct Small(u8);
+        impl std::str::FromStr for Small {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Small, String> {
+                s.parse()
+                    .map(Small)
+                    .map_err(|e: std::num::ParseIntError| e.to_string())
+            }
+        }
+        assert_eq!(env.parsed("N", Small(0)).unwrap().0, 42);
+        assert_eq!(env.parsed("missing", Small(7)).unwrap().0, 7);
+        assert_eq!(env.parsed("HOST", Small(0)).unwrap_err().variable, "HOST");
     }
 }

@@ -5,9 +5,11 @@
 //! - [`series`]: what identifies a series (kind, name, sorted tags).
 //! - [`jsonrpc`]: JSON-RPC 2.0 and Go `net/rpc/jsonrpc` (1.0) messages.
 //! - [`rpc_call`]: the caller's side of them: requests encoded, replies decoded.
+//! - [`exposition`]: the Prometheus text format, for the `/metrics` pages.
 //! - [`duration`]: durations written as plain numbers or with units (`500ms`, `5m`).
 
 pub mod duration;
+pub mod exposition;
 pub mod jsonrpc;
 pub mod line;
 pub mod rpc_call;

@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hawkeye_protocol::{parse_duration, GaugeMode, Limits, PlainUnit};
+use hawkeye_env::Env;
+use hawkeye_protocol::{GaugeMode, Limits};
 
 /// Everything the server needs to start, apart from its store.
 #[derive(Debug, Clone)]
@@ -20,6 +21,13 @@ pub struct ServerConfig {
     /// Receive buffer asked for on the UDP socket (`HAWKEYE_UDP_RCVBUF`);
     /// the kernel grants at most `net.core.rmem_max`.
     pub udp_rcvbuf: usize,
+    /// statsd TCP listener (`HAWKEYE_TCP_ADDR`), off when `None`:
+    /// newline-delimited lines, nothing answered, the stream socket's
+    /// connection bounds.
+    pub tcp_addr: Option<std::net::SocketAddr>,
+    /// HTTP listener serving `/metrics` (`HAWKEYE_HTTP_ADDR`), off when
+    /// `None`; the series are only tracked for it when it is on.
+    pub http_addr: Option<std::net::SocketAddr>,
     /// File mode of the socket files (`HAWKEYE_SOCKET_MODE`, octal).
     pub socket_mode: u32,
     /// How often aggregates are written to the store (`HAWKEYE_FLUSH_INTERVAL`).
@@ -67,6 +75,11 @@ pub struct ServerConfig {
     /// How long shutdown keeps trying to write the last aggregates
     /// (`HAWKEYE_SHUTDOWN_TIMEOUT`).
     pub shutdown_timeout: Duration,
+    /// Lines refused on a listener that answers nothing (datagram, UDP,
+    /// TCP, plain lines on the stream socket) are logged at warn level at
+    /// most once per this interval per listener, with the count not logged
+    /// (`HAWKEYE_REJECT_LOG_INTERVAL`).
+    pub reject_log_interval: Duration,
     /// What this server is called in the store (`HAWKEYE_SERVER_ID`): unique
     /// among the servers sharing a store, the same across restarts. `None`:
     /// the host name and the absolute socket path (docs/cluster.md, "Server
@@ -81,6 +94,8 @@ impl Default for ServerConfig {
             dgram_socket_path: None,
             udp_addr: None,
             udp_rcvbuf: 8 << 20,
+            tcp_addr: None,
+            http_addr: None,
             socket_mode: 0o660,
             flush_interval: Duration::from_millis(200),
             retention: Duration::from_secs(3600),
@@ -98,104 +113,13 @@ impl Default for ServerConfig {
             dgram_max_bytes: crate::datagram::largest_datagram(),
             shutdown_timeout: Duration::from_secs(10),
             server_id: None,
+            reject_log_interval: Duration::from_secs(10),
         }
     }
 }
 
 /// A setting that could not be read; the message names the variable.
-#[derive(Debug, thiserror::Error)]
-#[error("{variable}: {reason}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub reason: String,
-}
-
-/// Reads a variable through `get` (the environment, or a map in tests).
-pub struct EnvReader<F: Fn(&str) -> Option<String>> {
-    get: F,
-}
-
-impl<F: Fn(&str) -> Option<String>> EnvReader<F> {
-    pub fn new(get: F) -> Self {
-        EnvReader { get }
-    }
-
-    fn value(&self, variable: &'static str) -> Option<String> {
-        (self.get)(variable).filter(|v| !v.trim().is_empty())
-    }
-
-    pub fn string(&self, variable: &'static str, default: &str) -> String {
-        self.value(variable).unwrap_or_else(|| default.to_string())
-    }
-
-    /// A duration; a plain number is in seconds.
-    pub fn duration(
-        &self,
-        variable: &'static str,
-        default: Duration,
-    ) -> Result<Duration, ConfigError> {
-        match self.value(variable) {
-            None => Ok(default),
-            Some(v) => parse_duration(&v, PlainUnit::Seconds).map_err(|e| ConfigError {
-                variable,
-                reason: e.to_string(),
-            }),
-        }
-    }
-
-    pub fn count(&self, variable: &'static str, default: usize) -> Result<usize, ConfigError> {
-        match self.value(variable) {
-            None => Ok(default),
-            Some(v) => match v.trim().parse::<usize>() {
-                Ok(n) if n > 0 => Ok(n),
-                _ => Err(ConfigError {
-                    variable,
-                    reason: format!("{v:?} is not a positive whole number"),
-                }),
-            },
-        }
-    }
-
-    /// An `ip:port` address, `None` when unset.
-    pub fn socket_addr(
-        &self,
-        variable: &'static str,
-    ) -> Result<Option<std::net::SocketAddr>, ConfigError> {
-        self.value(variable)
-            .map(|v| {
-                v.trim().parse().map_err(|_| ConfigError {
-                    variable,
-                    reason: format!("{v:?} is not an address such as 127.0.0.1:8125"),
-                })
-            })
-            .transpose()
-    }
-
-    /// A value read with its `FromStr`, whose error names what is expected.
-    pub fn parsed<T: std::str::FromStr<Err = String>>(
-        &self,
-        variable: &'static str,
-        default: T,
-    ) -> Result<T, ConfigError> {
-        match self.value(variable) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|reason| ConfigError { variable, reason }),
-        }
-    }
-
-    pub fn mode(&self, variable: &'static str, default: u32) -> Result<u32, ConfigError> {
-        match self.value(variable) {
-            None => Ok(default),
-            Some(v) => u32::from_str_radix(v.trim().trim_start_matches("0o"), 8)
-                .ok()
-                .filter(|m| *m <= 0o777)
-                .ok_or_else(|| ConfigError {
-                    variable,
-                    reason: format!("{v:?} is not an octal file mode such as 0660"),
-                }),
-        }
-    }
-}
+pub use hawkeye_env::EnvError as ConfigError;
 
 impl ServerConfig {
     /// How lines on the datagram socket are read: the same bounds, its own
@@ -209,19 +133,19 @@ impl ServerConfig {
 
     /// Reads the settings from the process environment.
     pub fn from_env() -> Result<ServerConfig, ConfigError> {
-        ServerConfig::from_reader(&EnvReader::new(|k| std::env::var(k).ok()))
+        ServerConfig::from_reader(&Env::process())
     }
 
-    pub fn from_reader<F: Fn(&str) -> Option<String>>(
-        env: &EnvReader<F>,
-    ) -> Result<ServerConfig, ConfigError> {
+    pub fn from_reader(env: &Env) -> Result<ServerConfig, ConfigError> {
         let d = ServerConfig::default();
         let gauge_mode = env.parsed("HAWKEYE_GAUGE_MODE", d.line_limits.gauge_mode)?;
         let config = ServerConfig {
-            socket_path: PathBuf::from(env.string("HAWKEYE_SOCKET", "/tmp/hawkeye.sock")),
-            dgram_socket_path: env.value("HAWKEYE_DGRAM_SOCKET").map(PathBuf::from),
+            socket_path: PathBuf::from(env.string_or("HAWKEYE_SOCKET", "/tmp/hawkeye.sock")),
+            dgram_socket_path: env.get("HAWKEYE_DGRAM_SOCKET").map(PathBuf::from),
             udp_addr: env.socket_addr("HAWKEYE_UDP_ADDR")?,
             udp_rcvbuf: env.count("HAWKEYE_UDP_RCVBUF", d.udp_rcvbuf)?,
+            tcp_addr: env.socket_addr("HAWKEYE_TCP_ADDR")?,
+            http_addr: env.socket_addr("HAWKEYE_HTTP_ADDR")?,
             socket_mode: env.mode("HAWKEYE_SOCKET_MODE", d.socket_mode)?,
             flush_interval: env.duration("HAWKEYE_FLUSH_INTERVAL", d.flush_interval)?,
             retention: env.duration("HAWKEYE_RETENTION", d.retention)?,
@@ -242,15 +166,18 @@ impl ServerConfig {
             max_buffered: env.count("HAWKEYE_MAX_BUFFERED", d.max_buffered)?,
             dgram_max_bytes: env.count("HAWKEYE_DGRAM_MAX_BYTES", d.dgram_max_bytes)?,
             shutdown_timeout: env.duration("HAWKEYE_SHUTDOWN_TIMEOUT", d.shutdown_timeout)?,
-            server_id: env.value("HAWKEYE_SERVER_ID").map(|v| v.trim().to_string()),
+            reject_log_interval: env
+                .duration("HAWKEYE_REJECT_LOG_INTERVAL", d.reject_log_interval)?,
+            server_id: env.get("HAWKEYE_SERVER_ID").map(|v| v.trim().to_string()),
         };
         for (variable, value) in [
             ("HAWKEYE_FLUSH_INTERVAL", config.flush_interval),
             ("HAWKEYE_LINE_TIMEOUT", config.line_timeout),
+            ("HAWKEYE_REJECT_LOG_INTERVAL", config.reject_log_interval),
         ] {
             if value.is_zero() {
                 return Err(ConfigError {
-                    variable,
+                    variable: variable.into(),
                     reason: "must be more than zero".into(),
                 });
             }
@@ -258,7 +185,7 @@ impl ServerConfig {
         // A line the budget could never hold would be refused for ever.
         if config.max_pending_bytes < config.max_line_bytes {
             return Err(ConfigError {
-                variable: "HAWKEYE_MAX_PENDING_BYTES",
+                variable: "HAWKEYE_MAX_PENDING_BYTES".into(),
                 reason: format!(
                     "{} is less than HAWKEYE_MAX_LINE_BYTES ({}): one longest line must fit",
                     config.max_pending_bytes, config.max_line_bytes
@@ -280,15 +207,13 @@ pub struct StoreSettings {
 
 impl StoreSettings {
     pub fn from_env() -> Result<StoreSettings, ConfigError> {
-        StoreSettings::from_reader(&EnvReader::new(|k| std::env::var(k).ok()))
+        StoreSettings::from_reader(&Env::process())
     }
 
-    pub fn from_reader<F: Fn(&str) -> Option<String>>(
-        env: &EnvReader<F>,
-    ) -> Result<StoreSettings, ConfigError> {
+    pub fn from_reader(env: &Env) -> Result<StoreSettings, ConfigError> {
         Ok(StoreSettings {
-            url: env.string("REDIS_URL", "redis://127.0.0.1:6379"),
-            key_prefix: env.string("HAWKEYE_KEY_PREFIX", "hawkeye"),
+            url: env.string_or("REDIS_URL", "redis://127.0.0.1:6379"),
+            key_prefix: env.string_or("HAWKEYE_KEY_PREFIX", "hawkeye"),
             retention: env.duration("HAWKEYE_RETENTION", Duration::from_secs(3600))?,
         })
     }
@@ -307,14 +232,9 @@ impl std::fmt::Debug for StoreSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn reader(pairs: &[(&str, &str)]) -> EnvReader<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        EnvReader::new(move |k| map.get(k).cloned())
+    fn reader(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs)
     }
 
     #[test]
@@ -331,6 +251,7 @@ mod tests {
         assert_eq!(c.line_limits, Limits::default());
         assert_eq!(c.line_timeout, Duration::from_secs(10));
         assert!(c.dgram_max_bytes >= 65_536, "{}", c.dgram_max_bytes);
+        assert_eq!(c.reject_log_interval, Duration::from_secs(10));
     }
 
     #[test]
@@ -349,11 +270,16 @@ mod tests {
     }
 
     #[test]
-    fn the_udp_listener_is_off_unless_an_address_is_set() {
-        assert_eq!(
-            ServerConfig::from_reader(&reader(&[])).unwrap().udp_addr,
-            None
-        );
+    fn the_udp_and_tcp_listeners_are_off_unless_an_address_is_set() {
+        let c = ServerConfig::from_reader(&reader(&[])).unwrap();
+        assert_eq!((c.udp_addr, c.tcp_addr, c.http_addr), (None, None, None));
+        let c =
+            ServerConfig::from_reader(&reader(&[("HAWKEYE_HTTP_ADDR", "0.0.0.0:9102")])).unwrap();
+        assert_eq!(c.http_addr, Some("0.0.0.0:9102".parse().unwrap()));
+        let c = ServerConfig::from_reader(&reader(&[("HAWKEYE_TCP_ADDR", "[::1]:8125")])).unwrap();
+        assert_eq!(c.tcp_addr, Some("[::1]:8125".parse().unwrap()));
+        let e = ServerConfig::from_reader(&reader(&[("HAWKEYE_TCP_ADDR", "8125")])).unwrap_err();
+        assert_eq!(e.variable, "HAWKEYE_TCP_ADDR");
         let c =
             ServerConfig::from_reader(&reader(&[("HAWKEYE_UDP_ADDR", "127.0.0.1:8125")])).unwrap();
         assert_eq!(c.udp_addr, Some("127.0.0.1:8125".parse().unwrap()));

@@ -1,7 +1,6 @@
 //! The statsd/DogStatsD datagram sockets, Unix and UDP: each datagram holds
-//! one or more metric lines separated by `\n`. Nothing is answered; what is
-//! refused is counted in `server.stats` and logged at debug level
-//! (docs/protocol.md, "The datagram socket").
+//! one or more metric lines separated by `\n`, taken as [`statsd_lines`]
+//! says (docs/protocol.md, "The datagram socket").
 //!
 //! Datagrams are read whole: the buffer is as large as the largest datagram
 //! a local sender can send (a Unix datagram may be up to its sender's send
@@ -14,20 +13,15 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
-use hawkeye_protocol::line::payload_lines;
-use hawkeye_protocol::{parse_line_with, MetricLine};
 use tokio::io::Interest;
 use tokio::net::{UdpSocket, UnixDatagram};
 use tokio::sync::watch;
 use tracing::debug;
 
-use crate::ingest;
 use crate::pace::Pacer;
 use crate::shared::Shared;
 use crate::stats::Stats;
-
-/// Lines taken per lock hold.
-const CHUNK_LINES: usize = 512;
+use crate::statsd_lines::{self, Listener};
 /// When the kernel's limit cannot be read.
 const FALLBACK_LARGEST: usize = 2 * 212_992;
 /// The default buffer never exceeds this, whatever the kernel allows.
@@ -81,6 +75,7 @@ pub(crate) async fn serve(
     shared: Arc<Shared>,
     socket: impl DatagramSocket,
     max_bytes: usize,
+    listener: Listener,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // Left uninitialised: only the pages datagrams reach become resident.
@@ -102,13 +97,19 @@ pub(crate) async fn serve(
         let kept = length.min(buf.len());
         // SAFETY: the kernel wrote the first `kept` bytes.
         let payload = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), kept) };
-        take_datagram(&shared, payload, length, &mut pacer).await;
+        take_datagram(&shared, payload, length, listener, &mut pacer).await;
     }
 }
 
 /// Takes the lines of one datagram of `length` bytes, of which `payload`
 /// was read.
-async fn take_datagram(shared: &Shared, mut payload: &[u8], length: usize, pacer: &mut Pacer) {
+async fn take_datagram(
+    shared: &Shared,
+    mut payload: &[u8],
+    length: usize,
+    listener: Listener,
+    pacer: &mut Pacer,
+) {
     let stats = &shared.stats;
     Stats::bump(&stats.datagrams);
     if length > payload.len() {
@@ -127,43 +128,5 @@ async fn take_datagram(shared: &Shared, mut payload: &[u8], length: usize, pacer
             "datagram longer than HAWKEYE_DGRAM_MAX_BYTES; its end is dropped"
         );
     }
-    let limits = shared.config.dgram_line_limits();
-    let mut chunk: Vec<(u32, MetricLine<'_>)> = Vec::with_capacity(CHUNK_LINES.min(64));
-    let mut chunk_bytes = 0;
-    for (i, line) in payload.split(|b| *b == b'\n').enumerate() {
-        let text = match std::str::from_utf8(line) {
-            Ok(text) => text,
-            Err(_) => {
-                // As on the stream socket: refused, never altered.
-                Stats::bump(&stats.lines_rejected);
-                debug!(line = i, "datagram line rejected: not valid UTF-8");
-                continue;
-            }
-        };
-        // One line of the datagram (blank ones skipped, `\r` trimmed).
-        for text in payload_lines(text) {
-            match parse_line_with(text, &limits) {
-                Ok(parsed) => chunk.push((i as u32, parsed)),
-                Err(e) => {
-                    shared.stats.line_refused(&e);
-                    debug!(line = i, error = %e, "datagram line rejected");
-                }
-            }
-        }
-        chunk_bytes += line.len() + 1;
-        if chunk.len() >= CHUNK_LINES {
-            take(shared, &mut chunk);
-            pacer.spent(chunk_bytes).await;
-            chunk_bytes = 0;
-        }
-    }
-    take(shared, &mut chunk);
-    pacer.spent(chunk_bytes).await;
-}
-
-fn take(shared: &Shared, chunk: &mut Vec<(u32, MetricLine<'_>)>) {
-    ingest::ingest_each(shared, chunk, |i, why| {
-        debug!(line = i, error = %why, "datagram line rejected");
-    });
-    chunk.clear();
+    statsd_lines::take_lines(shared, payload, listener, pacer).await;
 }

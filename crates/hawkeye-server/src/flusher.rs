@@ -23,6 +23,7 @@ use tracing::{info, warn};
 
 use crate::aggregator::{self, Aggregator, Cut, CutQueue};
 use crate::clock::wall_clock_us;
+use crate::exporter::Exporter;
 use crate::server_id;
 use crate::stats::Stats;
 
@@ -60,6 +61,8 @@ pub(crate) struct Flusher {
     flush_interval: Duration,
     /// One flush at a time.
     state: tokio::sync::Mutex<FlushState>,
+    /// Shown every batch as it is cut (`/metrics`).
+    exporter: Option<Arc<Exporter>>,
 }
 
 impl Flusher {
@@ -70,7 +73,13 @@ impl Flusher {
             server_id,
             flush_interval,
             state: tokio::sync::Mutex::new(FlushState::default()),
+            exporter: None,
         }
+    }
+
+    /// Shows `exporter` every batch right after it is cut.
+    pub fn export_to(self, exporter: Option<Arc<Exporter>>) -> Flusher {
+        Flusher { exporter, ..self }
     }
 
     /// Writes everything aggregated before the call: what an earlier flush
@@ -123,10 +132,16 @@ impl Flusher {
     fn cut_next(&self, state: &mut FlushState, aggregator: &Mutex<Aggregator>) -> Option<Cut> {
         let mut aggregator = aggregator::lock(aggregator);
         while !state.queue.is_empty() {
-            let seq = server_id::next_seq(state.seq, wall_clock_us());
+            let now = wall_clock_us();
+            let seq = server_id::next_seq(state.seq, now);
             let cut = aggregator.cut(&mut state.queue, self.server_id, seq);
             if !cut.batch.is_empty() {
                 state.seq = seq;
+                if let Some(exporter) = &self.exporter {
+                    // Each batch is cut once, so /metrics counts each
+                    // event once.
+                    exporter.observe(&cut.batch, (now / 1_000_000) as i64);
+                }
                 return Some(cut);
             }
         }

@@ -1,7 +1,8 @@
 //! The hawkeye server: takes metric events on a Unix stream socket (JSON-RPC
-//! 2.0 and Go's net/rpc/jsonrpc) and, optionally, a datagram socket (plain
-//! statsd/DogStatsD lines), aggregates them per series and per second in
-//! memory, and writes the aggregates to a [`Store`] every flush interval.
+//! 2.0 and Go's net/rpc/jsonrpc, or plain statsd lines) and, optionally, a
+//! datagram socket, UDP and TCP (plain statsd/DogStatsD lines), aggregates
+//! them per series and per second in memory, and writes the aggregates to a
+//! [`Store`] every flush interval.
 //!
 //! Embedding: [`start`] runs the server on the caller's tokio runtime and
 //! returns a [`ServerHandle`] for stats and graceful shutdown.
@@ -14,17 +15,25 @@ mod clock;
 pub mod config;
 mod connection;
 mod datagram;
+mod exporter;
 mod flush_task;
 mod flusher;
+mod http;
 mod ingest;
+mod listeners;
 mod output;
 mod pace;
+mod plain_stream;
 mod registry;
+mod reject_log;
 mod rpc;
 mod server_id;
 mod shared;
 mod socket_file;
 mod stats;
+mod statsd_lines;
+mod stream_input;
+mod tcp;
 mod udp;
 
 use std::path::{Path, PathBuf};
@@ -34,12 +43,13 @@ use hawkeye_protocol::jsonrpc::StatsResult;
 use hawkeye_store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use config::{ConfigError, ServerConfig, StoreSettings};
 
 use registry::Admission;
 use shared::Shared;
+use statsd_lines::Listener;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -56,6 +66,16 @@ pub enum ServerError {
     },
     #[error("HAWKEYE_UDP_ADDR {addr}: {source}")]
     Udp {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HAWKEYE_HTTP_ADDR {addr}: {source}")]
+    Http {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HAWKEYE_TCP_ADDR {addr}: {source}")]
+    Tcp {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
@@ -79,6 +99,8 @@ impl ServerError {
 /// A running server.
 pub struct ServerHandle {
     socket_path: PathBuf,
+    tcp_addr: Option<std::net::SocketAddr>,
+    http_addr: Option<std::net::SocketAddr>,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     /// Ends with the number of answered events that could not be written.
@@ -88,6 +110,17 @@ pub struct ServerHandle {
 impl ServerHandle {
     pub fn socket_path(&self) -> &Path {
         &self.socket_path
+    }
+
+    /// The address the TCP listener is bound to (its port chosen by the
+    /// system when `HAWKEYE_TCP_ADDR` asked for port 0).
+    pub fn tcp_addr(&self) -> Option<std::net::SocketAddr> {
+        self.tcp_addr
+    }
+
+    /// The address `/metrics` is served on (see [`ServerHandle::tcp_addr`]).
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http_addr
     }
 
     pub fn stats(&self) -> StatsResult {
@@ -129,33 +162,9 @@ pub async fn start_with_flush_runtime(
     store: Arc<dyn Store>,
     flush_runtime: tokio::runtime::Handle,
 ) -> Result<ServerHandle, ServerError> {
-    let listener = socket_file::bind_stream(&config.socket_path, config.socket_mode)?;
-    let datagram = match &config.dgram_socket_path {
-        Some(path) => match socket_file::bind_datagram(path, config.socket_mode) {
-            Ok(socket) => Some(socket),
-            Err(e) => {
-                socket_file::remove(&config.socket_path);
-                return Err(e);
-            }
-        },
-        None => None,
-    };
-    let udp = match config.udp_addr {
-        Some(addr) => match udp::bind(addr, config.udp_rcvbuf) {
-            Ok((socket, granted, inode)) => {
-                info!(%addr, receive_buffer = granted, "statsd UDP listener");
-                Some((socket, inode))
-            }
-            Err(e) => {
-                socket_file::remove(&config.socket_path);
-                if let Some(path) = &config.dgram_socket_path {
-                    socket_file::remove(path);
-                }
-                return Err(e);
-            }
-        },
-        None => None,
-    };
+    let listeners = listeners::bind(&config)?;
+    let tcp_addr = listeners.tcp.as_ref().and_then(|l| l.local_addr().ok());
+    let http_addr = listeners.http.as_ref().and_then(|l| l.local_addr().ok());
     let name = match &config.server_id {
         Some(name) => name.clone(),
         None => server_id::default_name(&config.socket_path),
@@ -169,21 +178,16 @@ pub async fn start_with_flush_runtime(
     );
     let socket_path = config.socket_path.clone();
     let shared = Arc::new(Shared::new(config, store, &name));
-    if let Some((_, inode)) = &udp {
+    if let Some((_, inode)) = &listeners.udp {
         shared.stats.set_udp_inode(*inode);
     }
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let udp = udp.map(|(socket, _)| socket);
     let flusher = flush_runtime.spawn(flush_task::run(shared.clone(), shutdown_rx.clone()));
-    let task = tokio::spawn(run(
-        shared.clone(),
-        listener,
-        (datagram, udp),
-        flusher,
-        shutdown_rx,
-    ));
+    let task = tokio::spawn(run(shared.clone(), listeners, flusher, shutdown_rx));
     Ok(ServerHandle {
         socket_path,
+        tcp_addr,
+        http_addr,
         shared,
         shutdown,
         task,
@@ -192,25 +196,19 @@ pub async fn start_with_flush_runtime(
 
 async fn run(
     shared: Arc<Shared>,
-    listener: tokio::net::UnixListener,
-    (datagram, udp): (
-        Option<tokio::net::UnixDatagram>,
-        Option<tokio::net::UdpSocket>,
-    ),
+    listeners: listeners::Listeners,
     flusher: tokio::task::JoinHandle<()>,
     mut shutdown: watch::Receiver<bool>,
 ) -> u64 {
-    let mut datagram_tasks = Vec::new();
-    let max_bytes = shared.config.dgram_max_bytes;
-    if let Some(socket) = datagram {
-        let serve = datagram::serve(shared.clone(), socket, max_bytes, shutdown.clone());
-        datagram_tasks.push(tokio::spawn(serve));
-    }
-    if let Some(socket) = udp {
-        let max_bytes = max_bytes.min(datagram::LARGEST_UDP);
-        let serve = datagram::serve(shared.clone(), socket, max_bytes, shutdown.clone());
-        datagram_tasks.push(tokio::spawn(serve));
-    }
+    let listeners::Listeners {
+        stream: listener,
+        datagram,
+        udp,
+        tcp,
+        http,
+    } = listeners;
+    let datagram_tasks = serve_datagrams(&shared, datagram, udp, &shutdown);
+    let http = http.map(|l| tokio::spawn(http::serve(shared.clone(), l, shutdown.clone())));
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -219,6 +217,13 @@ async fn run(
                 Err(e) => {
                     // Out of file descriptors, most likely: wait instead of spinning.
                     warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            accepted = tcp::accept(tcp.as_ref()) => match accepted {
+                Ok(stream) => admit_tcp(&shared, stream, &mut connections),
+                Err(e) => {
+                    warn!(error = %e, "TCP accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
             },
@@ -232,6 +237,7 @@ async fn run(
     let started = tokio::time::Instant::now();
     let deadline = started + shared.config.shutdown_timeout;
     drop(listener);
+    drop(tcp);
     // Nothing listens any more: the file goes now, so that a server started
     // meanwhile does not lose its own socket to this one's cleanup.
     socket_file::remove(&shared.config.socket_path);
@@ -252,6 +258,11 @@ async fn run(
     for task in datagram_tasks {
         let _ = task.await;
     }
+    if let Some(http) = http {
+        // A scraper's idle keep-alive connection must not hold the
+        // shutdown up: what it could still ask for is not worth the wait.
+        http.abort();
+    }
     if let Some(path) = &shared.config.dgram_socket_path {
         socket_file::remove(path);
     }
@@ -267,6 +278,53 @@ async fn run(
         "hawkeye server stopped"
     );
     lost
+}
+
+/// Reads the datagram sockets, each on a task of its own, until shutdown.
+fn serve_datagrams(
+    shared: &Arc<Shared>,
+    datagram: Option<tokio::net::UnixDatagram>,
+    udp: Option<(tokio::net::UdpSocket, u64)>,
+    shutdown: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    let max_bytes = shared.config.dgram_max_bytes;
+    if let Some(socket) = datagram {
+        let serve = datagram::serve(
+            shared.clone(),
+            socket,
+            max_bytes,
+            Listener::Datagram,
+            shutdown.clone(),
+        );
+        tasks.push(tokio::spawn(serve));
+    }
+    if let Some((socket, _)) = udp {
+        let max_bytes = max_bytes.min(datagram::LARGEST_UDP);
+        let serve = datagram::serve(
+            shared.clone(),
+            socket,
+            max_bytes,
+            Listener::Udp,
+            shutdown.clone(),
+        );
+        tasks.push(tokio::spawn(serve));
+    }
+    tasks
+}
+
+/// Serves a new TCP connection, or closes it when the server is at
+/// `HAWKEYE_MAX_CONNECTIONS` (nothing is said: it reads no answers).
+fn admit_tcp(shared: &Arc<Shared>, stream: tokio::net::TcpStream, connections: &mut JoinSet<()>) {
+    match shared.registry.admit(&shared.stats) {
+        Admission::Admitted(entry) => {
+            connections.spawn(plain_stream::serve(shared.clone(), stream, entry));
+        }
+        Admission::Refused => {
+            stats::Stats::bump(&shared.stats.connections_refused);
+            debug!("TCP connection refused: HAWKEYE_MAX_CONNECTIONS reached, none idle");
+        }
+    }
 }
 
 /// Serves a new connection, or tells it why not.

@@ -6,8 +6,10 @@ use hawkeye_store::{Store, StoreError};
 
 use crate::aggregator::{self, Aggregator};
 use crate::config::ServerConfig;
+use crate::exporter::Exporter;
 use crate::flusher::Flusher;
 use crate::registry::Registry;
+use crate::reject_log::{Listener, RejectLog};
 use crate::server_id;
 use crate::stats::Stats;
 
@@ -18,6 +20,10 @@ pub(crate) struct Shared {
     pub stats: Stats,
     pub flusher: Flusher,
     pub registry: Registry,
+    /// What `/metrics` shows of the series, when `HAWKEYE_HTTP_ADDR` is set.
+    pub exporter: Option<Arc<Exporter>>,
+    /// One per [`Listener`], in [`Listener::ALL`]'s order.
+    reject_logs: [RejectLog; 4],
 }
 
 impl Shared {
@@ -28,8 +34,20 @@ impl Shared {
             config.max_buffered,
             config.retention.as_secs() as i64,
         );
+        let interval = config.reject_log_interval;
+        let exporter = config.http_addr.map(|_| {
+            Arc::new(Exporter::new(
+                config.max_series,
+                config.max_buffered,
+                config.retention.as_secs() as i64,
+            ))
+        });
+        let flusher = Flusher::new(store.clone(), config.flush_interval, server_id::id_of(name))
+            .export_to(exporter.clone());
         Shared {
-            flusher: Flusher::new(store.clone(), config.flush_interval, server_id::id_of(name)),
+            exporter,
+            reject_logs: Listener::ALL.map(|l| RejectLog::new(l.name(), interval)),
+            flusher,
             registry: Registry::new(
                 config.max_connections,
                 config.max_pending_bytes,
@@ -40,6 +58,11 @@ impl Shared {
             aggregator: Mutex::new(aggregator),
             stats: Stats::default(),
         }
+    }
+
+    /// Where lines refused on `listener` are logged.
+    pub fn reject_log(&self, listener: Listener) -> &RejectLog {
+        &self.reject_logs[listener as usize]
     }
 
     pub fn aggregator(&self) -> MutexGuard<'_, Aggregator> {

@@ -1,9 +1,11 @@
 //! Unmodified statsd clients from PyPI read back exactly: the `statsd`
-//! package over UDP, and Datadog's official `datadog` package over UDP and
+//! package over UDP and TCP, and Datadog's official `datadog` package over UDP and
 //! over the Unix datagram socket with `DD_CARDINALITY` and `DD_EXTERNAL_ENV`
 //! set (so every line carries `|card:` and `|e:`), including an event, a
 //! service check and a negative gauge (DogStatsD's "set to"). Nothing is
-//! rejected. Needs `python3 -m pip install statsd datadog` (.ci/run does).
+//! rejected; and npm's hot-shots over the datagram socket. Needs
+//! `python3 -m pip install statsd datadog` and `npm ci` in .ci/node (.ci/run
+//! does both).
 
 mod common;
 
@@ -73,6 +75,15 @@ async fn eventually(c: &mut Client, q: Value, want: Value) -> Value {
     }
 }
 
+/// A `metric.query` of `metric` over 5 minutes, with `extra` params.
+fn q(metric: &str, extra: Value) -> Value {
+    let mut q = json!({"metric": metric, "window": "5m"});
+    q.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    q
+}
+
 fn free_udp_port() -> u16 {
     let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     probe.local_addr().unwrap().port()
@@ -112,13 +123,6 @@ async fn python_statsd_and_datadog_clients_read_back_exactly() {
     assert!(wire.contains("|card:orchestrator"), "{wire}");
 
     let mut c = Client::connect(&server.socket()).await;
-    let q = |metric: &str, extra: Value| {
-        let mut q = json!({"metric": metric, "window": "5m"});
-        q.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        q
-    };
     let sends = json!(f64::from(SENDS));
     // The UDS client sent last: once its count is whole, the others are in.
     assert_eq!(
@@ -161,4 +165,122 @@ async fn python_statsd_and_datadog_clients_read_back_exactly() {
             .await,
         json!(2.0)
     );
+}
+
+const TCP_SCRIPT: &str = r#"
+import sys
+import statsd
+
+port, n = int(sys.argv[1]), int(sys.argv[2])
+client = statsd.TCPStatsClient("127.0.0.1", port, timeout=10)
+client.connect()
+for _ in range(n):
+    client.incr("py.tcp.hits")
+client.gauge("py.tcp.temp", 5)
+client.timing("py.tcp.latency", 12)
+with client.pipeline() as pipe:
+    for _ in range(n):
+        pipe.incr("py.tcp.piped")
+client.close()
+print("sent")
+"#;
+
+/// PyPI's `statsd` over TCP (its `TCPStatsClient`, newline-delimited
+/// lines, one send per metric and a pipeline's lines in one send).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_statsd_over_tcp_reads_back_exactly() {
+    let mut t = common::TestServer::start_with(RedisServer::start(), |config| {
+        config.tcp_addr = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let port = t.handle().tcp_addr().unwrap().port();
+    let out = Command::new("python3")
+        .args(["-c", TCP_SCRIPT, &port.to_string(), &SENDS.to_string()])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut c = t.client().await;
+    let sends = json!(f64::from(SENDS));
+    // The pipeline was sent last, on the same connection: once its count
+    // is whole, everything before it is in.
+    assert_eq!(
+        eventually(&mut c, q("py.tcp.piped", json!({})), sends.clone()).await,
+        sends
+    );
+    assert_eq!(c.query(q("py.tcp.hits", json!({}))).await, sends);
+    let gauge = json!({"metric": "py.tcp.temp", "window": "5m", "type": "g"});
+    assert_eq!(c.query(gauge).await, json!(5.0));
+    let timing = json!({"metric": "py.tcp.latency", "window": "5m", "type": "ms", "agg": "max"});
+    assert_eq!(c.query(timing).await, json!(12.0));
+    let stats = c.call("server.stats", json!(null)).await["result"].clone();
+    assert_eq!(stats["lines_rejected"], json!(0), "{stats}");
+    assert_eq!(stats["lines_accepted"], json!(2 * SENDS + 2), "{stats}");
+    t.shutdown().await;
+}
+
+/// Where .ci/run installs the npm clients (`npm ci` in .ci/node).
+fn node_modules() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/node/node_modules");
+    assert!(
+        dir.join("hot-shots").is_dir(),
+        "{} has no hot-shots: run `npm ci` in .ci/node (.ci/run does)",
+        dir.display()
+    );
+    dir
+}
+
+/// npm's hot-shots, unmodified, over the Unix datagram socket, its lines
+/// packed in 8 KiB datagrams: every count reads back, nothing is rejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_hot_shots_over_the_datagram_socket_reads_back_exactly() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dgram = dir.path().join("dsd.sock");
+    let server = ServerProcess::start(&redis, &[("HAWKEYE_DGRAM_SOCKET", dgram.to_str().unwrap())]);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/hot_shots.js");
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(&dgram)
+        .arg(SENDS.to_string())
+        .env("NODE_PATH", node_modules())
+        .output()
+        .expect("run node (apt-get install nodejs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("sent"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut c = Client::connect(&server.socket()).await;
+    // The check was sent last: once it is in, everything before it is.
+    let check = q(
+        "node.hs.check",
+        json!({"type": "g", "tags": {"env": "prod"}}),
+    );
+    assert_eq!(eventually(&mut c, check, json!(2.0)).await, json!(2.0));
+    let tags = json!({"tags": {"team": "a", "service": "node-app"}});
+    assert_eq!(
+        c.query(q("node.hs.hits", tags)).await,
+        json!(f64::from(SENDS))
+    );
+    let last = |m: &str| q(m, json!({"type": "g", "agg": "last"}));
+    assert_eq!(c.query(last("node.hs.temp")).await, json!(21.5));
+    let dist = |agg: &str| q("node.hs.size", json!({"type": "d", "agg": agg}));
+    assert_eq!(c.query(dist("count")).await, json!(2.0));
+    assert_eq!(c.query(dist("max")).await, json!(7.0));
+    let latency = q("node.hs.latency", json!({"type": "ms", "agg": "max"}));
+    assert_eq!(c.query(latency).await, json!(12.0));
+    let users = q("node.hs.users", json!({"type": "s", "agg": "unique"}));
+    assert_eq!(c.query(users).await, json!(2.0));
+    let events = q("events", json!({"tags": {"alert_type": "success"}}));
+    assert_eq!(c.query(events).await, json!(1.0));
+    let stats = c.call("server.stats", json!(null)).await["result"].clone();
+    assert_eq!(stats["lines_rejected"], json!(0), "{stats}");
+    assert_eq!(stats["lines_accepted"], json!(SENDS + 8), "{stats}");
 }

@@ -3,25 +3,10 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{error_code, TestServer};
 use hawkeye_protocol::jsonrpc::code;
 use hawkeye_testkit::RedisServer;
-use serde_json::{json, Value};
-
-/// Polls `server.stats` until `done` holds (the server has no other signal
-/// for "a flush failed" or "the buffer drained").
-async fn wait_for_stats(c: &mut common::Client, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..3000 {
-        let stats = c.call("server.stats", json!(null)).await["result"].clone();
-        if done(&stats) {
-            return stats;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("server stats never reached the expected state");
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restart_under_load_loses_nothing_within_the_buffer() {
@@ -40,7 +25,9 @@ async fn redis_restart_under_load_loses_nothing_within_the_buffer() {
         answered += r["result"]["accepted"].as_u64().unwrap();
         c.call("metric.send", json!(["outage.gauge:+1|g"])).await;
     }
-    let stats = wait_for_stats(&mut c, |s| s["store_errors"].as_u64().unwrap() > 0).await;
+    let stats = c
+        .stats_when(|s| s["store_errors"].as_u64().unwrap() > 0)
+        .await;
     assert!(stats["buffered"].as_u64().unwrap() > 0, "{stats}");
     // A query needs the store: it says so instead of answering from half the data.
     let r = c
@@ -52,7 +39,7 @@ async fn redis_restart_under_load_loses_nothing_within_the_buffer() {
     assert_eq!(error_code(&r), code::STORE_UNAVAILABLE);
 
     server.redis.restart();
-    wait_for_stats(&mut c, |s| s["buffered"].as_u64() == Some(0)).await;
+    c.stats_when(|s| s["buffered"].as_u64() == Some(0)).await;
     assert_eq!(answered, 300 * 50);
     assert_eq!(
         c.query(json!({"metric": "outage.events", "window": "5m"}))
@@ -84,7 +71,8 @@ async fn outage(server: &mut TestServer, c: &mut common::Client) {
     let r = c.call("metric.send", json!(["warm.up:1|c"])).await;
     assert_eq!(r["result"]["accepted"], json!(1), "{r}");
     server.redis.stop();
-    wait_for_stats(c, |s| s["store_errors"].as_u64().unwrap() > 0).await;
+    c.stats_when(|s| s["store_errors"].as_u64().unwrap() > 0)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +105,7 @@ async fn past_the_buffer_events_are_refused_and_counted() {
     let stats = c.call("server.stats", json!(null)).await["result"].clone();
     assert_eq!(stats["dropped"], json!(10 - room), "{stats}");
     server.redis.restart();
-    wait_for_stats(&mut c, |s| s["buffered"].as_u64() == Some(0)).await;
+    c.stats_when(|s| s["buffered"].as_u64() == Some(0)).await;
     assert_eq!(
         c.query(json!({"metric": "full.0", "window": "5m"})).await,
         json!(2.0)
@@ -147,7 +135,7 @@ async fn set_members_count_against_the_buffer() {
     let stats = c.call("server.stats", json!(null)).await["result"].clone();
     assert!(stats["buffered"].as_u64().unwrap() <= 50, "{stats}");
     server.redis.restart();
-    wait_for_stats(&mut c, |s| s["buffered"].as_u64() == Some(0)).await;
+    c.stats_when(|s| s["buffered"].as_u64() == Some(0)).await;
     assert_eq!(
         c.query(json!({"metric": "users", "window": "5m"})).await,
         json!(taken as f64)

@@ -4,6 +4,7 @@
 
 pub mod cluster_nodes;
 pub mod progress;
+pub mod prometheus;
 pub mod ready_line;
 pub mod redis_cluster;
 pub mod redis_server;
@@ -11,6 +12,7 @@ pub mod signal;
 pub mod smtp_server;
 
 pub use progress::{eventually, Progress};
+pub use prometheus::{http_get, Prometheus};
 pub use ready_line::wait_for_line;
 pub use redis_cluster::{ClusterOptions, RedisCluster};
 pub use redis_server::RedisServer;

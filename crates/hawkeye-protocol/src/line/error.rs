@@ -53,8 +53,9 @@ pub enum LineError {
     MemberTooLong { len: usize, max: usize },
 }
 
-/// Quotes at most [`SNIPPET_LEN`] bytes of `s`, cut on a character boundary.
-pub(crate) fn snippet(s: &str) -> String {
+/// Quotes at most 64 bytes (`SNIPPET_LEN`) of `s`, cut on a character boundary
+/// (as error messages and logs quote input).
+pub fn snippet(s: &str) -> String {
     if s.len() <= SNIPPET_LEN {
         return s.to_string();
     }

@@ -22,7 +22,7 @@ pub use fields::check_name;
 pub use tags::Limits;
 pub use types::{GaugeMode, MetricLine, Origin, Value};
 
-use error::snippet;
+pub use error::snippet;
 pub use fields::MAX_NAME_LEN;
 use fields::{is_ignored_dogstatsd_field, parse_timestamp};
 

@@ -147,6 +147,24 @@ impl Client {
         assert_eq!(r["result"], json!("pong"), "{r}");
     }
 
+    /// Polls `server.stats` until `done` holds of it (for states the server
+    /// signals no other way: a flush failed, lines were taken), at most
+    /// 60 s; the stats that satisfied it.
+    pub async fn stats_when(&mut self, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.call("server.stats", json!(null)).await["result"].clone();
+            if done(&s) {
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "server.stats never got there: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     pub async fn query(&mut self, params: Value) -> Value {
         let r = self.call("metric.query", params).await;
         assert!(r.get("error").is_none(), "query failed: {r}");
