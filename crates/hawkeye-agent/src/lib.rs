@@ -82,6 +82,14 @@ pub struct AgentHandle {
     grace: std::time::Duration,
 }
 
+/// Each warning of a loaded monitors file, at every load (see
+/// [`MonitorsFile::warnings`]).
+fn log_warnings(file: &MonitorsFile) {
+    for w in &file.warnings {
+        tracing::warn!("{w}");
+    }
+}
+
 /// Starts the agent on the current tokio runtime: validates the monitors
 /// (read from the file when `config.monitors` names one) against
 /// `config.retention`, starts the delivery of the outbox through `mailer`,
@@ -99,6 +107,7 @@ pub async fn start(
         }
     };
     config.validate()?;
+    log_warnings(&monitors);
     let settings = EngineSettings {
         service: config.service.clone(),
         environment: config.environment.clone(),
@@ -151,6 +160,7 @@ impl AgentHandle {
     /// and the problems are returned.
     pub fn reload(&self, monitors: MonitorsFile) -> Result<(), AgentError> {
         monitors.validate(self.retention)?;
+        log_warnings(&monitors);
         self.control
             .send(Control::Reload(Box::new(monitors)))
             .map_err(|_| AgentError::Stopped)

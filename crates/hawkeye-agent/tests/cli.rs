@@ -56,6 +56,32 @@ fn check_accepts_both_fixtures() {
 }
 
 #[test]
+fn check_accepts_interval_zero_and_prints_its_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("monitors.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nmonitors:\n  - metric: a\n    interval: 0\n    triggers:\n      - {threshold: 1, to: a@b.example}\n",
+    )
+    .unwrap();
+    let out = clean_command(&agent_binary())
+        .arg("--check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{}:4:15: interval: 0 is read as 60s",
+            path.display()
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains(": ok (1 monitors"), "{stdout}");
+}
+
+#[test]
 fn check_prints_every_problem_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("monitors.yaml");

@@ -59,7 +59,11 @@ pub fn parse_monitors(
     let mut problems = problems::Problems::default();
     let file = convert::file(&value, retention, &mut problems);
     match file {
-        Some(file) if problems.is_empty() => Ok(file),
+        Some(mut file) if problems.is_empty() => {
+            let warnings = problems.into_warnings(origin, Some(text)).to_string();
+            file.warnings = warnings.lines().map(str::to_string).collect();
+            Ok(file)
+        }
         _ => Err(problems.into_errors(origin, Some(text))),
     }
 }

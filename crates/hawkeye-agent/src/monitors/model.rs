@@ -30,6 +30,10 @@ pub const DEFAULT_GAUGE_STALE_AFTER: Duration = Duration::from_secs(300);
 pub struct MonitorsFile {
     pub version: u32,
     pub monitors: Vec<Monitor>,
+    /// What loaded, but not as written, one `file:line:col: message` each
+    /// (`interval: 0`, read as 60s as the Go original did). The agent logs
+    /// them at every load; `hawkeye check` prints them.
+    pub warnings: Vec<String>,
 }
 
 impl Default for MonitorsFile {
@@ -37,6 +41,7 @@ impl Default for MonitorsFile {
         MonitorsFile {
             version: 1,
             monitors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }
