@@ -36,7 +36,7 @@ async fn receiver() -> (String, Received) {
         .route("/ok", post(record(StatusCode::OK)))
         .route("/busy", post(record(StatusCode::SERVICE_UNAVAILABLE)))
         .route("/bad", post(record(StatusCode::BAD_REQUEST)))
-        .route("/slow", post(|| std::future::pending::<&'static str>()));
+        .route("/slow", post(std::future::pending::<&'static str>));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
