@@ -44,6 +44,9 @@ pub struct AgentConfig {
     /// How long a mail being sent is left to this agent before another may
     /// take it (`MAIL_LEASE`; longer than `SMTP_TIMEOUT`).
     pub mail_lease: Duration,
+    /// How long one webhook post may take (`WEBHOOK_TIMEOUT`; at most
+    /// `MAIL_LEASE`).
+    pub webhook_timeout: Duration,
     /// How long an alert state lives without a write (`ALERT_STATE_TTL`).
     pub state_ttl: Duration,
     /// How long shutdown waits for queued mail to go out.
@@ -73,6 +76,7 @@ impl Default for AgentConfig {
             mail_from: "hawkeye@localhost".into(),
             mail_queue: QueueConfig::default(),
             mail_lease: DEFAULT_LEASE,
+            webhook_timeout: hawkeye_notify::DEFAULT_TIMEOUT,
             state_ttl: DEFAULT_STATE_TTL,
             shutdown_grace: Duration::from_secs(5),
             evaluation_delay: DEFAULT_FLUSH_INTERVAL,
@@ -124,7 +128,7 @@ impl AgentConfig {
 
     /// Reads `MONITOR_CONFIG_FILE`, `SERVICE_NAME`, `ENVIRONMENT`,
     /// `MAIL_FROM`, `MAIL_MAX_AGE` (how long a mail is retried, default
-    /// 24h), `MAIL_LEASE`, `ALERT_STATE_TTL`, `REDIS_URL`,
+    /// 24h), `MAIL_LEASE`, `WEBHOOK_TIMEOUT`, `ALERT_STATE_TTL`, `REDIS_URL`,
     /// `HAWKEYE_KEY_PREFIX`, `HAWKEYE_RETENTION`, `HAWKEYE_FLUSH_INTERVAL`,
     /// `HAWKEYE_WATERMARK_WAIT`.
     pub fn from_reader(env: &Env) -> Result<AgentConfig, AgentError> {
@@ -145,6 +149,9 @@ impl AgentConfig {
                 .map_err(bad)?,
             mail_queue,
             mail_lease: env.duration("MAIL_LEASE", d.mail_lease).map_err(bad)?,
+            webhook_timeout: env
+                .duration("WEBHOOK_TIMEOUT", d.webhook_timeout)
+                .map_err(bad)?,
             state_ttl,
             retention: env
                 .duration("HAWKEYE_RETENTION", d.retention)
@@ -195,6 +202,13 @@ impl AgentConfig {
         if self.mail_lease < Duration::from_secs(1) {
             return Err(AgentError::Env(format!(
                 "MAIL_LEASE ({}) must be at least 1s: another agent may send a mail once its lease has run out",
+                fmt(self.mail_lease)
+            )));
+        }
+        if self.webhook_timeout.is_zero() || self.webhook_timeout > self.mail_lease {
+            return Err(AgentError::Env(format!(
+                "WEBHOOK_TIMEOUT ({}) must be more than 0s and at most MAIL_LEASE ({}): a post still running when its lease ends may be sent again by another agent",
+                fmt(self.webhook_timeout),
                 fmt(self.mail_lease)
             )));
         }
@@ -271,6 +285,13 @@ mod tests {
         .is_ok());
         let e = err(&[("MAIL_LEASE", "0s")]);
         assert!(e.starts_with("MAIL_LEASE (0s) must be at least 1s"), "{e}");
+        let e = err(&[("MAIL_LEASE", "10s"), ("WEBHOOK_TIMEOUT", "30s")]);
+        assert!(
+            e.starts_with(
+                "WEBHOOK_TIMEOUT (30s) must be more than 0s and at most MAIL_LEASE (10s)"
+            ),
+            "{e}"
+        );
         // Built in code: start() checks the same rules.
         let config = AgentConfig {
             state_ttl: Duration::from_secs(3600),

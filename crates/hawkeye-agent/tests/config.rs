@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use hawkeye_agent::{load_monitors, parse_monitors, Missing, Notifier, Op};
+use hawkeye_agent::monitors::Notifier;
+use hawkeye_agent::{load_monitors, parse_monitors, Missing, Op};
 use hawkeye_protocol::MetricKind;
 use hawkeye_store::Aggregation;
 

@@ -238,6 +238,8 @@ fn trigger(
         to: addresses("to", problems),
         cc: addresses("cc", problems),
         bcc: addresses("bcc", problems),
+        webhooks: addresses("webhook", problems),
+        webhook_format: parsed(&level, "webhook_format", problems).unwrap_or_default(),
         send_resolved: level.get("send_resolved", problems).unwrap_or(false),
         missing: parsed(&level, "missing", problems),
         runbook: raw::text(&level, "runbook", problems),

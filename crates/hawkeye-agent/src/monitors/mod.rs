@@ -27,8 +27,8 @@ use std::time::Duration;
 
 pub use maintenance::{MaintenanceWindow, Weekday};
 pub use model::{
-    Missing, Monitor, MonitorsFile, Notifier, Op, Trigger, DEFAULT_GAUGE_STALE_AFTER,
-    DEFAULT_INTERVAL, DEFAULT_RUN_EVERY,
+    Missing, Monitor, MonitorsFile, Notifier, Op, Trigger, WebhookFormat,
+    DEFAULT_GAUGE_STALE_AFTER, DEFAULT_INTERVAL, DEFAULT_RUN_EVERY,
 };
 pub use problems::{ConfigErrors, ConfigProblem};
 
