@@ -223,9 +223,9 @@ impl Delivery {
                 if let Some(attempts) = self.attempts.remove(&entry.id) {
                     tracing::info!(id = %entry.id, attempts = attempts + 1, "mail sent after retrying");
                 }
-                let (down, what) = self.down(via);
+                let (down, _, back) = self.down(via);
                 if std::mem::take(down) {
-                    tracing::info!("{what} available again; sending the outbox");
+                    tracing::info!("{back}; sending the outbox");
                 }
                 Settle::Done
             }
@@ -238,9 +238,9 @@ impl Delivery {
                     .initial_backoff
                     .saturating_mul(1 << (*attempts - 1).min(20))
                     .min(self.config.max_backoff);
-                let (down, what) = self.down(via);
+                let (down, cannot, _) = self.down(via);
                 if !std::mem::replace(down, true) {
-                    tracing::warn!(error = %e, "{what} unavailable; it stays in the outbox and is retried with backoff");
+                    tracing::warn!(error = %e, "{cannot}; it stays in the outbox and is retried with backoff");
                 } else {
                     tracing::debug!(error = %e, id = %entry.id, ?backoff, "retry failed");
                 }
@@ -264,11 +264,20 @@ impl Delivery {
         }
     }
 
-    /// Whether mail (or webhooks) were last found down, and its name.
-    fn down(&mut self, via: Via) -> (&mut bool, &'static str) {
+    /// Whether mail (or webhooks) were last found down, and what the log
+    /// says when they go down and when they are back.
+    fn down(&mut self, via: Via) -> (&mut bool, &'static str, &'static str) {
         match via {
-            Via::Mail => (&mut self.mail_down, "mail server"),
-            Via::Webhook => (&mut self.hooks_down, "webhook"),
+            Via::Mail => (
+                &mut self.mail_down,
+                "cannot send mail",
+                "mail server available again",
+            ),
+            Via::Webhook => (
+                &mut self.hooks_down,
+                "cannot post to a webhook",
+                "webhook available again",
+            ),
         }
     }
 

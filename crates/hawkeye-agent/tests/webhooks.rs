@@ -100,18 +100,47 @@ fn delivery(store: Arc<dyn hawkeye_store::Store>, mailer: Arc<RecordingMailer>) 
     )
 }
 
-#[tokio::test]
-async fn a_firing_and_its_resolve_reach_every_webhook_under_one_episode_id() {
+/// An engine over the in-memory store with `monitors`, its delivery, and
+/// what they talk to; the counter is over the threshold at `t0`.
+struct Setup {
+    r: Arc<Receiver>,
+    mailer: Arc<RecordingMailer>,
+    t0: u64,
+    engine: hawkeye_agent::Engine,
+    delivery: Delivery,
+    _queue: Queue,
+}
+
+/// `monitors` gets the receiver's base URL.
+async fn setup(monitors: impl FnOnce(&str) -> MonitorsFile) -> Setup {
     let (base, r) = receiver().await;
     let store = memory();
     let mailer = Arc::new(RecordingMailer::default());
     let q = queue(mailer.clone());
     let t0 = base_ms();
-    let monitors = file(&base, &["/a", "/b"], "        to: [oncall@example.com]\n");
-    let mut e = engine(&monitors, store.clone(), &q, t0);
-    let mut d = delivery(store.clone(), mailer.clone());
-
+    let engine = engine(&monitors(&base), store.clone(), &q, t0);
+    let delivery = delivery(store.clone(), mailer.clone());
     count(&*store, "http.errors", secs(t0), 5.0).await;
+    Setup {
+        r,
+        mailer,
+        t0,
+        engine,
+        delivery,
+        _queue: q,
+    }
+}
+
+#[tokio::test]
+async fn a_firing_and_its_resolve_reach_every_webhook_under_one_episode_id() {
+    let Setup {
+        r,
+        mailer,
+        t0,
+        engine: mut e,
+        delivery: mut d,
+        ..
+    } = setup(|base| file(base, &["/a", "/b"], "        to: [oncall@example.com]\n")).await;
     e.tick(t0).await;
     d.drain(wall_ms).await;
     // No data at the next check: a counter's empty window is 0, resolved.
@@ -144,20 +173,21 @@ async fn a_firing_and_its_resolve_reach_every_webhook_under_one_episode_id() {
 
 #[tokio::test]
 async fn a_receiver_that_is_down_is_retried_in_order_and_holds_back_nothing_else() {
-    let (base, r) = receiver().await;
-    let store = memory();
-    let mailer = Arc::new(RecordingMailer::default());
-    let q = queue(mailer.clone());
-    let t0 = base_ms();
-    let monitors = file(
-        &base,
-        &["/flaky", "/ok"],
-        "        to: [oncall@example.com]\n",
-    );
-    let mut e = engine(&monitors, store.clone(), &q, t0);
-    let mut d = delivery(store.clone(), mailer.clone());
-
-    count(&*store, "http.errors", secs(t0), 5.0).await;
+    let Setup {
+        r,
+        mailer,
+        t0,
+        engine: mut e,
+        delivery: mut d,
+        ..
+    } = setup(|base| {
+        file(
+            base,
+            &["/flaky", "/ok"],
+            "        to: [oncall@example.com]\n",
+        )
+    })
+    .await;
     e.tick(t0).await;
     e.tick(t0 + 10 * S).await;
     d.drain(wall_ms).await;
@@ -194,16 +224,14 @@ async fn a_receiver_that_is_down_is_retried_in_order_and_holds_back_nothing_else
 
 #[tokio::test]
 async fn a_webhook_only_trigger_posts_slacks_body() {
-    let (base, r) = receiver().await;
-    let store = memory();
-    let mailer = Arc::new(RecordingMailer::default());
-    let q = queue(mailer.clone());
-    let t0 = base_ms();
-    let monitors = file(&base, &["/slack"], "        webhook_format: slack\n");
-    let mut e = engine(&monitors, store.clone(), &q, t0);
-    let mut d = delivery(store.clone(), mailer.clone());
-
-    count(&*store, "http.errors", secs(t0), 5.0).await;
+    let Setup {
+        r,
+        mailer,
+        t0,
+        engine: mut e,
+        delivery: mut d,
+        ..
+    } = setup(|base| file(base, &["/slack"], "        webhook_format: slack\n")).await;
     e.tick(t0).await;
     d.drain(wall_ms).await;
     let posts = r.posts_to("/slack");
