@@ -100,7 +100,7 @@ fn check_prints_every_problem_and_exits_1() {
         [
             format!("{origin}:4:16: p95 does not apply to a counter (use sum, rate)"),
             format!("{origin}:7:13: unknown op \"=>\" (expected >=, >, < or <=)"),
-            format!("{origin}:8:9: `to` needs at least one address (or use `notifier: log`)"),
+            format!("{origin}:8:9: `to` needs at least one address (or give a `webhook`, or use `notifier: log`)"),
         ],
         "{stdout}"
     );
