@@ -44,6 +44,9 @@ pub struct AgentConfig {
     /// How long a mail being sent is left to this agent before another may
     /// take it (`MAIL_LEASE`; longer than `SMTP_TIMEOUT`).
     pub mail_lease: Duration,
+    /// How long one webhook post may take (`WEBHOOK_TIMEOUT`); an attempt
+    /// is cut at `MAIL_LEASE` in any case.
+    pub webhook_timeout: Duration,
     /// How long an alert state lives without a write (`ALERT_STATE_TTL`).
     pub state_ttl: Duration,
     /// How long shutdown waits for queued mail to go out.
@@ -73,6 +76,7 @@ impl Default for AgentConfig {
             mail_from: "hawkeye@localhost".into(),
             mail_queue: QueueConfig::default(),
             mail_lease: DEFAULT_LEASE,
+            webhook_timeout: hawkeye_notify::DEFAULT_TIMEOUT,
             state_ttl: DEFAULT_STATE_TTL,
             shutdown_grace: Duration::from_secs(5),
             evaluation_delay: DEFAULT_FLUSH_INTERVAL,
@@ -124,7 +128,7 @@ impl AgentConfig {
 
     /// Reads `MONITOR_CONFIG_FILE`, `SERVICE_NAME`, `ENVIRONMENT`,
     /// `MAIL_FROM`, `MAIL_MAX_AGE` (how long a mail is retried, default
-    /// 24h), `MAIL_LEASE`, `ALERT_STATE_TTL`, `REDIS_URL`,
+    /// 24h), `MAIL_LEASE`, `WEBHOOK_TIMEOUT`, `ALERT_STATE_TTL`, `REDIS_URL`,
     /// `HAWKEYE_KEY_PREFIX`, `HAWKEYE_RETENTION`, `HAWKEYE_FLUSH_INTERVAL`,
     /// `HAWKEYE_WATERMARK_WAIT`.
     pub fn from_reader(env: &Env) -> Result<AgentConfig, AgentError> {
@@ -145,6 +149,9 @@ impl AgentConfig {
                 .map_err(bad)?,
             mail_queue,
             mail_lease: env.duration("MAIL_LEASE", d.mail_lease).map_err(bad)?,
+            webhook_timeout: env
+                .duration("WEBHOOK_TIMEOUT", d.webhook_timeout)
+                .map_err(bad)?,
             state_ttl,
             retention: env
                 .duration("HAWKEYE_RETENTION", d.retention)
@@ -197,6 +204,11 @@ impl AgentConfig {
                 "MAIL_LEASE ({}) must be at least 1s: another agent may send a mail once its lease has run out",
                 fmt(self.mail_lease)
             )));
+        }
+        if self.webhook_timeout.is_zero() {
+            return Err(AgentError::Env(
+                "WEBHOOK_TIMEOUT (0s) must be more than 0s".to_string(),
+            ));
         }
         Ok(())
     }
@@ -271,6 +283,14 @@ mod tests {
         .is_ok());
         let e = err(&[("MAIL_LEASE", "0s")]);
         assert!(e.starts_with("MAIL_LEASE (0s) must be at least 1s"), "{e}");
+        let e = err(&[("WEBHOOK_TIMEOUT", "0s")]);
+        assert!(
+            e.starts_with("WEBHOOK_TIMEOUT (0s) must be more than 0s"),
+            "{e}"
+        );
+        // A short lease with the default webhook timeout starts: the lease
+        // ends an attempt in any case.
+        assert!(AgentConfig::from_reader(&Env::from_pairs(&[("MAIL_LEASE", "3s")])).is_ok());
         // Built in code: start() checks the same rules.
         let config = AgentConfig {
             state_ttl: Duration::from_secs(3600),

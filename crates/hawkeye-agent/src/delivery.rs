@@ -1,7 +1,9 @@
-//! Sending what the outbox holds (`docs/alerts.md`, "Delivery").
+//! Sending what the outbox holds (`docs/alerts.md`, "Delivery"): mail
+//! through the [`Mailer`], webhook posts through the [`Notifier`].
 //!
-//! A mail is recorded in the store's outbox with the state change that
-//! calls for it, and removed only when the relay has accepted it. This task
+//! A mail (or post) is recorded in the store's outbox with the state change
+//! that calls for it, and removed only when the relay (or receiver) has
+//! accepted it. This task
 //! claims due entries with a lease (so two agents sharing a store do not
 //! both send one), sends them, and settles each: removed when accepted or
 //! refused for good, due again after a backoff when the relay is down or
@@ -15,11 +17,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hawkeye_mail::{MailError, Mailer, QueueConfig, QueueStats};
+use hawkeye_mail::{Mailer, QueueConfig, QueueStats};
+use hawkeye_notify::Notifier;
 use hawkeye_store::{OutboxEntry, Settle, Store, StoreError};
 use tokio::sync::{watch, Notify};
 
-use crate::outbox::OutboxMail;
+use crate::outbox::{OutboxHook, OutboxMail, Outboxed};
 use crate::state::UnixMillis;
 
 /// How long a claimed entry is left to its claimant before another agent
@@ -33,30 +36,44 @@ pub const POLL: Duration = Duration::from_millis(500);
 pub struct Delivery {
     store: Arc<dyn Store>,
     mailer: Arc<dyn Mailer>,
+    notifier: Arc<dyn Notifier>,
     config: QueueConfig,
     lease: Duration,
     /// Failed attempts per entry, for the backoff.
     attempts: HashMap<String, u32>,
     stats: QueueStats,
     mail_down: bool,
+    hooks_down: bool,
     store_down: bool,
 }
 
+/// Which way an entry goes, for the log.
+#[derive(Clone, Copy)]
+enum Via {
+    Mail,
+    Webhook,
+}
+
 enum Outcome {
-    Sent,
-    Retry(MailError),
+    Sent(Via),
+    Retry(Via, String),
     /// Not tried: an earlier mail of the same trigger is to be retried.
     Deferred,
     Expired,
     Failed(String),
 }
 
-/// The claimed entries by trigger, each group in the order claimed (the
-/// order they were recorded); an entry that cannot be read is alone.
-fn by_trigger(entries: &[OutboxEntry]) -> Vec<Vec<&OutboxEntry>> {
-    let mut groups: Vec<(Option<String>, Vec<&OutboxEntry>)> = Vec::new();
+/// The claimed entries by channel (a trigger's mail, or its posts to one
+/// URL: [`Outboxed::channel`]), each group in the order claimed (the order
+/// they were recorded); an entry that cannot be read is alone.
+fn by_channel(entries: &[OutboxEntry]) -> Vec<Vec<&OutboxEntry>> {
+    type Channel = Option<(String, String)>;
+    let mut groups: Vec<(Channel, Vec<&OutboxEntry>)> = Vec::new();
     for entry in entries {
-        let key = OutboxMail::from_json(&entry.body).ok().map(|m| m.key);
+        let key = Outboxed::from_json(&entry.body).ok().map(|o| {
+            let (key, url) = o.channel();
+            (key.to_string(), url.to_string())
+        });
         match groups.iter_mut().find(|(k, _)| key.is_some() && *k == key) {
             Some((_, group)) => group.push(entry),
             None => groups.push((key, vec![entry])),
@@ -66,20 +83,25 @@ fn by_trigger(entries: &[OutboxEntry]) -> Vec<Vec<&OutboxEntry>> {
 }
 
 impl Delivery {
+    /// Delivery of mail through `mailer` and of webhook posts through
+    /// `notifier`.
     pub fn new(
         store: Arc<dyn Store>,
         mailer: Arc<dyn Mailer>,
+        notifier: Arc<dyn Notifier>,
         config: QueueConfig,
         lease: Duration,
     ) -> Delivery {
         Delivery {
             store,
             mailer,
+            notifier,
             config,
             lease,
             attempts: HashMap::new(),
             stats: QueueStats::default(),
             mail_down: false,
+            hooks_down: false,
             store_down: false,
         }
     }
@@ -104,7 +126,7 @@ impl Delivery {
         };
         self.store_down = false;
         self.stats.queued += entries.len() as u64;
-        let groups = by_trigger(&entries);
+        let groups = by_channel(&entries);
         let sends = groups.iter().map(|g| self.send_in_order(g, now));
         let outcomes = futures::future::join_all(sends).await;
         for (group, outcomes) in groups.iter().zip(outcomes) {
@@ -134,7 +156,10 @@ impl Delivery {
     async fn send_in_order(&self, group: &[&OutboxEntry], now: UnixMillis) -> Vec<Outcome> {
         let mut outcomes = Vec::with_capacity(group.len());
         for entry in group {
-            if matches!(outcomes.last(), Some(Outcome::Retry(_) | Outcome::Deferred)) {
+            if matches!(
+                outcomes.last(),
+                Some(Outcome::Retry(..) | Outcome::Deferred)
+            ) {
                 outcomes.push(Outcome::Deferred);
                 continue;
             }
@@ -144,40 +169,67 @@ impl Delivery {
     }
 
     async fn send(&self, entry: &OutboxEntry, now: UnixMillis) -> Outcome {
-        let stored = match OutboxMail::from_json(&entry.body) {
+        let stored = match Outboxed::from_json(&entry.body) {
             Ok(stored) => stored,
             Err(e) => return Outcome::Failed(format!("unreadable outbox entry: {e}")),
         };
-        let age = Duration::from_millis(now.saturating_sub(stored.created));
+        let age = Duration::from_millis(now.saturating_sub(stored.created()));
         if age > self.config.max_age {
             return Outcome::Expired;
         }
-        // Once the lease runs out another agent may send this mail: the
-        // attempt stops then, whatever the mailer's own timeouts.
-        match tokio::time::timeout(self.lease, self.mailer.send(stored.mail())).await {
-            Ok(Ok(())) => Outcome::Sent,
-            Ok(Err(e)) if e.is_retryable() => Outcome::Retry(e),
-            Ok(Err(e)) => Outcome::Failed(e.to_string()),
-            Err(_) => Outcome::Retry(MailError::Unavailable(format!(
-                "the attempt took longer than its lease ({}, MAIL_LEASE)",
-                humantime::format_duration(self.lease)
-            ))),
+        // Once the lease runs out another agent may send this entry: the
+        // attempt stops then, whatever the mailer's or notifier's own
+        // timeouts.
+        let (via, attempt) = match &stored {
+            Outboxed::Mail(m) => (Via::Mail, self.mail(m)),
+            Outboxed::Hook(h) => (Via::Webhook, self.post(h)),
+        };
+        match tokio::time::timeout(self.lease, attempt).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Retry(
+                via,
+                format!(
+                    "the attempt took longer than its lease ({}, MAIL_LEASE)",
+                    humantime::format_duration(self.lease)
+                ),
+            ),
         }
+    }
+
+    fn mail<'a>(&'a self, m: &'a OutboxMail) -> futures::future::BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            match self.mailer.send(m.mail()).await {
+                Ok(()) => Outcome::Sent(Via::Mail),
+                Err(e) if e.is_retryable() => Outcome::Retry(Via::Mail, e.to_string()),
+                Err(e) => Outcome::Failed(e.to_string()),
+            }
+        })
+    }
+
+    fn post<'a>(&'a self, h: &'a OutboxHook) -> futures::future::BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            match self.notifier.post(&h.webhook()).await {
+                Ok(()) => Outcome::Sent(Via::Webhook),
+                Err(e) if e.is_retryable() => Outcome::Retry(Via::Webhook, e.to_string()),
+                Err(e) => Outcome::Failed(e.to_string()),
+            }
+        })
     }
 
     fn settle(&mut self, entry: &OutboxEntry, outcome: Outcome, now: UnixMillis) -> Settle {
         match outcome {
-            Outcome::Sent => {
+            Outcome::Sent(via) => {
                 self.stats.sent += 1;
                 if let Some(attempts) = self.attempts.remove(&entry.id) {
                     tracing::info!(id = %entry.id, attempts = attempts + 1, "mail sent after retrying");
                 }
-                if std::mem::take(&mut self.mail_down) {
-                    tracing::info!("mail server available again; sending the outbox");
+                let (down, _, back) = self.down(via);
+                if std::mem::take(down) {
+                    tracing::info!("{back}; sending the outbox");
                 }
                 Settle::Done
             }
-            Outcome::Retry(e) => {
+            Outcome::Retry(via, e) => {
                 self.stats.retries += 1;
                 let attempts = self.attempts.entry(entry.id.clone()).or_insert(0);
                 *attempts += 1;
@@ -186,10 +238,11 @@ impl Delivery {
                     .initial_backoff
                     .saturating_mul(1 << (*attempts - 1).min(20))
                     .min(self.config.max_backoff);
-                if !std::mem::replace(&mut self.mail_down, true) {
-                    tracing::warn!(error = %e, "cannot send mail; it stays in the outbox and is retried with backoff");
+                let (down, cannot, _) = self.down(via);
+                if !std::mem::replace(down, true) {
+                    tracing::warn!(error = %e, "{cannot}; it stays in the outbox and is retried with backoff");
                 } else {
-                    tracing::debug!(error = %e, id = %entry.id, ?backoff, "mail retry failed");
+                    tracing::debug!(error = %e, id = %entry.id, ?backoff, "retry failed");
                 }
                 Settle::RetryAt(now.saturating_add(backoff.as_millis() as u64))
             }
@@ -197,7 +250,7 @@ impl Delivery {
                 self.stats.dropped += 1;
                 self.stats.expired += 1;
                 self.attempts.remove(&entry.id);
-                tracing::error!(id = %entry.id, "mail dropped: still not sent after {:?} (MAIL_MAX_AGE)", self.config.max_age);
+                tracing::error!(id = %entry.id, "notification dropped: still not sent after {:?} (MAIL_MAX_AGE)", self.config.max_age);
                 Settle::Done
             }
             // Settled by the caller, after the mail it waited for.
@@ -205,9 +258,26 @@ impl Delivery {
             Outcome::Failed(e) => {
                 self.stats.failed += 1;
                 self.attempts.remove(&entry.id);
-                tracing::error!(id = %entry.id, error = %e, "mail not sent and not retried");
+                tracing::error!(id = %entry.id, error = %e, "notification not sent and not retried");
                 Settle::Done
             }
+        }
+    }
+
+    /// Whether mail (or webhooks) were last found down, and what the log
+    /// says when they go down and when they are back.
+    fn down(&mut self, via: Via) -> (&mut bool, &'static str, &'static str) {
+        match via {
+            Via::Mail => (
+                &mut self.mail_down,
+                "cannot send mail",
+                "mail server available again",
+            ),
+            Via::Webhook => (
+                &mut self.hooks_down,
+                "cannot post to a webhook",
+                "webhook available again",
+            ),
         }
     }
 

@@ -40,6 +40,7 @@ pub mod silence;
 pub mod state;
 pub mod state_key;
 pub mod template;
+pub mod webhook;
 pub mod yaml_location;
 
 use std::sync::{Arc, Mutex};
@@ -53,9 +54,10 @@ pub use agent_config::{load_dotenv, AgentConfig, MonitorsSource};
 pub use delivery::Delivery;
 pub use engine::{Engine, EngineSettings, EngineStats, Notified, TickReport};
 pub use error::AgentError;
+pub use hawkeye_notify::{HttpNotifier, Notifier, NotifyError, Webhook};
 pub use monitors::{
-    load_monitors, parse_monitors, ConfigErrors, ConfigProblem, Missing, Monitor, MonitorsFile,
-    Notifier, Op, Trigger,
+    load_monitors, parse_monitors, ConfigErrors, ConfigProblem, Missing, Monitor, MonitorsFile, Op,
+    Trigger, WebhookFormat,
 };
 pub use silence::{Silence, SilenceError};
 
@@ -82,6 +84,14 @@ pub struct AgentHandle {
     grace: std::time::Duration,
 }
 
+/// Each warning of a loaded monitors file, at every load (see
+/// [`MonitorsFile::warnings`]).
+fn log_warnings(file: &MonitorsFile) {
+    for w in &file.warnings {
+        tracing::warn!("{w}");
+    }
+}
+
 /// Starts the agent on the current tokio runtime: validates the monitors
 /// (read from the file when `config.monitors` names one) against
 /// `config.retention`, starts the delivery of the outbox through `mailer`,
@@ -91,6 +101,19 @@ pub async fn start(
     store: Arc<dyn Store>,
     mailer: Arc<dyn Mailer>,
 ) -> Result<AgentHandle, AgentError> {
+    let notifier = HttpNotifier::new(config.webhook_timeout)
+        .map_err(|e| AgentError::Env(format!("cannot set up webhooks: {e}")))?;
+    start_with_notifier(config, store, mailer, Arc::new(notifier)).await
+}
+
+/// [`start`], posting webhooks through `notifier` (an application's own)
+/// instead of the built-in HTTP one.
+pub async fn start_with_notifier(
+    config: AgentConfig,
+    store: Arc<dyn Store>,
+    mailer: Arc<dyn Mailer>,
+    notifier: Arc<dyn Notifier>,
+) -> Result<AgentHandle, AgentError> {
     let monitors = match config.monitors {
         MonitorsSource::File(ref path) => load_monitors(path, config.retention)?,
         MonitorsSource::Inline(ref file) => {
@@ -99,6 +122,7 @@ pub async fn start(
         }
     };
     config.validate()?;
+    log_warnings(&monitors);
     let settings = EngineSettings {
         service: config.service.clone(),
         environment: config.environment.clone(),
@@ -119,7 +143,13 @@ pub async fn start(
         config.evaluation_delay,
         config.watermark_wait,
     );
-    let delivery = Delivery::new(store, mailer, config.mail_queue.clone(), config.mail_lease);
+    let delivery = Delivery::new(
+        store,
+        mailer,
+        notifier,
+        config.mail_queue.clone(),
+        config.mail_lease,
+    );
     let (stop_delivery, stop_rx) = watch::channel(false);
     let mail_stats = Arc::new(Mutex::new(QueueStats::default()));
     let delivery = tokio::spawn(delivery::run(delivery, wake, stop_rx, mail_stats.clone()));
@@ -151,6 +181,7 @@ impl AgentHandle {
     /// and the problems are returned.
     pub fn reload(&self, monitors: MonitorsFile) -> Result<(), AgentError> {
         monitors.validate(self.retention)?;
+        log_warnings(&monitors);
         self.control
             .send(Control::Reload(Box::new(monitors)))
             .map_err(|_| AgentError::Stopped)

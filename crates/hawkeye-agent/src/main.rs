@@ -71,6 +71,9 @@ fn main() -> ExitCode {
 fn check(path: &Path, retention: std::time::Duration) -> ExitCode {
     match load_monitors(path, retention) {
         Ok(file) => {
+            for w in &file.warnings {
+                println!("{w}");
+            }
             let triggers: usize = file.monitors.iter().map(|m| m.triggers.len()).sum();
             println!(
                 "{}: ok ({} monitors, {triggers} triggers)",

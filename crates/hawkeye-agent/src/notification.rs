@@ -59,6 +59,8 @@ pub struct Recipients {
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub bcc: Vec<String>,
+    /// Webhook URLs: told, inhibited and resolved as a mailbox is.
+    pub hooks: Vec<String>,
 }
 
 impl Recipients {
@@ -67,6 +69,7 @@ impl Recipients {
             to: t.to.clone(),
             cc: t.cc.clone(),
             bcc: t.bcc.clone(),
+            hooks: t.webhooks.clone(),
         }
     }
 
@@ -91,25 +94,36 @@ impl Recipients {
             to: keep(&self.to),
             cc: keep(&self.cc),
             bcc: keep(&self.bcc),
+            hooks: keep(&self.hooks),
         }
     }
 
-    /// Every mailbox, [`normalize`]d.
+    /// Every mailbox and webhook, [`normalize`]d.
     pub fn mailboxes(&self) -> impl Iterator<Item = String> + '_ {
         self.to
             .iter()
             .chain(&self.cc)
             .chain(&self.bcc)
+            .chain(&self.hooks)
             .map(|a| normalize(a))
     }
 
+    /// Whether a mail is to be sent (someone in to, cc or bcc).
+    pub fn has_mail(&self) -> bool {
+        !(self.to.is_empty() && self.cc.is_empty() && self.bcc.is_empty())
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.to.is_empty() && self.cc.is_empty() && self.bcc.is_empty()
+        !self.has_mail() && self.hooks.is_empty()
     }
 }
 
-/// An address as compared for inhibition: the mailbox, lower case.
+/// An address as compared for inhibition: the mailbox, lower case; a
+/// webhook URL as written (its path may be case-sensitive).
 pub fn normalize(address: &str) -> String {
+    if address.contains("://") {
+        return address.trim().to_string();
+    }
     hawkeye_mail::parse_mailbox(address)
         .map(|m| m.email.to_string())
         .unwrap_or_else(|_| address.trim().to_string())
@@ -130,7 +144,7 @@ pub fn rfc3339(ms: UnixMillis) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
-fn describe_window(m: &Monitor) -> String {
+pub(crate) fn describe_window(m: &Monitor) -> String {
     humantime::format_duration(Duration::from_secs(m.window_secs())).to_string()
 }
 

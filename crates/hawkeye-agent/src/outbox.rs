@@ -1,5 +1,6 @@
-//! Mail as it waits in the store's outbox until a relay accepts it
-//! (`docs/alerts.md`, "Delivery"), and the ids that make a notice
+//! Mail and webhook posts as they wait in the store's outbox until a relay
+//! or receiver accepts them (`docs/alerts.md`, "Delivery"), and the ids
+//! that make a notice
 //! recognisable: the `Message-ID` is derived from the episode (trigger key
 //! and the slot it began firing) and the notice, so a mail sent twice
 //! around a crash carries the same `Message-ID`; the outbox id is the
@@ -8,6 +9,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use hawkeye_mail::Mail;
+use hawkeye_notify::Webhook;
 use serde::{Deserialize, Serialize};
 
 use crate::state::{Notice, UnixMillis};
@@ -71,6 +73,85 @@ impl OutboxMail {
             date: Some(UNIX_EPOCH + Duration::from_millis(self.created)),
         }
     }
+}
+
+/// One webhook post in the outbox (JSON): told from a mail by its `url`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxHook {
+    pub v: u32,
+    /// The trigger's state key.
+    pub key: String,
+    /// When it was recorded (unix ms): given up on after `MAIL_MAX_AGE`.
+    pub created: UnixMillis,
+    pub url: String,
+    /// The JSON posted, as rendered when the notice was recorded.
+    pub body: String,
+    /// Stable across retries and agents (the `Idempotency-Key` header).
+    pub post_id: String,
+}
+
+impl OutboxHook {
+    pub fn new(key: &str, created: UnixMillis, hook: Webhook) -> OutboxHook {
+        OutboxHook {
+            v: OUTBOX_VERSION,
+            key: key.to_string(),
+            created,
+            url: hook.url,
+            body: hook.body,
+            post_id: hook.id,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn webhook(&self) -> Webhook {
+        Webhook {
+            url: self.url.clone(),
+            body: self.body.clone(),
+            id: self.post_id.clone(),
+        }
+    }
+}
+
+/// An outbox entry as read back: a mail or a webhook post.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Outboxed {
+    // First: a mail has no `url`, so it never reads as a post.
+    Hook(OutboxHook),
+    Mail(OutboxMail),
+}
+
+impl Outboxed {
+    pub fn from_json(s: &str) -> Result<Outboxed, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+
+    /// When it was recorded.
+    pub fn created(&self) -> UnixMillis {
+        match self {
+            Outboxed::Hook(h) => h.created,
+            Outboxed::Mail(m) => m.created,
+        }
+    }
+
+    /// What keeps its order with what: a trigger's mails, or its posts to
+    /// one URL (a resolved never overtakes its firing on one channel, and
+    /// a receiver that is down holds back nothing else).
+    pub fn channel(&self) -> (&str, &str) {
+        match self {
+            Outboxed::Hook(h) => (&h.key, &h.url),
+            Outboxed::Mail(m) => (&m.key, ""),
+        }
+    }
+}
+
+/// The outbox id and `Idempotency-Key` of a post to `url` of the notice
+/// whose `Message-ID` is `message_id`.
+pub fn post_id(message_id: &str, url: &str) -> String {
+    format!("{message_id}.hook-{:016x}", fnv1a(url.as_bytes()))
 }
 
 /// The outbox id of a mail recorded at `recorded` (unix ms): the store

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::processes::{agent_binary, clean_command, Proc};
@@ -55,20 +55,42 @@ fn check_accepts_both_fixtures() {
     }
 }
 
-#[test]
-fn check_prints_every_problem_and_exits_1() {
+/// `hawkeye-agent --check` on a file holding `text`: the file's directory
+/// (kept while the output is read), its path and the output.
+fn check_text(text: &str) -> (tempfile::TempDir, PathBuf, std::process::Output) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("monitors.yaml");
-    std::fs::write(
-        &path,
-        "version: 1\nmonitors:\n  - metric: a\n    aggregate: p95\n    triggers:\n      - threshold: 1\n        op: '=>'\n        to: []\n",
-    )
-    .unwrap();
+    std::fs::write(&path, text).unwrap();
     let out = clean_command(&agent_binary())
         .arg("--check")
         .arg(&path)
         .output()
         .unwrap();
+    (dir, path, out)
+}
+
+#[test]
+fn check_accepts_interval_zero_and_prints_its_warning() {
+    let (_dir, path, out) = check_text(
+        "version: 1\nmonitors:\n  - metric: a\n    interval: 0\n    triggers:\n      - {threshold: 1, to: a@b.example}\n",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{}:4:15: interval: 0 is read as 60s",
+            path.display()
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains(": ok (1 monitors"), "{stdout}");
+}
+
+#[test]
+fn check_prints_every_problem_and_exits_1() {
+    let (_dir, path, out) = check_text(
+        "version: 1\nmonitors:\n  - metric: a\n    aggregate: p95\n    triggers:\n      - threshold: 1\n        op: '=>'\n        to: []\n",
+    );
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -78,7 +100,7 @@ fn check_prints_every_problem_and_exits_1() {
         [
             format!("{origin}:4:16: p95 does not apply to a counter (use sum, rate)"),
             format!("{origin}:7:13: unknown op \"=>\" (expected >=, >, < or <=)"),
-            format!("{origin}:8:9: `to` needs at least one address (or use `notifier: log`)"),
+            format!("{origin}:8:9: `to` needs at least one address (or give a `webhook`, or use `notifier: log`)"),
         ],
         "{stdout}"
     );

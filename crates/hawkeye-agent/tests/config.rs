@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use hawkeye_agent::{load_monitors, parse_monitors, Missing, Notifier, Op};
+use hawkeye_agent::monitors::Notifier;
+use hawkeye_agent::{load_monitors, parse_monitors, Missing, Op};
 use hawkeye_protocol::MetricKind;
 use hawkeye_store::Aggregation;
 
@@ -413,4 +414,27 @@ monitors:
         e.to_string().contains("monitor id \"a\" is used twice"),
         "{e}"
     );
+}
+
+/// The Go original read `interval: 0` as its default of 60 s: such a file
+/// loads the same way, with a located warning, instead of being refused or
+/// checking every 0 s.
+#[test]
+fn interval_zero_is_the_originals_sixty_seconds_with_a_warning() {
+    let text = "version: 1\nmonitors:\n  - metric: a\n    interval: 0\n    triggers:\n      - {threshold: 1, to: a@b.example}\n  - metric: b\n    interval: 30\n    triggers:\n      - {threshold: 1, to: a@b.example}\n";
+    let file = parse_monitors(text, "m.yaml", HOUR).unwrap();
+    assert_eq!(file.monitors[0].interval, Duration::from_secs(60));
+    assert_eq!(
+        file.monitors[0].window,
+        Duration::from_secs(60),
+        "the window follows the interval as read"
+    );
+    assert_eq!(file.monitors[1].interval, Duration::from_secs(30));
+    assert_eq!(file.warnings.len(), 1, "{:?}", file.warnings);
+    let w = &file.warnings[0];
+    assert!(w.starts_with("m.yaml:4:15: "), "{w}");
+    assert!(w.contains("interval: 0 is read as 60s"), "{w}");
+
+    let clean = parse_monitors(&text.replace("interval: 0", "interval: 60"), "m.yaml", HOUR);
+    assert!(clean.unwrap().warnings.is_empty());
 }

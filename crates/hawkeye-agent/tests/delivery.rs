@@ -54,6 +54,7 @@ async fn an_attempt_ends_when_its_lease_runs_out() {
     let mut delivery = Delivery::new(
         store.clone(),
         mailer,
+        std::sync::Arc::new(hawkeye_agent::HttpNotifier::new(Duration::from_secs(10)).unwrap()),
         QueueConfig::default(),
         Duration::from_secs(1),
     );
@@ -142,6 +143,7 @@ async fn a_mail_waits_for_the_earlier_mail_of_its_trigger() {
     let mut delivery = Delivery::new(
         store.clone(),
         mailer,
+        std::sync::Arc::new(hawkeye_agent::HttpNotifier::new(Duration::from_secs(10)).unwrap()),
         QueueConfig::default(),
         Duration::from_secs(60),
     );

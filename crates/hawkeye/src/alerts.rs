@@ -225,7 +225,7 @@ fn print_history(entries: &[(u64, String)], as_json: bool) -> anyhow::Result<()>
         );
         if let Some(notice) = v["notice"].as_str() {
             line.push_str(&format!("  {notice}: {}", text(&v["subject"])));
-            let to: Vec<String> = ["mail_to", "mail_cc", "mail_bcc"]
+            let to: Vec<String> = ["mail_to", "mail_cc", "mail_bcc", "webhooks"]
                 .iter()
                 .flat_map(|k| v[*k].as_array().cloned().unwrap_or_default())
                 .map(|a| text(&a))

@@ -13,6 +13,9 @@ pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
     )?;
     match hawkeye_agent::load_monitors(file, retention) {
         Ok(monitors) => {
+            for w in &monitors.warnings {
+                eprintln!("{w}");
+            }
             let triggers: usize = monitors.monitors.iter().map(|m| m.triggers.len()).sum();
             println!(
                 "{}: ok ({} monitors, {triggers} triggers)",

@@ -97,7 +97,7 @@ fn plan_breach(monitors: &MonitorsFile) -> Option<Breach> {
     monitors.monitors.iter().find_map(|m| {
         if m.kind != MetricKind::Counter
             || m.ratio_of.is_some()
-            || !matches!(m.notifier, hawkeye_agent::Notifier::Email)
+            || !matches!(m.notifier, hawkeye_agent::monitors::Notifier::Email)
         {
             return None;
         }

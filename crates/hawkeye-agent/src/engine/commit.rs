@@ -9,14 +9,57 @@ use super::decide::{Decision, Source, Transition};
 use super::{Engine, Prepared, TickReport};
 use crate::monitors::{Monitor, Notifier};
 use crate::notification::{self, Alert};
-use crate::outbox::{self, OutboxMail};
+use crate::outbox::{self, OutboxHook, OutboxMail};
 use crate::state::{Notice, UnixMillis};
+use crate::webhook;
 
 /// A group's `(tag, value)` pairs.
 type Labels<'a> = &'a [(String, String)];
 
 /// Commits in flight at once within a tick.
 const COMMIT_CONCURRENCY: usize = 64;
+
+/// A notice's webhook posts, and its subject (for the log).
+struct Posts {
+    subject: String,
+    entries: Vec<OutboxEntry>,
+}
+
+/// The outbox entries posting `alert` to the transition's webhooks (none
+/// when it has none): one body for all of them, rendered now so that every
+/// retry posts the same bytes; `id` is the notice's `Message-ID`.
+fn posts(alert: &Alert, t: &Transition, id: &str, now: UnixMillis) -> Posts {
+    if t.recipients.hooks.is_empty() {
+        return Posts {
+            subject: String::new(),
+            entries: Vec::new(),
+        };
+    }
+    let rendered = notification::render(alert);
+    let episode = outbox::episode(&t.key, t.since);
+    let body = webhook::body(alert, &rendered, &episode, alert.trigger.webhook_format);
+    let entries = t
+        .recipients
+        .hooks
+        .iter()
+        .map(|url| {
+            let post_id = outbox::post_id(id, url);
+            let hook = hawkeye_notify::Webhook {
+                url: url.clone(),
+                body: body.clone(),
+                id: post_id.clone(),
+            };
+            OutboxEntry {
+                id: outbox::outbox_id(now, &post_id),
+                body: OutboxHook::new(&t.key, now, hook).to_json(),
+            }
+        })
+        .collect();
+    Posts {
+        subject: rendered.subject,
+        entries,
+    }
+}
 
 impl Engine {
     /// Renders each transition's mail and builds its store write.
@@ -77,9 +120,9 @@ impl Engine {
                 removed: at.is_none() && group.is_empty(),
                 group,
             };
+            let id = outbox::message_id(&t.key, t.since, notice, slot);
             match monitor.notifier {
-                Notifier::Email => {
-                    let id = outbox::message_id(&t.key, t.since, notice, slot);
+                Notifier::Email if t.recipients.has_mail() => {
                     let mail =
                         notification::mail(&alert, &self.settings.mail_from, &t.recipients, &id);
                     subject = mail.subject.clone();
@@ -88,12 +131,18 @@ impl Engine {
                         body: OutboxMail::new(&t.key, now, mail).to_json(),
                     });
                 }
+                Notifier::Email => {}
                 Notifier::Log => {
                     let r = notification::render(&alert);
                     subject = r.subject;
                     log_body = Some(r.body);
                 }
             }
+            let posted = posts(&alert, &t, &id, now);
+            if subject.is_empty() {
+                subject = posted.subject;
+            }
+            commit.outbox.extend(posted.entries);
         }
         Prepared {
             transition: t,

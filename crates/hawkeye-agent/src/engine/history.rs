@@ -64,6 +64,7 @@ impl Engine {
                 "mail_to": if told { r.to.clone() } else { Vec::new() },
                 "mail_cc": if told { r.cc.clone() } else { Vec::new() },
                 "mail_bcc": if told { r.bcc.clone() } else { Vec::new() },
+                "webhooks": if notice.is_some() { r.hooks.clone() } else { Vec::new() },
             })
             .to_string(),
         )

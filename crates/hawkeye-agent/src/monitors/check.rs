@@ -217,16 +217,35 @@ pub(crate) fn trigger(t: &Trigger, notifier: Notifier, at: &YamlPath, problems: 
         }
     }
     runbook(&t.runbook, at.key("runbook"), problems);
-    if notifier == Notifier::Email && t.to.is_empty() {
+    if notifier == Notifier::Email && t.to.is_empty() && t.webhooks.is_empty() {
         problems.at_key(
             at.key("to"),
-            "`to` needs at least one address (or use `notifier: log`)",
+            "`to` needs at least one address (or give a `webhook`, or use `notifier: log`)",
         );
+    }
+    for (k, url) in t.webhooks.iter().enumerate() {
+        if let Err(e) = webhook_url(url) {
+            let path = match t.webhooks.len() {
+                1 => at.key("webhook"),
+                _ => at.key("webhook").index(k),
+            };
+            problems.at(path, format!("invalid webhook {url:?}: {e}"));
+        }
     }
     for (name, list) in [("to", &t.to), ("cc", &t.cc), ("bcc", &t.bcc)] {
         for (k, address) in list.iter().enumerate() {
             addresses(name, list.len(), k, address, at, problems);
         }
+    }
+}
+
+/// A webhook is an absolute `http` or `https` URL.
+fn webhook_url(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    match parsed.scheme() {
+        "http" | "https" if parsed.host().is_some() => Ok(()),
+        "http" | "https" => Err("no host".to_string()),
+        other => Err(format!("scheme {other:?} (expected http or https)")),
     }
 }
 

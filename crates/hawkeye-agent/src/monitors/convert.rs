@@ -47,7 +47,11 @@ pub(crate) fn file(
         .into_iter()
         .filter_map(|(m, at)| monitor(m, &at, retention, problems))
         .collect();
-    let file = MonitorsFile { version, monitors };
+    let file = MonitorsFile {
+        version,
+        monitors,
+        warnings: Vec::new(),
+    };
     check::ids_are_unique(&file, problems);
     Some(file)
 }
@@ -63,6 +67,26 @@ fn duration(
     d.resolve(plain)
         .map_err(|e| problems.at(level.at.key(key), e))
         .ok()
+}
+
+/// `interval`, the default when not written. The Go original read
+/// `interval: 0` as its default of 60s; files written for it load the same
+/// way, with a warning, instead of being refused.
+fn interval(level: &Level, problems: &mut Problems) -> Duration {
+    match duration(level, "interval", PlainUnit::Seconds, problems) {
+        Some(Duration::ZERO) => {
+            problems.warn(
+                level.at.key("interval"),
+                format!(
+                    "interval: 0 is read as {}s, as the Go hawkeye did; write `interval: {}s` to say so",
+                    DEFAULT_INTERVAL.as_secs(),
+                    DEFAULT_INTERVAL.as_secs()
+                ),
+            );
+            DEFAULT_INTERVAL
+        }
+        written => written.unwrap_or(DEFAULT_INTERVAL),
+    }
 }
 
 /// A key parsed with `FromStr`, `None` when absent or invalid (reported).
@@ -128,8 +152,7 @@ fn monitor(
     let before = problems.len();
     let level = raw::level(value, at, &raw::MONITOR, problems)?;
     let kind = kind(&level, problems);
-    let interval =
-        duration(&level, "interval", PlainUnit::Seconds, problems).unwrap_or(DEFAULT_INTERVAL);
+    let interval = interval(&level, problems);
     let window = duration(&level, "window", PlainUnit::Seconds, problems).unwrap_or(interval);
     let default_aggregation = Aggregation::default_for(kind.unwrap_or(MetricKind::Counter));
     let aggregation = aggregation(&level, problems).unwrap_or(default_aggregation);
@@ -215,6 +238,8 @@ fn trigger(
         to: addresses("to", problems),
         cc: addresses("cc", problems),
         bcc: addresses("bcc", problems),
+        webhooks: addresses("webhook", problems),
+        webhook_format: parsed(&level, "webhook_format", problems).unwrap_or_default(),
         send_resolved: level.get("send_resolved", problems).unwrap_or(false),
         missing: parsed(&level, "missing", problems),
         runbook: raw::text(&level, "runbook", problems),

@@ -27,8 +27,8 @@ use std::time::Duration;
 
 pub use maintenance::{MaintenanceWindow, Weekday};
 pub use model::{
-    Missing, Monitor, MonitorsFile, Notifier, Op, Trigger, DEFAULT_GAUGE_STALE_AFTER,
-    DEFAULT_INTERVAL, DEFAULT_RUN_EVERY,
+    Missing, Monitor, MonitorsFile, Notifier, Op, Trigger, WebhookFormat,
+    DEFAULT_GAUGE_STALE_AFTER, DEFAULT_INTERVAL, DEFAULT_RUN_EVERY,
 };
 pub use problems::{ConfigErrors, ConfigProblem};
 
@@ -59,7 +59,11 @@ pub fn parse_monitors(
     let mut problems = problems::Problems::default();
     let file = convert::file(&value, retention, &mut problems);
     match file {
-        Some(file) if problems.is_empty() => Ok(file),
+        Some(mut file) if problems.is_empty() => {
+            let warnings = problems.into_warnings(origin, Some(text)).to_string();
+            file.warnings = warnings.lines().map(str::to_string).collect();
+            Ok(file)
+        }
         _ => Err(problems.into_errors(origin, Some(text))),
     }
 }

@@ -30,6 +30,10 @@ pub const DEFAULT_GAUGE_STALE_AFTER: Duration = Duration::from_secs(300);
 pub struct MonitorsFile {
     pub version: u32,
     pub monitors: Vec<Monitor>,
+    /// What loaded, but not as written, one `file:line:col: message` each
+    /// (`interval: 0`, read as 60s as the Go original did). The agent logs
+    /// them at every load; `hawkeye check` prints them.
+    pub warnings: Vec<String>,
 }
 
 impl Default for MonitorsFile {
@@ -37,6 +41,7 @@ impl Default for MonitorsFile {
         MonitorsFile {
             version: 1,
             monitors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -136,6 +141,10 @@ pub struct Trigger {
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub bcc: Vec<String>,
+    /// URLs posted to, beside or instead of mail (`docs/alerts.md`,
+    /// "Webhooks").
+    pub webhooks: Vec<String>,
+    pub webhook_format: WebhookFormat,
     pub send_resolved: bool,
     /// What a window with no data means; `None`: not written in the file
     /// (`ok`, except for counters, whose empty window is 0).
@@ -160,6 +169,8 @@ impl Trigger {
             to: to.iter().map(|s| s.to_string()).collect(),
             cc: Vec::new(),
             bcc: Vec::new(),
+            webhooks: Vec::new(),
+            webhook_format: WebhookFormat::Json,
             send_resolved: false,
             missing: None,
             runbook: None,
@@ -167,9 +178,13 @@ impl Trigger {
         }
     }
 
-    /// Every recipient (to, cc, bcc).
+    /// Every recipient (to, cc, bcc, and the webhooks).
     pub fn recipients(&self) -> impl Iterator<Item = &String> {
-        self.to.iter().chain(&self.cc).chain(&self.bcc)
+        self.to
+            .iter()
+            .chain(&self.cc)
+            .chain(&self.bcc)
+            .chain(&self.webhooks)
     }
 }
 
@@ -250,6 +265,29 @@ impl FromStr for Missing {
             "keep" => Ok(Missing::Keep),
             other => Err(format!(
                 "unknown missing {other:?} (expected ok, breach or keep)"
+            )),
+        }
+    }
+}
+
+/// The body posted to a trigger's webhooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WebhookFormat {
+    /// hawkeye's own JSON (`docs/alerts.md`, "Webhooks").
+    #[default]
+    Json,
+    /// Slack's incoming-webhook body, `{"text": ...}`.
+    Slack,
+}
+
+impl std::str::FromStr for WebhookFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "json" => Ok(WebhookFormat::Json),
+            "slack" => Ok(WebhookFormat::Slack),
+            other => Err(format!(
+                "unknown webhook_format {other:?} (expected json or slack)"
             )),
         }
     }

@@ -67,13 +67,18 @@ struct Problem {
     message: String,
 }
 
+/// Problems, which refuse the file, and warnings, which load it as the
+/// message says (a setting of the Go original read its old way, say).
 #[derive(Default)]
-pub(crate) struct Problems(Vec<Problem>);
+pub(crate) struct Problems {
+    errors: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
 
 impl Problems {
     /// A problem with the value at `path`.
     pub(crate) fn at(&mut self, path: YamlPath, message: impl Into<String>) {
-        self.0.push(Problem {
+        self.errors.push(Problem {
             path,
             part: Part::Value,
             message: message.into(),
@@ -82,7 +87,7 @@ impl Problems {
 
     /// A problem with the key of `path` (an unknown key, say).
     pub(crate) fn at_key(&mut self, path: YamlPath, message: impl Into<String>) {
-        self.0.push(Problem {
+        self.errors.push(Problem {
             path,
             part: Part::Key,
             message: message.into(),
@@ -90,29 +95,47 @@ impl Problems {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        self.errors.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.errors.is_empty()
+    }
+
+    /// A value that loads, but not as written: said at every load.
+    pub(crate) fn warn(&mut self, path: YamlPath, message: impl Into<String>) {
+        self.warnings.push(Problem {
+            path,
+            part: Part::Value,
+            message: message.into(),
+        });
     }
 
     pub(crate) fn into_errors(self, origin: &str, text: Option<&str>) -> ConfigErrors {
-        let mut problems: Vec<ConfigProblem> = self
-            .0
-            .into_iter()
-            .map(|p| ConfigProblem {
-                location: text.map(|t| locate_nearest(t, &p.path, p.part)),
-                path: p.path.to_string(),
-                message: p.message,
-            })
-            .collect();
-        problems.sort_by_key(|p| p.location);
-        problems.dedup();
-        ConfigErrors {
-            origin: origin.to_string(),
-            problems,
-        }
+        located(self.errors, origin, text)
+    }
+
+    /// The warnings, located (the errors are dropped: call this only for a
+    /// file without errors).
+    pub(crate) fn into_warnings(self, origin: &str, text: Option<&str>) -> ConfigErrors {
+        located(self.warnings, origin, text)
+    }
+}
+
+fn located(found: Vec<Problem>, origin: &str, text: Option<&str>) -> ConfigErrors {
+    let mut problems: Vec<ConfigProblem> = found
+        .into_iter()
+        .map(|p| ConfigProblem {
+            location: text.map(|t| locate_nearest(t, &p.path, p.part)),
+            path: p.path.to_string(),
+            message: p.message,
+        })
+        .collect();
+    problems.sort_by_key(|p| p.location);
+    problems.dedup();
+    ConfigErrors {
+        origin: origin.to_string(),
+        problems,
     }
 }
 

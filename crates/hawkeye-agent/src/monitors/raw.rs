@@ -69,6 +69,8 @@ pub(crate) const TRIGGER: Keys = Keys {
         "to",
         "cc",
         "bcc",
+        "webhook",
+        "webhook_format",
         "send_resolved",
         "missing",
         "runbook",

@@ -233,6 +233,7 @@ impl Queue {
         let mut delivery = Delivery::new(
             store,
             self.mailer.clone(),
+            std::sync::Arc::new(hawkeye_agent::HttpNotifier::new(Duration::from_secs(10)).unwrap()),
             QueueConfig::default(),
             Duration::from_secs(60),
         );

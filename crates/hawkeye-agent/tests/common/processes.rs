@@ -150,6 +150,26 @@ pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
     build.args(["build", "-p", package, "--bin", bin]);
+    // Cargo gives this test its package's `CARGO_PKG_NAME`,
+    // `CARGO_MANIFEST_DIR`…; build scripts that read them (ring's does)
+    // ask to be rerun when they change, so a nested build seeing this
+    // package's values rebuilt ring and everything above it, and the next
+    // `cargo test` rebuilt them back: minutes per test binary.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || key.starts_with("CARGO_BIN_")
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+            ]
+            .contains(&&*key)
+        {
+            build.env_remove(&*key);
+        }
+    }
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         build.arg("--release");
     }
