@@ -229,7 +229,10 @@ mod tests {
                 .apply(&parse_line(line).unwrap(), second)
                 .unwrap();
         }
-        aggregator.cut(1, 1).batch
+        let mut queue = crate::aggregator::CutQueue::default();
+        aggregator.take_dirty(&mut queue);
+        queue.sort();
+        aggregator.cut(&mut queue, 1, 1).batch
     }
 
     fn page(e: &Exporter, now: i64) -> String {
