@@ -324,12 +324,11 @@ async fn read_all(store: &RedisStore, end: i64) -> f64 {
         .sum()
 }
 
-#[tokio::test]
-async fn a_reader_reads_the_change_stream_instead_of_every_index() {
-    let server = RedisServer::start();
-    // The writer is another store (another process, in production).
-    let writer = store(&server, Duration::from_secs(3600), Duration::from_secs(5));
-    let reader = reader(&server, 1000);
+/// A writer (another store: another process, in production) and a reader
+/// that holds the index of 50 names written at `t`.
+async fn writer_and_holding_reader(server: &RedisServer) -> (RedisStore, RedisStore, i64) {
+    let writer = store(server, Duration::from_secs(3600), Duration::from_secs(5));
+    let reader = reader(server, 1000);
     let t = now();
     let series = (0..50).map(|i| counter(&format!("cached.{i}"), &[], t, 1.0));
     writer.write(&batch(1, 1, series.collect())).await.unwrap();
@@ -338,6 +337,13 @@ async fn a_reader_reads_the_change_stream_instead_of_every_index() {
     // change it lists); the second holds every index.
     assert_eq!(read_all(&reader, t).await, 50.0);
     assert_eq!(read_all(&reader, t).await, 50.0);
+    (writer, reader, t)
+}
+
+#[tokio::test]
+async fn a_reader_reads_the_change_stream_instead_of_every_index() {
+    let server = RedisServer::start();
+    let (writer, reader, t) = writer_and_holding_reader(&server).await;
     let (indexes, changes) = (calls(&server, "zrangebyscore"), calls(&server, "xrange"));
     assert_eq!(read_all(&reader, t).await, 50.0);
     assert_eq!(calls(&server, "zrangebyscore"), indexes, "every index held");
@@ -365,13 +371,7 @@ async fn a_reader_reads_the_change_stream_instead_of_every_index() {
 #[tokio::test]
 async fn a_burst_of_changes_drops_every_held_index_and_reads_stay_right() {
     let server = RedisServer::start();
-    let writer = store(&server, Duration::from_secs(3600), Duration::from_secs(5));
-    let reader = reader(&server, 1000);
-    let t = now();
-    let series = (0..50).map(|i| counter(&format!("cached.{i}"), &[], t, 1.0));
-    writer.write(&batch(1, 1, series.collect())).await.unwrap();
-    assert_eq!(read_all(&reader, t).await, 50.0);
-    assert_eq!(read_all(&reader, t).await, 50.0);
+    let (writer, reader, t) = writer_and_holding_reader(&server).await;
     // More change entries than a read takes (1 000), one of them a new
     // series of a held name.
     for seq in 0..1001 {

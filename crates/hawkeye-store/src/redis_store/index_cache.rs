@@ -19,6 +19,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use rapidhash::quality::RandomState;
+
+/// Maps keyed by metric names: a fast hasher, seeded per map (names come
+/// from clients, who must not collide them at will).
+pub(crate) type NameMap<K, V> = HashMap<K, V, RandomState>;
+
 /// A member scored this long before Redis's clock is idle: writing it again
 /// is recorded as a change of its name's index.
 pub(crate) const WAKE_SECS: i64 = 60;
@@ -51,7 +57,7 @@ struct Entry {
 
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<String, Entry>,
+    entries: NameMap<String, Entry>,
     /// Members held, over all entries.
     held: usize,
     /// The newest stream entry read.
@@ -148,14 +154,33 @@ impl IndexCache {
 
     /// The members of `name` if held for reads that need members from
     /// `needed` on, and not due to be read again.
-    pub(crate) fn get(&self, name: &str, needed: i64, now: Instant) -> Option<Members> {
+    #[cfg(test)]
+    fn get(&self, name: &str, needed: i64, now: Instant) -> Option<Members> {
+        let mut found = None;
+        self.get_many([(name, needed)], now, |_, m| found = Some(m), |_, _| {});
+        found
+    }
+
+    /// For each `(name, needed)`: `held` with its members if held for reads
+    /// that need members from `needed` on and not due to be read again,
+    /// `missing` otherwise. One lock for all.
+    pub(crate) fn get_many<'a>(
+        &self,
+        names: impl IntoIterator<Item = (&'a str, i64)>,
+        now: Instant,
+        mut held: impl FnMut(&'a str, Members),
+        mut missing: impl FnMut(&'a str, i64),
+    ) {
         let mut inner = self.lock();
-        let entry = inner.entries.get_mut(name)?;
-        if entry.lower > needed || entry.refresh_at <= now {
-            return None;
+        for (name, needed) in names {
+            match inner.entries.get_mut(name) {
+                Some(entry) if entry.lower <= needed && entry.refresh_at > now => {
+                    entry.used_at = now;
+                    held(name, Arc::clone(&entry.members));
+                }
+                _ => missing(name, needed),
+            }
         }
-        entry.used_at = now;
-        Some(Arc::clone(&entry.members))
     }
 
     /// Keeps `members`, read with the bound `lower`, unless that would hold

@@ -3,7 +3,6 @@
 //! otherwise; and the writers' record of changed indexes, which says which
 //! cached ones are out of date. docs/storage.md ("Reads", "The index cache").
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -11,7 +10,7 @@ use redis::Value;
 
 use super::config::MAX_SHARDS_PER_NAME;
 use super::connection::Group;
-use super::index_cache::{Changed, Changes, IndexCache, Members, CHANGES_PER_READ};
+use super::index_cache::{Changed, Changes, IndexCache, Members, NameMap, CHANGES_PER_READ};
 use super::keys::Slot;
 use super::reply::as_str;
 use super::RedisStore;
@@ -20,7 +19,7 @@ use crate::window::WindowQuery;
 use crate::StoreError;
 
 /// The members of some names' indexes, as read.
-type Found<'a> = HashMap<&'a str, Vec<(u32, String)>>;
+type Found<'a> = NameMap<&'a str, Vec<(u32, String)>>;
 
 impl RedisStore {
     /// The index members of each query's name (all its shards).
@@ -31,7 +30,7 @@ impl RedisStore {
         let now = Instant::now();
         let cache = &self.index_cache;
         // The earliest second the queries of each name need.
-        let mut needed: HashMap<&str, i64> = HashMap::new();
+        let mut needed: NameMap<&str, i64> = NameMap::default();
         for q in queries {
             let start = staleness::candidates_start(q);
             needed
@@ -44,16 +43,17 @@ impl RedisStore {
             true => IndexCache::lower_bound(need, now_secs),
             false => need,
         };
-        let mut held: HashMap<&str, Members> = HashMap::with_capacity(needed.len());
+        let mut held: NameMap<&str, Members> = NameMap::default();
+        held.reserve(needed.len());
         let mut missing = Vec::new();
-        for (&name, &need) in &needed {
-            match cache.get(name, need, now) {
-                Some(members) => {
-                    held.insert(name, members);
-                }
-                None => missing.push((name, lower(need))),
-            }
-        }
+        cache.get_many(
+            needed.iter().map(|(name, need)| (*name, *need)),
+            now,
+            |name, members| {
+                held.insert(name, members);
+            },
+            |name, need| missing.push((name, lower(need))),
+        );
         let stream = cache.enabled().then(|| cache.stream_position());
         let (fresh, changes) = self.read_names(&missing, stream.as_ref()).await?;
         let changed = match (&stream, changes) {
@@ -72,7 +72,7 @@ impl RedisStore {
             held.remove(name);
         }
         let (refreshed, _) = self.read_names(&again, None).await?;
-        let lowers: HashMap<&str, i64> = missing.iter().chain(&again).copied().collect();
+        let lowers: NameMap<&str, i64> = missing.iter().chain(&again).copied().collect();
         for (name, members) in fresh {
             let members = Arc::new(members);
             // A name read beside the stream and listed in it may have been
