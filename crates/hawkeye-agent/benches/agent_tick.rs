@@ -306,7 +306,7 @@ async fn run(n: usize) {
     let sw = per(probe.swaps.load(Ordering::SeqCst) - s0);
     println!(
         "engine, {} monitors per tick: store calls per tick: query_many {qm}, read_alerts {st}, commit_alert {sw} \
-         => {} round trips to Redis (query_many is 2: series index, then data); {:.0} Redis commands per tick",
+         => {} round trips to Redis (query_many is 2: the index changes and indexes not held, then data); {:.0} Redis commands per tick (with those scripts run)",
         n + PROBES,
         qm * 2.0 + st + sw,
         cmds as f64 / ticks as f64
