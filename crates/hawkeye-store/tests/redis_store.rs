@@ -1,6 +1,7 @@
 //! The Redis store on one real redis-server: deadlines on a frozen server,
 //! the connection made again, script calls per flush, `NOSCRIPT`, flush
-//! markers and the order of a large flush's chunks.
+//! markers and the order of a large flush's chunks; the reader's index
+//! cache (commands per read, a writer in another process, bursts, off).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -266,23 +267,26 @@ async fn a_large_flush_is_cut_in_chunks_that_apply_in_order_once() {
 }
 
 /// The script itself, called by hand: a chunk whose predecessor has not
-/// been applied is refused, an applied one is skipped.
+/// been applied is refused, an applied one is skipped; a new series, or
+/// one idle for `wake` (60 s) written again, is answered 2 (a change of the
+/// index for readers).
 #[tokio::test]
 async fn the_write_script_keeps_chunks_in_order() {
     let server = RedisServer::start();
     let keys = ["i", "f", "t", "d"];
     let score = now().to_string();
-    let call = |seq: &str, chunk: &str, value: &str| {
+    let call_scored = |seq: &str, chunk: &str, value: &str, score: &str| {
         let mut args = vec!["EVAL", WRITE_SCRIPT, "4"];
         args.extend(keys);
-        args.extend(["60", "srv", seq, chunk, "0"]);
-        args.extend(["c|", &score, "1", "+40", value]);
+        args.extend(["60", "srv", seq, chunk, "0", "60"]);
+        args.extend(["c|", score, "1", "+40", value]);
         server.cli(&args)
     };
+    let call = |seq: &str, chunk: &str, value: &str| call_scored(seq, chunk, value, &score);
     let refused = call("5", "1", "1");
     assert!(refused.contains("HAWKEYE_ORDER"), "{refused}");
     assert_eq!(server.cli(&["EXISTS", "d"]), "0");
-    assert_eq!(call("5", "0", "1"), "1");
+    assert_eq!(call("5", "0", "1"), "2", "a new series");
     assert_eq!(call("5", "1", "2"), "1");
     assert_eq!(call("5", "0", "100"), "0", "chunk 0 again: skipped");
     assert_eq!(call("5", "1", "100"), "0", "chunk 1 again: skipped");
@@ -291,4 +295,113 @@ async fn the_write_script_keeps_chunks_in_order() {
     assert_eq!(server.cli(&["HGET", "f", "srv"]), "5 2");
     assert_eq!(call("6", "0", "1"), "1");
     assert_eq!(server.cli(&["HGET", "d", "40"]), "4");
+    // The series last scored 200 s ago (idle), then written again.
+    let idle = (now() - 200).to_string();
+    assert_eq!(server.cli(&["ZADD", "i", "XX", &idle, "c|"]), "0");
+    assert_eq!(call("7", "0", "1"), "2", "an idle series written again");
+    assert_eq!(
+        call_scored("8", "0", "1", &idle),
+        "1",
+        "scored now: not idle"
+    );
+}
+
+fn reader(server: &RedisServer, index_cache: usize) -> RedisStore {
+    let mut config = RedisConfig::new(server.url(), "hk", Duration::from_secs(3600));
+    config.index_cache = index_cache;
+    RedisStore::new(config).unwrap()
+}
+
+/// Reads 50 names (one series each) in one call: their sum.
+async fn read_all(store: &RedisStore, end: i64) -> f64 {
+    let queries: Vec<WindowQuery> = (0..50)
+        .map(|i| WindowQuery::new(format!("cached.{i}"), 10, end))
+        .collect();
+    let outcomes = store.query_many(&queries).await.unwrap();
+    outcomes
+        .into_iter()
+        .map(|o| o.unwrap().unwrap_or(0.0))
+        .sum()
+}
+
+/// A writer (another store: another process, in production) and a reader
+/// that holds the index of 50 names written at `t`.
+async fn writer_and_holding_reader(server: &RedisServer) -> (RedisStore, RedisStore, i64) {
+    let writer = store(server, Duration::from_secs(3600), Duration::from_secs(5));
+    let reader = reader(server, 1000);
+    let t = now();
+    let series = (0..50).map(|i| counter(&format!("cached.{i}"), &[], t, 1.0));
+    writer.write(&batch(1, 1, series.collect())).await.unwrap();
+    // The first read learns where the change stream is, and holds nothing
+    // yet (on a cluster the indexes were read beside it, maybe before a
+    // change it lists); the second holds every index.
+    assert_eq!(read_all(&reader, t).await, 50.0);
+    assert_eq!(read_all(&reader, t).await, 50.0);
+    (writer, reader, t)
+}
+
+#[tokio::test]
+async fn a_reader_reads_the_change_stream_instead_of_every_index() {
+    let server = RedisServer::start();
+    let (writer, reader, t) = writer_and_holding_reader(&server).await;
+    let (indexes, changes) = (calls(&server, "zrangebyscore"), calls(&server, "xrange"));
+    assert_eq!(read_all(&reader, t).await, 50.0);
+    assert_eq!(calls(&server, "zrangebyscore"), indexes, "every index held");
+    assert_eq!(
+        calls(&server, "xrange"),
+        changes + 1,
+        "one read of the changes"
+    );
+
+    // A series added to one name: that index only is read again. (The
+    // write script runs ZRANGEBYSCORE too: count around the reads only.)
+    let added = counter("cached.7", &[("host", "new")], t, 1.0);
+    writer.write(&batch(1, 2, vec![added])).await.unwrap();
+    let indexes = calls(&server, "zrangebyscore");
+    assert_eq!(read_all(&reader, t).await, 51.0);
+    assert_eq!(calls(&server, "zrangebyscore"), indexes + 1);
+    // Series already known change nothing.
+    let again = (0..50).map(|i| counter(&format!("cached.{i}"), &[], t - 1, 1.0));
+    writer.write(&batch(1, 3, again.collect())).await.unwrap();
+    let indexes = calls(&server, "zrangebyscore");
+    assert_eq!(read_all(&reader, t).await, 101.0);
+    assert_eq!(calls(&server, "zrangebyscore"), indexes);
+}
+
+#[tokio::test]
+async fn a_burst_of_changes_drops_every_held_index_and_reads_stay_right() {
+    let server = RedisServer::start();
+    let (writer, reader, t) = writer_and_holding_reader(&server).await;
+    // More change entries than a read takes (1 000), one of them a new
+    // series of a held name.
+    for seq in 0..1001 {
+        let name = format!("burst.{seq}");
+        writer
+            .write(&batch(1, 2 + seq, vec![counter(&name, &[], t, 1.0)]))
+            .await
+            .unwrap();
+    }
+    let added = counter("cached.3", &[("host", "new")], t, 1.0);
+    writer.write(&batch(1, 2000, vec![added])).await.unwrap();
+    let indexes = calls(&server, "zrangebyscore");
+    assert_eq!(read_all(&reader, t).await, 51.0);
+    assert_eq!(
+        calls(&server, "zrangebyscore"),
+        indexes + 50,
+        "every held index read again"
+    );
+}
+
+#[tokio::test]
+async fn with_the_index_cache_off_every_read_reads_every_index() {
+    let server = RedisServer::start();
+    let reader = reader(&server, 0);
+    let t = now();
+    let series = (0..50).map(|i| counter(&format!("cached.{i}"), &[], t, 1.0));
+    reader.write(&batch(1, 1, series.collect())).await.unwrap();
+    assert_eq!(read_all(&reader, t).await, 50.0);
+    let indexes = calls(&server, "zrangebyscore");
+    assert_eq!(read_all(&reader, t).await, 50.0);
+    assert_eq!(calls(&server, "zrangebyscore"), indexes + 50);
+    assert_eq!(calls(&server, "xrange") + calls(&server, "xrevrange"), 0);
 }

@@ -985,8 +985,16 @@ async fn redis_keys_share_a_hash_tag_and_expire() {
         .await
         .unwrap();
     let keys = server.cli(&["--scan", "--pattern", "*"]);
-    let mut keys: Vec<&str> = keys.lines().collect();
+    let (changes, mut keys): (Vec<&str>, Vec<&str>) =
+        keys.lines().partition(|k| k.starts_with("hk:{alerts}:"));
     keys.sort();
+    // The name's new series are recorded for readers' index caches, in
+    // a stream that expires with the data.
+    assert_eq!(changes, ["hk:{alerts}:index_changes"]);
+    let recorded = server.cli(&["XRANGE", changes[0], "-", "+"]);
+    assert!(recorded.lines().any(|l| l == "a.b"), "{recorded}");
+    let ttl: i64 = server.cli(&["TTL", changes[0]]).parse().unwrap();
+    assert!(ttl > 0 && ttl <= 120, "ttl {ttl}");
     // Data, index, and the flush markers of the name.
     let suffixes: Vec<&str> = keys.iter().map(|k| k.split(':').nth(2).unwrap()).collect();
     assert_eq!(
@@ -1041,6 +1049,51 @@ async fn redis_down_is_an_error_and_recovers_after_restart() {
     result.expect("write after restart");
     assert_eq!(value(&store, query("c", None, 5, t)).await, Some(2.0));
 }
+
+/// A reader that read a name before (the Redis store then holds its index)
+/// finds a series added since, and one written again after an idle spell,
+/// in plain and grouped reads.
+async fn series_added_or_back_from_idle_are_found_at_the_next_read(
+    store: &dyn Store,
+    _: Option<&RedisServer>,
+) {
+    let t = now();
+    let c = |id: &str, second: i64| SeriesWrite {
+        key: key(MetricKind::Counter, "joiners", &[("id", id)]),
+        points: vec![(second, Aggregate::Counter(1.0))],
+    };
+    // "idle" was last written long before any window read below.
+    store
+        .write(&batch(1, vec![c("idle", t - 300), c("a", t)]))
+        .await
+        .unwrap();
+    let q = || query("joiners", None, 10, t);
+    let by_id = || grouped(q(), &["id"]);
+    assert_eq!(value(store, q()).await, Some(1.0));
+    assert_eq!(value(store, q()).await, Some(1.0), "read again, unchanged");
+    store.write(&batch(2, vec![c("b", t)])).await.unwrap();
+    assert_eq!(value(store, q()).await, Some(2.0), "a new series");
+    store
+        .write(&batch(3, vec![c("idle", t - 1)]))
+        .await
+        .unwrap();
+    assert_eq!(value(store, q()).await, Some(3.0), "an idle series again");
+    store.write(&batch(4, vec![c("c", t - 2)])).await.unwrap();
+    let outcome = store.query_grouped(&[by_id()]).await.unwrap().remove(0);
+    assert_eq!(
+        groups(&outcome),
+        [
+            ("a".to_string(), 1.0),
+            ("b".to_string(), 1.0),
+            ("c".to_string(), 1.0),
+            ("idle".to_string(), 1.0)
+        ]
+    );
+}
+every_store!(
+    joiners,
+    series_added_or_back_from_idle_are_found_at_the_next_read
+);
 
 async fn large_reads_and_writes_span_several_round_trips(
     store: &dyn Store,

@@ -284,9 +284,9 @@ impl Engine {
             Ok((mut outcomes, grouped)) => {
                 self.expand_groups(&mut plan, &mut outcomes, &grouped);
                 let keys = self.keys_to_read(&plan);
-                self.read_states(&keys, now, &mut report)
+                self.read_states(keys, now, &mut report)
                     .await
-                    .map(|snapshot| (outcomes, keys, snapshot))
+                    .map(|(snapshot, keys)| (outcomes, keys, snapshot))
             }
             Err(e) => Err(e),
         };

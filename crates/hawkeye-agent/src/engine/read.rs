@@ -37,23 +37,25 @@ impl Engine {
         Ok((outcomes, grouped))
     }
 
-    /// The states of `keys`, the store's marker and the silences.
+    /// The states of `keys`, the store's marker and the silences; `keys`
+    /// back (moved into the read, not copied: one per trigger checked).
     pub(super) async fn read_states(
         &mut self,
-        keys: &[String],
+        keys: Vec<String>,
         now: UnixMillis,
         report: &mut TickReport,
-    ) -> Result<AlertSnapshot, StoreError> {
+    ) -> Result<(AlertSnapshot, Vec<String>), StoreError> {
         let store = self.store.clone();
         self.store_call(report);
         let read = AlertRead {
-            keys: keys.to_vec(),
+            keys,
             // A new one each time: a store that lost its data takes it,
             // and it differs from the one held before.
             marker: format!("{:016x}", rand::random::<u64>()),
             marker_ttl: self.settings.state_ttl,
             now_ms: now,
         };
-        store.read_alerts(&read).await
+        let snapshot = store.read_alerts(&read).await?;
+        Ok((snapshot, read.keys))
     }
 }

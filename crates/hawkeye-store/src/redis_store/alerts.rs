@@ -97,11 +97,16 @@ impl RedisStore {
     /// One pipeline (one slot): the states, the marker, the silences.
     pub(crate) async fn alerts_read(&self, read: &AlertRead) -> Result<AlertSnapshot, StoreError> {
         let mut g = Group::default();
-        let chunks: Vec<&[String]> = read.keys.chunks(MGET_CHUNK).collect();
-        for chunk in &chunks {
+        // One buffer for every key: a tick reads one state per trigger.
+        let prefix = self.state_key("");
+        let mut key = String::new();
+        for chunk in read.keys.chunks(MGET_CHUNK) {
             let cmd = g.cmd("MGET");
-            for k in *chunk {
-                cmd.arg(self.state_key(k));
+            for k in chunk {
+                key.clear();
+                key.push_str(&prefix);
+                key.push_str(k);
+                cmd.arg(key.as_str());
             }
         }
         Self::eval(&mut g, MARKER, &[self.alerts_key("marker")])

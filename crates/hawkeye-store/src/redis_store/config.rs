@@ -14,6 +14,11 @@ pub const TIMEOUT_RANGE: (Duration, Duration) =
     (Duration::from_millis(10), Duration::from_secs(600));
 /// The largest `HAWKEYE_SHARDS_PER_NAME`: a read of a name asks every shard.
 pub const MAX_SHARDS_PER_NAME: u32 = 256;
+/// The default `HAWKEYE_INDEX_CACHE`: enough for an agent checking a
+/// million series, about 100 MB when full.
+pub const DEFAULT_INDEX_CACHE: usize = 1_000_000;
+/// The largest `HAWKEYE_INDEX_CACHE`.
+pub const MAX_INDEX_CACHE: usize = 100_000_000;
 
 /// How to reach Redis and how to lay out keys.
 #[derive(Clone)]
@@ -32,6 +37,10 @@ pub struct RedisConfig {
     /// How many hash tags each metric name's series are spread over
     /// (`HAWKEYE_SHARDS_PER_NAME`); 1 keeps a name in one cluster slot.
     pub shards_per_name: u32,
+    /// How many index members (series) the reader keeps between reads
+    /// (`HAWKEYE_INDEX_CACHE`, 0: none); about 100 bytes each.
+    /// docs/storage.md, "The index cache".
+    pub index_cache: usize,
 }
 
 impl RedisConfig {
@@ -47,6 +56,7 @@ impl RedisConfig {
             retention,
             timeout: DEFAULT_TIMEOUT,
             shards_per_name: 1,
+            index_cache: DEFAULT_INDEX_CACHE,
         }
     }
 
@@ -73,6 +83,11 @@ impl RedisConfig {
                 ))
             })?;
         }
+        if let Some(v) = set("HAWKEYE_INDEX_CACHE") {
+            self.index_cache = v.trim().parse().map_err(|_| {
+                StoreError::Config(format!("HAWKEYE_INDEX_CACHE: {v:?} is not a whole number"))
+            })?;
+        }
         self.validate()?;
         Ok(self)
     }
@@ -92,6 +107,12 @@ impl RedisConfig {
                 self.shards_per_name
             )));
         }
+        if self.index_cache > MAX_INDEX_CACHE {
+            return Err(StoreError::Config(format!(
+                "HAWKEYE_INDEX_CACHE: {} is over {MAX_INDEX_CACHE}",
+                self.index_cache
+            )));
+        }
         Ok(())
     }
 }
@@ -104,6 +125,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("retention", &self.retention)
             .field("timeout", &self.timeout)
             .field("shards_per_name", &self.shards_per_name)
+            .field("index_cache", &self.index_cache)
             .finish()
     }
 }
@@ -131,6 +153,11 @@ mod tests {
         let c = tuned(&[("REDIS_TIMEOUT", "750ms"), ("HAWKEYE_SHARDS_PER_NAME", "8")]).unwrap();
         assert_eq!(c.timeout, Duration::from_millis(750));
         assert_eq!(c.shards_per_name, 8);
+        assert_eq!(c.index_cache, DEFAULT_INDEX_CACHE);
+        assert_eq!(
+            tuned(&[("HAWKEYE_INDEX_CACHE", "0")]).unwrap().index_cache,
+            0
+        );
         assert_eq!(
             tuned(&[("REDIS_TIMEOUT", "2")]).unwrap().timeout,
             Duration::from_secs(2)
@@ -147,6 +174,8 @@ mod tests {
             ("HAWKEYE_SHARDS_PER_NAME", "1000"),
             ("HAWKEYE_SHARDS_PER_NAME", "-1"),
             ("HAWKEYE_SHARDS_PER_NAME", "two"),
+            ("HAWKEYE_INDEX_CACHE", "-1"),
+            ("HAWKEYE_INDEX_CACHE", "1000000000"),
         ] {
             let err = tuned(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{var}={value}: {err}");

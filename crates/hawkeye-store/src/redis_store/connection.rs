@@ -45,10 +45,6 @@ impl Group {
         let last = self.0.len() - 1;
         &mut self.0[last]
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
-    }
 }
 
 pub(crate) fn unavailable(e: RedisError) -> StoreError {

@@ -54,7 +54,27 @@ impl Keys {
 
     /// The hash of one counter, gauge or distribution series for one minute.
     pub(crate) fn minute(&self, slot: Slot, kind: MetricKind, minute: i64, tags: &str) -> String {
-        format!("{}:{slot}:{}:{minute}:{tags}", self.prefix, kind.code())
+        let mut key = String::new();
+        self.minute_into(&mut key, slot, kind, minute, tags);
+        key
+    }
+
+    /// [`Keys::minute`], appended to `out` (reads build many, into one buffer).
+    pub(crate) fn minute_into(
+        &self,
+        out: &mut String,
+        slot: Slot,
+        kind: MetricKind,
+        minute: i64,
+        tags: &str,
+    ) {
+        use std::fmt::Write as _;
+        let _ = write!(
+            out,
+            "{}:{slot}:{}:{minute}:{tags}",
+            self.prefix,
+            kind.code()
+        );
     }
 
     /// The HyperLogLog of one set series for one second (sets live in shard 0).
@@ -75,6 +95,12 @@ impl Keys {
     /// How many shards writers have spread a name over (absent: one).
     pub(crate) fn shards(&self, name: &str) -> String {
         format!("{}:{}:shards", self.prefix, Slot::new(name, 0))
+    }
+
+    /// The stream of names whose series index changed (`index_cache.rs`),
+    /// beside the servers' watermarks.
+    pub(crate) fn index_changes(&self) -> String {
+        format!("{}:{{alerts}}:index_changes", self.prefix)
     }
 
     /// A short-lived key in a name's slot to merge HyperLogLogs into.
@@ -132,6 +158,7 @@ mod tests {
         assert_eq!(keys.index(shard), "hk:{a.b#3}:series");
         assert_eq!(keys.flushes(shard), "hk:{a.b#3}:flushes");
         assert_eq!(keys.shards("a.b"), "hk:{a.b}:shards");
+        assert_eq!(keys.index_changes(), "hk:{alerts}:index_changes");
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! | `field.rs` | the fields of a minute hash, written and read |
 //! | `scripts.rs`, `scripts/*.lua` | the Lua scripts |
 //! | `writes.rs` | a flush |
+//! | `index_read.rs`, `index_cache.rs` | the series of the names read, and the cache of them |
 //! | `reads.rs` | window reads |
+//! | `minute_read.rs`, `scripts/read.lua` | the minute hashes of a window read, in one string per call |
 //! | `grouped.rs` | window reads split by tag values (`group_by`) |
 //! | `reply.rs` | decoding replies |
 //! | `alerts.rs`, `scripts/alerts/*.lua` | the agent's alert data: states, outbox, silences, data-loss marker |
@@ -28,7 +30,10 @@ mod connection;
 mod field;
 mod grouped;
 mod handle;
+mod index_cache;
+mod index_read;
 mod keys;
+mod minute_read;
 mod reads;
 mod reply;
 mod scripts;
@@ -56,6 +61,8 @@ pub struct RedisStore {
     /// `HAWKEYE_SHARDS_PER_NAME`.
     shards: u32,
     write_script: redis::Script,
+    index_cache: index_cache::IndexCache,
+    read_script: redis::Script,
 }
 
 impl RedisStore {
@@ -71,6 +78,8 @@ impl RedisStore {
             ttl_secs: config.retention.as_secs().max(1),
             shards: config.shards_per_name,
             write_script: redis::Script::new(WRITE_SCRIPT),
+            index_cache: index_cache::IndexCache::new(config.index_cache),
+            read_script: redis::Script::new(scripts::READ_SCRIPT),
         })
     }
 }

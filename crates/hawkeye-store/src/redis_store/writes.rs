@@ -3,7 +3,7 @@
 //! few, in order, for a very large one). What the script does and why a
 //! retry counts nothing twice: docs/storage.md ("Writes").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use hawkeye_protocol::MetricKind;
@@ -11,6 +11,7 @@ use redis::{ServerErrorKind, Value};
 
 use super::connection::Group;
 use super::field::Field;
+use super::index_cache::{CHANGES_KEPT, NAMES_PER_CHANGE, WAKE_SECS};
 use super::keys::{shard_of, IndexMember, Slot};
 use super::scripts::WRITE_SCRIPT;
 use super::RedisStore;
@@ -25,8 +26,8 @@ const MAX_ARGS_PER_CALL: usize = 4096;
 /// for very large ones.
 const MAX_KEYS_PER_ROUND_TRIP: usize = 10_000;
 /// Script arguments before the first record: ttl, server, seq, chunk,
-/// shards.
-const HEADER_ARGS: usize = 5;
+/// shards, wake.
+const HEADER_ARGS: usize = 6;
 /// Script arguments of a record before its items: member, score, count.
 const RECORD_ARGS: usize = 3;
 
@@ -65,6 +66,8 @@ struct Record<'a> {
 
 /// One call of the write script: chunk `chunk` of a slot's writes.
 struct Call<'a> {
+    /// The metric name of the slot.
+    slot_name: &'a str,
     chunk: usize,
     /// The shard count to record (0: none), with its key last in `keys`.
     shards: u32,
@@ -83,7 +86,7 @@ impl Call<'_> {
             cmd.arg(&record.key);
         }
         cmd.arg(h.ttl).arg(h.server).arg(h.seq);
-        cmd.arg(self.chunk).arg(self.shards);
+        cmd.arg(self.chunk).arg(self.shards).arg(WAKE_SECS);
         let mut name = String::with_capacity(16);
         for record in &self.records {
             cmd.arg(&record.member).arg(record.score);
@@ -126,6 +129,7 @@ impl RedisStore {
         }
         let mut round: Vec<Vec<Call>> = Vec::new();
         let mut queued = 0;
+        let mut changed = BTreeSet::new();
         for (slot, writes) in slots {
             round.push(Vec::new());
             for call in self.slot_calls(slot, &writes) {
@@ -135,17 +139,45 @@ impl RedisStore {
                 }
                 if queued >= MAX_KEYS_PER_ROUND_TRIP {
                     // Safe to split, even within a slot: its calls apply in order.
-                    self.send_calls(std::mem::take(&mut round), &header).await?;
+                    let sent = std::mem::take(&mut round);
+                    changed.extend(self.send_calls(sent, &header).await?);
                     round.push(Vec::new());
                     queued = 0;
                 }
             }
         }
-        self.send_calls(round, &header).await
+        changed.extend(self.send_calls(round, &header).await?);
+        self.record_changes(&changed).await
+    }
+
+    /// Records the names whose index changed in the change stream that
+    /// readers use to keep their index cache (`index_cache.rs`); trimmed to
+    /// the newest entries. Only after the writes: a reader that has seen
+    /// the record finds the change in the index.
+    async fn record_changes(&self, names: &BTreeSet<&str>) -> Result<(), StoreError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let key = self.keys.index_changes();
+        let names: Vec<&str> = names.iter().copied().collect();
+        let mut g = Group::default();
+        for chunk in names.chunks(NAMES_PER_CHANGE) {
+            let cmd = g.cmd("XADD");
+            cmd.arg(&key)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(CHANGES_KEPT)
+                .arg("*");
+            for name in chunk {
+                cmd.arg("n").arg(*name);
+            }
+        }
+        g.cmd("EXPIRE").arg(&key).arg(self.ttl_secs);
+        self.conn.run(vec![g]).await.map(|_| ())
     }
 
     /// The calls that write `writes` into `slot`, chunk 0 first.
-    fn slot_calls<'a>(&self, slot: Slot, writes: &[&'a SeriesWrite]) -> Vec<Call<'a>> {
+    fn slot_calls<'a>(&self, slot: Slot<'a>, writes: &[&'a SeriesWrite]) -> Vec<Call<'a>> {
         let base = [
             self.keys.index(slot),
             self.keys.flushes(slot),
@@ -161,6 +193,7 @@ impl RedisStore {
                 shards = self.shards;
             }
             Call {
+                slot_name: slot.name,
                 chunk,
                 shards,
                 keys,
@@ -233,11 +266,12 @@ impl RedisStore {
     /// `NOSCRIPT` without running it; those calls go again behind a
     /// `SCRIPT LOAD` to that node (on a cluster, a pipeline goes to the node
     /// of its keys).
-    async fn send_calls(
+    /// Returns the names whose index the calls changed.
+    async fn send_calls<'a>(
         &self,
-        round: Vec<Vec<Call<'_>>>,
+        round: Vec<Vec<Call<'a>>>,
         header: &Header,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<&'a str>, StoreError> {
         let sha = self.write_script.get_hash();
         let groups = round
             .iter()
@@ -245,6 +279,7 @@ impl RedisStore {
             .collect();
         let replies = self.conn.run_keeping_errors(groups).await?;
         let mut again: Vec<Vec<&Call>> = Vec::new();
+        let mut changed = Vec::new();
         for (calls, replies) in round.iter().zip(&replies) {
             let mut missing = Vec::new();
             for (call, reply) in calls.iter().zip(replies) {
@@ -252,7 +287,8 @@ impl RedisStore {
                     Value::ServerError(e) if e.kind() == Some(ServerErrorKind::NoScript) => {
                         missing.push(call);
                     }
-                    other => check_reply(other)?,
+                    other if check_reply(other)? => changed.push(call.slot_name),
+                    _ => {}
                 }
             }
             if !missing.is_empty() {
@@ -260,7 +296,7 @@ impl RedisStore {
             }
         }
         if again.is_empty() {
-            return Ok(());
+            return Ok(changed);
         }
         // One node runs all groups as one pipeline: one load is enough there.
         let per_group = self.conn.is_cluster().await?;
@@ -276,21 +312,30 @@ impl RedisStore {
                 group
             })
             .collect();
-        for reply in self.conn.run_keeping_errors(groups).await?.iter().flatten() {
-            match reply {
-                // SCRIPT LOAD answers the script's hash.
-                Value::BulkString(_) => {}
-                other => check_reply(other)?,
+        let replies = self.conn.run_keeping_errors(groups).await?;
+        for (calls, replies) in again.iter().zip(&replies) {
+            // SCRIPT LOAD answers the script's hash.
+            let replies = replies
+                .iter()
+                .filter(|r| !matches!(r, Value::BulkString(_)));
+            for (call, reply) in calls.iter().zip(replies) {
+                if check_reply(reply)? {
+                    changed.push(call.slot_name);
+                }
             }
         }
-        Ok(())
+        Ok(changed)
     }
 }
 
-/// A write script's reply: 1 applied, 0 already applied.
-fn check_reply(reply: &Value) -> Result<(), StoreError> {
+/// A write script's reply (scripts/write.lua): whether the name's index
+/// changed for readers. A chunk applied before may have changed it, and
+/// its change record may be lost (the write that applied it failed after):
+/// it counts as a change.
+fn check_reply(reply: &Value) -> Result<bool, StoreError> {
     match reply {
-        Value::Int(0 | 1) => Ok(()),
+        Value::Int(1) => Ok(false),
+        Value::Int(0 | 2) => Ok(true),
         Value::ServerError(e) => Err(StoreError::Unavailable(format!(
             "Redis refused a write: {}",
             redis::RedisError::from(e.clone())

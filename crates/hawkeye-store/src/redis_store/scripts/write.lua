@@ -3,13 +3,19 @@
 --
 -- KEYS: index, flushes, flush_times, [shards], then one key per record.
 -- ARGV: ttl, server id, flush seq, chunk, shards (0: no shards key in KEYS;
---   else the count to record), then per record:
+--   else the count to record), wake (seconds), then per record:
 --   index member, score, n, and n items: for a set series (member `s|...`)
 --   n members for PFADD; otherwise n pairs of `<op><field>` and value, op
 --   `+` increment, `=` set, `<` keep min, `>` keep max.
+-- Returns 0 when the chunk was applied before, 1 when applied now, 2 when
+-- applied now and the index changed for readers: a series added, a series
+-- idle for `wake` seconds written again, or the shard count grown (the
+-- writer records the name in the index change stream).
 local ttl, server, seq_arg = ARGV[1], ARGV[2], ARGV[3]
 local seq, chunk, shards = tonumber(seq_arg), tonumber(ARGV[4]), tonumber(ARGV[5])
+local wake = tonumber(ARGV[6])
 local index, flushes, times = KEYS[1], KEYS[2], KEYS[3]
+local changed = false
 -- Redis's clock, not the servers': their clocks may disagree.
 local now = tonumber(redis.call('TIME')[1])
 
@@ -33,11 +39,12 @@ if shards > 0 then
   first = 5
   if shards > tonumber(redis.call('GET', KEYS[4]) or '1') then
     redis.call('SET', KEYS[4], shards)
+    changed = true
   end
   redis.call('EXPIRE', KEYS[4], ttl)
 end
 
-local a = 6
+local a = 7
 for k = first, #KEYS do
   local key, member, score, n = KEYS[k], ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
   a = a + 3
@@ -62,6 +69,10 @@ for k = first, #KEYS do
     a = a + 2 * n
   end
   redis.call('EXPIRE', key, ttl)
+  local old = redis.call('ZSCORE', index, member)
+  if not old or tonumber(old) < now - wake then
+    changed = true
+  end
   redis.call('ZADD', index, 'GT', score, member)
 end
 redis.call('ZREMRANGEBYSCORE', index, '-inf', now - ttl)
@@ -77,4 +88,7 @@ if #gone > 0 then
 end
 redis.call('EXPIRE', flushes, ttl)
 redis.call('EXPIRE', times, ttl)
+if changed then
+  return 2
+end
 return 1
