@@ -29,6 +29,7 @@ mod field;
 mod grouped;
 mod handle;
 mod keys;
+mod range;
 mod reads;
 mod reply;
 mod scripts;
@@ -41,6 +42,7 @@ use async_trait::async_trait;
 
 use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
 use crate::grouped::{GroupedOutcome, GroupedQuery};
+use crate::range::{RangeOutcome, RangeQuery};
 use crate::window::WindowQuery;
 use crate::{QueryOutcome, Store, StoreError, Watermark, WriteBatch};
 use connection::Connection;
@@ -173,6 +175,10 @@ impl Store for RedisStore {
 
     async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError> {
         self.alerts_history(stream, since_ms).await
+    }
+
+    async fn query_range(&self, range: &RangeQuery) -> Result<RangeOutcome, StoreError> {
+        self.read_range(range).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

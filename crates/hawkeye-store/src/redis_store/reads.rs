@@ -29,6 +29,7 @@ const MAX_SECONDS_BY_NAME: i64 = 10;
 /// One series of a query, in one shard. A series found in several shards
 /// (after `HAWKEYE_SHARDS_PER_NAME` changed) has one entry per shard, all
 /// with the same `id`, side by side.
+#[derive(Clone)]
 pub(super) struct SeriesRef {
     pub(super) tags: String,
     shard: u32,
