@@ -87,6 +87,14 @@ pub struct QueryArgs {
     /// The metric type (c, g, ms, s), needed only when one name has several.
     #[arg(long = "type")]
     pub kind: Option<String>,
+    /// Read a range instead of one window: `1h`, `30m`, ending now; draws a
+    /// sparkline with min, max and last (`metric.range`).
+    #[arg(long, conflicts_with = "window")]
+    pub range: Option<String>,
+    /// With --range: one point per step (`1m`, `10s`); default: the range
+    /// cut into about 60 steps.
+    #[arg(long, requires = "range")]
+    pub step: Option<String>,
     /// Print the server's JSON result.
     #[arg(long)]
     pub json: bool,
@@ -212,6 +220,9 @@ async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    if args.range.is_some() {
+        return crate::range::query_range(args).await;
+    }
     let tags: BTreeMap<String, String> = args.tags.into_iter().collect();
     let params = QueryParams {
         metric: args.metric.clone(),
