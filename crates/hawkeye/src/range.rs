@@ -2,7 +2,6 @@
 //! (`metric.range`, docs/protocol.md), drawn as a terminal sparkline with
 //! its min, max and last value, or printed as JSON points with `--json`.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -17,15 +16,15 @@ const MAX_COLUMNS: usize = 120;
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
 pub(crate) async fn query_range(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    let tags: BTreeMap<String, String> = args.tags.into_iter().collect();
     let range = args.range.clone().unwrap_or_default();
+    let query = args.params(&range);
     let params = RangeParams {
-        metric: args.metric.clone(),
-        window: serde_json::Value::String(range.clone()),
-        step: args.step.map(serde_json::Value::String),
-        agg: args.agg.clone(),
-        tags: (!tags.is_empty()).then_some(tags),
-        kind: args.kind,
+        metric: query.metric,
+        window: query.window,
+        step: args.step.clone().map(serde_json::Value::String),
+        agg: query.agg,
+        tags: query.tags,
+        kind: query.kind,
     };
     let mut conn = RpcConnection::connect(&args.socket.socket).await?;
     let result = conn.range(&params).await.context("metric.range failed")?;
@@ -33,11 +32,7 @@ pub(crate) async fn query_range(args: QueryArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string(&result)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let what = match args.agg.as_deref() {
-        Some(agg) => format!("{agg} of {}", args.metric),
-        None => args.metric.clone(),
-    };
-    print!("{}", render(&what, &range, &result));
+    print!("{}", render(&args.what(), &range, &result));
     Ok(ExitCode::SUCCESS)
 }
 

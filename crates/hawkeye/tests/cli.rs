@@ -13,6 +13,15 @@ fn hawkeye(args: &[&str]) -> Output {
         .expect("run the hawkeye binary")
 }
 
+/// A server on the in-memory store, without an agent, listening in `dir`.
+async fn server_in(dir: &std::path::Path) -> (embed::Embedded, std::path::PathBuf) {
+    let socket = dir.join("hawkeye.sock");
+    let server = embed::start(EmbedConfig::in_memory(&socket).without_agent())
+        .await
+        .unwrap();
+    (server, socket)
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -24,10 +33,7 @@ fn text(out: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_query_and_stats() {
     let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("hawkeye.sock");
-    let server = embed::start(EmbedConfig::in_memory(&socket).without_agent())
-        .await
-        .unwrap();
+    let (server, socket) = server_in(dir.path()).await;
     let s = socket.to_str().unwrap().to_string();
 
     let out = tokio::task::spawn_blocking({
@@ -177,10 +183,7 @@ fn the_demo_shows_the_alert_email_and_exits_0() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_goes_on_after_a_chunk_rejected_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("hawkeye.sock");
-    let server = embed::start(EmbedConfig::in_memory(&socket).without_agent())
-        .await
-        .unwrap();
+    let (server, socket) = server_in(dir.path()).await;
     let s = socket.to_str().unwrap().to_string();
 
     let mut args: Vec<String> = vec!["send".into(), "--socket".into(), s.clone()];
@@ -221,10 +224,7 @@ async fn send_goes_on_after_a_chunk_rejected_whole() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_range_draws_a_sparkline_and_prints_points() {
     let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("hawkeye.sock");
-    let server = embed::start(EmbedConfig::in_memory(&socket).without_agent())
-        .await
-        .unwrap();
+    let (server, socket) = server_in(dir.path()).await;
     let s = socket.to_str().unwrap().to_string();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

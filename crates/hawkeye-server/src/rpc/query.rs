@@ -17,20 +17,22 @@ pub(super) async fn query(
     let query = window_query(&p, shared.config.retention.as_secs(), now_secs())?;
     // Everything accepted before this call is written first, so a query
     // sees every event its caller was answered for.
-    shared
-        .flush()
-        .await
-        .map_err(|e| RpcError::new(code::STORE_UNAVAILABLE, e.to_string()))?;
+    shared.flush().await.map_err(store_unavailable)?;
     let value = shared
         .store
         .query(&query)
         .await
-        .map_err(|e| RpcError::new(code::STORE_UNAVAILABLE, e.to_string()))?
+        .map_err(store_unavailable)?
         .map_err(|e| RpcError::invalid_params(e.to_string()))?;
     Ok(QueryResult {
         value,
         window_secs: query.window_secs,
     })
+}
+
+/// -32003: the store could not be written (the flush before a read) or read.
+pub(super) fn store_unavailable(e: impl std::fmt::Display) -> RpcError {
+    RpcError::new(code::STORE_UNAVAILABLE, e.to_string())
 }
 
 /// A duration param (`window`, `step`): `"60s"`, `"5m"`, or a number of

@@ -3,12 +3,12 @@
 //! (docs/protocol.md, "metric.range").
 
 use hawkeye_protocol::jsonrpc::{
-    code, params_object, QueryParams, RangeParams, RangeResult, RpcError, RANGE_DEFAULT_POINTS,
+    params_object, QueryParams, RangeParams, RangeResult, RpcError, RANGE_DEFAULT_POINTS,
 };
 use hawkeye_store::{RangeQuery, MAX_RANGE_POINTS};
 use serde_json::value::RawValue;
 
-use super::query::{seconds_param, window_query};
+use super::query::{seconds_param, store_unavailable, window_query};
 use crate::clock::now_secs;
 use crate::shared::Shared;
 
@@ -19,15 +19,12 @@ pub(super) async fn range(
     let p: RangeParams = params_object(params)?;
     let range = range_query(p, shared.config.retention.as_secs(), now_secs())?;
     // As `metric.query`: everything accepted before this call is written first.
-    shared
-        .flush()
-        .await
-        .map_err(|e| RpcError::new(code::STORE_UNAVAILABLE, e.to_string()))?;
+    shared.flush().await.map_err(store_unavailable)?;
     let points = shared
         .store
         .query_range(&range)
         .await
-        .map_err(|e| RpcError::new(code::STORE_UNAVAILABLE, e.to_string()))?
+        .map_err(store_unavailable)?
         .map_err(|e| RpcError::invalid_params(e.to_string()))?;
     Ok(RangeResult {
         points,
