@@ -31,6 +31,7 @@ pub mod engine;
 mod error;
 pub mod evaluation;
 mod flush_wait;
+pub mod http;
 pub mod monitor_tests;
 pub mod monitors;
 pub mod notification;
@@ -42,7 +43,7 @@ pub mod state_key;
 pub mod template;
 pub mod yaml_location;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use hawkeye_mail::{Mailer, QueueStats};
 use hawkeye_store::Store;
@@ -80,6 +81,9 @@ pub struct AgentHandle {
     mail_stats: Arc<Mutex<QueueStats>>,
     stats: Arc<Mutex<EngineStats>>,
     grace: std::time::Duration,
+    /// The monitors running, for the status page (replaced by reloads).
+    monitors: Arc<RwLock<MonitorsFile>>,
+    http: Option<http::HttpServer>,
 }
 
 /// Starts the agent on the current tokio runtime: validates the monitors
@@ -119,11 +123,34 @@ pub async fn start(
         config.evaluation_delay,
         config.watermark_wait,
     );
-    let delivery = Delivery::new(store, mailer, config.mail_queue.clone(), config.mail_lease);
+    let delivery = Delivery::new(
+        store.clone(),
+        mailer,
+        config.mail_queue.clone(),
+        config.mail_lease,
+    );
     let (stop_delivery, stop_rx) = watch::channel(false);
     let mail_stats = Arc::new(Mutex::new(QueueStats::default()));
     let delivery = tokio::spawn(delivery::run(delivery, wake, stop_rx, mail_stats.clone()));
     let stats = Arc::new(Mutex::new(EngineStats::default()));
+    let shared_monitors = Arc::new(RwLock::new(monitors.clone()));
+    let http = match config.http_addr {
+        Some(addr) => Some(
+            http::HttpServer::start(
+                addr,
+                http::StatusSource {
+                    store: store.clone(),
+                    monitors: shared_monitors.clone(),
+                    service: config.service.clone(),
+                    environment: config.environment.clone(),
+                    engine: stats.clone(),
+                    mail: mail_stats.clone(),
+                },
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let (control, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(scheduler::run(engine, flush_wait, rx, stats.clone()));
     tracing::info!(
@@ -142,6 +169,8 @@ pub async fn start(
         mail_stats,
         stats,
         grace: config.shutdown_grace,
+        monitors: shared_monitors,
+        http,
     })
 }
 
@@ -151,9 +180,16 @@ impl AgentHandle {
     /// and the problems are returned.
     pub fn reload(&self, monitors: MonitorsFile) -> Result<(), AgentError> {
         monitors.validate(self.retention)?;
+        *self.monitors.write().unwrap_or_else(|e| e.into_inner()) = monitors.clone();
         self.control
             .send(Control::Reload(Box::new(monitors)))
             .map_err(|_| AgentError::Stopped)
+    }
+
+    /// Where the status page and `/metrics` listen (`AGENT_HTTP_ADDR`;
+    /// the port chosen when it asked for port 0); `None` when off.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http.as_ref().map(|h| h.addr())
     }
 
     pub fn stats(&self) -> AgentStats {
@@ -197,6 +233,9 @@ impl AgentHandle {
     /// outbox holds, waiting at most the configured grace period (what is
     /// left stays in the outbox for the next agent).
     pub async fn shutdown(self) -> AgentStats {
+        if let Some(http) = self.http {
+            http.stop();
+        }
         let _ = self.control.send(Control::Shutdown);
         if let Some(task) = self.task {
             if let Err(e) = task.await {
