@@ -300,3 +300,34 @@ async fn an_address_in_use_is_a_clear_error() {
         "{text}"
     );
 }
+
+/// A reload (SIGHUP in the binary) changes what the page and `/metrics`
+/// show; a refused reload changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_follows_reloads() {
+    let store: Arc<dyn Store> = Arc::new(hawkeye_store::MemoryStore::default());
+    let agent = start_agent(store, "127.0.0.1:0").await.expect("start");
+    let addr = agent.http_addr().unwrap();
+    let one = "version: 1\nmonitors:\n  - id: only-one\n    metric: reloaded.metric\n    triggers:\n      - threshold: 1\n        to: [a@example.com]\n";
+    let file = parse_monitors(one, "monitors.yaml", Duration::from_secs(3600)).unwrap();
+    agent.reload(file).expect("reloaded");
+    let mut bad = parse_monitors(one, "monitors.yaml", Duration::from_secs(3600)).unwrap();
+    bad.monitors[0].window = Duration::from_secs(7200);
+    assert!(agent.reload(bad).is_err(), "a window past the retention");
+    let (_, _, metrics) = get(addr, "/metrics").await;
+    assert!(
+        metrics.contains("\nhawkeye_agent_monitors 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nhawkeye_agent_triggers 1\n"),
+        "{metrics}"
+    );
+    let (status, _, page) = get(addr, "/").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("only-one") && !page.contains("checkout-errors"),
+        "{page}"
+    );
+    agent.shutdown().await;
+}
