@@ -123,15 +123,8 @@ pub async fn start(
         config.evaluation_delay,
         config.watermark_wait,
     );
-    let delivery = Delivery::new(
-        store.clone(),
-        mailer,
-        config.mail_queue.clone(),
-        config.mail_lease,
-    );
-    let (stop_delivery, stop_rx) = watch::channel(false);
+    // Listening first: an address in use stops the start before any task runs.
     let mail_stats = Arc::new(Mutex::new(QueueStats::default()));
-    let delivery = tokio::spawn(delivery::run(delivery, wake, stop_rx, mail_stats.clone()));
     let stats = Arc::new(Mutex::new(EngineStats::default()));
     let shared_monitors = Arc::new(RwLock::new(monitors.clone()));
     let http = match config.http_addr {
@@ -151,6 +144,9 @@ pub async fn start(
         ),
         None => None,
     };
+    let delivery = Delivery::new(store, mailer, config.mail_queue.clone(), config.mail_lease);
+    let (stop_delivery, stop_rx) = watch::channel(false);
+    let delivery = tokio::spawn(delivery::run(delivery, wake, stop_rx, mail_stats.clone()));
     let (control, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(scheduler::run(engine, flush_wait, rx, stats.clone()));
     tracing::info!(
