@@ -1,6 +1,7 @@
 //! The agent's settings: from the environment (and `.env` files) for the
 //! binary, or built in code by an application that embeds the agent.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -65,6 +66,9 @@ pub struct AgentConfig {
     pub redis_url: String,
     pub key_prefix: String,
     pub retention: Duration,
+    /// `AGENT_HTTP_ADDR`: where the status page, `/api/alerts` and
+    /// `/metrics` listen (docs/status-page.md); `None` (unset): off.
+    pub http_addr: Option<SocketAddr>,
 }
 
 impl Default for AgentConfig {
@@ -84,6 +88,7 @@ impl Default for AgentConfig {
             redis_url: "redis://127.0.0.1:6379".into(),
             key_prefix: "hawkeye".into(),
             retention: Duration::from_secs(3600),
+            http_addr: None,
         }
     }
 }
@@ -130,7 +135,7 @@ impl AgentConfig {
     /// `MAIL_FROM`, `MAIL_MAX_AGE` (how long a mail is retried, default
     /// 24h), `MAIL_LEASE`, `WEBHOOK_TIMEOUT`, `ALERT_STATE_TTL`, `REDIS_URL`,
     /// `HAWKEYE_KEY_PREFIX`, `HAWKEYE_RETENTION`, `HAWKEYE_FLUSH_INTERVAL`,
-    /// `HAWKEYE_WATERMARK_WAIT`.
+    /// `HAWKEYE_WATERMARK_WAIT`, `AGENT_HTTP_ADDR`.
     pub fn from_reader(env: &Env) -> Result<AgentConfig, AgentError> {
         let d = AgentConfig::default();
         let bad = |e: EnvError| AgentError::Env(e.to_string());
@@ -166,6 +171,7 @@ impl AgentConfig {
             mail_from: env.string_or("MAIL_FROM", &d.mail_from),
             redis_url: env.string_or("REDIS_URL", &d.redis_url),
             key_prefix: env.string_or("HAWKEYE_KEY_PREFIX", &d.key_prefix),
+            http_addr: http_addr(env)?,
             ..d
         };
         config.validate()?;
@@ -214,6 +220,19 @@ impl AgentConfig {
     }
 }
 
+/// `AGENT_HTTP_ADDR`: `host:port` (an IP address; port 0 picks a free
+/// one), or unset or empty for no HTTP endpoint.
+fn http_addr(env: &Env) -> Result<Option<SocketAddr>, AgentError> {
+    let Some(text) = env.get("AGENT_HTTP_ADDR").filter(|t| !t.trim().is_empty()) else {
+        return Ok(None);
+    };
+    text.trim().parse().map(Some).map_err(|_| {
+        AgentError::Env(format!(
+            "AGENT_HTTP_ADDR: {text:?} is not an address such as 127.0.0.1:9102 or [::1]:9102"
+        ))
+    })
+}
+
 /// Loads `.env` from `dir`, then `.{ENV}.env` (see [`hawkeye_env`]). A file
 /// that cannot be parsed is reported on stderr (logging is not set up yet
 /// when this runs) and the agent goes on with the environment it has; so
@@ -259,6 +278,23 @@ mod tests {
         let e =
             AgentConfig::from_reader(&Env::from_pairs(&[("MAIL_MAX_AGE", "soon")])).unwrap_err();
         assert!(e.to_string().starts_with("MAIL_MAX_AGE:"), "{e}");
+    }
+
+    #[test]
+    fn the_http_address_is_off_unless_set() {
+        let read = |v: &str| AgentConfig::from_reader(&Env::from_pairs(&[("AGENT_HTTP_ADDR", v)]));
+        let unset = AgentConfig::from_reader(&Env::from_pairs(&[])).unwrap();
+        assert_eq!(unset.http_addr, None);
+        assert_eq!(read("").unwrap().http_addr, None);
+        assert_eq!(
+            read("127.0.0.1:9102").unwrap().http_addr,
+            Some("127.0.0.1:9102".parse().unwrap())
+        );
+        let e = read("localhost").unwrap_err().to_string();
+        assert!(
+            e.starts_with("AGENT_HTTP_ADDR: \"localhost\" is not an address"),
+            "{e}"
+        );
     }
 
     /// The outbox expires with the alert states: a mail retried for longer

@@ -17,6 +17,12 @@ pub enum AgentError {
     Mail(#[from] MailError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `AGENT_HTTP_ADDR` cannot be listened on.
+    #[error("AGENT_HTTP_ADDR: cannot listen on {addr}: {source}")]
+    Http {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     /// The agent has already stopped.
     #[error("the agent is not running")]
     Stopped,

@@ -31,6 +31,7 @@ pub mod engine;
 mod error;
 pub mod evaluation;
 mod flush_wait;
+pub mod http;
 pub mod monitor_tests;
 pub mod monitors;
 pub mod notification;
@@ -43,7 +44,7 @@ pub mod template;
 pub mod webhook;
 pub mod yaml_location;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use hawkeye_mail::{Mailer, QueueStats};
 use hawkeye_store::Store;
@@ -82,6 +83,9 @@ pub struct AgentHandle {
     mail_stats: Arc<Mutex<QueueStats>>,
     stats: Arc<Mutex<EngineStats>>,
     grace: std::time::Duration,
+    /// The monitors running, for the status page (replaced by reloads).
+    monitors: Arc<RwLock<MonitorsFile>>,
+    http: Option<http::HttpServer>,
 }
 
 /// Each warning of a loaded monitors file, at every load (see
@@ -143,6 +147,27 @@ pub async fn start_with_notifier(
         config.evaluation_delay,
         config.watermark_wait,
     );
+    // Listening first: an address in use stops the start before any task runs.
+    let mail_stats = Arc::new(Mutex::new(QueueStats::default()));
+    let stats = Arc::new(Mutex::new(EngineStats::default()));
+    let shared_monitors = Arc::new(RwLock::new(monitors.clone()));
+    let http = match config.http_addr {
+        Some(addr) => Some(
+            http::HttpServer::start(
+                addr,
+                http::StatusSource {
+                    store: store.clone(),
+                    monitors: shared_monitors.clone(),
+                    service: config.service.clone(),
+                    environment: config.environment.clone(),
+                    engine: stats.clone(),
+                    mail: mail_stats.clone(),
+                },
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let delivery = Delivery::new(
         store,
         mailer,
@@ -151,9 +176,7 @@ pub async fn start_with_notifier(
         config.mail_lease,
     );
     let (stop_delivery, stop_rx) = watch::channel(false);
-    let mail_stats = Arc::new(Mutex::new(QueueStats::default()));
     let delivery = tokio::spawn(delivery::run(delivery, wake, stop_rx, mail_stats.clone()));
-    let stats = Arc::new(Mutex::new(EngineStats::default()));
     let (control, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(scheduler::run(engine, flush_wait, rx, stats.clone()));
     tracing::info!(
@@ -172,6 +195,8 @@ pub async fn start_with_notifier(
         mail_stats,
         stats,
         grace: config.shutdown_grace,
+        monitors: shared_monitors,
+        http,
     })
 }
 
@@ -182,9 +207,16 @@ impl AgentHandle {
     pub fn reload(&self, monitors: MonitorsFile) -> Result<(), AgentError> {
         monitors.validate(self.retention)?;
         log_warnings(&monitors);
+        *self.monitors.write().unwrap_or_else(|e| e.into_inner()) = monitors.clone();
         self.control
             .send(Control::Reload(Box::new(monitors)))
             .map_err(|_| AgentError::Stopped)
+    }
+
+    /// Where the status page and `/metrics` listen (`AGENT_HTTP_ADDR`;
+    /// the port chosen when it asked for port 0); `None` when off.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http.as_ref().map(|h| h.addr())
     }
 
     pub fn stats(&self) -> AgentStats {
@@ -228,6 +260,9 @@ impl AgentHandle {
     /// outbox holds, waiting at most the configured grace period (what is
     /// left stays in the outbox for the next agent).
     pub async fn shutdown(self) -> AgentStats {
+        if let Some(http) = self.http {
+            http.stop();
+        }
         let _ = self.control.send(Control::Shutdown);
         if let Some(task) = self.task {
             if let Err(e) = task.await {

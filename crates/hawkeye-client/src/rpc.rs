@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use hawkeye_protocol::jsonrpc::{
-    method, QueryParams, QueryResult, RpcError, SendResult, StatsResult,
+    method, QueryParams, QueryResult, RangeParams, RangeResult, RpcError, SendResult, StatsResult,
 };
 use hawkeye_protocol::rpc_call::{decode_reply, encode_request, Reply};
 use serde_json::{json, Value};
@@ -155,6 +155,14 @@ impl RpcConnection {
         let params =
             serde_json::to_value(params).map_err(|e| RpcCallError::Decode(e.to_string()))?;
         let result = self.call(method::QUERY, Some(params)).await?;
+        Self::decode(result)
+    }
+
+    /// `metric.range`.
+    pub async fn range(&mut self, params: &RangeParams) -> Result<RangeResult, RpcCallError> {
+        let params =
+            serde_json::to_value(params).map_err(|e| RpcCallError::Decode(e.to_string()))?;
+        let result = self.call(method::RANGE, Some(params)).await?;
         Self::decode(result)
     }
 

@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod grouped;
 pub mod memory;
 mod memory_alerts;
+pub mod range;
 pub mod redact;
 pub mod redis_store;
 pub mod sketch;
@@ -27,6 +28,7 @@ pub use aggregate::{Aggregate, DistributionStats, GaugeStats};
 pub use alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
 pub use grouped::{GroupValue, GroupedOutcome, GroupedQuery};
 pub use memory::MemoryStore;
+pub use range::{RangeOutcome, RangePoints, RangeQuery, MAX_RANGE_POINTS};
 pub use redis_store::{RedisConfig, RedisStore};
 pub use window::{Aggregation, QueryError, WindowQuery};
 
@@ -200,6 +202,16 @@ pub trait Store: Send + Sync + 'static {
     /// The entries of `stream` appended at or after `since_ms` (unix ms,
     /// the store's clock), oldest first, each with when it was appended.
     async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError>;
+
+    // Range reads (issue 10, `metric.range` and the status page).
+
+    /// One value per step of a window ([`range`]): each step read as a
+    /// window query of its own, the kind resolved once for the whole range.
+    /// By default made of [`Store::query_many`]; the Redis store finds the
+    /// series once and reads many steps per round trip.
+    async fn query_range(&self, range: &RangeQuery) -> Result<RangeOutcome, StoreError> {
+        range::read_by_windows(self, range).await
+    }
 }
 
 /// What [`Store::watermark`] reads.
@@ -296,6 +308,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError> {
         (**self).history(stream, since_ms).await
+    }
+    async fn query_range(&self, range: &RangeQuery) -> Result<RangeOutcome, StoreError> {
+        (**self).query_range(range).await
     }
 }
 

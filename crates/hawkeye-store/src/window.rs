@@ -165,6 +165,12 @@ pub enum QueryError {
     },
     #[error("metric {name:?} has several types ({kinds}); name one with `type`")]
     AmbiguousKind { name: String, kinds: String },
+    /// A range read ([`crate::range`]) with a step of 0 seconds.
+    #[error("step: must be at least 1s")]
+    ZeroStep,
+    /// A range read with more steps than [`crate::range::MAX_RANGE_POINTS`].
+    #[error("the range holds {points} steps, more than the {max} points a range read returns: use a longer step or a shorter window")]
+    TooManyPoints { points: u64, max: u64 },
 }
 
 /// One series' seconds inside the window, reduced.

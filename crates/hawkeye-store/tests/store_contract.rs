@@ -11,8 +11,8 @@ use hawkeye_protocol::{MetricKind, SeriesKey, TagFilter};
 use hawkeye_store::aggregate::{Aggregate, DistributionStats, GaugeStats};
 use hawkeye_store::window::{Aggregation, QueryError, WindowQuery};
 use hawkeye_store::{
-    AlertCommit, AlertRead, GroupedOutcome, GroupedQuery, MemoryStore, OutboxEntry, RedisConfig,
-    RedisStore, SeriesWrite, Settle, Store, WriteBatch,
+    AlertCommit, AlertRead, GroupedOutcome, GroupedQuery, MemoryStore, OutboxEntry, RangeQuery,
+    RedisConfig, RedisStore, SeriesWrite, Settle, Store, WriteBatch,
 };
 use hawkeye_testkit::{RedisCluster, RedisServer};
 
@@ -1140,3 +1140,137 @@ async fn large_reads_and_writes_span_several_round_trips(
     assert!((unique - 4_002.0).abs() <= 40.0, "unique {unique}");
 }
 every_store!(large, large_reads_and_writes_span_several_round_trips);
+
+// Range reads (issue 10, `metric.range`).
+
+/// Reads `q` in steps of `step` and checks every step against a window
+/// query of the same seconds (a step without a point must have no data).
+async fn range_checked(store: &dyn Store, q: WindowQuery, step: u64) -> Vec<(i64, f64)> {
+    let range = RangeQuery {
+        query: q,
+        step_secs: step,
+    };
+    let points = store
+        .query_range(&range)
+        .await
+        .expect("store answers")
+        .expect("valid range");
+    let steps = range.steps().unwrap();
+    let mut at = points.iter().peekable();
+    for s in &steps {
+        let point = at.next_if(|(second, _)| *second == s.start());
+        assert_eq!(
+            point.map(|(_, v)| *v),
+            value(store, s.clone()).await,
+            "step at {}",
+            s.start()
+        );
+    }
+    assert!(at.next().is_none(), "points outside the steps: {points:?}");
+    points
+}
+
+async fn range_reads_match_window_reads_step_by_step(store: &dyn Store, _: Option<&RedisServer>) {
+    let t = now(); // hh:mm:30
+    let minute = t - 30;
+    let a = key(MetricKind::Counter, "range.hits", &[("route", "/a")]);
+    let b = key(MetricKind::Counter, "range.hits", &[("route", "/b")]);
+    let g = key(MetricKind::Gauge, "range.depth", &[]);
+    let d = key(MetricKind::Distribution, "range.latency", &[]);
+    let s = key(MetricKind::Set, "range.users", &[]);
+    // Every second of minutes mm-3 and mm (up to t), none in mm-2 and mm-1.
+    let seconds: Vec<i64> = (minute - 180..minute - 120).chain(minute..=t).collect();
+    let write = |k: &Arc<SeriesKey>, f: &dyn Fn(i64) -> Aggregate| SeriesWrite {
+        key: k.clone(),
+        points: seconds.iter().map(|&sec| (sec, f(sec))).collect(),
+    };
+    let dist = |sec: i64| {
+        let mut d = DistributionStats::default();
+        for i in 0..20 {
+            d.observe(1.0 + ((sec + i) % 97) as f64, 1.0);
+        }
+        Aggregate::Distribution(Box::new(d))
+    };
+    let users = |sec: i64| {
+        let m: HashSet<String> = (0..5).map(|i| format!("u{}", (sec + i) % 40)).collect();
+        Aggregate::Set(Box::new(m))
+    };
+    let series = vec![
+        write(&a, &|_| Aggregate::Counter(1.0)),
+        write(&b, &|_| Aggregate::Counter(2.0)),
+        write(&g, &|sec| {
+            Aggregate::Gauge(GaugeStats::new((sec % 60) as f64))
+        }),
+        write(&d, &dist),
+        write(&s, &users),
+    ];
+    store.write(&batch(1, series)).await.unwrap();
+
+    // Four minutes back from hh:mm:30 start at hh:(mm-4):00: five steps,
+    // the last one partial; the two empty minutes have no point.
+    let points = range_checked(store, query("range.hits", None, 240, t), 60).await;
+    assert_eq!(points, vec![(minute - 180, 180.0), (minute, 93.0)]);
+    let rates = range_checked(store, query("range.hits", Some("rate"), 240, t), 60).await;
+    assert_eq!(rates, vec![(minute - 180, 3.0), (minute, 3.0)]);
+    let mut only_b = query("range.hits", None, 240, t);
+    only_b.tags = TagFilter(BTreeMap::from([("route".to_string(), "/b".to_string())]));
+    let points = range_checked(store, only_b, 60).await;
+    assert_eq!(points, vec![(minute - 180, 120.0), (minute, 62.0)]);
+    // One-second steps read single fields; 25-second steps cross minutes.
+    let points = range_checked(store, query("range.hits", None, 20, t), 1).await;
+    assert_eq!(points.len(), 20);
+    assert!(points.iter().all(|(_, v)| *v == 3.0), "{points:?}");
+    range_checked(store, query("range.hits", None, 240, t), 25).await;
+    let maxima = range_checked(store, query("range.depth", Some("max"), 240, t), 60).await;
+    assert_eq!(maxima, vec![(minute - 180, 59.0), (minute, 30.0)]);
+    range_checked(store, query("range.depth", None, 240, t), 60).await;
+    range_checked(store, query("range.latency", Some("p95"), 240, t), 60).await;
+    range_checked(store, query("range.latency", Some("count"), 240, t), 30).await;
+    let unique = range_checked(store, query("range.users", None, 240, t), 60).await;
+    assert_eq!(unique.len(), 2, "{unique:?}");
+    assert_eq!(
+        range_checked(store, query("range.none", None, 240, t), 60).await,
+        vec![]
+    );
+}
+every_store!(range_reads, range_reads_match_window_reads_step_by_step);
+
+async fn bad_range_reads_are_errors_not_points(store: &dyn Store, _: Option<&RedisServer>) {
+    let t = now();
+    let mixed = vec![
+        SeriesWrite {
+            key: key(MetricKind::Counter, "range.mixed", &[]),
+            points: vec![(t - 100, Aggregate::Counter(1.0))],
+        },
+        SeriesWrite {
+            key: key(MetricKind::Gauge, "range.mixed", &[]),
+            points: vec![(t, Aggregate::Gauge(GaugeStats::new(2.0)))],
+        },
+    ];
+    store.write(&batch(1, mixed)).await.unwrap();
+    let read = |q: WindowQuery, step_secs: u64| async move {
+        let range = RangeQuery {
+            query: q,
+            step_secs,
+        };
+        store.query_range(&range).await.expect("store answers")
+    };
+    // The kind is resolved over the whole range, not step by step (each
+    // step alone holds one kind).
+    let err = read(query("range.mixed", None, 240, t), 60)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, QueryError::AmbiguousKind { .. }), "{err}");
+    let mut gauge = query("range.mixed", Some("sum"), 60, t);
+    gauge.kind = Some(MetricKind::Gauge);
+    let err = read(gauge.clone(), 10).await.unwrap_err();
+    assert!(matches!(err, QueryError::WrongAggregation { .. }), "{err}");
+    gauge.aggregation = None;
+    assert_eq!(read(gauge.clone(), 0).await, Err(QueryError::ZeroStep));
+    let err = read(query("range.mixed", None, 86_400, t), 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, QueryError::TooManyPoints { .. }), "{err}");
+    assert_eq!(read(gauge, 60).await, Ok(vec![(t - 30, 2.0)]));
+}
+every_store!(bad_range_reads, bad_range_reads_are_errors_not_points);

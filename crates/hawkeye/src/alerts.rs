@@ -8,10 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Args;
+use hawkeye_agent::http::alert_rows;
 use hawkeye_agent::notification::{describe_group, rfc3339};
-use hawkeye_agent::state::{AlertState, Status};
 use hawkeye_agent::state_key::{self, KeyIndex};
-use hawkeye_agent::{Monitor, MonitorsFile};
 use hawkeye_env::Env;
 use hawkeye_protocol::{parse_duration, PlainUnit};
 use serde_json::{json, Value};
@@ -65,71 +64,16 @@ pub async fn run(args: AlertsArgs) -> anyhow::Result<ExitCode> {
     let now = now_ms();
     let (silences, _) = hawkeye_agent::silence::parse_all(&store.silences(now).await?);
     let index = KeyIndex::new(&file, &service, &environment);
-    let rows: Vec<Value> = states
+    let rows: Vec<Value> = alert_rows(&file, &index, &states, &silences, now)
         .iter()
-        .map(|(key, state)| {
-            let muted = |m: &Monitor| {
-                silences.iter().any(|s| s.matches(m, now))
-                    || m.maintenance.iter().any(|w| w.contains(now))
-            };
-            row(&file, &index, key, state, muted)
-        })
-        .collect();
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         print_states(&rows);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// One state as shown: JSON, the table is made from it.
-fn row(
-    file: &MonitorsFile,
-    index: &KeyIndex,
-    key: &str,
-    state: &str,
-    muted: impl Fn(&Monitor) -> bool,
-) -> Value {
-    let state = AlertState::from_json(state).ok();
-    let located = index.locate(key);
-    let (monitor, trigger, group) = match &located {
-        Some((i, j, group)) => {
-            let mut m = file.monitors[*i].clone();
-            m.tags.0.extend(group.iter().cloned());
-            (Some(m), Some(*j), group.clone())
-        }
-        None => (None, None, Vec::new()),
-    };
-    let status = match state.as_ref().map(|s| s.status) {
-        None => "unreadable",
-        Some(Status::Ok) => "ok",
-        Some(Status::Pending | Status::Firing) if monitor.as_ref().is_some_and(&muted) => {
-            "silenced"
-        }
-        Some(Status::Pending) => "pending",
-        Some(Status::Firing) => "firing",
-    };
-    let t = monitor
-        .as_ref()
-        .zip(trigger)
-        .map(|(m, j)| m.triggers[j].clone());
-    json!({
-        "status": status,
-        "monitor": monitor.as_ref().map(|m| m.id.clone().unwrap_or_else(|| m.metric.clone())),
-        "metric": monitor.as_ref().map(|m| m.metric.clone()),
-        "level": trigger.map(|j| j + 1),
-        "group": group
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect::<serde_json::Map<String, Value>>(),
-        "value": state.as_ref().and_then(|s| s.value.clone()),
-        "op": t.as_ref().map(|t| t.op.symbol()),
-        "threshold": t.as_ref().map(|t| t.threshold),
-        "since": state.as_ref().and_then(|s| s.since).map(rfc3339),
-        "last_notified": state.as_ref().and_then(|s| s.last_sent).map(rfc3339),
-        "key": key,
-    })
 }
 
 fn text(v: &Value) -> String {

@@ -87,6 +87,14 @@ pub struct QueryArgs {
     /// The metric type (c, g, ms, s), needed only when one name has several.
     #[arg(long = "type")]
     pub kind: Option<String>,
+    /// Read a range instead of one window: `1h`, `30m`, ending now; draws a
+    /// sparkline with min, max and last (`metric.range`).
+    #[arg(long, conflicts_with = "window")]
+    pub range: Option<String>,
+    /// With --range: one point per step (`1m`, `10s`); default: the range
+    /// cut into about 60 steps.
+    #[arg(long, requires = "range")]
+    pub step: Option<String>,
     /// Print the server's JSON result.
     #[arg(long)]
     pub json: bool,
@@ -211,25 +219,42 @@ async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+impl QueryArgs {
+    /// The `metric.query` params over `window` (`metric.range` adds a step).
+    pub(crate) fn params(&self, window: &str) -> QueryParams {
+        let tags: BTreeMap<String, String> = self.tags.iter().cloned().collect();
+        QueryParams {
+            metric: self.metric.clone(),
+            window: serde_json::Value::String(window.to_string()),
+            agg: self.agg.clone(),
+            tags: (!tags.is_empty()).then_some(tags),
+            kind: self.kind.clone(),
+        }
+    }
+
+    /// What is read, for the text output: `p95 of http.latency`.
+    pub(crate) fn what(&self) -> String {
+        match self.agg.as_deref() {
+            Some(agg) => format!("{agg} of {}", self.metric),
+            None => self.metric.clone(),
+        }
+    }
+}
+
 async fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    let tags: BTreeMap<String, String> = args.tags.into_iter().collect();
-    let params = QueryParams {
-        metric: args.metric.clone(),
-        window: serde_json::Value::String(args.window.clone()),
-        agg: args.agg.clone(),
-        tags: (!tags.is_empty()).then_some(tags),
-        kind: args.kind,
-    };
+    if args.range.is_some() {
+        return crate::range::query_range(args).await;
+    }
     let mut conn = RpcConnection::connect(&args.socket.socket).await?;
-    let result = conn.query(&params).await.context("metric.query failed")?;
+    let result = conn
+        .query(&args.params(&args.window))
+        .await
+        .context("metric.query failed")?;
     if args.json {
         println!("{}", serde_json::to_string(&result)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let what = match args.agg.as_deref() {
-        Some(agg) => format!("{agg} of {}", args.metric),
-        None => args.metric.clone(),
-    };
+    let what = args.what();
     match result.value {
         Some(v) => println!("{what} over {}s: {v}", result.window_secs),
         None => println!("{what} over {}s: no data", result.window_secs),

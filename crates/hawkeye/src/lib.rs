@@ -7,6 +7,7 @@ pub mod cli;
 pub mod demo;
 pub mod embed;
 pub mod monitor_test;
+pub mod range;
 pub mod silence;
 /// `.env` loading, shared by every hawkeye binary.
 pub use hawkeye_env as env_files;

@@ -13,6 +13,15 @@ fn hawkeye(args: &[&str]) -> Output {
         .expect("run the hawkeye binary")
 }
 
+/// A server on the in-memory store, without an agent, listening in `dir`.
+async fn server_in(dir: &std::path::Path) -> (embed::Embedded, std::path::PathBuf) {
+    let socket = dir.join("hawkeye.sock");
+    let server = embed::start(EmbedConfig::in_memory(&socket).without_agent())
+        .await
+        .unwrap();
+    (server, socket)
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -24,10 +33,7 @@ fn text(out: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_query_and_stats() {
     let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("hawkeye.sock");
-    let server = embed::start(EmbedConfig::in_memory(&socket).without_agent())
-        .await
-        .unwrap();
+    let (server, socket) = server_in(dir.path()).await;
     let s = socket.to_str().unwrap().to_string();
 
     let out = tokio::task::spawn_blocking({
@@ -177,10 +183,7 @@ fn the_demo_shows_the_alert_email_and_exits_0() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_goes_on_after_a_chunk_rejected_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("hawkeye.sock");
-    let server = embed::start(EmbedConfig::in_memory(&socket).without_agent())
-        .await
-        .unwrap();
+    let (server, socket) = server_in(dir.path()).await;
     let s = socket.to_str().unwrap().to_string();
 
     let mut args: Vec<String> = vec!["send".into(), "--socket".into(), s.clone()];
@@ -212,5 +215,72 @@ async fn send_goes_on_after_a_chunk_rejected_whole() {
         .unwrap()
         .value;
     assert_eq!(value, Some(500.0));
+    server.shutdown().await;
+}
+
+/// `hawkeye query --range`: a sparkline with a blank for the minute
+/// without data, min, max and last; `--json` prints the points; a range
+/// of too many steps is a one-line error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_range_draws_a_sparkline_and_prints_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, socket) = server_in(dir.path()).await;
+    let s = socket.to_str().unwrap().to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // 1, 2 and 4 a second in three past minutes, none in the one between.
+    let m0 = (now / 60 - 5) * 60;
+    let lines: Vec<String> = [(m0, 1), (m0 + 60, 2), (m0 + 180, 4)]
+        .iter()
+        .flat_map(|(minute, n)| (0..60).map(move |s| format!("cli.range:{n}|c|T{}", minute + s)))
+        .collect();
+    let mut conn = hawkeye_client::rpc::RpcConnection::connect(&socket)
+        .await
+        .unwrap();
+    let sent = conn.send_lines(&lines).await.unwrap();
+    assert_eq!(sent.accepted, lines.len());
+
+    let run = |extra: &[&str]| {
+        let mut args: Vec<String> = ["query", "--socket", &s, "cli.range", "--range", "10m"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            hawkeye(&args)
+        })
+    };
+    let out = run(&["--step", "1m"]).await.unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines[0], "cli.range over 10m, one point per 60s", "{t}");
+    // From the first minute with data to the last: 60, 120, gap, 240.
+    assert_eq!(lines[1], "▁▃ █", "{t}");
+    assert!(
+        lines[2].starts_with("min 60  max 240  last 240 (at "),
+        "{t}"
+    );
+
+    let out = run(&["--step", "60", "--json"]).await.unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "points": [[m0, 60.0], [m0 + 60, 120.0], [m0 + 180, 240.0]],
+            "step_secs": 60
+        })
+    );
+
+    let out = run(&["--step", "1s", "--agg", "rate"]).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["--step", "0"]).await.unwrap();
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("step: must be at least 1s"), "{t}");
+    assert_eq!(t.trim().lines().count(), 1, "{t}");
     server.shutdown().await;
 }

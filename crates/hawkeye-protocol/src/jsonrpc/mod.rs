@@ -30,6 +30,7 @@ pub mod method {
     pub const SEND: &str = "metric.send";
     pub const GO_HANDLE: &str = "Metric.Handle";
     pub const QUERY: &str = "metric.query";
+    pub const RANGE: &str = "metric.range";
     pub const PING: &str = "server.ping";
     pub const STATS: &str = "server.stats";
 }

@@ -153,6 +153,37 @@ pub struct QueryResult {
     pub window_secs: u64,
 }
 
+/// `metric.range` params: a `metric.query` cut into steps
+/// (docs/protocol.md, "metric.range").
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeParams {
+    pub metric: String,
+    /// The range, ending now: `"1h"`, or a number of seconds.
+    pub window: serde_json::Value,
+    /// One point per step: `"1m"`, or a number of seconds. Absent: the
+    /// window cut into about [`RANGE_DEFAULT_POINTS`] steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// How many steps a `metric.range` without `step` asks for.
+pub const RANGE_DEFAULT_POINTS: u64 = 60;
+
+/// `metric.range` result: `[unix_seconds, value]` per step with data,
+/// oldest first, each second the start of its step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RangeResult {
+    pub points: Vec<(i64, f64)>,
+    pub step_secs: u64,
+}
+
 /// `server.stats` result: what the server took, and what it refused and why.
 /// Every field is described in docs/protocol.md ("server.stats"); a field
 /// missing from an older server's answer reads as 0.

@@ -4,6 +4,7 @@
 //! held whole in memory.
 
 mod query;
+mod range;
 mod send;
 
 use hawkeye_protocol::jsonrpc::{
@@ -22,6 +23,7 @@ enum Reply {
     Zero(u8),
     Text(&'static str),
     Query(jsonrpc::QueryResult),
+    Range(jsonrpc::RangeResult),
     Stats(StatsResult),
 }
 
@@ -104,12 +106,13 @@ async fn answer_request(
         method::SEND => return send::metric_send(shared, request, out).await,
         method::GO_HANDLE => send::go_handle(shared, request.params).map(|()| Reply::Zero(0)),
         method::QUERY => query::query(shared, request.params).await.map(Reply::Query),
+        method::RANGE => range::range(shared, request.params).await.map(Reply::Range),
         method::PING => Ok(Reply::Text("pong")),
         method::STATS => Ok(Reply::Stats(shared.stats.snapshot())),
         other => Err(RpcError::new(
             code::METHOD_NOT_FOUND,
             format!(
-                "method {other:?} not found (methods: metric.send, Metric.Handle, metric.query, server.ping, server.stats)"
+                "method {other:?} not found (methods: metric.send, Metric.Handle, metric.query, metric.range, server.ping, server.stats)"
             ),
         )),
     };

@@ -17,15 +17,12 @@ pub(super) async fn query(
     let query = window_query(&p, shared.config.retention.as_secs(), now_secs())?;
     // Everything accepted before this call is written first, so a query
     // sees every event its caller was answered for.
-    shared
-        .flush()
-        .await
-        .map_err(|e| RpcError::new(code::STORE_UNAVAILABLE, e.to_string()))?;
+    shared.flush().await.map_err(store_unavailable)?;
     let value = shared
         .store
         .query(&query)
         .await
-        .map_err(|e| RpcError::new(code::STORE_UNAVAILABLE, e.to_string()))?
+        .map_err(store_unavailable)?
         .map_err(|e| RpcError::invalid_params(e.to_string()))?;
     Ok(QueryResult {
         value,
@@ -33,24 +30,41 @@ pub(super) async fn query(
     })
 }
 
-/// Builds the store query from `metric.query` params.
-fn window_query(p: &QueryParams, retention_secs: u64, now: i64) -> Result<WindowQuery, RpcError> {
-    hawkeye_protocol::line::check_name(&p.metric)
-        .map_err(|e| RpcError::invalid_params(e.to_string()))?;
-    let window = match &p.window {
+/// -32003: the store could not be written (the flush before a read) or read.
+pub(super) fn store_unavailable(e: impl std::fmt::Display) -> RpcError {
+    RpcError::new(code::STORE_UNAVAILABLE, e.to_string())
+}
+
+/// A duration param (`window`, `step`): `"60s"`, `"5m"`, or a number of
+/// seconds; whole seconds.
+pub(super) fn seconds_param(what: &str, value: &serde_json::Value) -> Result<u64, RpcError> {
+    let duration = match value {
         serde_json::Value::String(s) => parse_duration(s, PlainUnit::Seconds)
-            .map_err(|e| RpcError::invalid_params(format!("window: {e}")))?,
+            .map_err(|e| RpcError::invalid_params(format!("{what}: {e}")))?,
         serde_json::Value::Number(n) => n
             .as_f64()
             .and_then(|n| hawkeye_protocol::duration::from_number(n, PlainUnit::Seconds))
-            .ok_or_else(|| RpcError::invalid_params("window: must be a number of seconds >= 0"))?,
+            .ok_or_else(|| {
+                RpcError::invalid_params(format!("{what}: must be a number of seconds >= 0"))
+            })?,
         other => {
             return Err(RpcError::invalid_params(format!(
-                "window: expected \"60s\" or a number of seconds, got {other}"
+                "{what}: expected \"60s\" or a number of seconds, got {other}"
             )))
         }
     };
-    let window_secs = window.as_secs();
+    Ok(duration.as_secs())
+}
+
+/// Builds the store query from `metric.query` params.
+pub(super) fn window_query(
+    p: &QueryParams,
+    retention_secs: u64,
+    now: i64,
+) -> Result<WindowQuery, RpcError> {
+    hawkeye_protocol::line::check_name(&p.metric)
+        .map_err(|e| RpcError::invalid_params(e.to_string()))?;
+    let window_secs = seconds_param("window", &p.window)?;
     if window_secs < 1 || window_secs > retention_secs {
         return Err(RpcError::invalid_params(format!(
             "window: must be between 1s and the retention ({retention_secs}s)"

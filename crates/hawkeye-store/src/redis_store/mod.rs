@@ -34,6 +34,7 @@ mod index_cache;
 mod index_read;
 mod keys;
 mod minute_read;
+mod range;
 mod reads;
 mod reply;
 mod scripts;
@@ -46,6 +47,7 @@ use async_trait::async_trait;
 
 use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
 use crate::grouped::{GroupedOutcome, GroupedQuery};
+use crate::range::{RangeOutcome, RangeQuery};
 use crate::window::WindowQuery;
 use crate::{QueryOutcome, Store, StoreError, Watermark, WriteBatch};
 use connection::Connection;
@@ -182,6 +184,10 @@ impl Store for RedisStore {
 
     async fn history(&self, stream: &str, since_ms: u64) -> Result<Vec<(u64, String)>, StoreError> {
         self.alerts_history(stream, since_ms).await
+    }
+
+    async fn query_range(&self, range: &RangeQuery) -> Result<RangeOutcome, StoreError> {
+        self.read_range(range).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -25,6 +25,7 @@ const MAX_COMMANDS_PER_ROUND_TRIP: usize = 10_000;
 /// One series of a query, in one shard. A series found in several shards
 /// (after `HAWKEYE_SHARDS_PER_NAME` changed) has one entry per shard, all
 /// with the same `id`, side by side.
+#[derive(Clone)]
 pub(super) struct SeriesRef {
     pub(super) tags: String,
     pub(super) shard: u32,
