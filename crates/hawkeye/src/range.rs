@@ -59,7 +59,7 @@ pub fn render(what: &str, range: &str, result: &RangeResult) -> String {
 }
 
 /// One bar per step from `from` to `to` (a blank where a step has no
-/// point); past [`MAX_COLUMNS`] steps, neighbours share a column (their mean).
+/// point); past 120 steps, neighbours share a column (their mean).
 pub fn sparkline(points: &[(i64, f64)], step_secs: u64, from: i64, to: i64) -> String {
     let step = step_secs.max(1) as i64;
     let steps = ((to - from) / step + 1) as usize;
