@@ -66,7 +66,11 @@ const COUNTERS: [Counter; 16] = [
         "Outbox entries this agent took to send (retries included).",
         |c| c.1.queued,
     ),
-    ("mail_sent", "Mails delivered to the mailer.", |c| c.1.sent),
+    (
+        "mail_sent",
+        "Mails the mailer accepted and webhook posts their receiver accepted.",
+        |c| c.1.sent,
+    ),
     (
         "mail_retries",
         "Failed mail attempts that will be retried.",
