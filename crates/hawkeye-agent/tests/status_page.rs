@@ -213,6 +213,10 @@ async fn the_status_page_lists_every_monitor_and_shows_the_firing_one() {
         "&gt;= 1000000",
         "<svg class=\"spark\"",
         "class=\"threshold\"",
+        // The summary counts the rows shown: the second level and the
+        // other monitor have no stored state yet, and show `ok`.
+        "<span class=\"count-firing\">firing: 1</span>",
+        "<span class=\"count-ok\">ok: 2</span>",
     ] {
         assert!(page.contains(want), "no {want:?} in\n{page}");
     }

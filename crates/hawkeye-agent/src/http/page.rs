@@ -76,16 +76,24 @@ pub(super) async fn render(
 ) -> Result<String, StoreError> {
     let now = (now_ms / 1000) as i64;
     let lines = try_join_all(file.monitors.iter().map(|m| sparkline(source, m, now))).await?;
-    let monitors = file
+    let monitors: Vec<MonitorView> = file
         .monitors
         .iter()
         .enumerate()
         .zip(lines)
         .map(|((i, m), line)| monitor_view(i, m, rows, line))
         .collect();
+    // What the page shows: a trigger with no stored state yet is a row
+    // `ok` too, and states of triggers no longer in the file are listed.
     let counts = SEVERITY
         .iter()
-        .map(|s| (*s, rows.iter().filter(|r| r.status == *s).count()))
+        .map(|s| {
+            let shown = monitors.iter().flat_map(|m| &m.triggers);
+            let orphans = rows.iter().filter(|r| r.located.is_none());
+            let n = shown.filter(|t| t.status == *s).count()
+                + orphans.filter(|r| r.status == *s).count();
+            (*s, n)
+        })
         .collect();
     let view = PageView {
         service: source.service.clone(),
