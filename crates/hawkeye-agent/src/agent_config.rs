@@ -11,7 +11,13 @@ use hawkeye_mail::QueueConfig;
 use crate::delivery::DEFAULT_LEASE;
 use crate::engine::DEFAULT_STATE_TTL;
 use crate::error::AgentError;
-use crate::monitors::{default_monitors_path, MonitorsFile};
+use crate::monitors::{default_monitors_path, MonitorsFile, Retention};
+
+/// The default `HAWKEYE_RETENTION`: per-second data.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(3600);
+/// The default `HAWKEYE_ROLLUP_RETENTION`: per-minute rollups, what
+/// monitors' windows and SLO periods may reach.
+pub const DEFAULT_ROLLUP_RETENTION: Duration = Duration::from_secs(35 * 86_400);
 
 /// The server's default `HAWKEYE_FLUSH_INTERVAL`.
 const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(200);
@@ -66,6 +72,9 @@ pub struct AgentConfig {
     pub redis_url: String,
     pub key_prefix: String,
     pub retention: Duration,
+    /// `HAWKEYE_ROLLUP_RETENTION`: how far back windows and SLO periods
+    /// may read (the store's per-minute rollups).
+    pub rollup_retention: Duration,
     /// `AGENT_HTTP_ADDR`: where the status page, `/api/alerts` and
     /// `/metrics` listen (docs/status-page.md); `None` (unset): off.
     pub http_addr: Option<SocketAddr>,
@@ -87,13 +96,24 @@ impl Default for AgentConfig {
             watermark_wait: DEFAULT_WATERMARK_WAIT,
             redis_url: "redis://127.0.0.1:6379".into(),
             key_prefix: "hawkeye".into(),
-            retention: Duration::from_secs(3600),
+            retention: DEFAULT_RETENTION,
+            rollup_retention: DEFAULT_ROLLUP_RETENTION,
             http_addr: None,
         }
     }
 }
 
 impl AgentConfig {
+    /// What monitors are checked against: `interval` within
+    /// [`AgentConfig::retention`], windows and SLO periods within
+    /// [`AgentConfig::rollup_retention`].
+    pub fn retention_limits(&self) -> Retention {
+        Retention {
+            per_second: self.retention,
+            rollup: self.rollup_retention,
+        }
+    }
+
     pub fn with_monitors(mut self, monitors: MonitorsFile) -> Self {
         self.monitors = MonitorsSource::Inline(monitors);
         self
@@ -134,8 +154,8 @@ impl AgentConfig {
     /// Reads `MONITOR_CONFIG_FILE`, `SERVICE_NAME`, `ENVIRONMENT`,
     /// `MAIL_FROM`, `MAIL_MAX_AGE` (how long a mail is retried, default
     /// 24h), `MAIL_LEASE`, `WEBHOOK_TIMEOUT`, `ALERT_STATE_TTL`, `REDIS_URL`,
-    /// `HAWKEYE_KEY_PREFIX`, `HAWKEYE_RETENTION`, `HAWKEYE_FLUSH_INTERVAL`,
-    /// `HAWKEYE_WATERMARK_WAIT`, `AGENT_HTTP_ADDR`.
+    /// `HAWKEYE_KEY_PREFIX`, `HAWKEYE_RETENTION`, `HAWKEYE_ROLLUP_RETENTION`,
+    /// `HAWKEYE_FLUSH_INTERVAL`, `HAWKEYE_WATERMARK_WAIT`, `AGENT_HTTP_ADDR`.
     pub fn from_reader(env: &Env) -> Result<AgentConfig, AgentError> {
         let d = AgentConfig::default();
         let bad = |e: EnvError| AgentError::Env(e.to_string());
@@ -160,6 +180,9 @@ impl AgentConfig {
             state_ttl,
             retention: env
                 .duration("HAWKEYE_RETENTION", d.retention)
+                .map_err(bad)?,
+            rollup_retention: env
+                .duration("HAWKEYE_ROLLUP_RETENTION", d.rollup_retention)
                 .map_err(bad)?,
             monitors: MonitorsSource::File(
                 env.get("MONITOR_CONFIG_FILE")
@@ -233,6 +256,16 @@ fn http_addr(env: &Env) -> Result<Option<SocketAddr>, AgentError> {
     })
 }
 
+/// The retention limits monitors are checked against, from
+/// `HAWKEYE_RETENTION` and `HAWKEYE_ROLLUP_RETENTION` (for the command
+/// line, which cannot ask the server).
+pub fn retention_from_env(env: &Env) -> Result<Retention, EnvError> {
+    Ok(Retention {
+        per_second: env.duration("HAWKEYE_RETENTION", DEFAULT_RETENTION)?,
+        rollup: env.duration("HAWKEYE_ROLLUP_RETENTION", DEFAULT_ROLLUP_RETENTION)?,
+    })
+}
+
 /// Loads `.env` from `dir`, then `.{ENV}.env` (see [`hawkeye_env`]). A file
 /// that cannot be parsed is reported on stderr (logging is not set up yet
 /// when this runs) and the agent goes on with the environment it has; so
@@ -259,6 +292,7 @@ mod tests {
         ]);
         let c = AgentConfig::from_reader(&env).unwrap();
         assert_eq!(c.retention, Duration::from_secs(7200));
+        assert_eq!(c.rollup_retention, DEFAULT_ROLLUP_RETENTION);
         assert_eq!(c.mail_lease, Duration::from_secs(10));
         assert_eq!(c.service, "shop");
         assert_eq!(c.evaluation_delay, Duration::from_secs(1));

@@ -51,14 +51,14 @@ use hawkeye_store::Store;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
-pub use agent_config::{load_dotenv, AgentConfig, MonitorsSource};
+pub use agent_config::{load_dotenv, retention_from_env, AgentConfig, MonitorsSource};
 pub use delivery::Delivery;
 pub use engine::{Engine, EngineSettings, EngineStats, Notified, TickReport};
 pub use error::AgentError;
 pub use hawkeye_notify::{HttpNotifier, Notifier, NotifyError, Webhook};
 pub use monitors::{
-    load_monitors, parse_monitors, ConfigErrors, ConfigProblem, Missing, Monitor, MonitorsFile, Op,
-    Trigger, WebhookFormat,
+    load_monitors, parse_monitors, BurnWindows, ConfigErrors, ConfigProblem, Missing, Monitor,
+    MonitorsFile, Op, Retention, Slo, Trigger, WebhookFormat,
 };
 pub use silence::{Silence, SilenceError};
 
@@ -77,7 +77,7 @@ pub struct AgentHandle {
     control: mpsc::UnboundedSender<Control>,
     /// `None` once it has ended (see [`AgentHandle::evaluation_ended`]).
     task: Option<JoinHandle<()>>,
-    retention: std::time::Duration,
+    retention: Retention,
     delivery: Option<JoinHandle<()>>,
     stop_delivery: watch::Sender<bool>,
     mail_stats: Arc<Mutex<QueueStats>>,
@@ -119,9 +119,9 @@ pub async fn start_with_notifier(
     notifier: Arc<dyn Notifier>,
 ) -> Result<AgentHandle, AgentError> {
     let monitors = match config.monitors {
-        MonitorsSource::File(ref path) => load_monitors(path, config.retention)?,
+        MonitorsSource::File(ref path) => load_monitors(path, config.retention_limits())?,
         MonitorsSource::Inline(ref file) => {
-            file.validate(config.retention)?;
+            file.validate(config.retention_limits())?;
             file.clone()
         }
     };
@@ -189,7 +189,7 @@ pub async fn start_with_notifier(
     Ok(AgentHandle {
         control,
         task: Some(task),
-        retention: config.retention,
+        retention: config.retention_limits(),
         delivery: Some(delivery),
         stop_delivery,
         mail_stats,
@@ -227,7 +227,7 @@ impl AgentHandle {
     }
 
     /// The data retention the monitors are checked against.
-    pub fn retention(&self) -> std::time::Duration {
+    pub fn retention(&self) -> Retention {
         self.retention
     }
 

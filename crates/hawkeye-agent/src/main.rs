@@ -36,10 +36,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(path) = &cli.check {
         // The same settings as the agent would run with: windows are checked
-        // against HAWKEYE_RETENTION (default 1h), as the server is not asked.
+        // against HAWKEYE_RETENTION (default 1h) and HAWKEYE_ROLLUP_RETENTION
+        // (default 35d), as the server is not asked.
         load_dotenv(Path::new("."));
         return match AgentConfig::from_env() {
-            Ok(config) => check(path, config.retention),
+            Ok(config) => check(path, config.retention_limits()),
             Err(e) => {
                 eprintln!("hawkeye-agent: {e}");
                 ExitCode::FAILURE
@@ -68,7 +69,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(path: &Path, retention: std::time::Duration) -> ExitCode {
+fn check(path: &Path, retention: hawkeye_agent::Retention) -> ExitCode {
     match load_monitors(path, retention) {
         Ok(file) => {
             for w in &file.warnings {

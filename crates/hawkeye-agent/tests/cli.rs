@@ -258,31 +258,33 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
 }
 
 #[test]
-fn check_refuses_a_window_longer_than_hawkeye_retention() {
+fn check_refuses_a_window_longer_than_hawkeye_rollup_retention() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("monitors.yaml");
     std::fs::write(
         &path,
-        "version: 1\nmonitors:\n  - metric: a\n    interval: 30s\n    window: 1d\n    triggers:\n      - threshold: 1\n        to: [x@example.com]\n",
+        "version: 1\nmonitors:\n  - metric: a\n    interval: 30s\n    window: 40d\n    triggers:\n      - threshold: 1\n        to: [x@example.com]\n",
     )
     .unwrap();
-    let run = |retention: Option<&str>| {
+    let run = |rollup: Option<&str>| {
         let mut cmd = clean_command(&agent_binary());
         cmd.current_dir(dir.path()).arg("--check").arg(&path);
-        if let Some(r) = retention {
-            cmd.env("HAWKEYE_RETENTION", r);
+        if let Some(r) = rollup {
+            cmd.env("HAWKEYE_ROLLUP_RETENTION", r);
         }
         cmd.output().unwrap()
     };
-    // Default retention 1h.
+    // Default rollup retention 35d.
     let out = run(None);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(":5:13: monitor a: window 1day is longer than the data retention 1h"),
+        stdout.contains(
+            ":5:13: monitor a: window 40d is longer than the data retention 35d (HAWKEYE_ROLLUP_RETENTION)"
+        ),
         "{stdout}"
     );
-    let out = run(Some("2d"));
+    let out = run(Some("50d"));
     assert!(
         out.status.success(),
         "{}",

@@ -786,15 +786,18 @@ async fn the_handle_reports_an_evaluation_task_that_died() {
 #[tokio::test]
 async fn a_reload_with_a_window_past_the_retention_is_refused() {
     let config = hawkeye_agent::AgentConfig::default().with_monitors(file(COUNTER_10S));
-    assert_eq!(config.retention, std::time::Duration::from_secs(3600));
+    assert_eq!(
+        config.rollup_retention,
+        std::time::Duration::from_secs(35 * 86_400)
+    );
     let agent = hawkeye_agent::start(config, memory(), Arc::new(RecordingMailer::default()))
         .await
         .unwrap();
     let mut bigger = file(COUNTER_10S);
-    bigger.monitors[0].window = std::time::Duration::from_secs(24 * 3600);
+    bigger.monitors[0].window = std::time::Duration::from_secs(40 * 86_400);
     let e = agent.reload(bigger.clone()).unwrap_err().to_string();
     assert!(
-        e.contains("monitor http.response.400: window 1day is longer than the data retention 1h"),
+        e.contains("monitor http.response.400: window 40d is longer than the data retention 35d (HAWKEYE_ROLLUP_RETENTION)"),
         "{e}"
     );
     agent.shutdown().await;
@@ -805,7 +808,7 @@ async fn a_reload_with_a_window_past_the_retention_is_refused() {
         .err()
         .expect("refused")
         .to_string();
-    assert!(e.contains("window 1day is longer"), "{e}");
+    assert!(e.contains("window 40d is longer"), "{e}");
 }
 
 #[tokio::test]

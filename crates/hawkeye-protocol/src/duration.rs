@@ -49,9 +49,70 @@ pub fn from_number(n: f64, unit: PlainUnit) -> Option<Duration> {
     Duration::try_from_secs_f64(secs).ok()
 }
 
+/// `d` in whole seconds as people write it back: `30d`, `1h 30m`, `5m`,
+/// `0s` (days are the largest unit: a month is not a fixed length). Parses
+/// back with [`parse_duration`].
+pub fn format_duration(d: Duration) -> String {
+    format_units(d.as_secs(), usize::MAX)
+}
+
+/// `d` to its two largest units, rounded down: `2d 3h`, `14m 20s`, `45s`.
+pub fn format_duration_short(d: Duration) -> String {
+    format_units(d.as_secs(), 2)
+}
+
+fn format_units(secs: u64, most: usize) -> String {
+    let units = [(86_400, "d"), (3600, "h"), (60, "m"), (1, "s")];
+    let mut rest = secs;
+    let mut parts = Vec::new();
+    for (size, name) in units {
+        // Once a unit is written, the next ones count even if zero, so
+        // `2d 0h 5m` is cut at two units to `2d`, not `2d 5m`.
+        if rest >= size && parts.len() < most {
+            parts.push(format!("{}{name}", rest / size));
+            rest %= size;
+        } else if !parts.is_empty() && parts.len() < most {
+            parts.push(String::new());
+        }
+    }
+    let parts: Vec<String> = parts.into_iter().filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        "0s".to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_format_in_days_hours_minutes_seconds() {
+        assert_eq!(format_duration(Duration::from_secs(35 * 86_400)), "35d");
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h 30m");
+        assert_eq!(
+            format_duration(Duration::from_secs(86_400 + 61)),
+            "1d 1m 1s"
+        );
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+        assert_eq!(
+            format_duration_short(Duration::from_secs(183_600 + 59)),
+            "2d 3h"
+        );
+        assert_eq!(
+            format_duration_short(Duration::from_secs(2 * 86_400 + 300)),
+            "2d"
+        );
+        assert_eq!(format_duration_short(Duration::from_secs(860)), "14m 20s");
+        for s in [35 * 86_400, 5400, 86_461] {
+            let d = Duration::from_secs(s);
+            assert_eq!(
+                parse_duration(&format_duration(d), PlainUnit::Seconds),
+                Ok(d)
+            );
+        }
+    }
 
     #[test]
     fn plain_numbers_take_the_contexts_unit() {

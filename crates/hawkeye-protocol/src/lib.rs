@@ -15,7 +15,7 @@ pub mod line;
 pub mod rpc_call;
 pub mod series;
 
-pub use duration::{parse_duration, DurationError, PlainUnit};
+pub use duration::{format_duration, parse_duration, DurationError, PlainUnit};
 pub use line::{
     parse_line, parse_line_with, parse_payload, parse_payload_with, GaugeMode, Limits, LineError,
     MetricLine, Origin, Value,

@@ -4,7 +4,7 @@
 //! (docs/alerts.md, "What fires and what fired").
 
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Args;
@@ -54,7 +54,7 @@ pub async fn run(args: AlertsArgs) -> anyhow::Result<ExitCode> {
         print_history(&entries, args.json)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let retention = env.duration("HAWKEYE_RETENTION", Duration::from_secs(3600))?;
+    let retention = hawkeye_agent::retention_from_env(&env)?;
     let file =
         hawkeye_agent::load_monitors(&args.file, retention).map_err(|e| anyhow::anyhow!("{e}"))?;
     let states = store

@@ -4,13 +4,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Checks `file` against `HAWKEYE_RETENTION` (default 1h): the CLI cannot
-/// ask the server for it.
+/// Checks `file` against `HAWKEYE_RETENTION` (default 1h) and
+/// `HAWKEYE_ROLLUP_RETENTION` (default 35d): the CLI cannot ask the server.
 pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
-    let retention = hawkeye_env::Env::process().duration(
-        "HAWKEYE_RETENTION",
-        hawkeye_agent::AgentConfig::default().retention,
-    )?;
+    let retention = hawkeye_agent::retention_from_env(&hawkeye_env::Env::process())?;
     match hawkeye_agent::load_monitors(file, retention) {
         Ok(monitors) => {
             for w in &monitors.warnings {

@@ -156,7 +156,10 @@ impl TestReport {
 
 /// Runs every test of the file at `path`. The monitors file is validated
 /// against `retention` as the agent would.
-pub async fn run_file(path: &Path, retention: Duration) -> Result<TestReport, TestFileError> {
+pub async fn run_file(
+    path: &Path,
+    retention: impl Into<crate::monitors::Retention>,
+) -> Result<TestReport, TestFileError> {
     let text = std::fs::read_to_string(path).map_err(|source| TestFileError::Read {
         path: path.to_path_buf(),
         source,

@@ -7,18 +7,21 @@ use std::time::Duration;
 use hawkeye_protocol::MetricKind;
 use hawkeye_store::Aggregation;
 
-use super::model::{Monitor, MonitorsFile, Notifier, Trigger, MAX_MAX_GROUPS};
+use super::model::{Monitor, MonitorsFile, Notifier, Retention, Trigger, MAX_MAX_GROUPS};
 use super::problems::Problems;
+use super::slo;
 use crate::template;
 use crate::yaml_location::YamlPath;
 
-pub(crate) fn file(file: &MonitorsFile, retention: Duration, problems: &mut Problems) {
+pub(crate) fn file(file: &MonitorsFile, retention: Retention, problems: &mut Problems) {
     let root = YamlPath::root().key("monitors");
     for (i, m) in file.monitors.iter().enumerate() {
         let at = root.index(i);
         monitor(m, &at, true, m.triggers.len(), retention, problems);
         for (j, t) in m.triggers.iter().enumerate() {
-            trigger(t, m.notifier, &at.key("triggers").index(j), problems);
+            let at = at.key("triggers").index(j);
+            trigger(t, m.notifier, &at, problems);
+            slo::check_trigger(t, m.slo.map(|s| Some(s.period)), &at, problems);
         }
     }
     ids_are_unique(file, problems);
@@ -70,7 +73,7 @@ pub(crate) fn monitor(
     at: &YamlPath,
     kind_known: bool,
     written_triggers: usize,
-    retention: Duration,
+    retention: Retention,
     problems: &mut Problems,
 ) {
     check_id(&m.id, at.key("id"), problems);
@@ -105,6 +108,7 @@ pub(crate) fn monitor(
     }
     groups(m, at, problems);
     ratio(m, at, kind_known, problems);
+    slo::check_monitor(m, at, kind_known, retention, problems);
     if let Some(s) = &m.subject {
         check_template(s, at.key("subject"), problems);
     }
@@ -141,28 +145,35 @@ fn groups(m: &Monitor, at: &YamlPath, problems: &mut Problems) {
 }
 
 /// The store keeps `retention` of data: a longer window would silently read
-/// less than it says (and make the store enumerate every second).
-fn within_retention(m: &Monitor, at: &YamlPath, retention: Duration, problems: &mut Problems) {
-    let fmt = |d: Duration| humantime::format_duration(d).to_string();
-    if m.interval > retention {
+/// less than it says. Checks run on whole seconds (per-second data) and
+/// windows may read the per-minute rollups.
+fn within_retention(m: &Monitor, at: &YamlPath, retention: Retention, problems: &mut Problems) {
+    let fmt = hawkeye_protocol::format_duration;
+    let longest = retention.longest_window();
+    if m.interval > retention.per_second {
         problems.at(
             at.key("interval"),
             format!(
                 "monitor {}: interval {} is longer than the data retention {} (HAWKEYE_RETENTION); shorten it or raise HAWKEYE_RETENTION",
                 m.metric,
                 fmt(m.interval),
-                fmt(retention)
+                fmt(retention.per_second)
             ),
         );
-    } else if m.window > retention {
+    } else if m.window > longest {
+        let name = if longest > retention.per_second {
+            "HAWKEYE_ROLLUP_RETENTION"
+        } else {
+            "HAWKEYE_RETENTION"
+        };
         problems.at(
             at.key("window"),
             format!(
-                "monitor {}: window {} is longer than the data retention {} (HAWKEYE_RETENTION), so it would only see {}; shorten it or raise HAWKEYE_RETENTION",
+                "monitor {}: window {} is longer than the data retention {} ({name}), so it would only see {}; shorten it or raise {name}",
                 m.metric,
                 fmt(m.window),
-                fmt(retention),
-                fmt(retention)
+                fmt(longest),
+                fmt(longest)
             ),
         );
     }

@@ -12,16 +12,17 @@ use serde_yaml::Value;
 use super::check;
 use super::maintenance::{MaintenanceWindow, TimeOfDay, Weekday};
 use super::model::{
-    Monitor, MonitorsFile, Notifier, Op, Trigger, DEFAULT_GAUGE_STALE_AFTER,
+    Monitor, MonitorsFile, Notifier, Op, Retention, Trigger, DEFAULT_GAUGE_STALE_AFTER,
     DEFAULT_GROUP_STALE_AFTER, DEFAULT_INTERVAL, DEFAULT_MAX_GROUPS, DEFAULT_RUN_EVERY,
 };
 use super::problems::Problems;
 use super::raw::{self, Addresses, Level, RawDuration};
+use super::slo;
 use crate::yaml_location::YamlPath;
 
 pub(crate) fn file(
     value: &Value,
-    retention: Duration,
+    retention: Retention,
     problems: &mut Problems,
 ) -> Option<MonitorsFile> {
     let root = YamlPath::root();
@@ -146,7 +147,7 @@ fn notifier(level: &Level, problems: &mut Problems) -> Notifier {
 fn monitor(
     value: &Value,
     at: &YamlPath,
-    retention: Duration,
+    retention: Retention,
     problems: &mut Problems,
 ) -> Option<Monitor> {
     let before = problems.len();
@@ -159,11 +160,9 @@ fn monitor(
     let notifier = notifier(&level, problems);
     let stale = duration(&level, "gauge_stale_after", PlainUnit::Seconds, problems)
         .unwrap_or(DEFAULT_GAUGE_STALE_AFTER);
-    let triggers: Vec<Trigger> = raw::list(&level, "triggers", problems)
-        .into_iter()
-        .filter_map(|(t, at)| trigger(t, notifier, &at, problems))
-        .collect();
-    let written_triggers = raw::list(&level, "triggers", &mut Problems::default()).len();
+    let slo_keys = slo::read(&level, problems);
+    let (triggers, written_triggers, window) =
+        triggers(&level, notifier, slo_keys.as_ref(), window, problems);
     let monitor = Monitor {
         id: raw::text(&level, "id", problems),
         metric: raw::text(&level, "metric", problems).unwrap_or_default(),
@@ -183,7 +182,7 @@ fn monitor(
         notifier,
         subject: raw::text(&level, "subject", problems),
         // The store has nothing older than the retention.
-        gauge_stale_after: stale.min(retention),
+        gauge_stale_after: stale.min(retention.per_second),
         inhibit_lower: level.get("inhibit_lower", problems).unwrap_or(true),
         runbook: raw::text(&level, "runbook", problems),
         annotations: raw::text_map(&level, "annotations", problems),
@@ -191,6 +190,7 @@ fn monitor(
             .into_iter()
             .filter_map(|(w, at)| maintenance(w, &at, problems))
             .collect(),
+        slo: slo_keys.and_then(|k| k.slo),
         triggers,
     };
     if level.has("metric") {
@@ -208,14 +208,80 @@ fn monitor(
     (problems.len() == before).then_some(monitor)
 }
 
+/// The monitor's triggers (the workbook's for an SLO monitor written
+/// without), how many the file lists (1 for defaults, so that none is not
+/// reported), and the monitor's window (an SLO monitor's is its shortest
+/// short window: what the check's outage guard looks at, docs/alerts.md).
+fn triggers(
+    level: &Level,
+    notifier: Notifier,
+    slo_keys: Option<&slo::SloKeys>,
+    window: Duration,
+    problems: &mut Problems,
+) -> (Vec<Trigger>, usize, Duration) {
+    // For the triggers: whether this is an SLO, and its period if valid.
+    let slo_period = slo_keys.map(|k| k.slo.map(|s| s.period));
+    let mut triggers: Vec<Trigger> = raw::list(level, "triggers", problems)
+        .into_iter()
+        .filter_map(|(t, at)| trigger(t, notifier, slo_period, &at, problems))
+        .collect();
+    let mut written = raw::list(level, "triggers", &mut Problems::default()).len();
+    if level.value("triggers").is_none() {
+        match slo_keys {
+            None => problems.at(level.at.clone(), "a monitor needs `triggers`"),
+            Some(keys) => {
+                written = 1;
+                triggers = default_slo_triggers(keys, notifier, &level.at, problems);
+            }
+        }
+    }
+    let Some(_) = slo_keys else {
+        return (triggers, written, window);
+    };
+    if level.has("window") {
+        problems.at(
+            level.at.key("window"),
+            "window does not apply to an SLO monitor: each trigger reads its `long_window` and `short_window`",
+        );
+    }
+    let window = slo::shortest_window(&triggers).unwrap_or(window);
+    (triggers, written, window)
+}
+
+/// The workbook's triggers for an SLO monitor written without `triggers`.
+fn default_slo_triggers(
+    keys: &slo::SloKeys,
+    notifier: Notifier,
+    at: &YamlPath,
+    problems: &mut Problems,
+) -> Vec<Trigger> {
+    let at = at.key("slo");
+    if let Some(why) = slo::defaults_missing_recipients(keys, notifier) {
+        problems.at(at.clone(), why);
+    }
+    let Some(s) = &keys.slo else {
+        return Vec::new();
+    };
+    slo::default_triggers(s, keys)
+        .map_err(|e| problems.at(at.key("period"), e))
+        .unwrap_or_default()
+}
+
+/// `slo`: `Some(period)` for a trigger of an SLO monitor (`None` inside
+/// when the period is invalid).
 fn trigger(
     value: &Value,
     notifier: Notifier,
+    slo: Option<Option<Duration>>,
     at: &YamlPath,
     problems: &mut Problems,
 ) -> Option<Trigger> {
     let before = problems.len();
     let level = raw::level(value, at, &raw::TRIGGER, problems)?;
+    let burn = slo::read_burn(&level, problems);
+    if burn.is_none() && level.value("threshold").is_none() {
+        problems.at(at.clone(), "a trigger needs `threshold`");
+    }
     let addresses = |key: &str, problems: &mut Problems| {
         level
             .get::<Addresses>(key, problems)
@@ -225,7 +291,10 @@ fn trigger(
     let trigger = Trigger {
         id: raw::text(&level, "id", problems),
         // Missing: reported by `raw::level`; 0 keeps the checks below quiet.
-        threshold: level.get("threshold", problems).unwrap_or(0.0),
+        threshold: match burn {
+            Some((rate, _)) => rate,
+            None => level.get("threshold", problems).unwrap_or(0.0),
+        },
         op: parsed::<Op>(&level, "op", problems).unwrap_or_default(),
         for_checks: level.get("for", problems).unwrap_or(1),
         run_every: duration(&level, "run_every", PlainUnit::Minutes, problems)
@@ -244,8 +313,13 @@ fn trigger(
         missing: parsed(&level, "missing", problems),
         runbook: raw::text(&level, "runbook", problems),
         annotations: raw::text_map(&level, "annotations", problems),
+        burn: burn.and_then(|(_, windows)| windows),
     };
     check::trigger(&trigger, notifier, at, problems);
+    // A `burn_rate` without its windows was reported by `read_burn`.
+    if !(level.has("burn_rate") && trigger.burn.is_none()) {
+        slo::check_trigger(&trigger, slo, at, problems);
+    }
     (problems.len() == before).then_some(trigger)
 }
 

@@ -21,20 +21,25 @@ pub mod maintenance;
 mod model;
 mod problems;
 mod raw;
+mod slo;
 
 use std::path::Path;
-use std::time::Duration;
 
 pub use maintenance::{MaintenanceWindow, Weekday};
 pub use model::{
-    Missing, Monitor, MonitorsFile, Notifier, Op, Trigger, WebhookFormat,
-    DEFAULT_GAUGE_STALE_AFTER, DEFAULT_INTERVAL, DEFAULT_RUN_EVERY,
+    BurnWindows, Missing, Monitor, MonitorsFile, Notifier, Op, Retention, Slo, Trigger,
+    WebhookFormat, DEFAULT_GAUGE_STALE_AFTER, DEFAULT_INTERVAL, DEFAULT_RUN_EVERY,
 };
 pub use problems::{ConfigErrors, ConfigProblem};
 
-/// Reads and validates the monitors file at `path`; no `window` or
-/// `interval` may be longer than `retention` (the store has no older data).
-pub fn load_monitors(path: &Path, retention: Duration) -> Result<MonitorsFile, ConfigErrors> {
+/// Reads and validates the monitors file at `path`; no `interval` may be
+/// longer than the per-second retention, no `window` or SLO `period` longer
+/// than the rollup retention (the store has no older data). A plain
+/// [`std::time::Duration`] is both.
+pub fn load_monitors(
+    path: &Path,
+    retention: impl Into<Retention>,
+) -> Result<MonitorsFile, ConfigErrors> {
     let origin = path.display().to_string();
     match std::fs::read_to_string(path) {
         Ok(text) => parse_monitors(&text, &origin, retention),
@@ -50,8 +55,9 @@ pub fn load_monitors(path: &Path, retention: Duration) -> Result<MonitorsFile, C
 pub fn parse_monitors(
     text: &str,
     origin: &str,
-    retention: Duration,
+    retention: impl Into<Retention>,
 ) -> Result<MonitorsFile, ConfigErrors> {
+    let retention = retention.into();
     let value: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
         Err(e) => return Err(problems::syntax_error(&e, text, origin)),
@@ -71,7 +77,8 @@ pub fn parse_monitors(
 impl MonitorsFile {
     /// Checks a file built in code (a parsed file has passed these checks)
     /// against the store's `retention`.
-    pub fn validate(&self, retention: Duration) -> Result<(), ConfigErrors> {
+    pub fn validate(&self, retention: impl Into<Retention>) -> Result<(), ConfigErrors> {
+        let retention = retention.into();
         let mut problems = problems::Problems::default();
         check::file(self, retention, &mut problems);
         if problems.is_empty() {

@@ -83,6 +83,9 @@ pub struct Monitor {
     pub annotations: BTreeMap<String, String>,
     /// Recurring times when the monitor's triggers mail nobody.
     pub maintenance: Vec<MaintenanceWindow>,
+    /// A service-level objective: `metric` counts bad events, `ratio_of`
+    /// all events, and the triggers are burn-rate triggers.
+    pub slo: Option<Slo>,
     pub triggers: Vec<Trigger>,
 }
 
@@ -115,6 +118,7 @@ impl Monitor {
             runbook: None,
             annotations: BTreeMap::new(),
             maintenance: Vec::new(),
+            slo: None,
             triggers,
         }
     }
@@ -151,6 +155,9 @@ pub struct Trigger {
     pub missing: Option<Missing>,
     pub runbook: Option<String>,
     pub annotations: BTreeMap<String, String>,
+    /// A burn-rate trigger of an SLO monitor: `threshold` is its rate and
+    /// `op` is `>=`; it breaches when both windows burn at or over it.
+    pub burn: Option<BurnWindows>,
 }
 
 impl Trigger {
@@ -175,6 +182,16 @@ impl Trigger {
             missing: None,
             runbook: None,
             annotations: BTreeMap::new(),
+            burn: None,
+        }
+    }
+
+    /// A burn-rate trigger: fires when the error budget burns at `rate` or
+    /// more over both windows.
+    pub fn burn_rate(rate: f64, long: Duration, short: Duration, to: &[&str]) -> Trigger {
+        Trigger {
+            burn: Some(BurnWindows { long, short }),
+            ..Trigger::new(rate, to)
         }
     }
 
@@ -185,6 +202,55 @@ impl Trigger {
             .chain(&self.cc)
             .chain(&self.bcc)
             .chain(&self.webhooks)
+    }
+}
+
+/// A monitor's service-level objective (`docs/monitors.md`, "SLO monitors").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slo {
+    /// The share of good events promised, in percent, in (0, 100).
+    pub objective: f64,
+    /// The time the objective is measured over (and the budget spent over).
+    pub period: Duration,
+}
+
+impl Slo {
+    /// The error budget: the share of events that may be bad (0.001 for 99.9).
+    pub fn budget(&self) -> f64 {
+        1.0 - self.objective / 100.0
+    }
+}
+
+/// The two windows of a burn-rate trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BurnWindows {
+    pub long: Duration,
+    pub short: Duration,
+}
+
+/// How far back the store answers: per-second data for `HAWKEYE_RETENTION`
+/// (what `interval` is capped by) and per-minute rollups for
+/// `HAWKEYE_ROLLUP_RETENTION` (what windows and SLO periods are capped by).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub per_second: Duration,
+    pub rollup: Duration,
+}
+
+impl Retention {
+    /// The longest window a monitor may read.
+    pub fn longest_window(&self) -> Duration {
+        self.rollup.max(self.per_second)
+    }
+}
+
+/// One retention for both tiers: the limits before rollups existed.
+impl From<Duration> for Retention {
+    fn from(d: Duration) -> Retention {
+        Retention {
+            per_second: d,
+            rollup: d,
+        }
     }
 }
 

@@ -49,9 +49,11 @@ pub(crate) const MONITOR: Keys = Keys {
         "runbook",
         "annotations",
         "maintenance",
+        "slo",
         "triggers",
     ],
-    required: &["metric", "triggers"],
+    // `triggers` may be left out of an SLO monitor (see `convert`).
+    required: &["metric"],
 };
 
 pub(crate) const TRIGGER: Keys = Keys {
@@ -75,8 +77,18 @@ pub(crate) const TRIGGER: Keys = Keys {
         "missing",
         "runbook",
         "annotations",
+        "burn_rate",
+        "long_window",
+        "short_window",
     ],
-    required: &["threshold"],
+    // `threshold`, or `burn_rate` (see `convert`).
+    required: &[],
+};
+
+pub(crate) const SLO: Keys = Keys {
+    what: "an slo",
+    known: &["objective", "period", "page", "ticket"],
+    required: &["objective", "period"],
 };
 
 pub(crate) const MAINTENANCE: Keys = Keys {
