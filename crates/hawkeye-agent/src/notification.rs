@@ -9,7 +9,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use hawkeye_mail::Mail;
 
+use crate::error_budget::BurnCheck;
 use crate::monitors::{Monitor, Trigger};
+use crate::slo_notice;
 use crate::state::{Notice, UnixMillis};
 use crate::template::{self, number, TemplateVars};
 
@@ -20,6 +22,10 @@ pub const DEFAULT_SUBJECT: &str =
 /// The default subject of a grouped monitor's alerts: it names the group.
 pub const DEFAULT_GROUP_SUBJECT: &str =
     "[{{ service }}/{{ environment }}] {{ metric }} {{ group }} {{ op }} {{ threshold }} (level {{ level }})";
+
+/// The default subject of a burn-rate trigger's alerts (SLO monitors).
+pub const DEFAULT_SLO_SUBJECT: &str =
+    "[{{ service }}/{{ environment }}] {{ metric }} error budget burning >= {{ threshold }}x (level {{ level }})";
 
 /// Longest subject sent; longer renders are cut.
 const MAX_SUBJECT_CHARS: usize = 200;
@@ -44,6 +50,8 @@ pub struct Alert<'a> {
     /// The group of a monitor with `group_by` (tag, value), in its order;
     /// empty otherwise.
     pub group: &'a [(String, String)],
+    /// A burn-rate trigger's check (SLO monitors): what the notice states.
+    pub burn: Option<BurnCheck>,
 }
 
 /// A group as subjects and bodies show it: `route=/checkout, code=500`.
@@ -190,6 +198,10 @@ pub fn message(a: &Alert) -> String {
         })
         .unwrap_or_default();
     let level = a.level;
+    if let Some(check) = &a.burn {
+        let what = (a.notice, a.removed, level, a.trigger.threshold);
+        return slo_notice::message(a.monitor, check, what, (&since, &fired_for));
+    }
     match a.notice {
         Notice::Firing => format!("{series} {value}, breaching {op} {threshold} (level {level})."),
         Notice::Repeat => format!("Still firing{since}: {series} {value}, breaching {op} {threshold} (level {level})."),
@@ -199,7 +211,13 @@ pub fn message(a: &Alert) -> String {
 }
 
 fn vars(a: &Alert, message: &str) -> TemplateVars {
+    let [burn_rate, budget_consumed, budget_remaining, budget_exhausted_in] =
+        slo_notice::vars(a.burn.as_ref());
     TemplateVars {
+        burn_rate,
+        budget_consumed,
+        budget_remaining,
+        budget_exhausted_in,
         count: number(a.value),
         value: number(a.value),
         threshold: number(Some(a.trigger.threshold)),
@@ -248,7 +266,9 @@ pub fn one_line(s: &str) -> String {
 pub fn render(a: &Alert) -> Rendered {
     let message = message(a);
     let vars = vars(a, &message);
-    let default_src = if a.group.is_empty() {
+    let default_src = if a.burn.is_some() {
+        DEFAULT_SLO_SUBJECT
+    } else if a.group.is_empty() {
         DEFAULT_SUBJECT
     } else {
         DEFAULT_GROUP_SUBJECT
@@ -287,13 +307,22 @@ pub fn render(a: &Alert) -> Rendered {
     };
     let mut body = headline;
     body.push_str("\n\n");
-    body.push_str(&format!("Metric:      {}\n", describe_series(a.monitor)));
-    body.push_str(&format!("Value:       {}\n", number(a.value)));
-    body.push_str(&format!(
-        "Threshold:   {} {}\n",
-        a.trigger.op,
-        number(Some(a.trigger.threshold))
-    ));
+    match &a.burn {
+        Some(check) => body.push_str(&slo_notice::body_lines(
+            a.monitor,
+            check,
+            a.trigger.threshold,
+        )),
+        None => {
+            body.push_str(&format!("Metric:      {}\n", describe_series(a.monitor)));
+            body.push_str(&format!("Value:       {}\n", number(a.value)));
+            body.push_str(&format!(
+                "Threshold:   {} {}\n",
+                a.trigger.op,
+                number(Some(a.trigger.threshold))
+            ));
+        }
+    }
     if !a.group.is_empty() {
         body.push_str(&format!("Group:       {}\n", describe_group(a.group)));
     }
@@ -364,6 +393,7 @@ mod tests {
             environment: "prod",
             removed: false,
             group: &[],
+            burn: None,
         }
     }
 

@@ -27,6 +27,10 @@ pub const VARIABLES: &[&str] = &[
     "message",
     "group",
     "labels",
+    "burn_rate",
+    "budget_consumed",
+    "budget_remaining",
+    "budget_exhausted_in",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +68,16 @@ pub struct TemplateVars {
     pub group: String,
     /// The group's tags (`{{ labels.route }}`); empty without `group_by`.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// A burn-rate trigger's long-window burn rate; empty for others.
+    pub burn_rate: Value,
+    /// The share of the SLO's error budget spent over its period, percent;
+    /// empty for others.
+    pub budget_consumed: Value,
+    /// 100 - `budget_consumed`; empty for others.
+    pub budget_remaining: Value,
+    /// `in 2d 3h` (at the long window's rate), `exhausted`, or `never at
+    /// this rate`; empty for others.
+    pub budget_exhausted_in: Value,
 }
 
 /// A number as templates show it: integers without `.0`, others rounded to
@@ -240,6 +254,10 @@ mod tests {
             message: "it broke".into(),
             group: String::new(),
             labels: Default::default(),
+            burn_rate: number(Some(14.4)),
+            budget_consumed: number(Some(2.5)),
+            budget_remaining: number(Some(97.5)),
+            budget_exhausted_in: Value::from("in 2d 3h"),
         }
     }
 
@@ -276,7 +294,8 @@ mod tests {
             out,
             "count=5 value=5 threshold=3 op=>= metric=http.response.400 window=20s level=1 \
              service=shop environment=prod fired_at=2024-01-01T00:00:00Z message=it broke \
-             group= labels={}"
+             group= labels={} burn_rate=14.4 budget_consumed=2.5 budget_remaining=97.5 \
+             budget_exhausted_in=in 2d 3h"
         );
         assert_eq!(
             render(

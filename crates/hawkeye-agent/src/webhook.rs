@@ -41,6 +41,9 @@ struct Payload<'a> {
     annotations: BTreeMap<&'a str, &'a str>,
     service: &'a str,
     environment: &'a str,
+    /// A burn-rate trigger's SLO figures (absent for other triggers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slo: Option<crate::slo_notice::SloPayload>,
 }
 
 /// The body posted for `alert`, rendered as `rendered`, in `format`;
@@ -81,6 +84,7 @@ fn json(a: &Alert, r: &Rendered, episode: &str) -> String {
         annotations,
         service: a.service,
         environment: a.environment,
+        slo: a.burn.as_ref().map(crate::slo_notice::SloPayload::of),
     };
     serde_json::to_string(&payload).unwrap_or_else(|_| "{}".to_string())
 }
@@ -134,6 +138,7 @@ mod tests {
             environment: "prod",
             removed: false,
             group,
+            burn: None,
         }
     }
 

@@ -119,6 +119,7 @@ impl Engine {
                 environment: &self.settings.environment,
                 removed: at.is_none() && group.is_empty(),
                 group,
+                burn: t.burn,
             };
             let id = outbox::message_id(&t.key, t.since, notice, slot);
             match monitor.notifier {

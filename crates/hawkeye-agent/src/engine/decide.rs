@@ -12,6 +12,8 @@
 use std::collections::HashSet;
 
 use super::audience;
+use super::slo::SloReading;
+use crate::error_budget::BurnCheck;
 use crate::evaluation::{monitor_value, observe};
 use crate::monitors::{Monitor, Notifier};
 use crate::notification::{normalize, Recipients};
@@ -43,6 +45,9 @@ pub struct MonitorInput<'a> {
     pub states: &'a [Option<String>],
     /// Each trigger's [`Check::continues_from`].
     pub continues_from: &'a [UnixMillis],
+    /// An SLO monitor's burn-rate checks (`None` for other monitors; an
+    /// SLO monitor without them is not evaluated).
+    pub slo: Option<&'a SloReading>,
 }
 
 /// What is the same for every monitor of the tick.
@@ -78,6 +83,8 @@ pub struct Transition {
     /// When the episode began (for the mail and its Message-ID).
     pub since: Option<UnixMillis>,
     pub recipients: Recipients,
+    /// A burn-rate trigger's check, which its mail states.
+    pub burn: Option<BurnCheck>,
 }
 
 #[derive(Debug, Default)]
@@ -130,6 +137,9 @@ fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decisio
     else {
         return vec![false; m.triggers.len()];
     };
+    if m.slo.is_some() && input.slo.is_none() {
+        return vec![false; m.triggers.len()];
+    }
     let value = monitor_value(m, metric, denominator);
     let muted_now = monitor_muted(m, ctx);
     let mut evaluated = vec![false; m.triggers.len()];
@@ -138,7 +148,11 @@ fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decisio
     for (j, t) in m.triggers.iter().enumerate().rev() {
         let key = &input.keys[j];
         let prev = parse_state(&input.states[j], key, d);
-        let (obs, reported) = observe(m, t, value, prev.status == Status::Firing);
+        let was_firing = prev.status == Status::Firing;
+        let (obs, reported) = match input.slo {
+            Some(slo) => slo.observe(j, t, was_firing),
+            None => observe(m, t, value, was_firing),
+        };
         // Everyone this level mails is mailed by a firing higher level.
         let inhibited = m.notifier == Notifier::Email
             && m.inhibit_lower
@@ -204,6 +218,7 @@ fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decisio
             value: reported,
             since,
             recipients,
+            burn: input.slo.and_then(|s| s.check(j)),
         });
     }
     evaluated
@@ -248,6 +263,7 @@ pub fn retire(
         value: None,
         since: prev.since,
         recipients: Recipients::of(t),
+        burn: None,
     })
 }
 

@@ -23,6 +23,7 @@ pub mod decide;
 mod groups;
 mod health;
 mod plan;
+pub mod slo;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -160,6 +161,8 @@ pub struct Engine {
     outbox_wake: Option<Arc<Notify>>,
     /// The groups with a state in the store were looked up (see `groups`).
     groups_seeded: bool,
+    /// Each SLO's period counts as last read (see `slo`).
+    slo_periods: HashMap<String, slo::CachedPeriod>,
     stats: EngineStats,
 }
 
@@ -198,6 +201,7 @@ impl Engine {
             logged: HashSet::new(),
             outbox_wake: None,
             groups_seeded: false,
+            slo_periods: HashMap::new(),
             stats: EngineStats::default(),
         };
         engine.reload(file, now);
@@ -278,6 +282,7 @@ impl Engine {
         if plan.due.is_empty() && plan.grouped.is_empty() && self.retired.is_empty() {
             return report;
         }
+        let slo_reads = self.plan_slo(&mut plan);
         self.stats.ticks += 1;
         report.queries = plan.queries.len() + plan.grouped_queries.len();
         let read = match self.read_windows(&plan, &mut report).await {
@@ -305,7 +310,8 @@ impl Engine {
         if !self.renames.is_empty() {
             self.apply_renames(&keys, &mut snapshot).await;
         }
-        let decision = self.decide(&plan, &outcomes, &snapshot, now, &mut report);
+        let read = (outcomes.as_slice(), &slo_reads);
+        let decision = self.decide(&plan, read, &snapshot, now, &mut report);
         let prepared = self.prepare(decision, &plan, now);
         // Only now (the transitions name retired triggers by index): those
         // without a state are done.
@@ -350,7 +356,7 @@ impl Engine {
     fn decide(
         &mut self,
         plan: &plan::Plan,
-        outcomes: &[QueryOutcome],
+        (outcomes, slo_reads): (&[QueryOutcome], &slo::SloReads),
         snapshot: &AlertSnapshot,
         now: UnixMillis,
         report: &mut TickReport,
@@ -365,10 +371,14 @@ impl Engine {
         let mut inputs = Vec::with_capacity(plan.due.len());
         let mut continues: Vec<Vec<UnixMillis>> = Vec::with_capacity(plan.due.len());
         let mut readings = Vec::with_capacity(plan.due.len());
+        let mut slo_readings = Vec::with_capacity(plan.due.len());
         for (n, &i) in plan.due.iter().enumerate() {
             let reading = self.reading(i, plan.slots[n], plan.query_index[n], outcomes);
             report.outage_skipped += usize::from(reading.is_none());
-            readings.push(reading.flatten().unwrap_or(Reading::NotEvaluated));
+            let reading = reading.flatten().unwrap_or(Reading::NotEvaluated);
+            let (reading, slo) = self.with_slo(i, reading, slo_reads, outcomes);
+            readings.push(reading);
+            slo_readings.push(slo);
             let s = &self.monitors[i];
             continues.push(
                 s.runs
@@ -388,6 +398,7 @@ impl Engine {
                 reading: readings[n],
                 states: &snapshot.states[offset..offset + count],
                 continues_from: &continues[n],
+                slo: slo_readings[n].as_ref(),
             });
             offset += count;
         }

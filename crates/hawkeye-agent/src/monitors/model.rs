@@ -217,7 +217,7 @@ pub struct Slo {
 impl Slo {
     /// The error budget: the share of events that may be bad (0.001 for 99.9).
     pub fn budget(&self) -> f64 {
-        1.0 - self.objective / 100.0
+        (100.0 - self.objective) / 100.0
     }
 }
 

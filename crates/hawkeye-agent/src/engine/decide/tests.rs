@@ -64,6 +64,7 @@ impl Case {
             },
             states: &self.states,
             continues_from: &self.continues,
+            slo: None,
         };
         let ctx = Context {
             now,

@@ -1,0 +1,243 @@
+//! SLO monitors in a tick (docs/alerts.md, "SLO burn-rate alerts"): the
+//! two windows of each burn-rate trigger are read with every other window,
+//! in the same `query_many` call (one query per distinct window and
+//! metric: the workbook's defaults read five windows, not six); the
+//! period, the longest read, at most once per [`PERIOD_REFRESH_MS`] per
+//! SLO: in between, its counts are those of the last full read plus a read
+//! of the seconds since (at most a minute), so the budget includes every
+//! event up to the check and over-counts at most the minute that left the
+//! period's far end since the full read. Each trigger's check is then an
+//! [`crate::error_budget::BurnCheck`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use hawkeye_protocol::MetricKind;
+use hawkeye_store::{Aggregation, QueryOutcome, WindowQuery};
+
+use super::decide::Reading;
+use super::plan::Plan;
+use super::Engine;
+use crate::error_budget::{BurnCheck, Counts};
+use crate::monitors::{Missing, Monitor, Trigger};
+use crate::state::{Observation, UnixMillis};
+
+/// How long an SLO's period counts are used before they are read again.
+pub const PERIOD_REFRESH_MS: u64 = 60_000;
+
+/// An SLO's period counts as last read, and the slot that read them.
+pub(super) struct CachedPeriod {
+    slot: UnixMillis,
+    counts: Counts,
+}
+
+/// Where the period counts of a check come from.
+enum PeriodRead {
+    /// The counts of the last full read, and the index of the `metric`
+    /// query of the seconds since (`ratio_of`'s is next; none when no
+    /// second passed).
+    Cached(Counts, Option<usize>),
+    /// The index of the `metric` query in the plan; `ratio_of`'s is next.
+    Query(usize),
+}
+
+/// A due SLO monitor's reads in the plan's queries.
+struct SloEntry {
+    slot: UnixMillis,
+    /// Each distinct window (seconds) and its `metric` query's index;
+    /// `ratio_of`'s is next.
+    windows: BTreeMap<u64, usize>,
+    period: PeriodRead,
+}
+
+/// The SLO reads of a tick, by monitor index.
+#[derive(Default)]
+pub(super) struct SloReads {
+    entries: HashMap<usize, SloEntry>,
+}
+
+/// What a check of an SLO monitor found: each trigger's [`BurnCheck`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SloReading {
+    checks: Vec<Option<BurnCheck>>,
+}
+
+impl SloReading {
+    /// Trigger `j`'s check (`None`: it is not a burn-rate trigger).
+    pub fn check(&self, j: usize) -> Option<BurnCheck> {
+        self.checks.get(j).copied().flatten()
+    }
+
+    /// What trigger `j` makes of its windows, and the value to report (the
+    /// long window's burn rate). `firing`: its recovery threshold applies.
+    pub fn observe(&self, j: usize, trigger: &Trigger, firing: bool) -> (Observation, Option<f64>) {
+        let Some(check) = self.check(j) else {
+            return (Observation::Skip, None);
+        };
+        let rate = match trigger.recovery_threshold {
+            Some(recovery) if firing => recovery,
+            _ => trigger.threshold,
+        };
+        // A window without events burns nothing, unless `missing` says
+        // what the trigger's author wants of a silent service.
+        let silent = check.long.all <= 0.0 || check.short.all <= 0.0;
+        let obs = match (silent, trigger.missing) {
+            (true, Some(Missing::Breach)) => Observation::Breach,
+            (true, Some(Missing::Keep)) => Observation::Skip,
+            _ if check.breaches(rate) => Observation::Breach,
+            _ => Observation::Clear,
+        };
+        (obs, Some(check.long_burn()))
+    }
+}
+
+/// The cache key of an SLO's period: what it reads.
+fn period_key(m: &Monitor) -> String {
+    let period = m.slo.map_or(0, |s| s.period.as_secs());
+    format!(
+        "{}|{}|{:?}|{period}",
+        m.metric,
+        m.ratio_of.as_deref().unwrap_or_default(),
+        m.tags.0
+    )
+}
+
+/// The two queries (`metric`, `ratio_of`) of `m` over `window_secs` ending
+/// with the second `end`, pushed onto `queries`; the first one's index.
+fn push_pair(queries: &mut Vec<WindowQuery>, m: &Monitor, window_secs: u64, end: i64) -> usize {
+    let query = |name: &str| WindowQuery {
+        name: name.to_string(),
+        kind: Some(MetricKind::Counter),
+        tags: m.tags.clone(),
+        aggregation: Some(Aggregation::Sum),
+        window_secs,
+        end,
+        stale_after: None,
+    };
+    queries.push(query(&m.metric));
+    queries.push(query(m.ratio_of.as_deref().unwrap_or(&m.metric)));
+    queries.len() - 2
+}
+
+/// The counts of the pair of queries starting at `at`, or the first error.
+fn counts(outcomes: &[QueryOutcome], at: usize) -> Result<Counts, String> {
+    match (&outcomes[at], &outcomes[at + 1]) {
+        (Ok(bad), Ok(all)) => Ok(Counts::read(*bad, *all)),
+        (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+    }
+}
+
+impl Engine {
+    /// Adds the reads of the due SLO monitors to the plan's queries.
+    pub(super) fn plan_slo(&self, plan: &mut Plan) -> SloReads {
+        let mut reads = SloReads::default();
+        for (&i, &slot) in plan.due.iter().zip(&plan.slots) {
+            let m = &self.monitors[i].monitor;
+            let Some(slo) = m.slo else { continue };
+            // The last whole second before the slot, as every window.
+            let end = (slot / 1000) as i64 - 1;
+            let mut windows = BTreeMap::new();
+            for burn in m.triggers.iter().filter_map(|t| t.burn) {
+                for w in [burn.long, burn.short] {
+                    let secs = w.as_secs().max(1);
+                    windows
+                        .entry(secs)
+                        .or_insert_with(|| push_pair(&mut plan.queries, m, secs, end));
+                }
+            }
+            let period = match self.slo_periods.get(&period_key(m)) {
+                Some(c) if slot >= c.slot && slot - c.slot < PERIOD_REFRESH_MS => {
+                    let since = (slot - c.slot) / 1000;
+                    let recent = (since > 0).then(|| push_pair(&mut plan.queries, m, since, end));
+                    PeriodRead::Cached(c.counts, recent)
+                }
+                _ => PeriodRead::Query(push_pair(&mut plan.queries, m, slo.period.as_secs(), end)),
+            };
+            let entry = SloEntry {
+                slot,
+                windows,
+                period,
+            };
+            reads.entries.insert(i, entry);
+        }
+        reads
+    }
+
+    /// The reading of due monitor `i` if it is an SLO monitor: its checks,
+    /// or the error of one of its reads. Keeps the period counts read.
+    pub(super) fn slo_reading(
+        &mut self,
+        i: usize,
+        reads: &SloReads,
+        outcomes: &[QueryOutcome],
+    ) -> Option<Result<SloReading, String>> {
+        let entry = reads.entries.get(&i)?;
+        let m = &self.monitors[i].monitor;
+        let slo = m.slo?;
+        let read = || -> Result<SloReading, String> {
+            let mut by_window = HashMap::new();
+            for (&secs, &at) in &entry.windows {
+                by_window.insert(secs, counts(outcomes, at)?);
+            }
+            let period = match entry.period {
+                PeriodRead::Cached(base, None) => base,
+                PeriodRead::Cached(base, Some(at)) => {
+                    let recent = counts(outcomes, at)?;
+                    Counts {
+                        bad: base.bad + recent.bad,
+                        all: base.all + recent.all,
+                    }
+                }
+                PeriodRead::Query(at) => counts(outcomes, at)?,
+            };
+            let window = |d: Duration| {
+                by_window
+                    .get(&d.as_secs().max(1))
+                    .copied()
+                    .unwrap_or_default()
+            };
+            let checks = m
+                .triggers
+                .iter()
+                .map(|t| BurnCheck::of(&slo, t, window, period))
+                .collect();
+            Ok(SloReading { checks })
+        };
+        let reading = read();
+        if let (Ok(r), PeriodRead::Query(_)) = (&reading, &entry.period) {
+            let counts = r.checks.iter().flatten().next().map(|c| c.period);
+            if let Some(counts) = counts {
+                let cached = CachedPeriod {
+                    slot: entry.slot,
+                    counts,
+                };
+                self.slo_periods.insert(period_key(m), cached);
+            }
+        }
+        Some(reading)
+    }
+
+    /// Due monitor `i`'s reading and, for an SLO monitor, its checks; not
+    /// evaluated when one of its reads failed (logged once, as a query error).
+    pub(super) fn with_slo(
+        &mut self,
+        i: usize,
+        reading: Reading,
+        reads: &SloReads,
+        outcomes: &[QueryOutcome],
+    ) -> (Reading, Option<SloReading>) {
+        match self.slo_reading(i, reads, outcomes) {
+            None => (reading, None),
+            Some(_) if reading == Reading::NotEvaluated => (reading, None),
+            Some(Ok(r)) => (reading, Some(r)),
+            Some(Err(e)) => {
+                let s = &mut self.monitors[i];
+                if s.query_error.as_deref() != Some(e.as_str()) {
+                    tracing::warn!(metric = %s.monitor.metric, error = %e, "SLO monitor cannot be evaluated");
+                    s.query_error = Some(e);
+                }
+                (Reading::NotEvaluated, None)
+            }
+        }
+    }
+}

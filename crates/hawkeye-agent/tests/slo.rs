@@ -1,0 +1,136 @@
+//! SLO monitors through the engine, check by check (explicit ticks): on a
+//! real redis-server, and on the in-memory store holding 35 days, where an
+//! error budget partly spent ten days ago is read back over the period.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use hawkeye_agent::state::Notice;
+use hawkeye_agent::{parse_monitors, MonitorsFile, Retention};
+use hawkeye_store::{MemoryStore, Store};
+use hawkeye_testkit::RedisServer;
+
+const S: u64 = 1000;
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn file(yaml: &str) -> MonitorsFile {
+    let limits = Retention {
+        per_second: Duration::from_secs(3600),
+        rollup: 35 * DAY,
+    };
+    parse_monitors(yaml, "slo.yaml", limits).unwrap()
+}
+
+/// The three-line SLO with the workbook's triggers, checked every 10 s.
+const SLO: &str = "version: 1
+monitors:
+  - metric: api.errors
+    ratio_of: api.requests
+    interval: 10s
+    slo: {objective: 99.9, period: 30d, page: oncall@example.com}
+";
+
+/// (level, notice) of each notice of a tick.
+fn notified(report: &hawkeye_agent::TickReport) -> Vec<(usize, Notice)> {
+    report
+        .notified
+        .iter()
+        .map(|n| (n.level, n.notice))
+        .collect()
+}
+
+#[tokio::test]
+async fn on_redis_a_30x_burn_fires_the_fast_page_alone_and_half_the_budget_nothing() {
+    let redis = RedisServer::start();
+    let store = redis_store(&redis).await;
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let mut engine = engine(&file(SLO), store.clone(), &q, t0);
+    // 0.05 % errors: half the budget's pace.
+    count(&*store, "api.requests", secs(t0), 10_000.0).await;
+    count(&*store, "api.errors", secs(t0), 5.0).await;
+    let started = Instant::now();
+    let report = engine.tick(t0).await;
+    let took = started.elapsed();
+    assert!(!report.store_error);
+    assert_eq!(
+        notified(&report),
+        [],
+        "0.5x burns too slowly for any trigger"
+    );
+    assert_eq!(report.transitions, 0);
+    // Then 33 % errors on top: 335 / 11 000 over every window, 30.5x.
+    count(&*store, "api.requests", secs(t0 + 10 * S), 1000.0).await;
+    count(&*store, "api.errors", secs(t0 + 10 * S), 330.0).await;
+    let report = engine.tick(t0 + 10 * S).await;
+    assert_eq!(notified(&report), [(3, Notice::Firing)], "{report:?}");
+    // The ticket (1x) and the slow page (6x) fire too, inhibited: the
+    // fast page mails everyone they would.
+    assert_eq!(report.muted, 2, "{report:?}");
+    assert_eq!(
+        report.notices[0].0,
+        "[shop/test] api.errors error budget burning >= 14.4x (level 3)"
+    );
+    // Nothing more while it burns.
+    let report = engine.tick(t0 + 20 * S).await;
+    assert_eq!(notified(&report), []);
+    eprintln!("first check (every window and the 30d period on Redis): {took:?}");
+}
+
+#[tokio::test]
+async fn the_mail_states_the_budget_spent_over_the_period_and_when_it_runs_out() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(35 * DAY));
+    let mailer = Arc::new(RecordingMailer::default());
+    let q = queue(mailer.clone());
+    let t0 = base_ms();
+    // Ten days ago: a quarter of the budget spent (25 bad in 100 000).
+    let ten_days_ago = secs(t0) - 10 * 86_400;
+    count(&*store, "api.requests", ten_days_ago, 100_000.0).await;
+    count(&*store, "api.errors", ten_days_ago, 25.0).await;
+    // Now: 3 % errors, 30x.
+    count(&*store, "api.requests", secs(t0), 1000.0).await;
+    count(&*store, "api.errors", secs(t0), 30.0).await;
+    let mut engine = engine(&file(SLO), store.clone(), &q, t0);
+    let report = engine.tick(t0).await;
+    assert_eq!(notified(&report), [(3, Notice::Firing)], "{report:?}");
+    q.shutdown(Duration::from_secs(5)).await;
+    let mails = mailer.mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 1);
+    let body = &mails[0].body;
+    // 55 bad in 101 000 over 30 days: 54.455 % of a 0.1 % budget; the
+    // 45.545 % left lasts 30d × 0.45545 / 30 = 10h 55m at 30x.
+    for line in [
+        "Burn rate:   30x over 1h and 30x over 5m (fires at 14.4x over both)",
+        "Budget:      54.455% consumed, 45.545% remaining over 30d (SLI 99.946%)",
+        "Exhausted:   in 10h 55m at the 1h burn rate",
+    ] {
+        assert!(body.contains(line), "{line:?} not in:\n{body}");
+    }
+}
+
+#[tokio::test]
+async fn templates_name_the_budget() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(35 * DAY));
+    let mailer = Arc::new(RecordingMailer::default());
+    let q = queue(mailer.clone());
+    let t0 = base_ms();
+    count(&*store, "api.requests", secs(t0), 1000.0).await;
+    count(&*store, "api.errors", secs(t0), 20.0).await;
+    let yaml = "version: 1
+monitors:
+  - metric: api.errors
+    ratio_of: api.requests
+    interval: 10s
+    slo: {objective: 99, period: 7d}
+    subject: 'burning {{ burn_rate }}x, {{ budget_remaining }}% left, out {{ budget_exhausted_in }}'
+    triggers:
+      - {burn_rate: 2, long_window: 1h, short_window: 5m, to: oncall@example.com}
+";
+    let mut engine = engine(&file(yaml), store.clone(), &q, t0);
+    let report = engine.tick(t0).await;
+    // 2 % errors against a 1 % budget: 2x, the whole budget spent twice.
+    assert_eq!(report.notices[0].0, "burning 2x, -100% left, out exhausted");
+}

@@ -1,0 +1,58 @@
+//! SLO monitors end to end, all real processes: redis-server, the
+//! `hawkeye-server` and `hawkeye-agent` binaries, an SMTP server (aiosmtpd)
+//! and the `hawkeye` CLI. Two SLOs of three lines each, with the workbook's
+//! default triggers: one burning its budget 30× (3 % errors against 99.9 %)
+//! sends exactly one mail, the fast page, naming the budget; the slower
+//! page and the ticket, which fire too, mail the same address and are
+//! inhibited by it. The other, at 0.5×, sends nothing.
+
+mod common;
+
+use common::stack::{ticks, Stack};
+
+const MONITORS: &str = "version: 1
+monitors:
+  - id: checkout
+    metric: checkout.errors
+    ratio_of: checkout.requests
+    interval: 1s
+    slo: {objective: 99.9, period: 30d, page: oncall@example.com}
+  - id: search
+    metric: search.errors
+    ratio_of: search.requests
+    interval: 1s
+    slo: {objective: 99.9, period: 30d, page: oncall@example.com}
+";
+
+#[test]
+fn an_slo_burning_30x_mails_one_page_and_one_at_half_its_budget_mails_nothing() {
+    let stack = Stack::start(MONITORS);
+    let agent = stack.agent("agent");
+    stack.send(&[
+        "checkout.requests:1000|c",
+        "checkout.errors:30|c",
+        "search.requests:10000|c",
+        "search.errors:5|c",
+    ]);
+
+    let mails = stack.mails(1);
+    // More checks: nothing else is sent (the windows keep the counts).
+    ticks(&agent, 5);
+    let all = stack.smtp.messages();
+    assert_eq!(all.len(), 1, "{:?}", common::stack::subjects(&all));
+    let mail = &mails[0];
+    assert_eq!(
+        mail.subject(),
+        "[shop/e2e] checkout.errors error budget burning >= 14.4x (level 3)"
+    );
+    let body = mail.body();
+    for line in [
+        "Error budget of checkout.errors / checkout.requests (SLO 99.9% over 30d) burning 30x over 1h and 30x over 5m, both at or over 14.4x (level 3).",
+        "Burn rate:   30x over 1h and 30x over 5m (fires at 14.4x over both)",
+        "Budget:      3000% consumed, -2900% remaining over 30d (SLI 97%)",
+        "Exhausted:   exhausted",
+    ] {
+        assert!(body.contains(line), "{line:?} not in:\n{body}");
+    }
+    assert_eq!(mail.rcpt_to(), ["oncall@example.com"]);
+}
