@@ -4,7 +4,8 @@
 //! default triggers: one burning its budget 30× (3 % errors against 99.9 %)
 //! sends exactly one mail, the fast page, naming the budget; the slower
 //! page and the ticket, which fire too, mail the same address and are
-//! inhibited by it. The other, at 0.5×, sends nothing.
+//! inhibited by it. The other, at 0.5×, sends nothing. `hawkeye slo`
+//! shows both budgets and burn rates.
 
 mod common;
 
@@ -55,4 +56,28 @@ fn an_slo_burning_30x_mails_one_page_and_one_at_half_its_budget_mails_nothing() 
         assert!(body.contains(line), "{line:?} not in:\n{body}");
     }
     assert_eq!(mail.rcpt_to(), ["oncall@example.com"]);
+
+    let out = stack.cli(&["slo"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "checkout: objective 99.9% over 30d, SLI 97% (30 bad of 1000), budget 3000% consumed, -2900% remaining, exhausted",
+        "  level 1  >= 1x  30x over 3d, 30x over 6h  BURNING",
+        "  level 3  >= 14.4x  30x over 1h, 30x over 5m  BURNING",
+        "search: objective 99.9% over 30d, SLI 99.95% (5 bad of 10000), budget 50% consumed, 50% remaining, in 30d at the 1h burn rate",
+        "  level 3  >= 14.4x  0.5x over 1h, 0.5x over 5m\n",
+    ] {
+        assert!(text.contains(line), "{line:?} not in:\n{text}");
+    }
+    let out = stack.cli(&["slo", "--json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["monitor"], "search");
+    assert_eq!(rows[1]["budget_remaining"], 50.0);
+    assert_eq!(rows[1]["triggers"][2]["long_burn"], 0.5);
+    assert_eq!(rows[1]["triggers"][2]["breaching"], false);
 }

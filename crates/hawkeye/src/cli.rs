@@ -50,6 +50,8 @@ pub enum Command {
     /// Every trigger's state in the store (ok, pending, firing, silenced);
     /// `--history`: the transitions, with who was told.
     Alerts(crate::alerts::AlertsArgs),
+    /// Each SLO's objective, SLI and error budget over its period, and the burn rates now.
+    Slo(crate::slo::SloArgs),
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +163,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Demo(args) => crate::demo::run(args).await,
             Command::Silence(args) => crate::silence::run(args).await,
             Command::Alerts(args) => crate::alerts::run(args).await,
+            Command::Slo(args) => crate::slo::run(args).await,
         }
     })
 }

@@ -9,5 +9,6 @@ pub mod embed;
 pub mod monitor_test;
 pub mod range;
 pub mod silence;
+pub mod slo;
 /// `.env` loading, shared by every hawkeye binary.
 pub use hawkeye_env as env_files;

@@ -102,9 +102,9 @@ fn period_key(m: &Monitor) -> String {
     )
 }
 
-/// The two queries (`metric`, `ratio_of`) of `m` over `window_secs` ending
-/// with the second `end`, pushed onto `queries`; the first one's index.
-fn push_pair(queries: &mut Vec<WindowQuery>, m: &Monitor, window_secs: u64, end: i64) -> usize {
+/// The two queries of an SLO monitor `m` (`metric`: bad events,
+/// `ratio_of`: all) over `window_secs` ending with the second `end`.
+pub fn window_pair(m: &Monitor, window_secs: u64, end: i64) -> [WindowQuery; 2] {
     let query = |name: &str| WindowQuery {
         name: name.to_string(),
         kind: Some(MetricKind::Counter),
@@ -114,8 +114,15 @@ fn push_pair(queries: &mut Vec<WindowQuery>, m: &Monitor, window_secs: u64, end:
         end,
         stale_after: None,
     };
-    queries.push(query(&m.metric));
-    queries.push(query(m.ratio_of.as_deref().unwrap_or(&m.metric)));
+    [
+        query(&m.metric),
+        query(m.ratio_of.as_deref().unwrap_or(&m.metric)),
+    ]
+}
+
+/// [`window_pair`] pushed onto `queries`; the first one's index.
+fn push_pair(queries: &mut Vec<WindowQuery>, m: &Monitor, window_secs: u64, end: i64) -> usize {
+    queries.extend(window_pair(m, window_secs, end));
     queries.len() - 2
 }
 
