@@ -171,6 +171,73 @@ mod tests {
         assert_eq!(v["subject"], r.subject.as_str());
         assert_eq!(v["text"], r.body.as_str());
         assert!(r.subject.contains("route=/checkout"), "{}", r.subject);
+        assert!(v.get("slo").is_none(), "only burn-rate triggers have it");
+    }
+
+    #[test]
+    fn a_burn_rate_triggers_body_carries_its_slo_figures() {
+        use crate::error_budget::{BurnCheck, Counts};
+        let m = parse_monitors(
+            "version: 1\nmonitors:\n  - metric: e\n    ratio_of: r\n    slo: {objective: 99.9, period: 30d}\n    triggers:\n      - {burn_rate: 14.4, long_window: 1h, short_window: 5m, webhook: http://127.0.0.1:1/hook}\n",
+            "t",
+            crate::monitors::Retention {
+                per_second: std::time::Duration::from_secs(3600),
+                rollup: std::time::Duration::from_secs(35 * 86_400),
+            },
+        )
+        .unwrap()
+        .monitors
+        .remove(0);
+        let burn = BurnCheck {
+            slo: m.slo.unwrap(),
+            long_window: std::time::Duration::from_secs(3600),
+            short_window: std::time::Duration::from_secs(300),
+            long: Counts {
+                bad: 30.0,
+                all: 1000.0,
+            },
+            short: Counts {
+                bad: 20.0,
+                all: 1000.0,
+            },
+            period: Counts {
+                bad: 25.0,
+                all: 100_000.0,
+            },
+        };
+        let a = Alert {
+            burn: Some(burn),
+            value: Some(30.0),
+            notice: Notice::Firing,
+            ..alert(&m, &[])
+        };
+        let r = render(&a);
+        let v: Value = serde_json::from_str(&body(&a, &r, "ep1", WebhookFormat::Json)).unwrap();
+        let slo = &v["slo"];
+        assert_eq!(slo["objective"], 99.9);
+        assert_eq!(slo["period"], "30d");
+        assert_eq!(
+            (slo["long_window"].as_str(), slo["short_window"].as_str()),
+            (Some("1h"), Some("5m"))
+        );
+        assert_eq!(
+            (
+                slo["burn_rate_long"].as_f64(),
+                slo["burn_rate_short"].as_f64()
+            ),
+            (Some(30.0), Some(20.0))
+        );
+        assert_eq!(slo["budget_consumed"], 25.0);
+        assert_eq!(slo["budget_remaining"], 75.0);
+        // 75 % of 30 days at 30x: 18 hours.
+        assert_eq!(slo["budget_exhausted_in"], "in 18h");
+        assert!(
+            r.body
+                .contains("Budget:      25% consumed, 75% remaining over 30d"),
+            "{}",
+            r.body
+        );
+        assert_eq!(v["text"], r.body.as_str());
     }
 
     #[test]

@@ -134,3 +134,44 @@ monitors:
     // 2 % errors against a 1 % budget: 2x, the whole budget spent twice.
     assert_eq!(report.notices[0].0, "burning 2x, -100% left, out exhausted");
 }
+
+#[tokio::test]
+async fn the_period_is_read_in_full_once_a_minute_and_topped_up_in_between() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(35 * DAY));
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    // Firing all along (2 % errors against 1 %: 2x), with a repeat at each
+    // check whose subject shows the budget.
+    let yaml = "version: 1
+monitors:
+  - metric: api.errors
+    ratio_of: api.requests
+    interval: 10s
+    slo: {objective: 99, period: 7d}
+    subject: 'consumed {{ budget_consumed }}%'
+    triggers:
+      - {burn_rate: 2, long_window: 1h, short_window: 5m, run_every: 10s, to: oncall@example.com}
+";
+    count(&*store, "api.requests", secs(t0), 1000.0).await;
+    count(&*store, "api.errors", secs(t0), 20.0).await;
+    let mut engine = engine(&file(yaml), store.clone(), &q, t0);
+    let subject = |r: &hawkeye_agent::TickReport| r.notices[0].0.clone();
+    assert_eq!(subject(&engine.tick(t0).await), "consumed 200%");
+    // Two days ago, outside every window but the period: 1000 good events,
+    // so the budget spent is 20 / 2000 = 100 %, once the period is read.
+    count(&*store, "api.requests", secs(t0) - 2 * 86_400, 1000.0).await;
+    // And new events since the full read, counted at once.
+    count(&*store, "api.requests", secs(t0 + 10 * S), 1000.0).await;
+    count(&*store, "api.errors", secs(t0 + 10 * S), 50.0).await;
+    // 10 s later: the last full read (20 of 1000) plus the seconds since
+    // (50 of 1000): 70 of 2000, 350 %; the old events are not seen yet.
+    assert_eq!(
+        subject(&engine.tick(t0 + 10 * S).await),
+        "[REPEAT] consumed 350%"
+    );
+    // A minute after the full read, the period is read again: 70 of 3000.
+    assert_eq!(
+        subject(&engine.tick(t0 + 60 * S).await),
+        "[REPEAT] consumed 233.333%"
+    );
+}
