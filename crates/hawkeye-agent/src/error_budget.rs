@@ -174,6 +174,10 @@ mod tests {
         }
     }
 
+    fn c(bad: f64, all: f64) -> Counts {
+        Counts { bad, all }
+    }
+
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9 * b.abs().max(1.0)
     }
@@ -183,65 +187,26 @@ mod tests {
         let s = slo(99.9);
         assert!(close(s.budget(), 0.001));
         // 3 % errors against a 0.1 % budget: 30×.
-        assert!(close(
-            Counts {
-                bad: 30.0,
-                all: 1000.0
-            }
-            .burn_rate(&s),
-            30.0
-        ));
+        assert!(close(c(30.0, 1000.0).burn_rate(&s), 30.0));
         // 0.05 %: half the budget's pace.
-        assert!(close(
-            Counts {
-                bad: 5.0,
-                all: 10_000.0
-            }
-            .burn_rate(&s),
-            0.5
-        ));
+        assert!(close(c(5.0, 10_000.0).burn_rate(&s), 0.5));
         assert_eq!(
             Counts::default().burn_rate(&s),
             0.0,
             "no events burn nothing"
         );
-        assert_eq!(
-            Counts::read(None, Some(10.0)),
-            Counts {
-                bad: 0.0,
-                all: 10.0
-            }
-        );
-        assert!(close(
-            Counts {
-                bad: 1.0,
-                all: 100.0
-            }
-            .burn_rate(&slo(99.0)),
-            1.0
-        ));
+        assert_eq!(Counts::read(None, Some(10.0)), c(0.0, 10.0));
+        assert!(close(c(1.0, 100.0).burn_rate(&slo(99.0)), 1.0));
     }
 
     #[test]
     fn budget_consumed_and_remaining_over_the_period() {
         let s = slo(99.9);
-        let b = Budget::of(
-            Counts {
-                bad: 25.0,
-                all: 100_000.0,
-            },
-            &s,
-        );
+        let b = Budget::of(c(25.0, 100_000.0), &s);
         assert!(close(b.consumed, 25.0), "{b:?}");
         assert!(close(b.remaining, 75.0), "{b:?}");
         assert!(close(b.sli.unwrap(), 99.975), "{b:?}");
-        let over = Budget::of(
-            Counts {
-                bad: 30.0,
-                all: 1000.0,
-            },
-            &s,
-        );
+        let over = Budget::of(c(30.0, 1000.0), &s);
         assert!(close(over.consumed, 3000.0) && close(over.remaining, -2900.0));
         let none = Budget::of(Counts::default(), &s);
         assert_eq!(
@@ -261,22 +226,10 @@ mod tests {
         );
         assert_eq!(full.exhaustion(14.4, s.period).to_string(), "in 2d 2h");
         // Three quarters left at 1×: 22.5 days.
-        let b = Budget::of(
-            Counts {
-                bad: 25.0,
-                all: 100_000.0,
-            },
-            &s,
-        );
+        let b = Budget::of(c(25.0, 100_000.0), &s);
         assert_eq!(b.exhaustion(1.0, s.period).to_string(), "in 22d 12h");
         assert_eq!(b.exhaustion(0.0, s.period), Exhaustion::Never);
-        let spent = Budget::of(
-            Counts {
-                bad: 30.0,
-                all: 1000.0,
-            },
-            &s,
-        );
+        let spent = Budget::of(c(30.0, 1000.0), &s);
         assert_eq!(spent.exhaustion(30.0, s.period).to_string(), "exhausted");
     }
 
@@ -287,14 +240,8 @@ mod tests {
             slo: s,
             long_window: Duration::from_secs(3600),
             short_window: Duration::from_secs(300),
-            long: Counts {
-                bad: long,
-                all: 1000.0,
-            },
-            short: Counts {
-                bad: short,
-                all: 1000.0,
-            },
+            long: c(long, 1000.0),
+            short: c(short, 1000.0),
             period: Counts::default(),
         };
         // 14.4× is 1.44 % errors.

@@ -24,14 +24,34 @@ fn file(yaml: &str) -> MonitorsFile {
     parse_monitors(yaml, "slo.yaml", limits).unwrap()
 }
 
-/// The three-line SLO with the workbook's triggers, checked every 10 s.
-const SLO: &str = "version: 1
+/// The start of a file with one SLO monitor on `api.errors` / `api.requests`.
+const API: &str = "version: 1
 monitors:
   - metric: api.errors
     ratio_of: api.requests
     interval: 10s
-    slo: {objective: 99.9, period: 30d, page: oncall@example.com}
 ";
+
+/// The three-line SLO with the workbook's triggers, checked every 10 s.
+fn slo_file() -> MonitorsFile {
+    file(&(API.to_string() + "    slo: {objective: 99.9, period: 30d, page: oncall@example.com}\n"))
+}
+
+/// The in-memory store keeping 35 days, a recording mailer and its queue.
+fn memory_35d() -> (Arc<dyn Store>, Arc<RecordingMailer>, Queue) {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(35 * DAY));
+    let mailer = Arc::new(RecordingMailer::default());
+    let q = queue(mailer.clone());
+    (store, mailer, q)
+}
+
+/// `all` requests, `bad` of them errors, in `second`.
+async fn traffic(store: &dyn Store, second: i64, all: f64, bad: f64) {
+    count(store, "api.requests", second, all).await;
+    if bad > 0.0 {
+        count(store, "api.errors", second, bad).await;
+    }
+}
 
 /// (level, notice) of each notice of a tick.
 fn notified(report: &hawkeye_agent::TickReport) -> Vec<(usize, Notice)> {
@@ -48,10 +68,9 @@ async fn on_redis_a_30x_burn_fires_the_fast_page_alone_and_half_the_budget_nothi
     let store = redis_store(&redis).await;
     let q = queue(Arc::new(RecordingMailer::default()));
     let t0 = base_ms();
-    let mut engine = engine(&file(SLO), store.clone(), &q, t0);
+    let mut engine = engine(&slo_file(), store.clone(), &q, t0);
     // 0.05 % errors: half the budget's pace.
-    count(&*store, "api.requests", secs(t0), 10_000.0).await;
-    count(&*store, "api.errors", secs(t0), 5.0).await;
+    traffic(&*store, secs(t0), 10_000.0, 5.0).await;
     let started = Instant::now();
     let report = engine.tick(t0).await;
     let took = started.elapsed();
@@ -63,8 +82,7 @@ async fn on_redis_a_30x_burn_fires_the_fast_page_alone_and_half_the_budget_nothi
     );
     assert_eq!(report.transitions, 0);
     // Then 33 % errors on top: 335 / 11 000 over every window, 30.5x.
-    count(&*store, "api.requests", secs(t0 + 10 * S), 1000.0).await;
-    count(&*store, "api.errors", secs(t0 + 10 * S), 330.0).await;
+    traffic(&*store, secs(t0 + 10 * S), 1000.0, 330.0).await;
     let report = engine.tick(t0 + 10 * S).await;
     assert_eq!(notified(&report), [(3, Notice::Firing)], "{report:?}");
     // The ticket (1x) and the slow page (6x) fire too, inhibited: the
@@ -82,18 +100,14 @@ async fn on_redis_a_30x_burn_fires_the_fast_page_alone_and_half_the_budget_nothi
 
 #[tokio::test]
 async fn the_mail_states_the_budget_spent_over_the_period_and_when_it_runs_out() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(35 * DAY));
-    let mailer = Arc::new(RecordingMailer::default());
-    let q = queue(mailer.clone());
+    let (store, mailer, q) = memory_35d();
     let t0 = base_ms();
     // Ten days ago: a quarter of the budget spent (25 bad in 100 000).
     let ten_days_ago = secs(t0) - 10 * 86_400;
-    count(&*store, "api.requests", ten_days_ago, 100_000.0).await;
-    count(&*store, "api.errors", ten_days_ago, 25.0).await;
+    traffic(&*store, ten_days_ago, 100_000.0, 25.0).await;
     // Now: 3 % errors, 30x.
-    count(&*store, "api.requests", secs(t0), 1000.0).await;
-    count(&*store, "api.errors", secs(t0), 30.0).await;
-    let mut engine = engine(&file(SLO), store.clone(), &q, t0);
+    traffic(&*store, secs(t0), 1000.0, 30.0).await;
+    let mut engine = engine(&slo_file(), store.clone(), &q, t0);
     let report = engine.tick(t0).await;
     assert_eq!(notified(&report), [(3, Notice::Firing)], "{report:?}");
     q.shutdown(Duration::from_secs(5)).await;
@@ -113,23 +127,16 @@ async fn the_mail_states_the_budget_spent_over_the_period_and_when_it_runs_out()
 
 #[tokio::test]
 async fn templates_name_the_budget() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(35 * DAY));
-    let mailer = Arc::new(RecordingMailer::default());
-    let q = queue(mailer.clone());
+    let (store, _, q) = memory_35d();
     let t0 = base_ms();
-    count(&*store, "api.requests", secs(t0), 1000.0).await;
-    count(&*store, "api.errors", secs(t0), 20.0).await;
-    let yaml = "version: 1
-monitors:
-  - metric: api.errors
-    ratio_of: api.requests
-    interval: 10s
-    slo: {objective: 99, period: 7d}
+    traffic(&*store, secs(t0), 1000.0, 20.0).await;
+    let yaml = API.to_string()
+        + "    slo: {objective: 99, period: 7d}
     subject: 'burning {{ burn_rate }}x, {{ budget_remaining }}% left, out {{ budget_exhausted_in }}'
     triggers:
       - {burn_rate: 2, long_window: 1h, short_window: 5m, to: oncall@example.com}
 ";
-    let mut engine = engine(&file(yaml), store.clone(), &q, t0);
+    let mut engine = engine(&file(&yaml), store.clone(), &q, t0);
     let report = engine.tick(t0).await;
     // 2 % errors against a 1 % budget: 2x, the whole budget spent twice.
     assert_eq!(report.notices[0].0, "burning 2x, -100% left, out exhausted");
@@ -137,32 +144,25 @@ monitors:
 
 #[tokio::test]
 async fn the_period_is_read_in_full_once_a_minute_and_topped_up_in_between() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(35 * DAY));
-    let q = queue(Arc::new(RecordingMailer::default()));
+    let (store, _, q) = memory_35d();
     let t0 = base_ms();
     // Firing all along (2 % errors against 1 %: 2x), with a repeat at each
     // check whose subject shows the budget.
-    let yaml = "version: 1
-monitors:
-  - metric: api.errors
-    ratio_of: api.requests
-    interval: 10s
-    slo: {objective: 99, period: 7d}
+    let yaml = API.to_string()
+        + "    slo: {objective: 99, period: 7d}
     subject: 'consumed {{ budget_consumed }}%'
     triggers:
       - {burn_rate: 2, long_window: 1h, short_window: 5m, run_every: 10s, to: oncall@example.com}
 ";
-    count(&*store, "api.requests", secs(t0), 1000.0).await;
-    count(&*store, "api.errors", secs(t0), 20.0).await;
-    let mut engine = engine(&file(yaml), store.clone(), &q, t0);
+    traffic(&*store, secs(t0), 1000.0, 20.0).await;
+    let mut engine = engine(&file(&yaml), store.clone(), &q, t0);
     let subject = |r: &hawkeye_agent::TickReport| r.notices[0].0.clone();
     assert_eq!(subject(&engine.tick(t0).await), "consumed 200%");
     // Two days ago, outside every window but the period: 1000 good events,
     // so the budget spent is 20 / 2000 = 100 %, once the period is read.
-    count(&*store, "api.requests", secs(t0) - 2 * 86_400, 1000.0).await;
+    traffic(&*store, secs(t0) - 2 * 86_400, 1000.0, 0.0).await;
     // And new events since the full read, counted at once.
-    count(&*store, "api.requests", secs(t0 + 10 * S), 1000.0).await;
-    count(&*store, "api.errors", secs(t0 + 10 * S), 50.0).await;
+    traffic(&*store, secs(t0 + 10 * S), 1000.0, 50.0).await;
     // 10 s later: the last full read (20 of 1000) plus the seconds since
     // (50 of 1000): 70 of 2000, 350 %; the old events are not seen yet.
     assert_eq!(
