@@ -93,9 +93,12 @@ async fn on_redis_a_30x_burn_fires_the_fast_page_alone_and_half_the_budget_nothi
         "[shop/test] api.errors error budget burning >= 14.4x (level 3)"
     );
     // Nothing more while it burns.
+    let started = Instant::now();
     let report = engine.tick(t0 + 20 * S).await;
+    let steady = started.elapsed();
     assert_eq!(notified(&report), []);
-    eprintln!("first check (every window and the 30d period on Redis): {took:?}");
+    // Figures for the reader, not assertions (the machine is shared).
+    eprintln!("check with the 30d period read: {took:?}; with it cached: {steady:?}");
 }
 
 #[tokio::test]
