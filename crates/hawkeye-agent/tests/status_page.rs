@@ -316,8 +316,11 @@ async fn the_page_follows_reloads() {
     let file = parse_monitors(one, "monitors.yaml", Duration::from_secs(3600)).unwrap();
     agent.reload(file).expect("reloaded");
     let mut bad = parse_monitors(one, "monitors.yaml", Duration::from_secs(3600)).unwrap();
-    bad.monitors[0].window = Duration::from_secs(7200);
-    assert!(agent.reload(bad).is_err(), "a window past the retention");
+    bad.monitors[0].window = Duration::from_secs(40 * 86_400);
+    assert!(
+        agent.reload(bad).is_err(),
+        "a window past the rollup retention"
+    );
     let (_, _, metrics) = get(addr, "/metrics").await;
     assert!(
         metrics.contains("\nhawkeye_agent_monitors 1\n"),
