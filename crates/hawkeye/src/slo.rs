@@ -189,6 +189,9 @@ pub async fn run(args: SloArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .filter_map(|m| Some((m, m.slo?)))
         .collect();
+    if env.string_or("REDIS_URL", "").trim() == hawkeye_store::MEMORY_URL {
+        anyhow::bail!("hawkeye slo reads the store the agents and servers share (REDIS_URL); the in-memory store is inside their processes");
+    }
     let store = crate::silence::store().await?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
