@@ -178,3 +178,23 @@ async fn the_period_is_read_in_full_once_a_minute_and_topped_up_in_between() {
         "[REPEAT] consumed 233.333%"
     );
 }
+
+#[tokio::test]
+async fn when_the_fast_burn_stops_the_page_resolves_and_the_slow_page_tells_oncall() {
+    let (store, _, q) = memory_35d();
+    let t0 = base_ms();
+    traffic(&*store, secs(t0), 1000.0, 30.0).await;
+    let mut engine = engine(&slo_file(), store.clone(), &q, t0);
+    assert_eq!(notified(&engine.tick(t0).await), [(3, Notice::Firing)]);
+    // Six minutes on, nothing new: the 5m window burns nothing, the 30m
+    // and 6h windows still 30x. The fast page resolves (the defaults send
+    // resolved mail); the slow page, inhibited until now, tells oncall;
+    // the ticket stays inhibited by it.
+    let mut report = engine.tick(t0 + 360 * S).await;
+    report.notified.sort_by_key(|n| n.level);
+    assert_eq!(
+        notified(&report),
+        [(2, Notice::Firing), (3, Notice::Resolved)],
+        "{report:?}"
+    );
+}
