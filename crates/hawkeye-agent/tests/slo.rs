@@ -197,4 +197,12 @@ async fn when_the_fast_burn_stops_the_page_resolves_and_the_slow_page_tells_onca
         [(2, Notice::Firing), (3, Notice::Resolved)],
         "{report:?}"
     );
+    let subjects: Vec<&str> = report.notified.iter().map(|n| n.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "[shop/test] api.errors error budget burning >= 6x (level 2)",
+            "[RESOLVED] [shop/test] api.errors error budget burning >= 14.4x (level 3)"
+        ]
+    );
 }

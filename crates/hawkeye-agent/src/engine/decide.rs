@@ -148,11 +148,7 @@ fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decisio
     for (j, t) in m.triggers.iter().enumerate().rev() {
         let key = &input.keys[j];
         let prev = parse_state(&input.states[j], key, d);
-        let was_firing = prev.status == Status::Firing;
-        let (obs, reported) = match input.slo {
-            Some(slo) => slo.observe(j, t, was_firing),
-            None => observe(m, t, value, was_firing),
-        };
+        let (obs, reported) = observation(input, j, value, prev.status == Status::Firing);
         // Everyone this level mails is mailed by a firing higher level.
         let inhibited = m.notifier == Notifier::Email
             && m.inhibit_lower
@@ -222,6 +218,21 @@ fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decisio
         });
     }
     evaluated
+}
+
+/// What trigger `j` of the input observes, and the value it reports: its
+/// burn-rate check for an SLO monitor, the monitor's value otherwise.
+fn observation(
+    input: &MonitorInput,
+    j: usize,
+    value: Option<f64>,
+    firing: bool,
+) -> (Observation, Option<f64>) {
+    let t = &input.monitor.triggers[j];
+    match input.slo {
+        Some(slo) => slo.observe(j, t, firing),
+        None => observe(input.monitor, t, value, firing),
+    }
 }
 
 /// Whether the check would have mailed had it not been muted (for stats).
