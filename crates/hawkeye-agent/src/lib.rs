@@ -21,11 +21,13 @@
 //! [`notification`] (the mail), [`outbox`] (mail waiting to be sent),
 //! [`engine`] (one tick), [`delivery`] (sending the outbox),
 //! [`scheduler`] (the task that runs ticks), [`agent_config`] (settings),
-//! [`monitor_tests`] (`hawkeye test`: unit tests of a monitors file).
+//! [`monitor_tests`] (`hawkeye test`: unit tests of a monitors file),
+//! [`backtest`] (`hawkeye backtest`: the stored data replayed).
 //! The semantics are in `docs/alerts.md`, the file format in
 //! `docs/monitors.md`.
 
 pub mod agent_config;
+pub mod backtest;
 pub mod delivery;
 pub mod engine;
 mod error;

@@ -50,6 +50,9 @@ pub enum Command {
     /// Every trigger's state in the store (ok, pending, firing, silenced);
     /// `--history`: the transitions, with who was told.
     Alerts(crate::alerts::AlertsArgs),
+    /// Replay the stored data through a monitors file and print the
+    /// notifications the agent would have sent (docs/backtest.md).
+    Backtest(crate::backtest::BacktestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +164,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Demo(args) => crate::demo::run(args).await,
             Command::Silence(args) => crate::silence::run(args).await,
             Command::Alerts(args) => crate::alerts::run(args).await,
+            Command::Backtest(args) => crate::backtest::run(args).await,
         }
     })
 }
