@@ -214,13 +214,37 @@ pub async fn backtest(
     })
 }
 
+/// `d` in its two largest units (`35d`, `40d 2h`, `1h 30m`, `45s`): whole
+/// units, as a person writes them (humantime counts months of 30.44 days).
+fn span(d: Duration) -> String {
+    let secs = d.as_secs();
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs / 3600 % 24, "h"),
+        (secs / 60 % 60, "m"),
+        (secs % 60, "s"),
+    ];
+    let shown: Vec<String> = parts
+        .iter()
+        .skip_while(|(n, _)| *n == 0)
+        .take(2)
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if shown.is_empty() {
+        "0s".into()
+    } else {
+        shown.join(" ")
+    }
+}
+
 fn check_lookback(since: UnixMillis, max: Duration) -> Result<(), BacktestError> {
     let back = wall_clock_ms().saturating_sub(since);
     if u128::from(back) > max.as_millis() {
         return Err(BacktestError::TooFarBack {
             since: when(since),
-            back: humantime::format_duration(Duration::from_secs(back / 1000)).to_string(),
-            max: humantime::format_duration(max).to_string(),
+            back: span(Duration::from_millis(back)),
+            max: span(max),
         });
     }
     Ok(())
@@ -289,4 +313,20 @@ fn partial_windows(file: &MonitorsFile, step: Option<Duration>) -> Vec<String> {
         .filter(|m| m.window_secs() < step.as_secs())
         .map(notifications::name)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_as_written() {
+        let s = |secs| span(Duration::from_secs(secs));
+        assert_eq!(s(35 * 86_400), "35d");
+        assert_eq!(s(40 * 86_400 + 2 * 3600 + 59), "40d 2h");
+        assert_eq!(s(5400), "1h 30m");
+        assert_eq!(s(3600 + 5), "1h");
+        assert_eq!(s(45), "45s");
+        assert_eq!(s(0), "0s");
+    }
 }
