@@ -221,3 +221,25 @@ async fn a_store_that_fails_stops_the_backtest_saying_when() {
     assert!(matches!(e, BacktestError::Store { .. }), "{e}");
     assert!(e.to_string().contains("connection refused (test)"), "{e}");
 }
+
+#[test]
+fn monitors_that_are_not_whole_minutes_are_named() {
+    let f = file(
+        "\
+version: 1
+monitors:
+  - {id: minutes, metric: a, interval: 1m, window: 5m, notifier: log, triggers: [{threshold: 1}]}
+  - {id: seconds, metric: b, interval: 10s, window: 10m, notifier: log, triggers: [{threshold: 1}]}
+  - {id: short-window, metric: c, interval: 1m, window: 30s, notifier: log, triggers: [{threshold: 1}]}
+",
+    );
+    use hawkeye_agent::backtest::not_whole_minutes;
+    assert_eq!(not_whole_minutes(&f, None), ["seconds", "short-window"]);
+    let step = Some(Duration::from_secs(60));
+    assert_eq!(not_whole_minutes(&f, step), ["short-window"]);
+    let step = Some(Duration::from_secs(90));
+    assert_eq!(
+        not_whole_minutes(&f, step),
+        ["minutes", "seconds", "short-window"]
+    );
+}

@@ -9,12 +9,12 @@ use std::time::UNIX_EPOCH;
 use anyhow::Context;
 use clap::Args;
 use hawkeye_agent::backtest::{
-    backtest, BacktestNotification, BacktestOptions, BacktestReport, DEFAULT_MAX_CHECKS,
-    DEFAULT_MAX_LOOKBACK,
+    backtest, not_whole_minutes, BacktestNotification, BacktestOptions, BacktestReport,
+    DEFAULT_MAX_CHECKS, DEFAULT_MAX_LOOKBACK,
 };
 use hawkeye_agent::notification::{describe_group, rfc3339};
 use hawkeye_agent::scheduler::wall_clock_ms;
-use hawkeye_agent::{AgentConfig, EngineSettings};
+use hawkeye_agent::{AgentConfig, EngineSettings, MonitorsFile};
 use hawkeye_env::Env;
 use hawkeye_protocol::{parse_duration, PlainUnit};
 use serde_json::json;
@@ -121,12 +121,30 @@ pub async fn run(args: BacktestArgs) -> anyhow::Result<ExitCode> {
             report.partial_windows.join(", ")
         );
     }
+    rollup_note(&file, &options, &config);
     if args.json {
         print_json(&report);
     } else {
         print_text(&report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says when checks older than the per-second retention read windows the
+/// per-minute rollups cannot answer exactly.
+fn rollup_note(file: &MonitorsFile, options: &BacktestOptions, config: &AgentConfig) {
+    let held_from = wall_clock_ms().saturating_sub(config.retention.as_millis() as u64);
+    if options.since_ms >= held_from {
+        return;
+    }
+    let monitors = not_whole_minutes(file, options.step);
+    if !monitors.is_empty() {
+        eprintln!(
+            "note: checks before {} read per-minute rollups (older than HAWKEYE_RETENTION); the checks of {} are not whole minutes, so their figures there are approximate (docs/backtest.md)",
+            rfc3339(held_from),
+            monitors.join(", ")
+        );
+    }
 }
 
 fn print_json(report: &BacktestReport) {

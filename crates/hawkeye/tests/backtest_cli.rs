@@ -170,6 +170,17 @@ async fn lists_what_fired_and_leaves_the_store_as_it_was() {
     );
     assert!(text.contains("MONITOR  FIRING  REPEAT  RESOLVED"), "{text}");
     assert_eq!(snapshot(&redis), before, "the backtest wrote to the store");
+
+    // Older than HAWKEYE_RETENTION, a 10 s monitor reads rollups: said.
+    let old = backtest(&redis, dir.path(), &[], &["--since", "2h"]);
+    assert!(old.status.success(), "{}", stderr(&old));
+    let note = stderr(&old);
+    assert!(
+        note.contains("read per-minute rollups") && note.contains("the checks of errors"),
+        "{note}"
+    );
+    let recent = backtest(&redis, dir.path(), &[], &["--since", "30m"]);
+    assert!(!stderr(&recent).contains("rollups"), "{}", stderr(&recent));
 }
 
 #[test]

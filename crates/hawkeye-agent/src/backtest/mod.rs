@@ -304,6 +304,22 @@ pub fn count_checks(file: &MonitorsFile, since: UnixMillis, until: UnixMillis) -
         .fold(0u64, u64::saturating_add)
 }
 
+/// The monitors (by name) whose checks are not whole minutes on minute
+/// boundaries (their interval, or `step`, or their window is not a
+/// multiple of 60 s): older than `HAWKEYE_RETENTION`, where the store
+/// answers from per-minute rollups, their figures are approximate
+/// (docs/backtest.md, "Older than HAWKEYE_RETENTION").
+pub fn not_whole_minutes(file: &MonitorsFile, step: Option<Duration>) -> Vec<String> {
+    file.monitors
+        .iter()
+        .filter(|m| {
+            let every = step.unwrap_or(m.interval).as_millis();
+            !every.is_multiple_of(60_000) || !m.window_secs().is_multiple_of(60)
+        })
+        .map(notifications::name)
+        .collect()
+}
+
 fn partial_windows(file: &MonitorsFile, step: Option<Duration>) -> Vec<String> {
     let Some(step) = step else {
         return Vec::new();
