@@ -129,13 +129,7 @@ pub async fn start_with_notifier(
     };
     config.validate()?;
     log_warnings(&monitors);
-    let settings = EngineSettings {
-        service: config.service.clone(),
-        environment: config.environment.clone(),
-        mail_from: config.mail_from.clone(),
-        evaluation_delay_ms: config.evaluation_delay.as_millis() as u64,
-        state_ttl: config.state_ttl,
-    };
+    let settings = config.engine_settings();
     let wake = Arc::new(Notify::new());
     let engine = Engine::new(
         &monitors,

@@ -14,7 +14,7 @@ use hawkeye_agent::backtest::{
 };
 use hawkeye_agent::notification::{describe_group, rfc3339};
 use hawkeye_agent::scheduler::wall_clock_ms;
-use hawkeye_agent::{AgentConfig, EngineSettings, MonitorsFile};
+use hawkeye_agent::{AgentConfig, MonitorsFile};
 use hawkeye_env::Env;
 use hawkeye_protocol::{parse_duration, PlainUnit};
 use serde_json::json;
@@ -81,14 +81,7 @@ fn options(
         ),
         None => None,
     };
-    let settings = EngineSettings {
-        service: config.service.clone(),
-        environment: config.environment.clone(),
-        mail_from: config.mail_from.clone(),
-        evaluation_delay_ms: config.evaluation_delay.as_millis() as u64,
-        state_ttl: config.state_ttl,
-    };
-    let mut options = BacktestOptions::new(since, until, settings);
+    let mut options = BacktestOptions::new(since, until, config.engine_settings());
     options.step = step;
     options.max_checks = args.max_checks;
     options.max_lookback = env.duration("HAWKEYE_ROLLUP_RETENTION", DEFAULT_MAX_LOOKBACK)?;
@@ -106,6 +99,9 @@ pub async fn run(args: BacktestArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let options = options(&args, &config, &env)?;
+    if config.redis_url.trim() == hawkeye_store::MEMORY_URL {
+        anyhow::bail!("REDIS_URL: the backtest reads the data the servers stored; the in-memory store lives inside each server's process");
+    }
     let store = crate::silence::store().await?;
     let report = backtest(&file, store, &options).await.context("backtest")?;
     if report.until_ms < options.until_ms {

@@ -229,6 +229,11 @@ fn bad_arguments_and_files_are_clear_errors() {
         &["--since", "10m", "--until", "20m"],
         "is not after the start",
     );
+    fails(
+        &[("REDIS_URL", "memory://")],
+        &["--since", "10m"],
+        "the backtest reads the data the servers stored",
+    );
 
     std::fs::write(
         dir.path().join("bad.yaml"),
