@@ -243,3 +243,42 @@ monitors:
         ["minutes", "seconds", "short-window"]
     );
 }
+
+#[tokio::test]
+async fn groups_past_the_limit_stop_the_backtest() {
+    let store = memory();
+    let t0 = start();
+    for route in ["/a", "/b", "/c", "/d", "/e"] {
+        for k in 0..10 {
+            let second = (t0 / S) as i64 + 10 * k + 5;
+            write(
+                &*store,
+                hawkeye_protocol::MetricKind::Counter,
+                "errors",
+                &[("route", route)],
+                second,
+                hawkeye_store::Aggregate::Counter(1.0),
+            )
+            .await;
+        }
+    }
+    let grouped = file(
+        "\
+version: 1
+monitors:
+  - {metric: errors, interval: 10s, group_by: [route], notifier: log, triggers: [{threshold: 5}]}
+",
+    );
+    let mut o = options(t0, t0 + 100 * S);
+    o.max_checks = 20;
+    // 11 slots were counted; five groups a slot are many more checks.
+    let e = backtest(&grouped, store.clone(), &o).await.unwrap_err();
+    assert!(matches!(e, BacktestError::TooManyGroupChecks { .. }), "{e}");
+    assert!(e.to_string().contains("limit of 20 checks"), "{e}");
+    o.max_checks = 1000;
+    let report = backtest(&grouped, store.clone(), &o).await.unwrap();
+    assert_eq!(
+        report.checks, 50,
+        "five groups at each of the 10 slots with data"
+    );
+}

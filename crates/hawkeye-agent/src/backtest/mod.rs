@@ -94,6 +94,10 @@ pub enum BacktestError {
         "the backtest would run {checks} checks, more than the limit of {max}: replay a shorter time, check at a coarser step, or raise the limit"
     )]
     TooManyChecks { checks: u64, max: u64 },
+    #[error(
+        "the groups of group_by monitors took the backtest past the limit of {max} checks at {at}: replay a shorter time, check at a coarser step, or raise the limit"
+    )]
+    TooManyGroupChecks { max: u64, at: String },
     #[error("cannot read the store for the check of {at}: {error}")]
     Store { at: String, error: String },
 }
@@ -178,36 +182,18 @@ pub async fn backtest(
         });
     }
     let store = Arc::new(ReplayStore::new(data));
-    let settings = options.settings.clone();
-    let mut engine = Engine::new(&file, store.clone(), settings, since + delay);
-    let mut notifications = Vec::new();
-    while let Some(due) = engine
-        .next_due()
-        .filter(|d| d.saturating_sub(delay) <= until)
-    {
-        let report = engine.tick(due).await;
-        let recorded = store.take();
-        if report.store_error {
-            return Err(BacktestError::Store {
-                at: when(due.saturating_sub(delay)),
-                error: recorded
-                    .data_error
-                    .unwrap_or_else(|| "the store failed".into()),
-            });
-        }
-        let slot = due.saturating_sub(delay);
-        notifications.extend(notifications::collect(
-            &file,
-            report.notified,
-            recorded,
-            slot,
-        ));
-    }
+    let engine = Engine::new(
+        &file,
+        store.clone(),
+        options.settings.clone(),
+        since + delay,
+    );
+    let (mut notifications, checks) = replay(&file, engine, &store, until, options).await?;
     notifications::sort(&mut notifications);
     Ok(BacktestReport {
         since_ms: since,
         until_ms: until,
-        checks: engine.stats().checks,
+        checks,
         notifications,
         partial_windows: partial_windows(&file, options.step),
         monitors: file.monitors.iter().map(notifications::name).collect(),
@@ -236,6 +222,49 @@ fn span(d: Duration) -> String {
     } else {
         shown.join(" ")
     }
+}
+
+/// Ticks `engine` at every check due up to the slot `until`: the
+/// notifications, and the checks run.
+async fn replay(
+    file: &MonitorsFile,
+    mut engine: Engine,
+    store: &ReplayStore,
+    until: UnixMillis,
+    options: &BacktestOptions,
+) -> Result<(Vec<BacktestNotification>, u64), BacktestError> {
+    let delay = options.settings.evaluation_delay_ms;
+    let mut out = Vec::new();
+    while let Some(due) = engine
+        .next_due()
+        .filter(|d| d.saturating_sub(delay) <= until)
+    {
+        let report = engine.tick(due).await;
+        let recorded = store.take();
+        let slot = due.saturating_sub(delay);
+        if report.store_error {
+            return Err(BacktestError::Store {
+                at: when(slot),
+                error: recorded
+                    .data_error
+                    .unwrap_or_else(|| "the store failed".into()),
+            });
+        }
+        if engine.stats().checks > options.max_checks {
+            // Counted before the run, groups were not known yet.
+            return Err(BacktestError::TooManyGroupChecks {
+                max: options.max_checks,
+                at: when(slot),
+            });
+        }
+        out.extend(notifications::collect(
+            file,
+            report.notified,
+            recorded,
+            slot,
+        ));
+    }
+    Ok((out, engine.stats().checks))
 }
 
 fn check_lookback(since: UnixMillis, max: Duration) -> Result<(), BacktestError> {
