@@ -104,7 +104,7 @@ pub async fn run(args: BacktestArgs) -> anyhow::Result<ExitCode> {
     }
     let store = crate::silence::store().await?;
     let report = backtest(&file, store, &options).await.context("backtest")?;
-    if report.until_ms < options.until_ms {
+    if args.until.is_some() && report.until_ms < options.until_ms {
         eprintln!(
             "note: replayed up to {}, the last slot the servers have flushed",
             rfc3339(report.until_ms)

@@ -171,6 +171,25 @@ async fn lists_what_fired_and_leaves_the_store_as_it_was() {
     assert!(text.contains("MONITOR  FIRING  REPEAT  RESOLVED"), "{text}");
     assert_eq!(snapshot(&redis), before, "the backtest wrote to the store");
 
+    // A `notifier: log` monitor: listed, not logged as well.
+    std::fs::write(
+        dir.path().join("log.yaml"),
+        MONITORS.replace("    triggers:", "    notifier: log\n    triggers:"),
+    )
+    .unwrap();
+    let logged = backtest(&redis, dir.path(), &[], &["log.yaml", "--since", "5m"]);
+    assert!(logged.status.success(), "{}", stderr(&logged));
+    let listed = String::from_utf8_lossy(&logged.stdout);
+    assert!(
+        listed.contains("firing    50     - (notifier: log)"),
+        "{listed}"
+    );
+    assert!(
+        !stderr(&logged).contains("hawkeye::alert"),
+        "{}",
+        stderr(&logged)
+    );
+
     // Older than HAWKEYE_RETENTION, a 10 s monitor reads rollups: said.
     let old = backtest(&redis, dir.path(), &[], &["--since", "2h"]);
     assert!(old.status.success(), "{}", stderr(&old));
