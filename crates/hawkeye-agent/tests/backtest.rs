@@ -282,3 +282,57 @@ monitors:
         "five groups at each of the 10 slots with data"
     );
 }
+
+#[tokio::test]
+async fn a_stale_group_resolved_names_its_monitor() {
+    let store = memory();
+    let t0 = start();
+    for k in 0..2 {
+        let second = (t0 / S) as i64 + 10 * k + 5;
+        write(
+            &*store,
+            hawkeye_protocol::MetricKind::Gauge,
+            "queue.depth",
+            &[("host", "a")],
+            second,
+            hawkeye_store::Aggregate::Gauge(hawkeye_store::GaugeStats::new(100.0)),
+        )
+        .await;
+    }
+    let f = file(
+        "\
+version: 1
+monitors:
+  - id: queues
+    metric: queue.depth
+    type: g
+    interval: 10s
+    group_by: [host]
+    gauge_stale_after: 10s
+    group_stale_after: 30s
+    triggers:
+      - {threshold: 50, missing: keep, send_resolved: true, to: [oncall@example.com]}
+",
+    );
+    let report = backtest(&f, store.clone(), &options(t0, t0 + 120 * S))
+        .await
+        .unwrap();
+    let got: Vec<(&str, Option<usize>, Notice)> = report
+        .notifications
+        .iter()
+        .map(|n| (n.monitor.as_str(), n.monitor_index, n.notice))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("queues", Some(0), Notice::Firing),
+            ("queues", Some(0), Notice::Resolved)
+        ],
+        "{:?}",
+        report.notifications
+    );
+    let resolved = &report.notifications[1];
+    assert_eq!(resolved.group, [("host".to_string(), "a".to_string())]);
+    assert!(resolved.slot_ms > report.notifications[0].slot_ms);
+    assert_eq!(report.per_monitor()[0].1.resolved, 1);
+}

@@ -257,8 +257,15 @@ async fn replay(
                 at: when(slot),
             });
         }
+        // Only a stale group's notice names no monitor.
+        let keys = if report.notified.iter().any(|n| n.monitor.is_none()) {
+            engine.keys()
+        } else {
+            Vec::new()
+        };
         out.extend(notifications::collect(
             file,
+            &keys,
             report.notified,
             recorded,
             slot,

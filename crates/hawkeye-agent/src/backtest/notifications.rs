@@ -97,9 +97,27 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The notifications of one tick whose checks are for `slot`.
+/// The monitor of a notice the engine names none for: a group resolved
+/// because it went stale (its state key is its monitor's trigger key and
+/// the group's tags, docs/alerts.md, "Where states live"). `keys`: each
+/// monitor's trigger keys.
+fn monitor_of(n: &Notified, keys: &[Vec<String>]) -> Option<usize> {
+    n.monitor.or_else(|| {
+        keys.iter().position(|k| {
+            k.get(n.level.wrapping_sub(1)).is_some_and(|k| {
+                n.key
+                    .strip_prefix(k.as_str())
+                    .is_some_and(|g| g.starts_with("|g="))
+            })
+        })
+    })
+}
+
+/// The notifications of one tick whose checks are for `slot`; `keys`: each
+/// monitor's trigger keys ([`crate::Engine::keys`]).
 pub(crate) fn collect(
     file: &MonitorsFile,
+    keys: &[Vec<String>],
     notified: Vec<Notified>,
     recorded: Recorded,
     slot: UnixMillis,
@@ -120,14 +138,15 @@ pub(crate) fn collect(
         .into_iter()
         .map(|n| {
             let h = history.get(&n.key).cloned().unwrap_or(Value::Null);
-            let monitor = n.monitor.and_then(|i| file.monitors.get(i));
+            let index = monitor_of(&n, keys);
+            let monitor = index.and_then(|i| file.monitors.get(i));
             BacktestNotification {
                 slot_ms: h["slot"].as_u64().unwrap_or(slot),
                 monitor: monitor
                     .map(name)
                     .or_else(|| h["monitor"].as_str().map(str::to_string))
                     .unwrap_or_default(),
-                monitor_index: n.monitor,
+                monitor_index: index,
                 level: n.level,
                 trigger: monitor
                     .and_then(|m| m.triggers.get(n.level.wrapping_sub(1)))
