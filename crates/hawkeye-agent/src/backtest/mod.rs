@@ -3,7 +3,7 @@
 //! recovery thresholds, groups, inhibition, maintenance windows) check by
 //! check on a simulated clock, and reports every notification it would
 //! have sent. Silences are off, nothing is written to the store and
-//! nothing is sent (see [`replay_store`]). What it replays and how exact
+//! nothing is sent (see `replay_store`). What it replays and how exact
 //! it is: docs/backtest.md.
 //!
 //! ```no_run
