@@ -9,7 +9,7 @@ use hawkeye_env::{Env, EnvError};
 use hawkeye_mail::QueueConfig;
 
 use crate::delivery::DEFAULT_LEASE;
-use crate::engine::DEFAULT_STATE_TTL;
+use crate::engine::{EngineSettings, DEFAULT_STATE_TTL};
 use crate::error::AgentError;
 use crate::monitors::{default_monitors_path, MonitorsFile, Retention};
 
@@ -111,6 +111,18 @@ impl AgentConfig {
         Retention {
             per_second: self.retention,
             rollup: self.rollup_retention,
+        }
+    }
+
+    /// What the evaluation needs of these settings (the agent's, and a
+    /// backtest's, which must match it).
+    pub fn engine_settings(&self) -> EngineSettings {
+        EngineSettings {
+            service: self.service.clone(),
+            environment: self.environment.clone(),
+            mail_from: self.mail_from.clone(),
+            evaluation_delay_ms: self.evaluation_delay.as_millis() as u64,
+            state_ttl: self.state_ttl,
         }
     }
 

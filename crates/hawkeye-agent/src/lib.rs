@@ -21,11 +21,13 @@
 //! [`notification`] (the mail), [`outbox`] (mail waiting to be sent),
 //! [`engine`] (one tick), [`delivery`] (sending the outbox),
 //! [`scheduler`] (the task that runs ticks), [`agent_config`] (settings),
-//! [`monitor_tests`] (`hawkeye test`: unit tests of a monitors file).
+//! [`monitor_tests`] (`hawkeye test`: unit tests of a monitors file),
+//! [`backtest`] (`hawkeye backtest`: the stored data replayed).
 //! The semantics are in `docs/alerts.md`, the file format in
 //! `docs/monitors.md`.
 
 pub mod agent_config;
+pub mod backtest;
 pub mod delivery;
 pub mod engine;
 mod error;
@@ -129,13 +131,7 @@ pub async fn start_with_notifier(
     };
     config.validate()?;
     log_warnings(&monitors);
-    let settings = EngineSettings {
-        service: config.service.clone(),
-        environment: config.environment.clone(),
-        mail_from: config.mail_from.clone(),
-        evaluation_delay_ms: config.evaluation_delay.as_millis() as u64,
-        state_ttl: config.state_ttl,
-    };
+    let settings = config.engine_settings();
     let wake = Arc::new(Notify::new());
     let engine = Engine::new(
         &monitors,

@@ -110,30 +110,9 @@ fn print_states(rows: &[Value]) {
         .iter()
         .map(|r| columns.iter().map(|c| text(&r[*c])).collect())
         .collect();
-    let widths: Vec<usize> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            cells
-                .iter()
-                .map(|r| r[i].len())
-                .max()
-                .unwrap_or(0)
-                .max(c.len())
-        })
-        .collect();
-    let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", padded.join("  ").trim_end());
-    };
-    line(columns.iter().map(|c| c.to_uppercase()).collect());
-    for r in cells {
-        line(r);
-    }
+    let header: Vec<String> = columns.iter().map(|c| c.to_uppercase()).collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    crate::table::print(&header, cells);
 }
 
 fn print_history(entries: &[(u64, String)], as_json: bool) -> anyhow::Result<()> {

@@ -52,6 +52,9 @@ pub enum Command {
     Alerts(crate::alerts::AlertsArgs),
     /// Each SLO's objective, SLI and error budget over its period, and the burn rates now.
     Slo(crate::slo::SloArgs),
+    /// Replay the stored data through a monitors file and print the
+    /// notifications the agent would have sent (docs/backtest.md).
+    Backtest(crate::backtest::BacktestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -139,9 +142,16 @@ pub(crate) fn parse_tag(s: &str) -> Result<(String, String), String> {
 /// Logs go to stderr; `RUST_LOG` chooses what. Without it only warnings and
 /// errors are logged, for every command: the CLI's own output (and the
 /// demo's alert email) is printed, not logged, and stays readable.
-pub fn init_tracing(_cli: &Cli) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+pub fn init_tracing(cli: &Cli) {
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    if matches!(cli.command, Command::Backtest(_)) {
+        // A backtest lists the alerts of `notifier: log` monitors itself;
+        // the engine's log of each (whatever RUST_LOG) would repeat them.
+        if let Ok(off) = "hawkeye::alert=off".parse() {
+            filter = filter.add_directive(off);
+        }
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -164,6 +174,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Silence(args) => crate::silence::run(args).await,
             Command::Alerts(args) => crate::alerts::run(args).await,
             Command::Slo(args) => crate::slo::run(args).await,
+            Command::Backtest(args) => crate::backtest::run(args).await,
         }
     })
 }

@@ -2,6 +2,7 @@
 //! starts the server and the agent inside an application's own tokio runtime.
 
 pub mod alerts;
+pub mod backtest;
 pub mod check;
 pub mod cli;
 pub mod demo;
@@ -10,5 +11,6 @@ pub mod monitor_test;
 pub mod range;
 pub mod silence;
 pub mod slo;
+pub mod table;
 /// `.env` loading, shared by every hawkeye binary.
 pub use hawkeye_env as env_files;
