@@ -5,7 +5,8 @@
 //! sends exactly one mail, the fast page, naming the budget; the slower
 //! page and the ticket, which fire too, mail the same address and are
 //! inhibited by it. The other, at 0.5×, sends nothing. `hawkeye slo`
-//! shows both budgets and burn rates.
+//! shows both budgets and burn rates, and `hawkeye backtest` over the same
+//! data lists the page the agent mailed.
 
 mod common;
 
@@ -80,4 +81,39 @@ fn an_slo_burning_30x_mails_one_page_and_one_at_half_its_budget_mails_nothing() 
     assert_eq!(rows[1]["budget_remaining"], 50.0);
     assert_eq!(rows[1]["triggers"][2]["long_burn"], 0.5);
     assert_eq!(rows[1]["triggers"][2]["breaching"], false);
+
+    // The backtest replays the same data through the same evaluation: the
+    // page the agent mailed, with the same Message-ID, and nothing for the
+    // SLO at 0.5x.
+    let out = stack.cli(&["backtest", "monitors.yaml", "--since", "10m", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let sent: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "notification" && !l["to"].as_array().unwrap().is_empty())
+        .collect();
+    assert_eq!(sent.len(), 1, "{lines:#?}");
+    assert_eq!(sent[0]["subject"], mail.subject());
+    assert_eq!(sent[0]["status"], "firing");
+    assert_eq!(sent[0]["level"], 3);
+    let message_id = sent[0]["message_id"].as_str().unwrap();
+    assert!(
+        mail.header("Message-ID")
+            .unwrap_or_default()
+            .contains(message_id),
+        "{message_id} vs {:?}",
+        mail.header("Message-ID")
+    );
+    assert!(
+        !lines.iter().any(|l| l["type"] == "notification"
+            && l["monitor"].as_str().unwrap_or("").contains("search")),
+        "{lines:#?}"
+    );
 }

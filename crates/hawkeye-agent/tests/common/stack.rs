@@ -28,6 +28,13 @@ pub struct Stack {
     pub server: Proc,
 }
 
+/// Who the agents are: their mail's sender, subjects and Message-IDs.
+const WHO: [(&str, &str); 3] = [
+    ("MAIL_FROM", "hawkeye@example.com"),
+    ("SERVICE_NAME", "shop"),
+    ("ENVIRONMENT", "e2e"),
+];
+
 impl Stack {
     /// Redis, SMTP and the server, with `monitors` written for agents.
     pub fn start(monitors: &str) -> Stack {
@@ -69,9 +76,7 @@ impl Stack {
             .env("SMTP_HOST", "127.0.0.1")
             .env("SMTP_PORT", smtp_port.to_string())
             .env("SMTP_TLS", "none")
-            .env("MAIL_FROM", "hawkeye@example.com")
-            .env("SERVICE_NAME", "shop")
-            .env("ENVIRONMENT", "e2e")
+            .envs(WHO)
             .env("RUST_LOG", "info,hawkeye_agent::scheduler=debug")
             .current_dir(self.dir.path());
         for (k, v) in env {
@@ -95,11 +100,14 @@ impl Stack {
         send_lines(&self.socket, lines);
     }
 
-    /// Runs the `hawkeye` command line against this stack's store.
+    /// Runs the `hawkeye` command line against this stack's store, with
+    /// the agents' settings (a backtest must evaluate as they do).
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         clean_command(&cli_binary())
             .args(args)
             .env("REDIS_URL", self.redis.url())
+            .env("HAWKEYE_FLUSH_INTERVAL", "100ms")
+            .envs(WHO)
             .current_dir(self.dir.path())
             .output()
             .expect("run hawkeye")
