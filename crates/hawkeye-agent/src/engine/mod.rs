@@ -280,16 +280,7 @@ impl Engine {
         }
         self.stats.ticks += 1;
         report.queries = plan.queries.len() + plan.grouped_queries.len();
-        let read = match self.read_windows(&plan, &mut report).await {
-            Ok((mut outcomes, grouped)) => {
-                self.expand_groups(&mut plan, &mut outcomes, &grouped);
-                let keys = self.keys_to_read(&plan);
-                self.read_states(keys, now, &mut report)
-                    .await
-                    .map(|(snapshot, keys)| (outcomes, keys, snapshot))
-            }
-            Err(e) => Err(e),
-        };
+        let read = self.read(&mut plan, now, &mut report).await;
         self.stats.checks += plan.due.len() as u64;
         report.monitors = plan.due.len();
         let (outcomes, keys, mut snapshot) = match read {
@@ -305,6 +296,7 @@ impl Engine {
         if !self.renames.is_empty() {
             self.apply_renames(&keys, &mut snapshot).await;
         }
+        self.give_back_keys(&plan, keys);
         let decision = self.decide(&plan, &outcomes, &snapshot, now, &mut report);
         let prepared = self.prepare(decision, &plan, now);
         // Only now (the transitions name retired triggers by index): those
@@ -314,17 +306,6 @@ impl Engine {
         self.retired.retain(|_| has_state.next().unwrap_or(false));
         self.commit(prepared, now, &mut report).await;
         report
-    }
-
-    /// Every due trigger's key, then the retired ones', then the old keys
-    /// of pending renames.
-    fn keys_to_read(&self, plan: &plan::Plan) -> Vec<String> {
-        plan.due
-            .iter()
-            .flat_map(|&i| self.monitors[i].keys.iter().cloned())
-            .chain(self.retired.iter().map(|r| r.key.clone()))
-            .chain(self.renames.iter().map(|(old, _)| old.clone()))
-            .collect()
     }
 
     /// The store failed at `now`: the checks planned were not evaluated.
@@ -361,22 +342,18 @@ impl Engine {
                 tracing::warn!(silence = %s, "unreadable silence ignored");
             }
         }
-        let mut offset = 0;
         let mut inputs = Vec::with_capacity(plan.due.len());
-        let mut continues: Vec<Vec<UnixMillis>> = Vec::with_capacity(plan.due.len());
+        // Per trigger, in order (one buffer, not one per monitor).
+        let mut continues: Vec<UnixMillis> = Vec::with_capacity(snapshot.states.len());
         let mut readings = Vec::with_capacity(plan.due.len());
         for (n, &i) in plan.due.iter().enumerate() {
             let reading = self.reading(i, plan.slots[n], plan.query_index[n], outcomes);
             report.outage_skipped += usize::from(reading.is_none());
             readings.push(reading.flatten().unwrap_or(Reading::NotEvaluated));
-            let s = &self.monitors[i];
-            continues.push(
-                s.runs
-                    .iter()
-                    .map(|r| r.continues_from(plan.slots[n]))
-                    .collect(),
-            );
+            let runs = &self.monitors[i].runs;
+            continues.extend(runs.iter().map(|r| r.continues_from(plan.slots[n])));
         }
+        let mut offset = 0;
         for (n, &i) in plan.due.iter().enumerate() {
             let s = &self.monitors[i];
             let count = s.keys.len();
@@ -387,7 +364,7 @@ impl Engine {
                 interval_ms: s.interval_ms,
                 reading: readings[n],
                 states: &snapshot.states[offset..offset + count],
-                continues_from: &continues[n],
+                continues_from: &continues[offset..offset + count],
             });
             offset += count;
         }
@@ -415,10 +392,10 @@ impl Engine {
     }
 
     fn after_decide(&mut self, plan: &plan::Plan, decision: &Decision, report: &mut TickReport) {
-        for (n, evaluated) in decision.evaluated.iter().enumerate() {
-            let (i, slot) = (plan.due[n], plan.slots[n]);
+        let mut evaluated = decision.evaluated.iter();
+        for (&i, &slot) in plan.due.iter().zip(&plan.slots) {
             let s = &mut self.monitors[i];
-            for (run, done) in s.runs.iter_mut().zip(evaluated) {
+            for (run, done) in s.runs.iter_mut().zip(evaluated.by_ref()) {
                 if *done {
                     run.evaluated(slot, s.interval_ms);
                 } else {
