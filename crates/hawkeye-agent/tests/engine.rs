@@ -243,6 +243,52 @@ monitors:
     assert_eq!(notices(&e.tick(t0 + 60 * S).await), [Notice::Firing]);
 }
 
+/// A tick lends each monitor's queries and state keys to its reads: a
+/// state read that fails after the windows were read gives them all back,
+/// so the next checks read the same windows and the same keys.
+#[tokio::test]
+async fn a_failed_state_read_leaves_every_monitor_its_reads() {
+    let yaml = "\
+version: 1
+monitors:
+  - metric: redis.health
+    type: g
+    aggregate: min
+    interval: 10s
+    triggers:
+      - {threshold: 1, op: '<', missing: breach, to: [oncall@example.com]}
+  - metric: api.errors
+    ratio_of: api.requests
+    interval: 10s
+    triggers:
+      - {threshold: 0.5, to: [oncall@example.com]}
+      - {threshold: 0.9, to: [oncall@example.com]}
+";
+    let store = memory();
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let mut e = engine(&file(yaml), store.clone(), &q, t0);
+    let keys = e.keys();
+    gauge(&*store, "redis.health", secs(t0), 1.0).await;
+    let r = e.tick(t0).await;
+    assert_eq!((r.queries, notices(&r)), (3, vec![]));
+
+    store.alerts_down.store(true, Ordering::SeqCst);
+    let r = e.tick(t0 + 10 * S).await;
+    assert!(r.store_error);
+    assert_eq!(r.queries, 3, "the windows were read");
+    store.alerts_down.store(false, Ordering::SeqCst);
+
+    gauge(&*store, "redis.health", secs(t0 + 40 * S), 1.0).await;
+    let r = e.tick(t0 + 40 * S).await;
+    assert!(!r.store_error);
+    assert_eq!((r.queries, r.monitors), (3, 2));
+    assert_eq!(e.keys(), keys, "every trigger keeps its key");
+    let r = e.tick(t0 + 60 * S).await;
+    assert_eq!((r.queries, notices(&r)), (3, vec![Notice::Firing]));
+    assert_eq!(e.alert_keys().len(), 3);
+}
+
 #[tokio::test]
 async fn one_read_per_tick_whatever_the_number_of_monitors() {
     let mut yaml = String::from("version: 1\nmonitors:\n");

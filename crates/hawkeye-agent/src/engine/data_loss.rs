@@ -43,6 +43,8 @@ impl Engine {
                 Some(s) => {
                     self.known.insert(key.clone(), s.clone());
                 }
+                // Most triggers have no state, and none known: no lookup.
+                None if self.known.is_empty() => {}
                 None => {
                     self.known.remove(key);
                 }

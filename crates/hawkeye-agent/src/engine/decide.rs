@@ -90,9 +90,10 @@ pub struct Transition {
 #[derive(Debug, Default)]
 pub struct Decision {
     pub transitions: Vec<Transition>,
-    /// Per input, per trigger: whether the check was evaluated (it counts
-    /// towards `for` and ends a run of unevaluated checks).
-    pub evaluated: Vec<Vec<bool>>,
+    /// Per input, per trigger (the triggers of each input after those of
+    /// the one before): whether the check was evaluated (it counts towards
+    /// `for` and ends a run of unevaluated checks).
+    pub evaluated: Vec<bool>,
     /// Stored states that could not be read (key, why): treated as absent.
     pub unreadable: Vec<(String, String)>,
     /// Triggers that had something to say but were muted.
@@ -102,9 +103,10 @@ pub struct Decision {
 /// Decides every monitor's check.
 pub fn decide(inputs: &[MonitorInput], ctx: &Context) -> Decision {
     let mut decision = Decision::default();
+    let triggers = inputs.iter().map(|i| i.monitor.triggers.len()).sum();
+    decision.evaluated.reserve(triggers);
     for (i, input) in inputs.iter().enumerate() {
-        let evaluated = decide_monitor(i, input, ctx, &mut decision);
-        decision.evaluated.push(evaluated);
+        decide_monitor(i, input, ctx, &mut decision);
     }
     decision
 }
@@ -128,21 +130,23 @@ fn parse_state(raw: &Option<String>, key: &str, d: &mut Decision) -> AlertState 
     }
 }
 
-fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decision) -> Vec<bool> {
+/// Decides input `i`, appending whether each of its triggers was evaluated.
+fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decision) {
     let m = input.monitor;
+    let first = d.evaluated.len();
+    d.evaluated.resize(first + m.triggers.len(), false);
     let Reading::Value {
         metric,
         denominator,
     } = input.reading
     else {
-        return vec![false; m.triggers.len()];
+        return;
     };
     if m.slo.is_some() && input.slo.is_none() {
-        return vec![false; m.triggers.len()];
+        return;
     }
     let value = monitor_value(m, metric, denominator);
     let muted_now = monitor_muted(m, ctx);
-    let mut evaluated = vec![false; m.triggers.len()];
     // Recipients of the higher levels that fire after this check.
     let mut higher: HashSet<String> = HashSet::new();
     for (j, t) in m.triggers.iter().enumerate().rev() {
@@ -170,7 +174,7 @@ fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decisio
         };
         let mut step = state::step(&prev, obs, &rule, check);
         let firing = step.next.as_ref().map_or(prev.status, |n| n.status) == Status::Firing;
-        evaluated[j] = obs != Observation::Skip;
+        d.evaluated[first + j] = obs != Observation::Skip;
         if check.muted && would_mail(&prev, obs, &rule, input.slot) {
             d.muted += 1;
         }
@@ -217,7 +221,6 @@ fn decide_monitor(i: usize, input: &MonitorInput, ctx: &Context, d: &mut Decisio
             burn: input.slo.and_then(|s| s.check(j)),
         });
     }
-    evaluated
 }
 
 /// What trigger `j` of the input observes, and the value it reports: its

@@ -285,16 +285,7 @@ impl Engine {
         let slo_reads = self.plan_slo(&mut plan);
         self.stats.ticks += 1;
         report.queries = plan.queries.len() + plan.grouped_queries.len();
-        let read = match self.read_windows(&plan, &mut report).await {
-            Ok((mut outcomes, grouped)) => {
-                self.expand_groups(&mut plan, &mut outcomes, &grouped);
-                let keys = self.keys_to_read(&plan);
-                self.read_states(keys, now, &mut report)
-                    .await
-                    .map(|(snapshot, keys)| (outcomes, keys, snapshot))
-            }
-            Err(e) => Err(e),
-        };
+        let read = self.read(&mut plan, now, &mut report).await;
         self.stats.checks += plan.due.len() as u64;
         report.monitors = plan.due.len();
         let (outcomes, keys, mut snapshot) = match read {
@@ -310,6 +301,7 @@ impl Engine {
         if !self.renames.is_empty() {
             self.apply_renames(&keys, &mut snapshot).await;
         }
+        self.give_back_keys(&plan, keys);
         let read = (outcomes.as_slice(), &slo_reads);
         let decision = self.decide(&plan, read, &snapshot, now, &mut report);
         let prepared = self.prepare(decision, &plan, now);
@@ -320,17 +312,6 @@ impl Engine {
         self.retired.retain(|_| has_state.next().unwrap_or(false));
         self.commit(prepared, now, &mut report).await;
         report
-    }
-
-    /// Every due trigger's key, then the retired ones', then the old keys
-    /// of pending renames.
-    fn keys_to_read(&self, plan: &plan::Plan) -> Vec<String> {
-        plan.due
-            .iter()
-            .flat_map(|&i| self.monitors[i].keys.iter().cloned())
-            .chain(self.retired.iter().map(|r| r.key.clone()))
-            .chain(self.renames.iter().map(|(old, _)| old.clone()))
-            .collect()
     }
 
     /// The store failed at `now`: the checks planned were not evaluated.
@@ -367,9 +348,9 @@ impl Engine {
                 tracing::warn!(silence = %s, "unreadable silence ignored");
             }
         }
-        let mut offset = 0;
         let mut inputs = Vec::with_capacity(plan.due.len());
-        let mut continues: Vec<Vec<UnixMillis>> = Vec::with_capacity(plan.due.len());
+        // Per trigger, in order (one buffer, not one per monitor).
+        let mut continues: Vec<UnixMillis> = Vec::with_capacity(snapshot.states.len());
         let mut readings = Vec::with_capacity(plan.due.len());
         let mut slo_readings = Vec::with_capacity(plan.due.len());
         for (n, &i) in plan.due.iter().enumerate() {
@@ -379,14 +360,10 @@ impl Engine {
             let (reading, slo) = self.with_slo(i, reading, slo_reads, outcomes);
             readings.push(reading);
             slo_readings.push(slo);
-            let s = &self.monitors[i];
-            continues.push(
-                s.runs
-                    .iter()
-                    .map(|r| r.continues_from(plan.slots[n]))
-                    .collect(),
-            );
+            let runs = &self.monitors[i].runs;
+            continues.extend(runs.iter().map(|r| r.continues_from(plan.slots[n])));
         }
+        let mut offset = 0;
         for (n, &i) in plan.due.iter().enumerate() {
             let s = &self.monitors[i];
             let count = s.keys.len();
@@ -397,7 +374,7 @@ impl Engine {
                 interval_ms: s.interval_ms,
                 reading: readings[n],
                 states: &snapshot.states[offset..offset + count],
-                continues_from: &continues[n],
+                continues_from: &continues[offset..offset + count],
                 slo: slo_readings[n].as_ref(),
             });
             offset += count;
@@ -426,10 +403,10 @@ impl Engine {
     }
 
     fn after_decide(&mut self, plan: &plan::Plan, decision: &Decision, report: &mut TickReport) {
-        for (n, evaluated) in decision.evaluated.iter().enumerate() {
-            let (i, slot) = (plan.due[n], plan.slots[n]);
+        let mut evaluated = decision.evaluated.iter();
+        for (&i, &slot) in plan.due.iter().zip(&plan.slots) {
             let s = &mut self.monitors[i];
-            for (run, done) in s.runs.iter_mut().zip(evaluated) {
+            for (run, done) in s.runs.iter_mut().zip(evaluated.by_ref()) {
                 if *done {
                     run.evaluated(slot, s.interval_ms);
                 } else {

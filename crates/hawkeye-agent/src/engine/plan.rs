@@ -36,6 +36,13 @@ pub(crate) struct Scheduled {
     /// Groups past `max_groups` were left out at the last check (logged
     /// once until they fit again).
     pub(super) over_max_groups: bool,
+    /// The monitor's window reads (its metric's, then `ratio_of`'s), built
+    /// at its first check and kept: a tick moves only their `end`, and
+    /// lends them to the store's read (see [`Plan::give_back`]) rather
+    /// than copying names and filters for every monitor at every tick.
+    queries: Vec<WindowQuery>,
+    /// The same, for a monitor with `group_by`.
+    grouped_queries: Vec<GroupedQuery>,
 }
 
 /// What a group's entry knows of its group.
@@ -63,6 +70,31 @@ impl Scheduled {
             group: None,
             children: BTreeMap::new(),
             over_max_groups: false,
+            queries: Vec::new(),
+            grouped_queries: Vec::new(),
+        }
+    }
+
+    /// Builds the monitor's reads (once: they are kept) and moves their
+    /// window to end at unix second `end`.
+    fn aim_queries(&mut self, end: i64) {
+        let m = &self.monitor;
+        let names = || std::iter::once(&m.metric).chain(&m.ratio_of);
+        if m.group_by.is_empty() && self.queries.is_empty() {
+            self.queries = names().map(|name| window_query(m, name)).collect();
+        }
+        if !m.group_by.is_empty() && self.grouped_queries.is_empty() {
+            let grouped = |name: &String| GroupedQuery {
+                query: window_query(m, name),
+                group_by: m.group_by.clone(),
+            };
+            self.grouped_queries = names().map(grouped).collect();
+        }
+        for q in &mut self.queries {
+            q.end = end;
+        }
+        for q in &mut self.grouped_queries {
+            q.query.end = end;
         }
     }
 
@@ -77,32 +109,63 @@ impl Scheduled {
     }
 }
 
+/// The read of `name` (the metric or `ratio_of`) for monitor `m`; its
+/// `end` is set at each check.
+fn window_query(m: &Monitor, name: &str) -> WindowQuery {
+    let gauge_last = m.kind == MetricKind::Gauge && m.aggregation == Aggregation::Last;
+    WindowQuery {
+        name: name.to_string(),
+        kind: Some(m.kind),
+        tags: m.tags.clone(),
+        aggregation: Some(m.aggregation),
+        window_secs: m.window_secs(),
+        end: 0,
+        stale_after: gauge_last.then_some(m.gauge_stale_after.as_secs()),
+    }
+}
+
 /// The reads of one tick.
+#[derive(Default)]
 pub(crate) struct Plan {
     /// Indexes of the monitors due.
     pub due: Vec<usize>,
     /// Per monitor due: the slot its check reads (unix ms).
     pub slots: Vec<UnixMillis>,
+    /// The monitors' own queries, lent: [`Plan::give_back`] returns them.
     pub queries: Vec<WindowQuery>,
     /// Per monitor due: its query, and its denominator's for `ratio_of`.
     pub query_index: Vec<(usize, Option<usize>)>,
     /// Grouped reads: one per monitor with `group_by` (two with
-    /// `ratio_of`); its groups join `due` once read.
+    /// `ratio_of`); its groups join `due` once read. Lent as `queries`.
     pub grouped_queries: Vec<GroupedQuery>,
     /// Per monitor with `group_by` due: its index, slot, and grouped queries.
     pub grouped: Vec<(usize, UnixMillis, usize, Option<usize>)>,
+    /// The monitors whose queries were lent, in order.
+    lent: Vec<usize>,
+}
+
+impl Plan {
+    /// Returns the queries lent to the plan to their monitors (once the
+    /// store has read them): `queries` and `grouped_queries` are empty after.
+    pub(crate) fn give_back(&mut self, monitors: &mut [Scheduled]) {
+        let mut queries = self.queries.drain(..);
+        let mut grouped = self.grouped_queries.drain(..);
+        for &i in &self.lent {
+            let s = &mut monitors[i];
+            let count = 1 + usize::from(s.monitor.ratio_of.is_some());
+            if s.monitor.group_by.is_empty() {
+                s.queries.extend(queries.by_ref().take(count));
+            } else {
+                s.grouped_queries.extend(grouped.by_ref().take(count));
+            }
+        }
+        self.lent.clear();
+    }
 }
 
 /// Plans the checks due at `now` and schedules each monitor's next one.
 pub(crate) fn plan(monitors: &mut [Scheduled], now: UnixMillis, delay_ms: u64) -> Plan {
-    let mut plan = Plan {
-        due: Vec::new(),
-        slots: Vec::new(),
-        queries: Vec::new(),
-        query_index: Vec::new(),
-        grouped_queries: Vec::new(),
-        grouped: Vec::new(),
-    };
+    let mut plan = Plan::default();
     for (i, s) in monitors.iter_mut().enumerate() {
         // Groups are checked with their monitor.
         if s.next_due > now || s.group.is_some() {
@@ -111,42 +174,22 @@ pub(crate) fn plan(monitors: &mut [Scheduled], now: UnixMillis, delay_ms: u64) -
         let slot_index = now.saturating_sub(delay_ms) / s.interval_ms;
         let slot = slot_index * s.interval_ms;
         s.next_due = slot + s.interval_ms + delay_ms;
-        let m = &s.monitor;
         // The last whole second before the slot began.
-        let end = (slot / 1000) as i64 - 1;
-        let gauge_last = m.kind == MetricKind::Gauge && m.aggregation == Aggregation::Last;
-        let query = |name: &str| WindowQuery {
-            name: name.to_string(),
-            kind: Some(m.kind),
-            tags: m.tags.clone(),
-            aggregation: Some(m.aggregation),
-            window_secs: m.window_secs(),
-            end,
-            stale_after: gauge_last.then_some(m.gauge_stale_after.as_secs()),
-        };
-        if !m.group_by.is_empty() {
-            let grouped = |name: &str| GroupedQuery {
-                query: query(name),
-                group_by: m.group_by.clone(),
-            };
+        s.aim_queries((slot / 1000) as i64 - 1);
+        plan.lent.push(i);
+        let ratio = s.monitor.ratio_of.is_some();
+        if !s.monitor.group_by.is_empty() {
             let main = plan.grouped_queries.len();
-            plan.grouped_queries.push(grouped(&m.metric));
-            let other = m.ratio_of.as_ref().map(|o| {
-                plan.grouped_queries.push(grouped(o));
-                plan.grouped_queries.len() - 1
-            });
-            plan.grouped.push((i, slot, main, other));
+            plan.grouped_queries.append(&mut s.grouped_queries);
+            plan.grouped
+                .push((i, slot, main, ratio.then_some(main + 1)));
             continue;
         }
         let main = plan.queries.len();
-        plan.queries.push(query(&m.metric));
-        let other = m.ratio_of.as_ref().map(|o| {
-            plan.queries.push(query(o));
-            plan.queries.len() - 1
-        });
+        plan.queries.append(&mut s.queries);
         plan.due.push(i);
         plan.slots.push(slot);
-        plan.query_index.push((main, other));
+        plan.query_index.push((main, ratio.then_some(main + 1)));
     }
     plan
 }

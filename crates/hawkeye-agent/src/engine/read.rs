@@ -2,16 +2,71 @@
 //! monitors without `group_by`, one for those with it), then, once the
 //! groups are known, the states of every trigger checked, the store's
 //! marker and the silences in one call.
+//!
+//! Nothing is copied per monitor: the monitors lend their queries and
+//! state keys to the reads, and get them back after (at 100 000 monitors
+//! the copies were a large part of a tick).
 
 use hawkeye_store::{AlertRead, AlertSnapshot, GroupedOutcome, QueryOutcome, StoreError};
 
 use super::{plan, Engine, TickReport};
 use crate::state::UnixMillis;
 
+/// What step 2 read: each query's outcome (the groups' appended), the
+/// state keys read (lent: see [`Engine::give_back_keys`]) and their states.
+pub(super) type Read = (Vec<QueryOutcome>, Vec<String>, AlertSnapshot);
+
 impl Engine {
+    /// The windows of `plan` (its groups then join it), then the states of
+    /// every trigger it checks. The plan's queries are given back to their
+    /// monitors, and on failure the keys too.
+    pub(super) async fn read(
+        &mut self,
+        plan: &mut plan::Plan,
+        now: UnixMillis,
+        report: &mut TickReport,
+    ) -> Result<Read, StoreError> {
+        let windows = self.read_windows(plan, report).await;
+        plan.give_back(&mut self.monitors);
+        let (mut outcomes, grouped) = windows?;
+        self.expand_groups(plan, &mut outcomes, &grouped);
+        let keys = self.lend_keys(plan);
+        let (snapshot, keys) = self.read_states(keys, now, report).await;
+        match snapshot {
+            Ok(snapshot) => Ok((outcomes, keys, snapshot)),
+            Err(e) => {
+                self.give_back_keys(plan, keys);
+                Err(e)
+            }
+        }
+    }
+
+    /// Every due trigger's key (moved out of its monitor), then the
+    /// retired ones', then the old keys of pending renames (copies: few).
+    fn lend_keys(&mut self, plan: &plan::Plan) -> Vec<String> {
+        let mut keys = Vec::with_capacity(plan.due.len());
+        for &i in &plan.due {
+            keys.append(&mut self.monitors[i].keys);
+        }
+        keys.extend(self.retired.iter().map(|r| r.key.clone()));
+        keys.extend(self.renames.iter().map(|(old, _)| old.clone()));
+        keys
+    }
+
+    /// Returns the keys [`Engine::lend_keys`] took to their monitors.
+    pub(super) fn give_back_keys(&mut self, plan: &plan::Plan, keys: Vec<String>) {
+        let mut keys = keys.into_iter();
+        for &i in &plan.due {
+            let s = &mut self.monitors[i];
+            // One run per key.
+            let count = s.runs.len();
+            s.keys.extend(keys.by_ref().take(count));
+        }
+    }
+
     /// The windows of the plan: one call for those of monitors without
     /// `group_by`, one for the grouped ones (when there are any).
-    pub(super) async fn read_windows(
+    async fn read_windows(
         &mut self,
         plan: &plan::Plan,
         report: &mut TickReport,
@@ -38,13 +93,13 @@ impl Engine {
     }
 
     /// The states of `keys`, the store's marker and the silences; `keys`
-    /// back (moved into the read, not copied: one per trigger checked).
-    pub(super) async fn read_states(
+    /// back, whatever the outcome (moved into the read, not copied).
+    async fn read_states(
         &mut self,
         keys: Vec<String>,
         now: UnixMillis,
         report: &mut TickReport,
-    ) -> Result<(AlertSnapshot, Vec<String>), StoreError> {
+    ) -> (Result<AlertSnapshot, StoreError>, Vec<String>) {
         let store = self.store.clone();
         self.store_call(report);
         let read = AlertRead {
@@ -55,7 +110,7 @@ impl Engine {
             marker_ttl: self.settings.state_ttl,
             now_ms: now,
         };
-        let snapshot = store.read_alerts(&read).await?;
-        Ok((snapshot, read.keys))
+        let snapshot = store.read_alerts(&read).await;
+        (snapshot, read.keys)
     }
 }

@@ -21,6 +21,8 @@ use tokio::sync::Notify;
 pub struct Probe<S> {
     pub inner: S,
     pub down: AtomicBool,
+    /// Only the reads of alert states fail (the windows are read).
+    pub alerts_down: AtomicBool,
     writes_held: AtomicBool,
     writes_released: Notify,
     pub query_many: AtomicUsize,
@@ -33,6 +35,7 @@ impl<S> Probe<S> {
         Probe {
             inner,
             down: AtomicBool::new(false),
+            alerts_down: AtomicBool::new(false),
             writes_held: AtomicBool::new(false),
             writes_released: Notify::new(),
             query_many: AtomicUsize::new(0),
@@ -80,6 +83,11 @@ impl<S: Store> Store for Probe<S> {
     async fn read_alerts(&self, read: &AlertRead) -> Result<AlertSnapshot, StoreError> {
         self.alert_states.fetch_add(1, Ordering::SeqCst);
         self.check()?;
+        if self.alerts_down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(
+                "alert states unreadable (test)".into(),
+            ));
+        }
         self.inner.read_alerts(read).await
     }
     async fn commit_alert(&self, commit: &AlertCommit) -> Result<bool, StoreError> {

@@ -210,20 +210,34 @@ fn apply_distribution(part: Part, value: f64, d: &mut DistributionStats) -> Resu
     Ok(())
 }
 
+impl Field {
+    /// Appends the field's name to `out` (reads name a field per second
+    /// and part: no formatting machinery).
+    pub(super) fn push_into(&self, out: &mut String) {
+        out.push_str(itoa::Buffer::new().format(self.second));
+        let (suffix, bucket) = match self.part {
+            Part::Counter => return,
+            Part::Last => (":l", None),
+            Part::Min => (":lo", None),
+            Part::Max => (":hi", None),
+            Part::Sum => (":s", None),
+            Part::Count => (":n", None),
+            Part::Zero => (":z", None),
+            Part::Positive(i) => (":b", Some(i)),
+            Part::Negative(i) => (":m", Some(i)),
+        };
+        out.push_str(suffix);
+        if let Some(i) = bucket {
+            out.push_str(itoa::Buffer::new().format(i));
+        }
+    }
+}
+
 impl fmt::Display for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.second;
-        match self.part {
-            Part::Counter => write!(f, "{s}"),
-            Part::Last => write!(f, "{s}:l"),
-            Part::Min => write!(f, "{s}:lo"),
-            Part::Max => write!(f, "{s}:hi"),
-            Part::Sum => write!(f, "{s}:s"),
-            Part::Count => write!(f, "{s}:n"),
-            Part::Zero => write!(f, "{s}:z"),
-            Part::Positive(i) => write!(f, "{s}:b{i}"),
-            Part::Negative(i) => write!(f, "{s}:m{i}"),
-        }
+        let mut s = String::with_capacity(12);
+        self.push_into(&mut s);
+        f.write_str(&s)
     }
 }
 

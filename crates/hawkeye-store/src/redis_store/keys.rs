@@ -21,12 +21,25 @@ impl<'a> Slot<'a> {
     }
 }
 
+impl Slot<'_> {
+    /// Appends `{name}` or `{name#shard}` to `out` (reads build a key per
+    /// series and minute: no formatting machinery).
+    pub(crate) fn push_into(self, out: &mut String) {
+        out.push('{');
+        out.push_str(self.name);
+        if self.shard != 0 {
+            out.push('#');
+            out.push_str(itoa::Buffer::new().format(self.shard));
+        }
+        out.push('}');
+    }
+}
+
 impl fmt::Display for Slot<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.shard {
-            0 => write!(f, "{{{}}}", self.name),
-            s => write!(f, "{{{}#{s}}}", self.name),
-        }
+        let mut s = String::with_capacity(self.name.len() + 8);
+        self.push_into(&mut s);
+        f.write_str(&s)
     }
 }
 
@@ -68,13 +81,16 @@ impl Keys {
         minute: i64,
         tags: &str,
     ) {
-        use std::fmt::Write as _;
-        let _ = write!(
-            out,
-            "{}:{slot}:{}:{minute}:{tags}",
-            self.prefix,
-            kind.code()
-        );
+        // `<prefix>:<slot>:<kind>:<minute>:<tags>`
+        out.push_str(&self.prefix);
+        out.push(':');
+        slot.push_into(out);
+        out.push(':');
+        out.push_str(kind.code());
+        out.push(':');
+        out.push_str(itoa::Buffer::new().format(minute));
+        out.push(':');
+        out.push_str(tags);
     }
 
     /// The HyperLogLog of one set series for one second (sets live in shard 0).
@@ -156,6 +172,10 @@ mod tests {
         assert_eq!(keys.set("a.b", 420, ""), "hk:{a.b}:s:420:");
         let shard = Slot::new("a.b", 3);
         assert_eq!(keys.index(shard), "hk:{a.b#3}:series");
+        assert_eq!(
+            keys.minute(shard, MetricKind::Counter, -2, ""),
+            "hk:{a.b#3}:c:-2:"
+        );
         assert_eq!(keys.flushes(shard), "hk:{a.b#3}:flushes");
         assert_eq!(keys.shards("a.b"), "hk:{a.b}:shards");
         assert_eq!(keys.index_changes(), "hk:{alerts}:index_changes");

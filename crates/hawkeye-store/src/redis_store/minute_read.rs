@@ -4,7 +4,6 @@
 //! docs/storage.md ("Reads").
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use hawkeye_protocol::MetricKind;
 use redis::{ServerErrorKind, Value};
@@ -107,7 +106,7 @@ impl RedisStore {
         if reads.jobs.is_empty() {
             return Ok(());
         }
-        let jobs = std::mem::take(&mut reads.jobs);
+        let mut jobs = std::mem::take(&mut reads.jobs);
         // On a cluster a call's keys share a slot: one query and shard; one
         // node takes any keys together.
         let mut batches: Vec<Vec<usize>> = Vec::new();
@@ -170,6 +169,9 @@ impl RedisStore {
                 }
             }
         }
+        // The queue's buffer serves the next chunk (up to 10 000 jobs).
+        jobs.clear();
+        reads.jobs = jobs;
         Ok(())
     }
 
@@ -203,7 +205,7 @@ impl RedisStore {
             cmd.arg(fields.count());
             for field in fields.named() {
                 buf.clear();
-                let _ = write!(buf, "{field}");
+                field.push_into(&mut buf);
                 cmd.arg(buf.as_str());
             }
         }

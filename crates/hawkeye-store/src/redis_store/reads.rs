@@ -192,17 +192,19 @@ impl RedisStore {
 
 /// What one query reads, from the index entries of its name's shards.
 fn plan_one(q: &WindowQuery, members: &[(u32, String)]) -> Planned {
-    let matching: Vec<(MetricKind, &str, u32)> = members
-        .iter()
-        .filter_map(|(shard, m)| IndexMember::decode(m).map(|(k, t)| (k, t, *shard)))
-        .filter(|(kind, tags, _)| q.kind.is_none_or(|k| k == *kind) && q.tags.matches(tags))
-        .collect();
-    let Some(kind) = window::resolve_kind(q, matching.iter().map(|(k, _, _)| *k))? else {
+    // Walked twice rather than collected: the agent reads one query per
+    // monitor, most of one series, at every tick.
+    let matching = || {
+        members
+            .iter()
+            .filter_map(|(shard, m)| IndexMember::decode(m).map(|(k, t)| (k, t, *shard)))
+            .filter(|(kind, tags, _)| q.kind.is_none_or(|k| k == *kind) && q.tags.matches(tags))
+    };
+    let Some(kind) = window::resolve_kind(q, matching().map(|(k, _, _)| k))? else {
         return Ok(None);
     };
     let aggregation = window::aggregation_for(q, kind)?;
-    let mut series: Vec<(&str, u32)> = matching
-        .into_iter()
+    let mut series: Vec<(&str, u32)> = matching()
         .filter(|(k, _, _)| *k == kind)
         .map(|(_, tags, shard)| (tags, shard))
         .collect();
