@@ -16,6 +16,7 @@ pub mod redact;
 pub mod redis_store;
 pub mod sketch;
 mod staleness;
+pub mod tiers;
 pub mod window;
 
 use std::sync::Arc;
@@ -29,7 +30,8 @@ pub use alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
 pub use grouped::{GroupValue, GroupedOutcome, GroupedQuery};
 pub use memory::MemoryStore;
 pub use range::{RangeOutcome, RangePoints, RangeQuery, MAX_RANGE_POINTS};
-pub use redis_store::{RedisConfig, RedisStore};
+pub use redis_store::{check_rollup_retention, RedisConfig, RedisStore};
+pub use tiers::DEFAULT_ROLLUP_RETENTION;
 pub use window::{Aggregation, QueryError, WindowQuery};
 
 /// Everything one server flush writes.
@@ -319,14 +321,19 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 /// or a comma list of them) for Redis. Connects nothing yet.
 pub async fn open(config: RedisConfig) -> Result<Arc<dyn Store>, StoreError> {
     if config.url.trim() == MEMORY_URL {
-        return Ok(Arc::new(MemoryStore::new(config.retention)));
+        check_rollup_retention(config.retention, config.rollup_retention)?;
+        return Ok(Arc::new(MemoryStore::with_rollup_retention(
+            config.retention,
+            config.rollup_retention,
+        )));
     }
     Ok(Arc::new(RedisStore::new(config)?))
 }
 
-/// [`open`] with `REDIS_TIMEOUT` and `HAWKEYE_SHARDS_PER_NAME` read from the
-/// environment (see [`RedisConfig::with_env`]); they do not apply to the
-/// in-memory store, which ignores them.
+/// [`open`] with `REDIS_TIMEOUT`, `HAWKEYE_SHARDS_PER_NAME`,
+/// `HAWKEYE_INDEX_CACHE` and `HAWKEYE_ROLLUP_RETENTION` read from the
+/// environment (see [`RedisConfig::with_env`]); the in-memory store takes
+/// only `HAWKEYE_ROLLUP_RETENTION`.
 pub async fn open_with_env(
     url: &str,
     key_prefix: &str,
@@ -334,7 +341,7 @@ pub async fn open_with_env(
 ) -> Result<Arc<dyn Store>, StoreError> {
     let config = RedisConfig::new(url, key_prefix, retention);
     if url.trim() == MEMORY_URL {
-        return open(config).await;
+        return open(config.with_rollup_vars(|name| std::env::var(name).ok())?).await;
     }
     open(config.with_env()?).await
 }

@@ -53,7 +53,10 @@ use crate::{QueryOutcome, Store, StoreError, Watermark, WriteBatch};
 use connection::Connection;
 use keys::Keys;
 
-pub use config::{redact_url, RedisConfig, DEFAULT_TIMEOUT, MAX_SHARDS_PER_NAME, TIMEOUT_RANGE};
+pub use config::{
+    check_rollup_retention, redact_url, RedisConfig, DEFAULT_TIMEOUT, MAX_SHARDS_PER_NAME,
+    ROLLUP_RETENTION_VAR, TIMEOUT_RANGE,
+};
 pub use scripts::WRITE_SCRIPT;
 
 pub struct RedisStore {
