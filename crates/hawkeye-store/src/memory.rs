@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use hawkeye_protocol::MetricKind;
@@ -15,7 +15,7 @@ use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
 use crate::grouped::{group_of, GroupValue, GroupedOutcome, GroupedQuery};
 use crate::memory_alerts::Alerts;
 use crate::staleness;
-use crate::tiers::{self, DEFAULT_ROLLUP_RETENTION};
+use crate::tiers::{self, wall_secs, DEFAULT_ROLLUP_RETENTION};
 use crate::window::{self, QueryError, SeriesWindow, WindowQuery};
 use crate::{QueryOutcome, Store, StoreError, Watermark, WriteBatch};
 
@@ -106,7 +106,7 @@ impl MemoryStore {
 
     /// The oldest second the per-second tier holds now.
     fn held_from(&self) -> i64 {
-        tiers::seconds_held_from(now_secs(), self.retention_secs as u64)
+        tiers::seconds_held_from(wall_secs(), self.retention_secs as u64)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -130,17 +130,10 @@ impl Default for MemoryStore {
     }
 }
 
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 #[async_trait]
 impl Store for MemoryStore {
     async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        let now = now_secs();
+        let now = wall_secs();
         let cutoff = now - self.retention_secs;
         let rollup_cutoff = (now - self.rollup_secs).div_euclid(60);
         let mut inner = self.lock();

@@ -18,6 +18,15 @@ use std::time::Duration;
 /// period read a few days late.
 pub const DEFAULT_ROLLUP_RETENTION: Duration = Duration::from_secs(35 * 86_400);
 
+/// The wall clock in unix seconds: when the per-second tier's retention
+/// starts, as a reader or a writer sees it.
+pub(crate) fn wall_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// The seconds of one window each tier answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Split {

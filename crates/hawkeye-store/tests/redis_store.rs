@@ -278,8 +278,8 @@ async fn the_write_script_keeps_chunks_in_order() {
     let call_scored = |seq: &str, chunk: &str, value: &str, score: &str| {
         let mut args = vec!["EVAL", WRITE_SCRIPT, "4"];
         args.extend(keys);
-        args.extend(["60", "srv", seq, chunk, "0", "60"]);
-        args.extend(["c|", score, "1", "+40", value]);
+        args.extend(["60", "srv", seq, chunk, "0", "60", "3600"]);
+        args.extend(["c|", score, "60", "1", "+40", value]);
         server.cli(&args)
     };
     let call = |seq: &str, chunk: &str, value: &str| call_scored(seq, chunk, value, &score);

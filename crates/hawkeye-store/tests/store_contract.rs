@@ -887,17 +887,45 @@ async fn redis_keys_share_a_hash_tag_and_expire() {
     assert!(recorded.lines().any(|l| l == "a.b"), "{recorded}");
     let ttl: i64 = server.cli(&["TTL", changes[0]]).parse().unwrap();
     assert!(ttl > 0 && ttl <= 120, "ttl {ttl}");
-    // Data, index, and the flush markers of the name.
-    let suffixes: Vec<&str> = keys.iter().map(|k| k.split(':').nth(2).unwrap()).collect();
+    // Data (per second and rolled up per hour, or per minute for a set),
+    // index, and the flush markers of the name.
+    // `c:#` a minute hash, `c:h` an hour rollup; `s:#` a second's
+    // HyperLogLog, `s:m` a minute's.
+    let shape = |k: &&str| {
+        let parts: Vec<&str> = k.split(':').collect();
+        match parts[2] {
+            "c" | "s" => {
+                let bucket = parts[3].trim_start_matches(|c: char| c.is_ascii_digit());
+                format!("{}:{}", parts[2], bucket.chars().next().unwrap_or('#'))
+            }
+            other => other.to_string(),
+        }
+    };
     assert_eq!(
-        suffixes,
-        ["c", "flush_times", "flushes", "s", "series"],
+        keys.iter().map(shape).collect::<Vec<_>>(),
+        [
+            "c:#",
+            "c:h",
+            "flush_times",
+            "flushes",
+            "s:#",
+            "s:m",
+            "series"
+        ],
         "{keys:?}"
     );
+    // Rollups and the index live for the rollup retention (35 days by
+    // default) from their data's hour; the rest for the retention.
+    let rollup = 35 * 86_400 + 3600;
     for k in keys {
         assert!(k.starts_with("hk:{a.b}:"), "{k}");
         let ttl: i64 = server.cli(&["TTL", k]).parse().unwrap();
-        assert!(ttl > 0 && ttl <= 120, "{k} ttl {ttl}");
+        let long = k.contains(":h") || k.contains(":s:m") || k.ends_with(":series");
+        let most = if long { rollup } else { 120 };
+        assert!(ttl > 120.min(most) - 1 && ttl <= most, "{k} ttl {ttl}");
+        if long {
+            assert!(ttl > 35 * 86_400 - 3600, "{k} ttl {ttl}");
+        }
     }
 }
 

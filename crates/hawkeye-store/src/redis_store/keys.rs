@@ -77,6 +77,33 @@ impl Keys {
         );
     }
 
+    /// The rollup hash of one counter, gauge or distribution series for one
+    /// hour (unix seconds / 3600): per-minute fields, the minute hash's
+    /// layout with minutes of the hour in place of seconds of the minute.
+    pub(crate) fn hour(&self, slot: Slot, kind: MetricKind, hour: i64, tags: &str) -> String {
+        let mut key = String::new();
+        self.hour_into(&mut key, slot, kind, hour, tags);
+        key
+    }
+
+    /// [`Keys::hour`], appended to `out`.
+    pub(crate) fn hour_into(
+        &self,
+        out: &mut String,
+        slot: Slot,
+        kind: MetricKind,
+        hour: i64,
+        tags: &str,
+    ) {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{}:{slot}:{}:h{hour}:{tags}", self.prefix, kind.code());
+    }
+
+    /// The rollup HyperLogLog of one set series for one minute.
+    pub(crate) fn set_minute(&self, name: &str, minute: i64, tags: &str) -> String {
+        format!("{}:{}:s:m{minute}:{tags}", self.prefix, Slot::new(name, 0))
+    }
+
     /// The HyperLogLog of one set series for one second (sets live in shard 0).
     pub(crate) fn set(&self, name: &str, second: i64, tags: &str) -> String {
         format!("{}:{}:s:{second}:{tags}", self.prefix, Slot::new(name, 0))
@@ -154,6 +181,11 @@ mod tests {
             "hk:{a.b}:g:7:x:1"
         );
         assert_eq!(keys.set("a.b", 420, ""), "hk:{a.b}:s:420:");
+        assert_eq!(
+            keys.hour(slot, MetricKind::Counter, 9, "x:1"),
+            "hk:{a.b}:c:h9:x:1"
+        );
+        assert_eq!(keys.set_minute("a.b", 7, "x:1"), "hk:{a.b}:s:m7:x:1");
         let shard = Slot::new("a.b", 3);
         assert_eq!(keys.index(shard), "hk:{a.b#3}:series");
         assert_eq!(keys.flushes(shard), "hk:{a.b#3}:flushes");

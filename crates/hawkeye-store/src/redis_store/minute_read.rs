@@ -77,7 +77,27 @@ impl Fields {
     }
 }
 
-/// One minute hash to read for one series of one query.
+/// A hash a read job reads: a minute hash (fields per second of the
+/// minute) or a rollup hash (fields per minute of the hour). Both have the
+/// same layout ([`Field`]); only the unit of a field's index differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Bucket {
+    Minute(i64),
+    Hour(i64),
+}
+
+impl Bucket {
+    /// The bucket's number and how many seconds one of its field indexes
+    /// spans.
+    fn unit(self) -> (i64, i64) {
+        match self {
+            Bucket::Minute(m) => (m, 1),
+            Bucket::Hour(h) => (h, 60),
+        }
+    }
+}
+
+/// One hash to read for one series of one query.
 pub(super) struct ReadJob {
     pub(super) query: usize,
     /// The series' id (shared by its entries in several shards).
@@ -85,7 +105,10 @@ pub(super) struct ReadJob {
     /// Its entry in the plan's series.
     pub(super) entry: usize,
     pub(super) merge: bool,
-    pub(super) minute: i64,
+    pub(super) bucket: Bucket,
+    /// What the read keeps, in the bucket's unit (seconds for a minute
+    /// hash, minutes for a rollup hash), inclusive.
+    pub(super) span: (i64, i64),
     pub(super) fields: Fields,
 }
 
@@ -148,19 +171,18 @@ impl RedisStore {
             }
         }
         for (job, answer) in jobs.iter().zip(answers) {
-            let (q, Some(plan)) = (&queries[job.query], plan_of(plans, job.query)) else {
+            let Some(plan) = plan_of(plans, job.query) else {
                 continue;
             };
             if reads.current != Some((job.query, job.series)) {
                 reads.finish_series();
                 reads.current = Some((job.query, job.series));
             }
-            let span = (plan.start(q), q.end);
             if !job.merge {
-                decode_answer(plan.kind, job, answer, span, &mut reads.seconds)?;
+                decode_answer(plan.kind, job, answer, &mut reads.seconds)?;
                 continue;
             }
-            decode_answer(plan.kind, job, answer, span, &mut reads.scratch)?;
+            decode_answer(plan.kind, job, answer, &mut reads.scratch)?;
             for (second, agg) in std::mem::take(&mut reads.scratch) {
                 match reads.seconds.get_mut(&second) {
                     Some(existing) => existing.merge(&agg),
@@ -193,8 +215,10 @@ impl RedisStore {
             if let Some(s) = plan.map(|p| (p.kind, &p.series[job.entry])) {
                 buf.clear();
                 let slot = Slot::new(&q.name, s.1.shard);
-                self.keys
-                    .minute_into(&mut buf, slot, s.0, job.minute, &s.1.tags);
+                match job.bucket {
+                    Bucket::Minute(m) => self.keys.minute_into(&mut buf, slot, s.0, m, &s.1.tags),
+                    Bucket::Hour(h) => self.keys.hour_into(&mut buf, slot, s.0, h, &s.1.tags),
+                }
                 cmd.arg(buf.as_str());
             }
         }
@@ -252,12 +276,12 @@ impl RedisStore {
     }
 }
 
-/// Decodes one hash's answer into per-second aggregates inside `span`.
+/// Decodes one hash's answer into aggregates inside the job's span, keyed
+/// by the first second each covers (a second, or a rollup's minute).
 fn decode_answer(
     kind: MetricKind,
     job: &ReadJob,
     answer: &str,
-    span: (i64, i64),
     out: &mut std::collections::BTreeMap<i64, Aggregate>,
 ) -> Result<(), StoreError> {
     let bad = |what: &str| StoreError::Protocol(format!("unexpected field {what:?}"));
@@ -267,13 +291,13 @@ fn decode_answer(
             let Some(field) = Field::parse(name).map_err(|_| bad(pair))? else {
                 continue;
             };
-            decode_value(kind, job.minute, field, value, span, out).map_err(|_| bad(pair))?;
+            decode_value(kind, job, field, value, out).map_err(|_| bad(pair))?;
         }
         return Ok(());
     }
     for (field, value) in job.fields.named().zip(answer.split(',')) {
         if !value.is_empty() {
-            decode_value(kind, job.minute, field, value, span, out).map_err(|_| bad(value))?;
+            decode_value(kind, job, field, value, out).map_err(|_| bad(value))?;
         }
     }
     Ok(())
@@ -281,16 +305,17 @@ fn decode_answer(
 
 fn decode_value(
     kind: MetricKind,
-    minute: i64,
+    job: &ReadJob,
     field: Field,
     value: &str,
-    (start, end): (i64, i64),
     out: &mut std::collections::BTreeMap<i64, Aggregate>,
 ) -> Result<(), BadField> {
-    let second = minute * 60 + field.second;
-    if second < start || second > end {
+    let (bucket, seconds) = job.bucket.unit();
+    let at = bucket * 60 + field.second;
+    if at < job.span.0 || at > job.span.1 {
         return Ok(());
     }
+    let second = at * seconds;
     let v: f64 = value.parse().map_err(|_| BadField)?;
     let empty = Field::empty(kind).ok_or(BadField)?;
     field.apply(v, out.entry(second).or_insert(empty))
@@ -324,20 +349,20 @@ mod tests {
     #[test]
     fn answers_decode_in_place() {
         let mut out = std::collections::BTreeMap::new();
-        let job = |fields| ReadJob {
+        let job = |fields, span| ReadJob {
             query: 0,
             series: 0,
             entry: 0,
             merge: false,
-            minute: 1,
+            bucket: Bucket::Minute(1),
+            span,
             fields,
         };
         let named = Fields::in_window(MetricKind::Counter, 1, 60, 62);
         decode_answer(
             MetricKind::Counter,
-            &job(named),
+            &job(named, (60, 62)),
             "1.5,,2",
-            (60, 62),
             &mut out,
         )
         .unwrap();
@@ -346,22 +371,30 @@ mod tests {
             [(60, Aggregate::Counter(1.5)), (62, Aggregate::Counter(2.0))]
         );
         let mut out = std::collections::BTreeMap::new();
-        let whole = job(Fields::Whole);
-        decode_answer(
-            MetricKind::Counter,
-            &whole,
-            "3=4,_f:9=1,59=5",
-            (60, 100),
-            &mut out,
-        )
-        .unwrap();
+        let whole = job(Fields::Whole, (60, 100));
+        decode_answer(MetricKind::Counter, &whole, "3=4,_f:9=1,59=5", &mut out).unwrap();
         assert_eq!(
             out.into_iter().collect::<Vec<_>>(),
             [(63, Aggregate::Counter(4.0))]
         );
         let mut out = std::collections::BTreeMap::new();
-        assert!(decode_answer(MetricKind::Counter, &whole, "3=x", (60, 100), &mut out).is_err());
-        assert!(decode_answer(MetricKind::Counter, &whole, "q=1", (60, 100), &mut out).is_err());
-        assert!(decode_answer(MetricKind::Counter, &whole, "", (60, 100), &mut out).is_ok());
+        assert!(decode_answer(MetricKind::Counter, &whole, "3=x", &mut out).is_err());
+        assert!(decode_answer(MetricKind::Counter, &whole, "q=1", &mut out).is_err());
+        assert!(decode_answer(MetricKind::Counter, &whole, "", &mut out).is_ok());
+        // A rollup hash: minutes of the hour, keyed by their first second.
+        let mut out = std::collections::BTreeMap::new();
+        let hour = ReadJob {
+            bucket: Bucket::Hour(2),
+            span: (121, 122),
+            ..job(Fields::Whole, (0, 0))
+        };
+        decode_answer(MetricKind::Counter, &hour, "0=1,1=2,2=3,3=4,_v=9", &mut out).unwrap();
+        assert_eq!(
+            out.into_iter().collect::<Vec<_>>(),
+            [
+                (121 * 60, Aggregate::Counter(2.0)),
+                (122 * 60, Aggregate::Counter(3.0))
+            ]
+        );
     }
 }

@@ -63,6 +63,8 @@ pub struct RedisStore {
     conn: Connection,
     keys: Keys,
     ttl_secs: u64,
+    /// `HAWKEYE_ROLLUP_RETENTION`, in seconds.
+    rollup_ttl_secs: u64,
     /// `HAWKEYE_SHARDS_PER_NAME`.
     shards: u32,
     write_script: redis::Script,
@@ -81,6 +83,7 @@ impl RedisStore {
             conn: Connection::lazy(&config.url, config.timeout)?,
             keys: Keys::new(&config.key_prefix),
             ttl_secs: config.retention.as_secs().max(1),
+            rollup_ttl_secs: config.rollup_retention.as_secs().max(1),
             shards: config.shards_per_name,
             write_script: redis::Script::new(WRITE_SCRIPT),
             index_cache: index_cache::IndexCache::new(config.index_cache),
