@@ -161,14 +161,24 @@ pub const ROLLUP_RETENTION_VAR: &str = "HAWKEYE_ROLLUP_RETENTION";
 /// Rollups must outlive the per-second aggregates: a window the seconds
 /// no longer hold is read from them (docs/storage.md, "Tiers").
 pub fn check_rollup_retention(retention: Duration, rollup: Duration) -> Result<(), StoreError> {
-    if rollup < retention {
-        return Err(StoreError::Config(format!(
-            "{ROLLUP_RETENTION_VAR}: {} is shorter than HAWKEYE_RETENTION ({}); per-minute rollups must be kept at least as long as per-second aggregates",
+    match rollup_retention_problem(retention, rollup) {
+        Some(reason) => Err(StoreError::Config(format!(
+            "{ROLLUP_RETENTION_VAR}: {reason}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// What is wrong with a rollup retention of `rollup` beside `retention`,
+/// if anything (without the variable's name).
+pub fn rollup_retention_problem(retention: Duration, rollup: Duration) -> Option<String> {
+    (rollup < retention).then(|| {
+        format!(
+            "{} is shorter than HAWKEYE_RETENTION ({}); per-minute rollups must be kept at least as long as per-second aggregates",
             humanize(rollup),
             humanize(retention)
-        )));
-    }
-    Ok(())
+        )
+    })
 }
 
 fn humanize(d: Duration) -> String {

@@ -54,8 +54,8 @@ use connection::Connection;
 use keys::Keys;
 
 pub use config::{
-    check_rollup_retention, redact_url, RedisConfig, DEFAULT_TIMEOUT, MAX_SHARDS_PER_NAME,
-    ROLLUP_RETENTION_VAR, TIMEOUT_RANGE,
+    check_rollup_retention, redact_url, rollup_retention_problem, RedisConfig, DEFAULT_TIMEOUT,
+    MAX_SHARDS_PER_NAME, ROLLUP_RETENTION_VAR, TIMEOUT_RANGE,
 };
 pub use scripts::WRITE_SCRIPT;
 
