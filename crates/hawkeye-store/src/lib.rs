@@ -14,6 +14,7 @@ mod memory_alerts;
 pub mod range;
 pub mod redact;
 pub mod redis_store;
+mod rollup_codec;
 pub mod sketch;
 mod staleness;
 pub mod tiers;
@@ -214,6 +215,28 @@ pub trait Store: Send + Sync + 'static {
     async fn query_range(&self, range: &RangeQuery) -> Result<RangeOutcome, StoreError> {
         range::read_by_windows(self, range).await
     }
+
+    // Rollups (issue 12).
+
+    /// Compacts the rollup hours this store wrote that closed before `now`
+    /// (unix seconds) into packed day strings (docs/storage.md,
+    /// "Compaction"); the server calls it about once a minute. Exact and
+    /// idempotent; stores that keep no packed rollups do nothing.
+    async fn compact(&self, now: i64) -> Result<Compaction, StoreError> {
+        let _ = now;
+        Ok(Compaction::default())
+    }
+}
+
+/// What one [`Store::compact`] pass did (docs/storage.md, "Compaction").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Compaction {
+    /// Series-hours merged into their day strings.
+    pub compacted: usize,
+    /// Series-hours written to since they were read: left for the next pass.
+    pub retried: usize,
+    /// Series-hours this store still has to compact (open hours included).
+    pub waiting: usize,
 }
 
 /// What [`Store::watermark`] reads.
@@ -313,6 +336,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     async fn query_range(&self, range: &RangeQuery) -> Result<RangeOutcome, StoreError> {
         (**self).query_range(range).await
+    }
+    async fn compact(&self, now: i64) -> Result<Compaction, StoreError> {
+        (**self).compact(now).await
     }
 }
 

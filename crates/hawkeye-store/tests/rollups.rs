@@ -188,3 +188,110 @@ async fn memory_rollups_keep_their_own_retention() {
         "the minutes of the last day, the one a day ago included"
     );
 }
+
+// Compaction (docs/storage.md, "Compaction"): Redis only.
+
+/// The sum of `bf.count` over two days and over one old minute.
+async fn sums(store: &dyn Store, t: i64, old_minute: i64) -> (Option<f64>, Option<f64>) {
+    (
+        value(store, window("bf.count", "sum", 2 * DAY as u64, t)).await,
+        value(store, window("bf.count", "sum", 60, old_minute + 59)).await,
+    )
+}
+
+/// A late point in an hour that may be compacted already.
+async fn late_write(store: &dyn Store, seq: u64, second: i64) {
+    let series = vec![SeriesWrite {
+        key: key(MetricKind::Counter, "bf.count", &[("host", "a")]),
+        points: vec![(second, Aggregate::Counter(10.0))],
+    }];
+    store.write(&batch(seq, series)).await.unwrap();
+}
+
+async fn compaction_is_exact_and_idempotent(store: &RedisStore, server: Option<&RedisServer>) {
+    let t = now();
+    write_two_days(store, t).await;
+    let old_minute = (t - DAY) - (t - DAY).rem_euclid(60);
+    let before = sums(store, t, old_minute).await;
+    assert_eq!(before, (Some(POINTS as f64), Some(1.0)));
+
+    // Stopped between its read and its write: nothing changes.
+    let stopped = store.compact_pausing(t, || async { false }).await.unwrap();
+    assert_eq!(stopped.compacted, 0);
+    assert!(stopped.waiting > 0);
+    assert_eq!(sums(store, t, old_minute).await, before);
+
+    // A write lands between the read and the write: that hour is left for
+    // the next pass, the others move; nothing is lost or doubled.
+    let mut wrote = false;
+    let raced = store
+        .compact_pausing(t, || {
+            let first = !wrote;
+            wrote = true;
+            async move {
+                if first {
+                    late_write(store, 100, old_minute + 5).await;
+                }
+                true
+            }
+        })
+        .await
+        .unwrap();
+    assert!(raced.compacted > 40, "{raced:?}");
+    assert!(raced.retried >= 1, "{raced:?}");
+    let after_late = (Some(POINTS as f64 + 10.0), Some(11.0));
+    assert_eq!(sums(store, t, old_minute).await, after_late);
+    let rest = store.compact(t).await.unwrap();
+    assert!(rest.compacted >= 1, "{rest:?}");
+    assert_eq!(sums(store, t, old_minute).await, after_late);
+
+    // Again: nothing left; a late write into a compacted hour is read
+    // beside the day string, and compacted into it later.
+    assert_eq!(store.compact(t).await.unwrap().compacted, 0);
+    late_write(store, 101, old_minute + 6).await;
+    let after_second = (Some(POINTS as f64 + 20.0), Some(21.0));
+    assert_eq!(sums(store, t, old_minute).await, after_second);
+    assert_eq!(store.compact(t).await.unwrap().compacted, 1);
+    assert_eq!(sums(store, t, old_minute).await, after_second);
+
+    if let Some(server) = server {
+        // Closed hours are gone; each day of the counter is one string of
+        // at most 3 KB (a point every minute: about 2.9 KB).
+        let hours = server.cli(&["--scan", "--pattern", "hawkeye:{bf.count*}:c:h*"]);
+        assert!(hours.lines().count() <= 2, "open hours only: {hours}");
+        let days = server.cli(&["--scan", "--pattern", "hawkeye:{bf.count*}:c:d*"]);
+        assert!((2..=3).contains(&days.lines().count()), "{days}");
+        for day in days.lines() {
+            let len: usize = server.cli(&["STRLEN", day]).parse().unwrap();
+            assert!(len <= 3 * 1024, "{day}: {len} bytes");
+        }
+    }
+    // Every kind still reads back exactly from its day strings.
+    let level = value(store, window("bf.level", "avg", 2 * DAY as u64, t)).await;
+    assert_eq!(level, Some((POINTS as f64 - 1.0) / 2.0));
+    let count = value(store, window("bf.latency", "count", 2 * DAY as u64, t)).await;
+    assert_eq!(count, Some(POINTS as f64));
+    let max = value(store, window("bf.latency", "max", 2 * DAY as u64, t)).await;
+    assert_eq!(max, Some(POINTS as f64));
+}
+
+#[tokio::test]
+async fn compaction_on_redis() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, "hawkeye", 3600).await;
+    compaction_is_exact_and_idempotent(&store, Some(&server)).await;
+}
+
+#[tokio::test]
+async fn compaction_on_redis_sharded() {
+    let server = RedisServer::start();
+    let store = store_at(&server.url(), "hawkeye", 3600, 4);
+    compaction_is_exact_and_idempotent(&store, Some(&server)).await;
+}
+
+#[tokio::test]
+async fn compaction_on_a_cluster() {
+    let url = shared_cluster().url_list();
+    let store = store_at(&url, "compaction", 3600, 3);
+    compaction_is_exact_and_idempotent(&store, None).await;
+}

@@ -99,6 +99,13 @@ impl Keys {
         let _ = write!(out, "{}:{slot}:{}:h{hour}:{tags}", self.prefix, kind.code());
     }
 
+    /// The compacted rollups of one counter, gauge or distribution series
+    /// for one day (unix seconds / 86 400): a binary string
+    /// (`rollup_codec.rs`).
+    pub(crate) fn day(&self, slot: Slot, kind: MetricKind, day: i64, tags: &str) -> String {
+        format!("{}:{slot}:{}:d{day}:{tags}", self.prefix, kind.code())
+    }
+
     /// The rollup HyperLogLog of one set series for one minute.
     pub(crate) fn set_minute(&self, name: &str, minute: i64, tags: &str) -> String {
         format!("{}:{}:s:m{minute}:{tags}", self.prefix, Slot::new(name, 0))
@@ -190,6 +197,10 @@ mod tests {
         assert_eq!(keys.index(shard), "hk:{a.b#3}:series");
         assert_eq!(keys.flushes(shard), "hk:{a.b#3}:flushes");
         assert_eq!(keys.shards("a.b"), "hk:{a.b}:shards");
+        assert_eq!(
+            keys.day(shard, MetricKind::Gauge, 20_000, ""),
+            "hk:{a.b#3}:g:d20000:"
+        );
         assert_eq!(keys.index_changes(), "hk:{alerts}:index_changes");
     }
 

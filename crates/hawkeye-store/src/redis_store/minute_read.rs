@@ -17,6 +17,7 @@ use super::reply::as_str;
 use super::scripts::READ_SCRIPT;
 use super::RedisStore;
 use crate::aggregate::Aggregate;
+use crate::rollup_codec;
 use crate::window::WindowQuery;
 use crate::StoreError;
 
@@ -84,6 +85,8 @@ impl Fields {
 pub(super) enum Bucket {
     Minute(i64),
     Hour(i64),
+    /// A compacted day string (`rollup_codec.rs`), read with `MGET`.
+    Day(i64),
 }
 
 impl Bucket {
@@ -93,6 +96,7 @@ impl Bucket {
         match self {
             Bucket::Minute(m) => (m, 1),
             Bucket::Hour(h) => (h, 60),
+            Bucket::Day(d) => (d, 1440 * 60),
         }
     }
 }
@@ -147,9 +151,17 @@ impl RedisStore {
         } else {
             batches.push((0..jobs.len()).collect());
         }
+        // Day strings are binary: read with MGET, beside the script calls.
         let calls: Vec<&[usize]> = batches
-            .iter()
-            .flat_map(|b| b.chunks(KEYS_PER_CALL))
+            .iter_mut()
+            .flat_map(|b| {
+                b.sort_by_key(|&j| matches!(jobs[j].bucket, Bucket::Day(_)));
+                let days = b.partition_point(|&j| !matches!(jobs[j].bucket, Bucket::Day(_)));
+                let (hashes, days) = b.split_at(days);
+                hashes
+                    .chunks(KEYS_PER_CALL)
+                    .chain(days.chunks(KEYS_PER_CALL))
+            })
             .collect();
         let build = || {
             let calls = calls
@@ -158,17 +170,9 @@ impl RedisStore {
             calls.collect::<Vec<Group>>()
         };
         let replies = self.run_read_script(build).await?;
-        let mut answers: Vec<&str> = vec![""; jobs.len()];
+        let mut answers: Vec<Answer> = vec![Answer::Text(""); jobs.len()];
         for (call, reply) in calls.iter().zip(&replies) {
-            let text = as_str(reply).ok_or_else(|| {
-                StoreError::Protocol(format!("the read script answered {reply:?}"))
-            })?;
-            let mut parts = text.split(';');
-            for &j in call.iter() {
-                answers[j] = parts.next().ok_or_else(|| {
-                    StoreError::Protocol("the read script answered too few hashes".into())
-                })?;
-            }
+            split_reply(call, &jobs, reply, &mut answers)?;
         }
         for (job, answer) in jobs.iter().zip(answers) {
             let Some(plan) = plan_of(plans, job.query) else {
@@ -178,7 +182,9 @@ impl RedisStore {
                 reads.finish_series();
                 reads.current = Some((job.query, job.series));
             }
-            if !job.merge {
+            // Rollups of a minute may sit both in a day string and in an
+            // hour hash (written after the compaction): merged, not set.
+            if !job.merge && matches!(job.bucket, Bucket::Minute(_)) {
                 decode_answer(plan.kind, job, answer, &mut reads.seconds)?;
                 continue;
             }
@@ -204,6 +210,22 @@ impl RedisStore {
         plans: &[Planned],
     ) -> Group {
         let mut g = Group::default();
+        if call
+            .first()
+            .is_some_and(|&j| matches!(jobs[j].bucket, Bucket::Day(_)))
+        {
+            let cmd = g.cmd("MGET");
+            for &j in call {
+                let job = &jobs[j];
+                let (q, plan) = (&queries[job.query], plan_of(plans, job.query));
+                if let (Some(p), Bucket::Day(day)) = (plan, job.bucket) {
+                    let s = &p.series[job.entry];
+                    let slot = Slot::new(&q.name, s.shard);
+                    cmd.arg(self.keys.day(slot, p.kind, day, &s.tags));
+                }
+            }
+            return g;
+        }
         let cmd = g
             .cmd("EVALSHA")
             .arg(self.read_script.get_hash())
@@ -218,6 +240,7 @@ impl RedisStore {
                 match job.bucket {
                     Bucket::Minute(m) => self.keys.minute_into(&mut buf, slot, s.0, m, &s.1.tags),
                     Bucket::Hour(h) => self.keys.hour_into(&mut buf, slot, s.0, h, &s.1.tags),
+                    Bucket::Day(_) => {}
                 }
                 cmd.arg(buf.as_str());
             }
@@ -276,14 +299,63 @@ impl RedisStore {
     }
 }
 
-/// Decodes one hash's answer into aggregates inside the job's span, keyed
+/// What one job got: a hash's fields as the read script wrote them, or a
+/// day string's bytes (`None`: no such key).
+#[derive(Clone, Copy)]
+enum Answer<'a> {
+    Text(&'a str),
+    Bytes(Option<&'a [u8]>),
+}
+
+/// Cuts one call's reply into the answers of its jobs.
+fn split_reply<'a>(
+    call: &[usize],
+    jobs: &[ReadJob],
+    reply: &'a Value,
+    answers: &mut [Answer<'a>],
+) -> Result<(), StoreError> {
+    let unexpected = || StoreError::Protocol(format!("a read answered {reply:?}"));
+    if call
+        .first()
+        .is_some_and(|&j| matches!(jobs[j].bucket, Bucket::Day(_)))
+    {
+        let Value::Array(values) = reply else {
+            return Err(unexpected());
+        };
+        if values.len() != call.len() {
+            return Err(unexpected());
+        }
+        for (&j, value) in call.iter().zip(values) {
+            answers[j] = Answer::Bytes(match value {
+                Value::BulkString(bytes) => Some(bytes),
+                _ => None,
+            });
+        }
+        return Ok(());
+    }
+    let text = as_str(reply).ok_or_else(unexpected)?;
+    let mut parts = text.split(';');
+    for &j in call.iter() {
+        answers[j] = Answer::Text(parts.next().ok_or_else(|| {
+            StoreError::Protocol("the read script answered too few hashes".into())
+        })?);
+    }
+    Ok(())
+}
+
+/// Decodes one job's answer into aggregates inside the job's span, keyed
 /// by the first second each covers (a second, or a rollup's minute).
 fn decode_answer(
     kind: MetricKind,
     job: &ReadJob,
-    answer: &str,
+    answer: Answer,
     out: &mut std::collections::BTreeMap<i64, Aggregate>,
 ) -> Result<(), StoreError> {
+    let answer = match answer {
+        Answer::Text(text) => text,
+        Answer::Bytes(None) => return Ok(()),
+        Answer::Bytes(Some(bytes)) => return decode_day(job, bytes, out),
+    };
     let bad = |what: &str| StoreError::Protocol(format!("unexpected field {what:?}"));
     if job.fields == Fields::Whole {
         for pair in answer.split(',').filter(|p| !p.is_empty()) {
@@ -298,6 +370,23 @@ fn decode_answer(
     for (field, value) in job.fields.named().zip(answer.split(',')) {
         if !value.is_empty() {
             decode_value(kind, job, field, value, out).map_err(|_| bad(value))?;
+        }
+    }
+    Ok(())
+}
+
+/// A day string's minutes inside the job's span (in minutes).
+fn decode_day(
+    job: &ReadJob,
+    bytes: &[u8],
+    out: &mut std::collections::BTreeMap<i64, Aggregate>,
+) -> Result<(), StoreError> {
+    let (_, day) = rollup_codec::decode(bytes).map_err(|e| StoreError::Protocol(e.to_string()))?;
+    let (first, _) = job.bucket.unit();
+    for (minute, agg) in day.minutes {
+        let at = first * rollup_codec::MINUTES_PER_DAY + minute;
+        if at >= job.span.0 && at <= job.span.1 {
+            out.insert(at * 60, agg);
         }
     }
     Ok(())
@@ -362,7 +451,7 @@ mod tests {
         decode_answer(
             MetricKind::Counter,
             &job(named, (60, 62)),
-            "1.5,,2",
+            Answer::Text("1.5,,2"),
             &mut out,
         )
         .unwrap();
@@ -372,15 +461,21 @@ mod tests {
         );
         let mut out = std::collections::BTreeMap::new();
         let whole = job(Fields::Whole, (60, 100));
-        decode_answer(MetricKind::Counter, &whole, "3=4,_f:9=1,59=5", &mut out).unwrap();
+        decode_answer(
+            MetricKind::Counter,
+            &whole,
+            Answer::Text("3=4,_f:9=1,59=5"),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(
             out.into_iter().collect::<Vec<_>>(),
             [(63, Aggregate::Counter(4.0))]
         );
         let mut out = std::collections::BTreeMap::new();
-        assert!(decode_answer(MetricKind::Counter, &whole, "3=x", &mut out).is_err());
-        assert!(decode_answer(MetricKind::Counter, &whole, "q=1", &mut out).is_err());
-        assert!(decode_answer(MetricKind::Counter, &whole, "", &mut out).is_ok());
+        assert!(decode_answer(MetricKind::Counter, &whole, Answer::Text("3=x"), &mut out).is_err());
+        assert!(decode_answer(MetricKind::Counter, &whole, Answer::Text("q=1"), &mut out).is_err());
+        assert!(decode_answer(MetricKind::Counter, &whole, Answer::Text(""), &mut out).is_ok());
         // A rollup hash: minutes of the hour, keyed by their first second.
         let mut out = std::collections::BTreeMap::new();
         let hour = ReadJob {
@@ -388,7 +483,13 @@ mod tests {
             span: (121, 122),
             ..job(Fields::Whole, (0, 0))
         };
-        decode_answer(MetricKind::Counter, &hour, "0=1,1=2,2=3,3=4,_v=9", &mut out).unwrap();
+        decode_answer(
+            MetricKind::Counter,
+            &hour,
+            Answer::Text("0=1,1=2,2=3,3=4,_v=9"),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(
             out.into_iter().collect::<Vec<_>>(),
             [

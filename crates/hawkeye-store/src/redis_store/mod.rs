@@ -13,6 +13,7 @@
 //! | `field.rs` | the fields of a minute hash, written and read |
 //! | `scripts.rs`, `scripts/*.lua` | the Lua scripts |
 //! | `writes.rs` | a flush |
+//! | `compaction.rs`, `scripts/compact.lua` | closed rollup hours packed into day strings |
 //! | `index_read.rs`, `index_cache.rs` | the series of the names read, and the cache of them |
 //! | `reads.rs` | window reads |
 //! | `minute_read.rs`, `scripts/read.lua` | the minute hashes of a window read, in one string per call |
@@ -25,6 +26,7 @@
 mod alert_history;
 mod alerts;
 mod cluster_nodes;
+mod compaction;
 mod config;
 mod connection;
 mod field;
@@ -49,10 +51,11 @@ use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
 use crate::grouped::{GroupedOutcome, GroupedQuery};
 use crate::range::{RangeOutcome, RangeQuery};
 use crate::window::WindowQuery;
-use crate::{QueryOutcome, Store, StoreError, Watermark, WriteBatch};
+use crate::{Compaction, QueryOutcome, Store, StoreError, Watermark, WriteBatch};
 use connection::Connection;
 use keys::Keys;
 
+pub use compaction::{GRACE_SECS as COMPACTION_GRACE_SECS, MAX_PENDING as MAX_PENDING_COMPACTIONS};
 pub use config::{
     check_rollup_retention, redact_url, rollup_retention_problem, RedisConfig, DEFAULT_TIMEOUT,
     MAX_SHARDS_PER_NAME, ROLLUP_RETENTION_VAR, TIMEOUT_RANGE,
@@ -70,6 +73,8 @@ pub struct RedisStore {
     write_script: redis::Script,
     index_cache: index_cache::IndexCache,
     read_script: redis::Script,
+    /// Rollup hours written and not compacted yet.
+    pending: compaction::Pending,
 }
 
 impl RedisStore {
@@ -88,6 +93,7 @@ impl RedisStore {
             write_script: redis::Script::new(WRITE_SCRIPT),
             index_cache: index_cache::IndexCache::new(config.index_cache),
             read_script: redis::Script::new(scripts::READ_SCRIPT),
+            pending: compaction::Pending::default(),
         })
     }
 }
@@ -194,6 +200,10 @@ impl Store for RedisStore {
 
     async fn query_range(&self, range: &RangeQuery) -> Result<RangeOutcome, StoreError> {
         self.read_range(range).await
+    }
+
+    async fn compact(&self, now: i64) -> Result<Compaction, StoreError> {
+        self.compact_closed(now).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

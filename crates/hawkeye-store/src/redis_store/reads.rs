@@ -250,10 +250,16 @@ fn plan_one(q: &WindowQuery, members: &[(u32, String)]) -> Planned {
     }))
 }
 
-/// The hashes a counter, gauge or distribution series is read from for
-/// `split`: its rollup hours, then the minute hashes of its seconds, each
-/// with the span it keeps (in its unit) and the fields it asks for.
+/// The keys a counter, gauge or distribution series is read from for
+/// `split`: its compacted days and rollup hours (a minute may be in both:
+/// written after its hour was compacted), then the minute hashes of its
+/// seconds, each with the span it keeps (in its unit) and the fields it
+/// asks for.
 fn jobs_of(kind: MetricKind, split: Split) -> impl Iterator<Item = (Bucket, (i64, i64), Fields)> {
+    let days = split.minutes.into_iter().flat_map(move |(first, last)| {
+        (first.div_euclid(1440)..=last.div_euclid(1440))
+            .map(move |day| (Bucket::Day(day), (first, last), Fields::Whole))
+    });
     let hours = split.minutes.into_iter().flat_map(move |(first, last)| {
         (first.div_euclid(60)..=last.div_euclid(60)).map(move |hour| {
             let fields = Fields::in_window(kind, hour, first, last);
@@ -266,7 +272,7 @@ fn jobs_of(kind: MetricKind, split: Split) -> impl Iterator<Item = (Bucket, (i64
             (Bucket::Minute(minute), (first, last), fields)
         })
     });
-    hours.chain(minutes)
+    days.chain(hours).chain(minutes)
 }
 
 /// A unique-enough suffix for a scratch key.

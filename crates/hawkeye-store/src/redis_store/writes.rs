@@ -177,6 +177,7 @@ impl RedisStore {
             }
         }
         changed.extend(self.send_calls(round, &header).await?);
+        self.note_rollup_hours(batch);
         self.record_changes(&changed).await
     }
 
