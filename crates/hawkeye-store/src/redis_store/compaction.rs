@@ -21,7 +21,7 @@ use redis::Value;
 
 use super::connection::Group;
 use super::field::Field;
-use super::keys::Slot;
+use super::keys::{IndexMember, Slot};
 use super::scripts::COMPACT_SCRIPT;
 use super::writes::VERSION_FIELD;
 use super::RedisStore;
@@ -239,14 +239,15 @@ impl RedisStore {
             let expire_at = (day + 1) * 86_400 + self.rollup_ttl_secs as i64;
             let mut g = Group::default();
             let cmd = g.cmd("EVAL");
-            cmd.arg(COMPACT_SCRIPT).arg(1 + found.len());
+            cmd.arg(COMPACT_SCRIPT).arg(2 + found.len());
             cmd.arg(self.keys.day(slot, *kind, *day, tags));
+            cmd.arg(self.keys.open_hours(slot));
             for (hour, _) in &found {
                 cmd.arg(self.keys.hour(slot, *kind, *hour, tags));
             }
             cmd.arg(old).arg(new).arg(expire_at);
-            for (_, version) in &found {
-                cmd.arg(version);
+            for (hour, version) in &found {
+                cmd.arg(version).arg(open_hour(*hour, *kind, tags));
             }
             writes.push(g);
             written.push(
@@ -275,6 +276,11 @@ impl RedisStore {
         }
         Ok((done, retry))
     }
+}
+
+/// The open-hours member of a series' hour (`Keys::open_hours`).
+pub(super) fn open_hour(hour: i64, kind: MetricKind, tags: &str) -> String {
+    format!("{hour}|{}", IndexMember::encode(kind, tags))
 }
 
 /// An hour hash as read: its version and its aggregates by minute of the hour.

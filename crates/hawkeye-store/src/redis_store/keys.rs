@@ -68,10 +68,24 @@ impl Keys {
         minute: i64,
         tags: &str,
     ) {
+        self.series_key_into(out, slot, kind, "", minute, tags);
+    }
+
+    /// `P:{slot}:<kind>:<mark><n>:<tags>`: a series' key for one bucket of
+    /// time (a minute, `h` an hour, `d` a day).
+    fn series_key_into(
+        &self,
+        out: &mut String,
+        slot: Slot,
+        kind: MetricKind,
+        mark: &str,
+        n: i64,
+        tags: &str,
+    ) {
         use std::fmt::Write as _;
         let _ = write!(
             out,
-            "{}:{slot}:{}:{minute}:{tags}",
+            "{}:{slot}:{}:{mark}{n}:{tags}",
             self.prefix,
             kind.code()
         );
@@ -95,15 +109,16 @@ impl Keys {
         hour: i64,
         tags: &str,
     ) {
-        use std::fmt::Write as _;
-        let _ = write!(out, "{}:{slot}:{}:h{hour}:{tags}", self.prefix, kind.code());
+        self.series_key_into(out, slot, kind, "h", hour, tags);
     }
 
     /// The compacted rollups of one counter, gauge or distribution series
     /// for one day (unix seconds / 86 400): a binary string
     /// (`rollup_codec.rs`).
     pub(crate) fn day(&self, slot: Slot, kind: MetricKind, day: i64, tags: &str) -> String {
-        format!("{}:{slot}:{}:d{day}:{tags}", self.prefix, kind.code())
+        let mut key = String::new();
+        self.series_key_into(&mut key, slot, kind, "d", day, tags);
+        key
     }
 
     /// The rollup HyperLogLog of one set series for one minute.
@@ -114,6 +129,13 @@ impl Keys {
     /// The HyperLogLog of one set series for one second (sets live in shard 0).
     pub(crate) fn set(&self, name: &str, second: i64, tags: &str) -> String {
         format!("{}:{}:s:{second}:{tags}", self.prefix, Slot::new(name, 0))
+    }
+
+    /// The sorted set of a slot's rollup hour hashes that may exist (written,
+    /// not compacted): members `<hour>|<kind>|<tags>`, scored by the hour.
+    /// A long read asks it which hour hashes to read.
+    pub(crate) fn open_hours(&self, slot: Slot) -> String {
+        format!("{}:{slot}:hours", self.prefix)
     }
 
     /// The hash of the last flush each server applied to a slot.

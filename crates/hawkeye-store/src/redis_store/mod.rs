@@ -16,6 +16,7 @@
 //! | `compaction.rs`, `scripts/compact.lua` | closed rollup hours packed into day strings |
 //! | `index_read.rs`, `index_cache.rs` | the series of the names read, and the cache of them |
 //! | `reads.rs` | window reads |
+//! | `open_hours.rs` | the rollup hour hashes a long read asks for |
 //! | `minute_read.rs`, `scripts/read.lua` | the minute hashes of a window read, in one string per call |
 //! | `grouped.rs` | window reads split by tag values (`group_by`) |
 //! | `reply.rs` | decoding replies |
@@ -36,6 +37,7 @@ mod index_cache;
 mod index_read;
 mod keys;
 mod minute_read;
+mod open_hours;
 mod range;
 mod reads;
 mod reply;

@@ -107,6 +107,17 @@ impl RedisStore {
     ) -> Result<Vec<QueryOutcome>, StoreError> {
         let mut reads = Reads::new(queries.len());
         let held_from = tiers::seconds_held_from(wall_secs(), self.ttl_secs);
+        let splits: Vec<Option<Split>> = queries
+            .iter()
+            .zip(plans)
+            .map(|(q, plan)| match plan {
+                Ok(Some(p)) if p.kind != MetricKind::Set => {
+                    Some(tiers::split(p.start(q), q.end, held_from))
+                }
+                _ => None,
+            })
+            .collect();
+        let open = self.open_hours(queries, plans, &splits).await?;
         for (qi, (q, plan)) in queries.iter().zip(plans).enumerate() {
             let Ok(Some(plan)) = plan else { continue };
             let split = tiers::split(plan.start(q), q.end, held_from);
@@ -120,7 +131,11 @@ impl RedisStore {
                 continue;
             }
             for (entry, s) in plan.series.iter().enumerate() {
-                for (bucket, span, fields) in jobs_of(plan.kind, split) {
+                let member = IndexMember::encode(plan.kind, &s.tags);
+                let hours = open[qi]
+                    .get(&(s.shard, member))
+                    .map_or(&[][..], Vec::as_slice);
+                for (bucket, span, fields) in jobs_of(plan.kind, split, hours) {
                     reads.jobs.push(ReadJob {
                         query: qi,
                         series: s.id,
@@ -251,17 +266,21 @@ fn plan_one(q: &WindowQuery, members: &[(u32, String)]) -> Planned {
 }
 
 /// The keys a counter, gauge or distribution series is read from for
-/// `split`: its compacted days and rollup hours (a minute may be in both:
-/// written after its hour was compacted), then the minute hashes of its
-/// seconds, each with the span it keeps (in its unit) and the fields it
-/// asks for.
-fn jobs_of(kind: MetricKind, split: Split) -> impl Iterator<Item = (Bucket, (i64, i64), Fields)> {
+/// `split`: its compacted days and its `open` rollup hours (a minute may be
+/// in both: written after its hour was compacted), then the minute hashes
+/// of its seconds, each with the span it keeps (in its unit) and the fields
+/// it asks for.
+fn jobs_of(
+    kind: MetricKind,
+    split: Split,
+    open: &[i64],
+) -> impl Iterator<Item = (Bucket, (i64, i64), Fields)> + '_ {
     let days = split.minutes.into_iter().flat_map(move |(first, last)| {
         (first.div_euclid(1440)..=last.div_euclid(1440))
             .map(move |day| (Bucket::Day(day), (first, last), Fields::Whole))
     });
     let hours = split.minutes.into_iter().flat_map(move |(first, last)| {
-        (first.div_euclid(60)..=last.div_euclid(60)).map(move |hour| {
+        open.iter().map(move |&hour| {
             let fields = Fields::in_window(kind, hour, first, last);
             (Bucket::Hour(hour), (first, last), fields)
         })

@@ -31,8 +31,8 @@ const MAX_KEYS_PER_ROUND_TRIP: usize = 10_000;
 /// shards, wake, rollup ttl.
 const HEADER_ARGS: usize = 7;
 /// Script arguments of a record before its items: member, score, expiry,
-/// count.
-const RECORD_ARGS: usize = 4;
+/// hour, count.
+const RECORD_ARGS: usize = 5;
 /// The field of a rollup hash that every write to it bumps, so that a
 /// compaction can tell whether the hash changed since it read it
 /// (`compaction.rs`). Fields starting with `_` hold no data.
@@ -80,8 +80,9 @@ struct Record<'a> {
     /// The newest second written to the key: the index entry's score.
     score: i64,
     expiry: Expiry,
-    /// A rollup hash: the write bumps its version field.
-    versioned: bool,
+    /// A rollup hash: its hour. The write bumps its version field and lists
+    /// it among the slot's open hours (`Keys::open_hours`).
+    hour: Option<i64>,
     items: Items<'a>,
 }
 
@@ -116,10 +117,14 @@ impl Call<'_> {
                 Expiry::After(secs) => cmd.arg(secs),
                 Expiry::At(at) => cmd.arg(format!("@{at}")),
             };
+            match record.hour {
+                Some(hour) => cmd.arg(hour),
+                None => cmd.arg("-"),
+            };
             match &record.items {
                 Items::Fields(fields) => {
-                    cmd.arg(fields.len() + usize::from(record.versioned));
-                    if record.versioned {
+                    cmd.arg(fields.len() + usize::from(record.hour.is_some()));
+                    if record.hour.is_some() {
                         cmd.arg(format!("+{VERSION_FIELD}")).arg(1);
                     }
                     for (field, value) in fields {
@@ -213,6 +218,7 @@ impl RedisStore {
             self.keys.index(slot),
             self.keys.flushes(slot),
             self.keys.flush_times(slot),
+            self.keys.open_hours(slot),
         ];
         // Chunk 0 of shard 0 records the shard count, when there are shards.
         let shards_key = (self.shards > 1 && slot.shard == 0).then(|| self.keys.shards(slot.name));
@@ -238,7 +244,8 @@ impl RedisStore {
         for write in writes {
             for record in self.records(slot, write, now) {
                 for part in split(record) {
-                    let cost = RECORD_ARGS + part.items.args() + 2 * usize::from(part.versioned);
+                    let cost =
+                        RECORD_ARGS + part.items.args() + 2 * usize::from(part.hour.is_some());
                     if !call.records.is_empty() && call.args + cost > MAX_ARGS_PER_CALL {
                         calls.push(call);
                         call = start(calls.len());
@@ -261,12 +268,12 @@ impl RedisStore {
         let member = IndexMember::encode(key.kind, &key.tags);
         let held_from = tiers::seconds_held_from(now, self.ttl_secs);
         let rollup_until = |end: i64| Expiry::At(end.saturating_add(self.rollup_ttl_secs as i64));
-        let record = |key, score, expiry, versioned, items| Record {
+        let record = |key, score, expiry, hour, items| Record {
             key,
             member: member.clone(),
             score,
             expiry,
-            versioned,
+            hour,
             items,
         };
         if key.kind == MetricKind::Set {
@@ -292,7 +299,7 @@ impl RedisStore {
                         k,
                         *second,
                         Expiry::After(self.ttl_secs),
-                        false,
+                        None,
                         items,
                     ));
                 }
@@ -302,7 +309,7 @@ impl RedisStore {
                 members.dedup();
                 let k = self.keys.set_minute(&key.name, minute, &key.tags);
                 let expiry = rollup_until(minute * 60 + 60);
-                out.push(record(k, score, expiry, false, Items::Members(members)));
+                out.push(record(k, score, expiry, None, Items::Members(members)));
             }
             return out;
         }
@@ -333,14 +340,14 @@ impl RedisStore {
                 k,
                 score,
                 Expiry::After(self.ttl_secs),
-                false,
+                None,
                 Items::Fields(fields),
             )
         });
         let hours = by_hour.into_iter().map(|(hour, (score, fields))| {
             let k = self.keys.hour(slot, key.kind, hour, &key.tags);
             let expiry = rollup_until(hour * 3600 + 3600);
-            record(k, score, expiry, true, Items::Fields(fields))
+            record(k, score, expiry, Some(hour), Items::Fields(fields))
         });
         seconds.chain(hours).collect()
     }
@@ -443,7 +450,7 @@ fn split(record: Record<'_>) -> Vec<Record<'_>> {
         member,
         score,
         expiry,
-        versioned,
+        hour,
         items,
     } = record;
     let part = |items| Record {
@@ -451,7 +458,7 @@ fn split(record: Record<'_>) -> Vec<Record<'_>> {
         member: member.clone(),
         score,
         expiry,
-        versioned,
+        hour,
         items,
     };
     match items {
