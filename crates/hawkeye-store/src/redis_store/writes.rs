@@ -27,6 +27,10 @@ const MAX_ARGS_PER_CALL: usize = 4096;
 /// flush needs (the packed request), at the cost of more round trips only
 /// for very large ones.
 const MAX_KEYS_PER_ROUND_TRIP: usize = 10_000;
+/// Script arguments sent in one round trip at most: a backfill writes
+/// whole rollup hours (60 fields a key), and a round trip of 10 000 of
+/// them would outlast `REDIS_TIMEOUT` and be retried for ever.
+const MAX_ARGS_PER_ROUND_TRIP: usize = 200_000;
 /// Script arguments before the first record: ttl, server, seq, chunk,
 /// shards, wake, rollup ttl.
 const HEADER_ARGS: usize = 7;
@@ -163,21 +167,22 @@ impl RedisStore {
             }
         }
         let mut round: Vec<Vec<Call>> = Vec::new();
-        let mut queued = 0;
+        let (mut queued, mut args) = (0, 0);
         let mut changed = BTreeSet::new();
         for (slot, writes) in slots {
             round.push(Vec::new());
             for call in self.slot_calls(slot, &writes) {
                 queued += call.records.len();
+                args += call.args;
                 if let Some(group) = round.last_mut() {
                     group.push(call);
                 }
-                if queued >= MAX_KEYS_PER_ROUND_TRIP {
+                if queued >= MAX_KEYS_PER_ROUND_TRIP || args >= MAX_ARGS_PER_ROUND_TRIP {
                     // Safe to split, even within a slot: its calls apply in order.
                     let sent = std::mem::take(&mut round);
                     changed.extend(self.send_calls(sent, &header).await?);
                     round.push(Vec::new());
-                    queued = 0;
+                    (queued, args) = (0, 0);
                 }
             }
         }
