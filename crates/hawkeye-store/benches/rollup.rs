@@ -92,7 +92,8 @@ fn main() {
     });
     let loaded = loading.elapsed();
     let per_series_day = (used_memory(&server) - baseline) / (SERIES as f64 * DAYS as f64);
-    let day_key = server.cli(&["--scan", "--pattern", "bench:*:c:d*", "--count", "1000"]);
+    eprintln!("loaded in {loaded:?}: {per_series_day:.0} B per series per day");
+    let day_key = server.cli(&["--scan", "--pattern", "bench:*:c:d*"]);
     let sample = day_key.lines().next().expect("a day string").to_string();
     let strlen = server.cli(&["STRLEN", &sample]);
     let usage = server.cli(&["MEMORY", "USAGE", &sample]);
