@@ -17,7 +17,7 @@ use crate::monitors::{default_monitors_path, MonitorsFile, Retention};
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(3600);
 /// The default `HAWKEYE_ROLLUP_RETENTION`: per-minute rollups, what
 /// monitors' windows and SLO periods may reach.
-pub const DEFAULT_ROLLUP_RETENTION: Duration = Duration::from_secs(35 * 86_400);
+pub const DEFAULT_ROLLUP_RETENTION: Duration = hawkeye_store::DEFAULT_ROLLUP_RETENTION;
 
 /// The server's default `HAWKEYE_FLUSH_INTERVAL`.
 const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(200);

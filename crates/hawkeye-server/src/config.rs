@@ -32,9 +32,14 @@ pub struct ServerConfig {
     pub socket_mode: u32,
     /// How often aggregates are written to the store (`HAWKEYE_FLUSH_INTERVAL`).
     pub flush_interval: Duration,
-    /// How far back a `|T` timestamp may reach; matches the store's retention
+    /// How long per-second aggregates are kept; matches the store's
     /// (`HAWKEYE_RETENTION`).
     pub retention: Duration,
+    /// How long per-minute rollups are kept; matches the store's
+    /// (`HAWKEYE_ROLLUP_RETENTION`, default 35 days, at least `retention`).
+    /// How far back a `|T` timestamp may reach, and the longest window of
+    /// `metric.query` and `metric.range`.
+    pub rollup_retention: Duration,
     /// Distinct series accepted before new ones are refused (`HAWKEYE_MAX_SERIES`).
     pub max_series: usize,
     /// Longest request line on the stream socket (`HAWKEYE_MAX_LINE_BYTES`).
@@ -99,6 +104,7 @@ impl Default for ServerConfig {
             socket_mode: 0o660,
             flush_interval: Duration::from_millis(200),
             retention: Duration::from_secs(3600),
+            rollup_retention: hawkeye_store::DEFAULT_ROLLUP_RETENTION,
             max_series: 100_000,
             max_line_bytes: 1 << 20,
             max_pending_bytes: 64 << 20,
@@ -139,7 +145,7 @@ impl ServerConfig {
     pub fn from_reader(env: &Env) -> Result<ServerConfig, ConfigError> {
         let d = ServerConfig::default();
         let gauge_mode = env.parsed("HAWKEYE_GAUGE_MODE", d.line_limits.gauge_mode)?;
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             socket_path: PathBuf::from(env.string_or("HAWKEYE_SOCKET", "/tmp/hawkeye.sock")),
             dgram_socket_path: env.get("HAWKEYE_DGRAM_SOCKET").map(PathBuf::from),
             udp_addr: env.socket_addr("HAWKEYE_UDP_ADDR")?,
@@ -149,6 +155,7 @@ impl ServerConfig {
             socket_mode: env.mode("HAWKEYE_SOCKET_MODE", d.socket_mode)?,
             flush_interval: env.duration("HAWKEYE_FLUSH_INTERVAL", d.flush_interval)?,
             retention: env.duration("HAWKEYE_RETENTION", d.retention)?,
+            rollup_retention: Duration::ZERO,
             max_series: env.count("HAWKEYE_MAX_SERIES", d.max_series)?,
             max_line_bytes: env.count("HAWKEYE_MAX_LINE_BYTES", d.max_line_bytes)?,
             max_pending_bytes: env.count("HAWKEYE_MAX_PENDING_BYTES", d.max_pending_bytes)?,
@@ -182,6 +189,7 @@ impl ServerConfig {
                 });
             }
         }
+        config.rollup_retention = rollup_retention(env, config.retention)?;
         // A line the budget could never hold would be refused for ever.
         if config.max_pending_bytes < config.max_line_bytes {
             return Err(ConfigError {
@@ -193,6 +201,20 @@ impl ServerConfig {
             });
         }
         Ok(config)
+    }
+}
+
+/// `HAWKEYE_ROLLUP_RETENTION`: 35 days unless set (or the retention, when
+/// that is longer); never shorter than the retention.
+pub fn rollup_retention(env: &Env, retention: Duration) -> Result<Duration, ConfigError> {
+    let default = hawkeye_store::DEFAULT_ROLLUP_RETENTION.max(retention);
+    let rollup = env.duration(hawkeye_store::redis_store::ROLLUP_RETENTION_VAR, default)?;
+    match hawkeye_store::redis_store::rollup_retention_problem(retention, rollup) {
+        Some(reason) => Err(ConfigError {
+            variable: hawkeye_store::redis_store::ROLLUP_RETENTION_VAR.into(),
+            reason,
+        }),
+        None => Ok(rollup),
     }
 }
 
@@ -252,6 +274,25 @@ mod tests {
         assert_eq!(c.line_timeout, Duration::from_secs(10));
         assert!(c.dgram_max_bytes >= 65_536, "{}", c.dgram_max_bytes);
         assert_eq!(c.reject_log_interval, Duration::from_secs(10));
+        assert_eq!(c.rollup_retention, Duration::from_secs(35 * 86_400));
+    }
+
+    #[test]
+    fn the_rollup_retention_is_never_shorter_than_the_retention() {
+        let c = ServerConfig::from_reader(&reader(&[("HAWKEYE_ROLLUP_RETENTION", "7d")])).unwrap();
+        assert_eq!(c.rollup_retention, Duration::from_secs(7 * 86_400));
+        let c = ServerConfig::from_reader(&reader(&[("HAWKEYE_RETENTION", "40d")])).unwrap();
+        assert_eq!(c.rollup_retention, Duration::from_secs(40 * 86_400));
+        let e = ServerConfig::from_reader(&reader(&[
+            ("HAWKEYE_RETENTION", "2h"),
+            ("HAWKEYE_ROLLUP_RETENTION", "1h"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.variable, "HAWKEYE_ROLLUP_RETENTION");
+        assert!(e.reason.contains("shorter than HAWKEYE_RETENTION"), "{e}");
+        let e = ServerConfig::from_reader(&reader(&[("HAWKEYE_ROLLUP_RETENTION", "soon")]))
+            .unwrap_err();
+        assert_eq!(e.variable, "HAWKEYE_ROLLUP_RETENTION");
     }
 
     #[test]

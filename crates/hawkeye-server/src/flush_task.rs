@@ -16,6 +16,9 @@ use crate::stats::Stats;
 
 /// How often idle series are forgotten.
 const FORGET_EVERY: Duration = Duration::from_secs(60);
+/// How often closed rollup hours are compacted (docs/storage.md,
+/// "Compaction").
+const COMPACT_EVERY: Duration = Duration::from_secs(60);
 
 /// Flushes every interval until shutdown. The last flush is not done here
 /// but by [`final_flush`], once every connection has finished answering:
@@ -25,6 +28,8 @@ const FORGET_EVERY: Duration = Duration::from_secs(60);
 pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut delay = shared.config.flush_interval;
     let mut last_forget = Instant::now();
+    let mut last_compaction = Instant::now();
+    let mut compaction: Option<tokio::task::JoinHandle<()>> = None;
     let mut dropped_seen = 0;
     loop {
         tokio::select! {
@@ -55,6 +60,11 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
             );
             dropped_seen = dropped;
         }
+        let idle = compaction.as_ref().is_none_or(|c| c.is_finished());
+        if flushed.is_ok() && idle && last_compaction.elapsed() >= COMPACT_EVERY {
+            last_compaction = Instant::now();
+            compaction = Some(tokio::spawn(compact(shared.clone())));
+        }
         if last_forget.elapsed() >= FORGET_EVERY {
             last_forget = Instant::now();
             let mut aggregator = shared.aggregator();
@@ -64,6 +74,21 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
                 .series
                 .store(aggregator.series_count() as u64, Relaxed);
         }
+    }
+    if let Some(c) = compaction {
+        c.abort();
+    }
+}
+
+/// One compaction pass, beside the flushes (a long one must not delay
+/// them). Stopping it anywhere is safe: its writes are compare-and-set.
+async fn compact(shared: Arc<Shared>) {
+    match shared.store.compact(now_secs()).await {
+        Ok(done) if done.compacted + done.retried > 0 => {
+            tracing::debug!(?done, "rollup hours compacted");
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "compacting rollup hours failed; tried again in a minute"),
     }
 }
 

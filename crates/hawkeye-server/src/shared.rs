@@ -33,7 +33,8 @@ impl Shared {
             config.max_series,
             config.max_buffered,
             config.retention.as_secs() as i64,
-        );
+        )
+        .accepting_timestamps_within(config.rollup_retention.as_secs() as i64);
         let interval = config.reject_log_interval;
         let exporter = config.http_addr.map(|_| {
             Arc::new(Exporter::new(

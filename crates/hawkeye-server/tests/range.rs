@@ -114,8 +114,8 @@ async fn bad_params_are_refused(server: &ServerProcess) {
     )
     .await;
     refused(
-        json!({"metric": "x", "window": "30h", "step": "1s"}),
-        "must be between 1s and the retention",
+        json!({"metric": "x", "window": "40d", "step": "1h"}),
+        "must be between 1s and the rollup retention",
     )
     .await;
     refused(

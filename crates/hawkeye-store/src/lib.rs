@@ -14,8 +14,10 @@ mod memory_alerts;
 pub mod range;
 pub mod redact;
 pub mod redis_store;
+mod rollup_codec;
 pub mod sketch;
 mod staleness;
+pub mod tiers;
 pub mod window;
 
 use std::sync::Arc;
@@ -29,7 +31,8 @@ pub use alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
 pub use grouped::{GroupValue, GroupedOutcome, GroupedQuery};
 pub use memory::MemoryStore;
 pub use range::{RangeOutcome, RangePoints, RangeQuery, MAX_RANGE_POINTS};
-pub use redis_store::{RedisConfig, RedisStore};
+pub use redis_store::{check_rollup_retention, RedisConfig, RedisStore};
+pub use tiers::DEFAULT_ROLLUP_RETENTION;
 pub use window::{Aggregation, QueryError, WindowQuery};
 
 /// Everything one server flush writes.
@@ -212,6 +215,28 @@ pub trait Store: Send + Sync + 'static {
     async fn query_range(&self, range: &RangeQuery) -> Result<RangeOutcome, StoreError> {
         range::read_by_windows(self, range).await
     }
+
+    // Rollups (issue 12).
+
+    /// Compacts the rollup hours this store wrote that closed before `now`
+    /// (unix seconds) into packed day strings (docs/storage.md,
+    /// "Compaction"); the server calls it about once a minute. Exact and
+    /// idempotent; stores that keep no packed rollups do nothing.
+    async fn compact(&self, now: i64) -> Result<Compaction, StoreError> {
+        let _ = now;
+        Ok(Compaction::default())
+    }
+}
+
+/// What one [`Store::compact`] pass did (docs/storage.md, "Compaction").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Compaction {
+    /// Series-hours merged into their day strings.
+    pub compacted: usize,
+    /// Series-hours written to since they were read: left for the next pass.
+    pub retried: usize,
+    /// Series-hours this store still has to compact (open hours included).
+    pub waiting: usize,
 }
 
 /// What [`Store::watermark`] reads.
@@ -312,6 +337,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     async fn query_range(&self, range: &RangeQuery) -> Result<RangeOutcome, StoreError> {
         (**self).query_range(range).await
     }
+    async fn compact(&self, now: i64) -> Result<Compaction, StoreError> {
+        (**self).compact(now).await
+    }
 }
 
 /// Opens the store `config.url` names: `memory://` for the in-memory store,
@@ -319,14 +347,19 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 /// or a comma list of them) for Redis. Connects nothing yet.
 pub async fn open(config: RedisConfig) -> Result<Arc<dyn Store>, StoreError> {
     if config.url.trim() == MEMORY_URL {
-        return Ok(Arc::new(MemoryStore::new(config.retention)));
+        check_rollup_retention(config.retention, config.rollup_retention)?;
+        return Ok(Arc::new(MemoryStore::with_rollup_retention(
+            config.retention,
+            config.rollup_retention,
+        )));
     }
     Ok(Arc::new(RedisStore::new(config)?))
 }
 
-/// [`open`] with `REDIS_TIMEOUT` and `HAWKEYE_SHARDS_PER_NAME` read from the
-/// environment (see [`RedisConfig::with_env`]); they do not apply to the
-/// in-memory store, which ignores them.
+/// [`open`] with `REDIS_TIMEOUT`, `HAWKEYE_SHARDS_PER_NAME`,
+/// `HAWKEYE_INDEX_CACHE` and `HAWKEYE_ROLLUP_RETENTION` read from the
+/// environment (see [`RedisConfig::with_env`]); the in-memory store takes
+/// only `HAWKEYE_ROLLUP_RETENTION`.
 pub async fn open_with_env(
     url: &str,
     key_prefix: &str,
@@ -334,7 +367,7 @@ pub async fn open_with_env(
 ) -> Result<Arc<dyn Store>, StoreError> {
     let config = RedisConfig::new(url, key_prefix, retention);
     if url.trim() == MEMORY_URL {
-        return open(config).await;
+        return open(config.with_rollup_vars(|name| std::env::var(name).ok())?).await;
     }
     open(config.with_env()?).await
 }

@@ -1,10 +1,11 @@
 //! The in-memory store: the same behaviour as Redis inside the process, for
-//! applications that embed hawkeye and for the demo. Data older than the
-//! retention is dropped as new data arrives.
+//! applications that embed hawkeye and for the demo. Per-second aggregates
+//! are kept for the retention, per-minute rollups for the rollup retention
+//! ([`crate::tiers`]); older data is dropped as new data arrives.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use hawkeye_protocol::MetricKind;
@@ -14,18 +15,61 @@ use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
 use crate::grouped::{group_of, GroupValue, GroupedOutcome, GroupedQuery};
 use crate::memory_alerts::Alerts;
 use crate::staleness;
+use crate::tiers::{self, wall_secs, DEFAULT_ROLLUP_RETENTION};
 use crate::window::{self, QueryError, SeriesWindow, WindowQuery};
 use crate::{QueryOutcome, Store, StoreError, Watermark, WriteBatch};
 
 /// A series of a name: its kind and canonical tags.
 type SeriesId = (MetricKind, String);
-/// One series' aggregates by second.
+/// One series' aggregates by second (or by minute, for rollups).
 type Seconds = BTreeMap<i64, Aggregate>;
-/// Per name: per series: per second.
-type Series = HashMap<SeriesId, Seconds>;
+/// Per name: per series: its two tiers.
+type Series = HashMap<SeriesId, Tiers>;
+
+/// One series' data: per second for the retention, per minute (unix
+/// seconds / 60) for the rollup retention.
+#[derive(Default)]
+struct Tiers {
+    seconds: Seconds,
+    minutes: Seconds,
+}
+
+impl Tiers {
+    fn add(into: &mut Seconds, at: i64, agg: &Aggregate) {
+        match into.get_mut(&at) {
+            Some(existing) => existing.merge(agg),
+            None => {
+                into.insert(at, agg.clone());
+            }
+        }
+    }
+
+    /// Whether the series has data in `[start, end]` in either tier.
+    fn any_in(&self, start: i64, end: i64) -> bool {
+        self.seconds.range(start..=end).next().is_some()
+            || self
+                .minutes
+                .range(start.div_euclid(60)..=end.div_euclid(60))
+                .next()
+                .is_some()
+    }
+
+    /// The aggregates `split` reads, oldest first (whole minutes come
+    /// before the end edge's seconds).
+    fn read(&self, split: tiers::Split) -> impl Iterator<Item = &Aggregate> {
+        let minutes = split.minutes.map(|(a, b)| self.minutes.range(a..=b));
+        let seconds = split.seconds.map(|(a, b)| self.seconds.range(a..=b));
+        minutes
+            .into_iter()
+            .flatten()
+            .chain(seconds.into_iter().flatten())
+            .map(|(_, agg)| agg)
+    }
+}
 
 pub struct MemoryStore {
     retention_secs: i64,
+    rollup_secs: i64,
     inner: Mutex<Inner>,
 }
 
@@ -41,11 +85,28 @@ struct Inner {
 }
 
 impl MemoryStore {
+    /// A store keeping per-second aggregates for `retention` and per-minute
+    /// rollups for the default rollup retention (35 days, or `retention`
+    /// if longer).
     pub fn new(retention: Duration) -> MemoryStore {
+        MemoryStore::with_rollup_retention(retention, DEFAULT_ROLLUP_RETENTION.max(retention))
+    }
+
+    /// A store keeping per-second aggregates for `retention` and per-minute
+    /// rollups for `rollup` (taken as `retention` when shorter: see
+    /// [`crate::check_rollup_retention`] for the error a configuration gets).
+    pub fn with_rollup_retention(retention: Duration, rollup: Duration) -> MemoryStore {
+        let retention_secs = retention.as_secs().clamp(1, i64::MAX as u64 / 4) as i64;
         MemoryStore {
-            retention_secs: retention.as_secs().max(1) as i64,
+            retention_secs,
+            rollup_secs: (rollup.as_secs().min(i64::MAX as u64 / 4) as i64).max(retention_secs),
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// The oldest second the per-second tier holds now.
+    fn held_from(&self) -> i64 {
+        tiers::seconds_held_from(wall_secs(), self.retention_secs as u64)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -69,17 +130,12 @@ impl Default for MemoryStore {
     }
 }
 
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 #[async_trait]
 impl Store for MemoryStore {
     async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        let cutoff = now_secs() - self.retention_secs;
+        let now = wall_secs();
+        let cutoff = now - self.retention_secs;
+        let rollup_cutoff = (now - self.rollup_secs).div_euclid(60);
         let mut inner = self.lock();
         let last = inner.applied.entry(batch.server_id).or_default();
         if batch.seq != 0 && *last >= batch.seq {
@@ -87,33 +143,41 @@ impl Store for MemoryStore {
         }
         *last = batch.seq;
         for write in &batch.series {
-            let seconds = inner
+            let tiers = inner
                 .names
                 .entry(write.key.name.clone())
                 .or_default()
                 .entry((write.key.kind, write.key.tags.clone()))
                 .or_default();
             for (second, agg) in &write.points {
-                if *second < cutoff {
+                let minute = second.div_euclid(60);
+                if minute < rollup_cutoff {
                     continue;
                 }
-                match seconds.get_mut(second) {
-                    Some(existing) => existing.merge(agg),
-                    None => {
-                        seconds.insert(*second, agg.clone());
-                    }
+                Tiers::add(&mut tiers.minutes, minute, agg);
+                if *second >= cutoff {
+                    Tiers::add(&mut tiers.seconds, *second, agg);
                 }
             }
-            while seconds.first_key_value().is_some_and(|(s, _)| *s < cutoff) {
-                seconds.pop_first();
+            for (tier, cutoff) in [
+                (&mut tiers.seconds, cutoff),
+                (&mut tiers.minutes, rollup_cutoff),
+            ] {
+                while tier.first_key_value().is_some_and(|(s, _)| *s < cutoff) {
+                    tier.pop_first();
+                }
             }
         }
         Ok(())
     }
 
     async fn query_many(&self, queries: &[WindowQuery]) -> Result<Vec<QueryOutcome>, StoreError> {
+        let held_from = self.held_from();
         let inner = self.lock();
-        Ok(queries.iter().map(|q| query_one(&inner, q)).collect())
+        Ok(queries
+            .iter()
+            .map(|q| query_one(&inner, q, held_from))
+            .collect())
     }
 
     async fn read_alerts(&self, read: &AlertRead) -> Result<AlertSnapshot, StoreError> {
@@ -205,8 +269,12 @@ impl Store for MemoryStore {
         &self,
         queries: &[GroupedQuery],
     ) -> Result<Vec<GroupedOutcome>, StoreError> {
+        let held_from = self.held_from();
         let inner = self.lock();
-        Ok(queries.iter().map(|q| query_grouped(&inner, q)).collect())
+        Ok(queries
+            .iter()
+            .map(|q| query_grouped(&inner, q, held_from))
+            .collect())
     }
 
     async fn alert_states(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
@@ -232,30 +300,36 @@ impl Store for MemoryStore {
 /// [`window::resolve_kind`] does) whose tags match, with data in its range.
 struct Selected<'a> {
     aggregation: window::Aggregation,
-    start: i64,
-    series: Vec<(&'a str, &'a Seconds)>,
+    /// What each tier answers.
+    split: tiers::Split,
+    series: Vec<(&'a str, &'a Tiers)>,
 }
 
-fn select<'a>(inner: &'a Inner, query: &WindowQuery) -> Result<Option<Selected<'a>>, QueryError> {
+fn select<'a>(
+    inner: &'a Inner,
+    query: &WindowQuery,
+    held_from: i64,
+) -> Result<Option<Selected<'a>>, QueryError> {
     let Some(series) = inner.names.get(&query.name) else {
         return Ok(None);
     };
     let candidates = staleness::candidates_start(query);
-    let matching: Vec<(&SeriesId, &Seconds)> = series
+    let matching: Vec<(&SeriesId, &Tiers)> = series
         .iter()
-        .filter(|((kind, tags), seconds)| {
+        .filter(|((kind, tags), tiers)| {
             query.kind.is_none_or(|k| k == *kind)
                 && query.tags.matches(tags)
-                && seconds.range(candidates..=query.end).next().is_some()
+                && tiers.any_in(candidates, query.end)
         })
         .collect();
     let Some(kind) = window::resolve_kind(query, matching.iter().map(|((k, _), _)| *k))? else {
         return Ok(None);
     };
     let aggregation = window::aggregation_for(query, kind)?;
+    let start = staleness::read_start(query, kind, aggregation);
     Ok(Some(Selected {
         aggregation,
-        start: staleness::read_start(query, kind, aggregation),
+        split: tiers::split(start, query.end, held_from),
         series: matching
             .into_iter()
             .filter(|((k, _), _)| *k == kind)
@@ -268,28 +342,26 @@ impl Selected<'_> {
     fn value<'s>(
         &self,
         query: &WindowQuery,
-        series: impl Iterator<Item = &'s Seconds>,
+        series: impl Iterator<Item = &'s Tiers>,
     ) -> Option<f64> {
-        let windows = series.filter_map(|seconds| {
-            SeriesWindow::from_seconds(seconds.range(self.start..=query.end).map(|(_, a)| a))
-        });
+        let windows = series.filter_map(|tiers| SeriesWindow::from_seconds(tiers.read(self.split)));
         window::evaluate(self.aggregation, query.window_secs, windows)
     }
 }
 
-fn query_one(inner: &Inner, query: &WindowQuery) -> QueryOutcome {
-    let Some(selected) = select(inner, query)? else {
+fn query_one(inner: &Inner, query: &WindowQuery, held_from: i64) -> QueryOutcome {
+    let Some(selected) = select(inner, query, held_from)? else {
         return Ok(None);
     };
     Ok(selected.value(query, selected.series.iter().map(|(_, s)| *s)))
 }
 
-fn query_grouped(inner: &Inner, grouped: &GroupedQuery) -> GroupedOutcome {
+fn query_grouped(inner: &Inner, grouped: &GroupedQuery, held_from: i64) -> GroupedOutcome {
     let query = &grouped.query;
-    let Some(selected) = select(inner, query)? else {
+    let Some(selected) = select(inner, query, held_from)? else {
         return Ok(Vec::new());
     };
-    let mut groups: BTreeMap<Vec<String>, Vec<&Seconds>> = BTreeMap::new();
+    let mut groups: BTreeMap<Vec<String>, Vec<&Tiers>> = BTreeMap::new();
     for (tags, seconds) in &selected.series {
         groups
             .entry(group_of(tags, &grouped.group_by))

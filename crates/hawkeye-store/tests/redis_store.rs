@@ -273,13 +273,13 @@ async fn a_large_flush_is_cut_in_chunks_that_apply_in_order_once() {
 #[tokio::test]
 async fn the_write_script_keeps_chunks_in_order() {
     let server = RedisServer::start();
-    let keys = ["i", "f", "t", "d"];
+    let keys = ["i", "f", "t", "h", "d"];
     let score = now().to_string();
     let call_scored = |seq: &str, chunk: &str, value: &str, score: &str| {
-        let mut args = vec!["EVAL", WRITE_SCRIPT, "4"];
+        let mut args = vec!["EVAL", WRITE_SCRIPT, "5"];
         args.extend(keys);
-        args.extend(["60", "srv", seq, chunk, "0", "60"]);
-        args.extend(["c|", score, "1", "+40", value]);
+        args.extend(["60", "srv", seq, chunk, "0", "60", "3600"]);
+        args.extend(["c|", score, "60", "-", "1", "+40", value]);
         server.cli(&args)
     };
     let call = |seq: &str, chunk: &str, value: &str| call_scored(seq, chunk, value, &score);

@@ -3,118 +3,10 @@
 //! several shards per name, and a real Redis Cluster (three masters, three
 //! replicas, shared by the file) reached through one seed or all nodes.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+#[macro_use]
+mod common;
 
-use hawkeye_protocol::{MetricKind, SeriesKey, TagFilter};
-use hawkeye_store::aggregate::{Aggregate, DistributionStats, GaugeStats};
-use hawkeye_store::window::{Aggregation, QueryError, WindowQuery};
-use hawkeye_store::{
-    AlertCommit, AlertRead, GroupedOutcome, GroupedQuery, MemoryStore, OutboxEntry, RangeQuery,
-    RedisConfig, RedisStore, SeriesWrite, Settle, Store, WriteBatch,
-};
-use hawkeye_testkit::{RedisCluster, RedisServer};
-
-/// A fixed "now" well inside the retention, aligned so windows cross a minute.
-fn now() -> i64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    t - t.rem_euclid(60) + 30
-}
-
-fn key(kind: MetricKind, name: &str, tags: &[(&str, &str)]) -> Arc<SeriesKey> {
-    Arc::new(SeriesKey::new(kind, name, tags))
-}
-
-async fn redis_store(server: &RedisServer, prefix: &str, retention_secs: u64) -> RedisStore {
-    store_at(&server.url(), prefix, retention_secs, 1)
-}
-
-fn store_at(url: &str, prefix: &str, retention_secs: u64, shards: u32) -> RedisStore {
-    let mut config = RedisConfig::new(url, prefix, Duration::from_secs(retention_secs));
-    config.shards_per_name = shards;
-    RedisStore::new(config).unwrap()
-}
-
-/// One cluster for the whole file: the checks use their own key prefixes.
-fn shared_cluster() -> &'static RedisCluster {
-    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
-    CLUSTER.get_or_init(RedisCluster::start)
-}
-
-fn batch(seq: u64, series: Vec<SeriesWrite>) -> WriteBatch {
-    WriteBatch {
-        server_id: 7,
-        seq,
-        series,
-    }
-}
-
-fn query(name: &str, agg: Option<&str>, window_secs: u64, end: i64) -> WindowQuery {
-    WindowQuery {
-        name: name.to_string(),
-        kind: None,
-        tags: TagFilter::default(),
-        aggregation: agg.map(|a| a.parse().unwrap()),
-        window_secs,
-        end,
-        stale_after: None,
-    }
-}
-
-async fn value(store: &dyn Store, q: WindowQuery) -> Option<f64> {
-    store
-        .query(&q)
-        .await
-        .expect("store answers")
-        .expect("valid query")
-}
-
-/// Runs `check` against every store: memory, Redis (one and four shards per
-/// name) and a Redis Cluster (one seed, or all nodes and three shards).
-macro_rules! every_store {
-    ($name:ident, $check:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test]
-            async fn memory() {
-                let store = MemoryStore::new(Duration::from_secs(3600));
-                $check(&store, None).await;
-            }
-            #[tokio::test]
-            async fn redis() {
-                let server = RedisServer::start();
-                let store = redis_store(&server, "hawkeye", 3600).await;
-                $check(&store, Some(&server)).await;
-            }
-            /// Each name's series spread over 4 hash tags.
-            #[tokio::test]
-            async fn redis_sharded() {
-                let server = RedisServer::start();
-                let store = store_at(&server.url(), "hawkeye", 3600, 4);
-                $check(&store, Some(&server)).await;
-            }
-            /// One seed URL, with a trailing comma: cluster mode is detected.
-            #[tokio::test]
-            async fn cluster() {
-                let url = format!("{},", shared_cluster().seed_url());
-                let store = store_at(&url, stringify!($name), 3600, 1);
-                $check(&store, None).await;
-            }
-            /// All nodes listed, names spread over 3 hash tags (slots).
-            #[tokio::test]
-            async fn cluster_sharded() {
-                let url = shared_cluster().url_list();
-                let prefix = concat!(stringify!($name), "-sharded");
-                let store = store_at(&url, prefix, 3600, 3);
-                $check(&store, None).await;
-            }
-        }
-    };
-}
+use common::*;
 
 async fn counters_sum_across_seconds_series_and_flushes(
     store: &dyn Store,
@@ -995,17 +887,47 @@ async fn redis_keys_share_a_hash_tag_and_expire() {
     assert!(recorded.lines().any(|l| l == "a.b"), "{recorded}");
     let ttl: i64 = server.cli(&["TTL", changes[0]]).parse().unwrap();
     assert!(ttl > 0 && ttl <= 120, "ttl {ttl}");
-    // Data, index, and the flush markers of the name.
-    let suffixes: Vec<&str> = keys.iter().map(|k| k.split(':').nth(2).unwrap()).collect();
+    // Data (per second and rolled up per hour, or per minute for a set),
+    // index, and the flush markers of the name.
+    // `c:#` a minute hash, `c:h` an hour rollup; `s:#` a second's
+    // HyperLogLog, `s:m` a minute's.
+    let shape = |k: &&str| {
+        let parts: Vec<&str> = k.split(':').collect();
+        match parts[2] {
+            "c" | "s" => {
+                let bucket = parts[3].trim_start_matches(|c: char| c.is_ascii_digit());
+                format!("{}:{}", parts[2], bucket.chars().next().unwrap_or('#'))
+            }
+            other => other.to_string(),
+        }
+    };
     assert_eq!(
-        suffixes,
-        ["c", "flush_times", "flushes", "s", "series"],
+        keys.iter().map(shape).collect::<Vec<_>>(),
+        [
+            "c:#",
+            "c:h",
+            "flush_times",
+            "flushes",
+            "hours",
+            "s:#",
+            "s:m",
+            "series"
+        ],
         "{keys:?}"
     );
+    // Rollups and the index live for the rollup retention (35 days by
+    // default) from their data's hour; the rest for the retention.
+    let rollup = 35 * 86_400 + 3600;
     for k in keys {
         assert!(k.starts_with("hk:{a.b}:"), "{k}");
         let ttl: i64 = server.cli(&["TTL", k]).parse().unwrap();
-        assert!(ttl > 0 && ttl <= 120, "{k} ttl {ttl}");
+        let long = k.contains(":h") || k.contains(":s:m") || k.ends_with(":series");
+        // (`:h` also matches the open hours, `P:{name}:hours`.)
+        let most = if long { rollup } else { 120 };
+        assert!(ttl > 120.min(most) - 1 && ttl <= most, "{k} ttl {ttl}");
+        if long {
+            assert!(ttl > 35 * 86_400 - 3600, "{k} ttl {ttl}");
+        }
     }
 }
 
@@ -1142,33 +1064,6 @@ async fn large_reads_and_writes_span_several_round_trips(
 every_store!(large, large_reads_and_writes_span_several_round_trips);
 
 // Range reads (issue 10, `metric.range`).
-
-/// Reads `q` in steps of `step` and checks every step against a window
-/// query of the same seconds (a step without a point must have no data).
-async fn range_checked(store: &dyn Store, q: WindowQuery, step: u64) -> Vec<(i64, f64)> {
-    let range = RangeQuery {
-        query: q,
-        step_secs: step,
-    };
-    let points = store
-        .query_range(&range)
-        .await
-        .expect("store answers")
-        .expect("valid range");
-    let steps = range.steps().unwrap();
-    let mut at = points.iter().peekable();
-    for s in &steps {
-        let point = at.next_if(|(second, _)| *second == s.start());
-        assert_eq!(
-            point.map(|(_, v)| *v),
-            value(store, s.clone()).await,
-            "step at {}",
-            s.start()
-        );
-    }
-    assert!(at.next().is_none(), "points outside the steps: {points:?}");
-    points
-}
 
 async fn range_reads_match_window_reads_step_by_step(store: &dyn Store, _: Option<&RedisServer>) {
     let t = now(); // hh:mm:30

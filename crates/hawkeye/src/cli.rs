@@ -78,7 +78,8 @@ pub struct QueryArgs {
     pub socket: SocketArg,
     /// The metric name.
     pub metric: String,
-    /// The window, ending now: `60s`, `5m`, `1h`, or a number of seconds.
+    /// The window, ending now: `60s`, `5m`, `1h`, `7d`, or a number of
+    /// seconds; up to the server's `HAWKEYE_ROLLUP_RETENTION` (35 days).
     #[arg(long, short, default_value = "60s")]
     pub window: String,
     /// The aggregation (default: the metric type's first, e.g. `sum` for counters):

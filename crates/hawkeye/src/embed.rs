@@ -142,7 +142,10 @@ pub struct Embedded {
 /// Starts the server, then the agent, on the current tokio runtime.
 pub async fn start(config: EmbedConfig) -> Result<Embedded, EmbedError> {
     let store: Arc<dyn Store> = match config.store {
-        StoreChoice::Memory => Arc::new(MemoryStore::new(config.server.retention)),
+        StoreChoice::Memory => Arc::new(MemoryStore::with_rollup_retention(
+            config.server.retention,
+            config.server.rollup_retention,
+        )),
         StoreChoice::Url { url, key_prefix } => {
             hawkeye_store::open_with_env(&url, &key_prefix, config.server.retention).await?
         }

@@ -284,3 +284,38 @@ async fn query_range_draws_a_sparkline_and_prints_points() {
     assert_eq!(t.trim().lines().count(), 1, "{t}");
     server.shutdown().await;
 }
+
+/// `hawkeye query --window 7d`: a window longer than the per-second
+/// retention reads the per-minute rollups, here of a point backfilled
+/// three days ago (docs/storage.md, "Tiers").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_reads_a_week_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, socket) = server_in(dir.path()).await;
+    let s = socket.to_str().unwrap().to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let lines = vec![
+        format!("cli.week:7|c|T{}", now - 3 * 86_400),
+        "cli.week:1|c".to_string(),
+    ];
+    let mut conn = hawkeye_client::rpc::RpcConnection::connect(&socket)
+        .await
+        .unwrap();
+    assert_eq!(conn.send_lines(&lines).await.unwrap().accepted, 2);
+    let out = tokio::task::spawn_blocking(move || {
+        hawkeye(&[
+            "query", "--socket", &s, "cli.week", "--window", "7d", "--json",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"{"value":8.0,"window_secs":604800}"#
+    );
+    server.shutdown().await;
+}

@@ -52,7 +52,7 @@ pub enum Refusal {
         "buffer full: {0} aggregates wait for the store (HAWKEYE_MAX_BUFFERED); event dropped"
     )]
     BufferFull(usize),
-    #[error("timestamp is outside the retention window or too far in the future")]
+    #[error("timestamp is older than the rollup retention (HAWKEYE_ROLLUP_RETENTION) or more than 5 minutes ahead")]
     TimestampOutOfRange,
     #[error("value out of range: a value, or its sum in this second, would pass ±1e200 (so that every total the store adds up stays a number)")]
     OutOfRange,
@@ -85,6 +85,9 @@ pub struct Aggregator {
     max_series: usize,
     max_buffered: usize,
     retention_secs: i64,
+    /// How far back a `|T` timestamp may reach (the rollup retention:
+    /// docs/protocol.md, "Timestamps").
+    backfill_secs: i64,
     /// Scratch space for canonical tags, so a lookup allocates nothing.
     tags_scratch: String,
 }
@@ -103,8 +106,17 @@ impl Aggregator {
             max_series,
             max_buffered,
             retention_secs,
+            backfill_secs: retention_secs,
             tags_scratch: String::new(),
         }
+    }
+
+    /// This aggregator taking `|T` timestamps up to `secs` old (by default
+    /// the retention): the rollup retention, so that old data can be
+    /// backfilled into the rollups.
+    pub fn accepting_timestamps_within(mut self, secs: i64) -> Aggregator {
+        self.backfill_secs = secs.max(self.retention_secs);
+        self
     }
 
     pub fn series_count(&self) -> usize {
@@ -148,7 +160,7 @@ impl Aggregator {
     ) -> Result<bool, Refusal> {
         let second = match line.timestamp {
             None => now,
-            Some(t) if t > now - self.retention_secs && t <= now + MAX_FUTURE_SECS => t,
+            Some(t) if t > now - self.backfill_secs && t <= now + MAX_FUTURE_SECS => t,
             Some(_) => return Err(Refusal::TimestampOutOfRange),
         };
         let (slot, new_series) = self.slot_for(line)?;
@@ -358,5 +370,28 @@ mod tests {
         assert_eq!(a.forget_idle(NOW + 60), 0, "not idle long enough");
         assert_eq!(a.forget_idle(NOW + 61), 2);
         assert!(a.apply(&parse_line("c:1|c").unwrap(), NOW + 61).is_ok());
+    }
+
+    #[test]
+    fn timestamps_reach_back_to_the_rollup_retention() {
+        let day = 86_400;
+        let mut a = Aggregator::new(10, 1000, 3600).accepting_timestamps_within(35 * day);
+        let at = |t: i64| format!("a:1|c|T{t}");
+        for ok in [NOW - 35 * day + 1, NOW - 2 * day, NOW - 3601, NOW + 300] {
+            assert!(a.apply(&parse_line(&at(ok)).unwrap(), NOW).is_ok(), "{ok}");
+        }
+        for refused in [NOW - 35 * day, NOW + 301] {
+            assert_eq!(
+                a.apply(&parse_line(&at(refused)).unwrap(), NOW),
+                Err(Refusal::TimestampOutOfRange),
+                "{refused}"
+            );
+        }
+        // Without rollups, the retention is the bound, as before.
+        let mut plain = Aggregator::new(10, 1000, 3600);
+        assert_eq!(
+            plain.apply(&parse_line(&at(NOW - 3600)).unwrap(), NOW),
+            Err(Refusal::TimestampOutOfRange)
+        );
     }
 }

@@ -14,7 +14,7 @@ pub(super) async fn query(
     params: Option<&RawValue>,
 ) -> Result<QueryResult, RpcError> {
     let p: QueryParams = params_object(params)?;
-    let query = window_query(&p, shared.config.retention.as_secs(), now_secs())?;
+    let query = window_query(&p, shared.config.rollup_retention.as_secs(), now_secs())?;
     // Everything accepted before this call is written first, so a query
     // sees every event its caller was answered for.
     shared.flush().await.map_err(store_unavailable)?;
@@ -59,15 +59,16 @@ pub(super) fn seconds_param(what: &str, value: &serde_json::Value) -> Result<u64
 /// Builds the store query from `metric.query` params.
 pub(super) fn window_query(
     p: &QueryParams,
-    retention_secs: u64,
+    longest_secs: u64,
     now: i64,
 ) -> Result<WindowQuery, RpcError> {
     hawkeye_protocol::line::check_name(&p.metric)
         .map_err(|e| RpcError::invalid_params(e.to_string()))?;
     let window_secs = seconds_param("window", &p.window)?;
-    if window_secs < 1 || window_secs > retention_secs {
+    // Windows reach as far back as the rollups (docs/protocol.md, "Methods").
+    if window_secs < 1 || window_secs > longest_secs {
         return Err(RpcError::invalid_params(format!(
-            "window: must be between 1s and the retention ({retention_secs}s)"
+            "window: must be between 1s and the rollup retention ({longest_secs}s, HAWKEYE_ROLLUP_RETENTION)"
         )));
     }
     let aggregation = p

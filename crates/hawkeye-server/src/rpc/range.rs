@@ -17,7 +17,7 @@ pub(super) async fn range(
     params: Option<&RawValue>,
 ) -> Result<RangeResult, RpcError> {
     let p: RangeParams = params_object(params)?;
-    let range = range_query(p, shared.config.retention.as_secs(), now_secs())?;
+    let range = range_query(p, shared.config.rollup_retention.as_secs(), now_secs())?;
     // As `metric.query`: everything accepted before this call is written first.
     shared.flush().await.map_err(store_unavailable)?;
     let points = shared
@@ -34,7 +34,7 @@ pub(super) async fn range(
 
 /// Builds the store's range read from `metric.range` params; refuses a
 /// range of more than [`MAX_RANGE_POINTS`] steps before anything is read.
-fn range_query(p: RangeParams, retention_secs: u64, now: i64) -> Result<RangeQuery, RpcError> {
+fn range_query(p: RangeParams, longest_secs: u64, now: i64) -> Result<RangeQuery, RpcError> {
     let window = QueryParams {
         metric: p.metric,
         window: p.window,
@@ -42,7 +42,7 @@ fn range_query(p: RangeParams, retention_secs: u64, now: i64) -> Result<RangeQue
         tags: p.tags,
         kind: p.kind,
     };
-    let query = window_query(&window, retention_secs, now)?;
+    let query = window_query(&window, longest_secs, now)?;
     let step_secs = match &p.step {
         Some(step) => seconds_param("step", step)?,
         None => query.window_secs.div_ceil(RANGE_DEFAULT_POINTS),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use hawkeye_protocol::duration::{parse_duration, PlainUnit};
 
+use crate::tiers::DEFAULT_ROLLUP_RETENTION;
 use crate::StoreError;
 
 /// `REDIS_TIMEOUT` when unset.
@@ -28,8 +29,11 @@ pub struct RedisConfig {
     pub url: String,
     /// Prefix of every key (`HAWKEYE_KEY_PREFIX`).
     pub key_prefix: String,
-    /// How long aggregates are kept (`HAWKEYE_RETENTION`).
+    /// How long per-second aggregates are kept (`HAWKEYE_RETENTION`).
     pub retention: Duration,
+    /// How long per-minute rollups are kept (`HAWKEYE_ROLLUP_RETENTION`,
+    /// default 35 days, at least `retention`): docs/storage.md, "Tiers".
+    pub rollup_retention: Duration,
     /// The longest wait for Redis to answer one round trip, or to connect
     /// (`REDIS_TIMEOUT`). A connection that times out is dropped and made
     /// again at the next command.
@@ -54,14 +58,16 @@ impl RedisConfig {
             url: url.into(),
             key_prefix: key_prefix.into(),
             retention,
+            rollup_retention: DEFAULT_ROLLUP_RETENTION.max(retention),
             timeout: DEFAULT_TIMEOUT,
             shards_per_name: 1,
             index_cache: DEFAULT_INDEX_CACHE,
         }
     }
 
-    /// This configuration with `REDIS_TIMEOUT` and `HAWKEYE_SHARDS_PER_NAME`
-    /// read from the environment where they are set.
+    /// This configuration with `REDIS_TIMEOUT`, `HAWKEYE_SHARDS_PER_NAME`,
+    /// `HAWKEYE_INDEX_CACHE` and `HAWKEYE_ROLLUP_RETENTION` read from the
+    /// environment where they are set.
     pub fn with_env(self) -> Result<RedisConfig, StoreError> {
         self.with_vars(|name| std::env::var(name).ok())
     }
@@ -72,6 +78,7 @@ impl RedisConfig {
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<RedisConfig, StoreError> {
         let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        self = self.with_rollup_vars(&var)?;
         if let Some(v) = set("REDIS_TIMEOUT") {
             self.timeout = parse_duration(&v, PlainUnit::Seconds)
                 .map_err(|e| StoreError::Config(format!("REDIS_TIMEOUT: {e}")))?;
@@ -92,8 +99,23 @@ impl RedisConfig {
         Ok(self)
     }
 
+    /// This configuration with only `HAWKEYE_ROLLUP_RETENTION` read by
+    /// `var` (what the in-memory store takes of the environment).
+    pub fn with_rollup_vars(
+        mut self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<RedisConfig, StoreError> {
+        if let Some(v) = var(ROLLUP_RETENTION_VAR).filter(|v| !v.trim().is_empty()) {
+            self.rollup_retention = parse_duration(&v, PlainUnit::Seconds)
+                .map_err(|e| StoreError::Config(format!("{ROLLUP_RETENTION_VAR}: {e}")))?;
+        }
+        check_rollup_retention(self.retention, self.rollup_retention)?;
+        Ok(self)
+    }
+
     /// Checks the bounds of every setting.
     pub fn validate(&self) -> Result<(), StoreError> {
+        check_rollup_retention(self.retention, self.rollup_retention)?;
         let (shortest, longest) = TIMEOUT_RANGE;
         if self.timeout < shortest || self.timeout > longest {
             return Err(StoreError::Config(format!(
@@ -123,6 +145,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("url", &redact_url(&self.url))
             .field("key_prefix", &self.key_prefix)
             .field("retention", &self.retention)
+            .field("rollup_retention", &self.rollup_retention)
             .field("timeout", &self.timeout)
             .field("shards_per_name", &self.shards_per_name)
             .field("index_cache", &self.index_cache)
@@ -131,6 +154,36 @@ impl std::fmt::Debug for RedisConfig {
 }
 
 pub use crate::redact::redact_url;
+
+/// The variable that sets [`RedisConfig::rollup_retention`].
+pub const ROLLUP_RETENTION_VAR: &str = "HAWKEYE_ROLLUP_RETENTION";
+
+/// Rollups must outlive the per-second aggregates: a window the seconds
+/// no longer hold is read from them (docs/storage.md, "Tiers").
+pub fn check_rollup_retention(retention: Duration, rollup: Duration) -> Result<(), StoreError> {
+    match rollup_retention_problem(retention, rollup) {
+        Some(reason) => Err(StoreError::Config(format!(
+            "{ROLLUP_RETENTION_VAR}: {reason}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// What is wrong with a rollup retention of `rollup` beside `retention`,
+/// if anything (without the variable's name).
+pub fn rollup_retention_problem(retention: Duration, rollup: Duration) -> Option<String> {
+    (rollup < retention).then(|| {
+        format!(
+            "{} is shorter than HAWKEYE_RETENTION ({}); per-minute rollups must be kept at least as long as per-second aggregates",
+            humanize(rollup),
+            humanize(retention)
+        )
+    })
+}
+
+fn humanize(d: Duration) -> String {
+    format!("{}s", d.as_secs())
+}
 
 #[cfg(test)]
 mod tests {
@@ -176,10 +229,32 @@ mod tests {
             ("HAWKEYE_SHARDS_PER_NAME", "two"),
             ("HAWKEYE_INDEX_CACHE", "-1"),
             ("HAWKEYE_INDEX_CACHE", "1000000000"),
+            ("HAWKEYE_ROLLUP_RETENTION", "30s"),
+            ("HAWKEYE_ROLLUP_RETENTION", "a week"),
         ] {
             let err = tuned(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{var}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn rollups_are_kept_35_days_and_never_less_than_the_seconds() {
+        let c = tuned(&[]).unwrap();
+        assert_eq!(c.rollup_retention, Duration::from_secs(35 * 86_400));
+        let c = tuned(&[("HAWKEYE_ROLLUP_RETENTION", "7d")]).unwrap();
+        assert_eq!(c.rollup_retention, Duration::from_secs(7 * 86_400));
+        let c = tuned(&[("HAWKEYE_ROLLUP_RETENTION", "60s")]).unwrap();
+        assert_eq!(c.rollup_retention, c.retention, "equal is allowed");
+        let err = tuned(&[("HAWKEYE_ROLLUP_RETENTION", "59s")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("shorter than HAWKEYE_RETENTION"), "{err}");
+        // A retention longer than the default keeps rollups as long.
+        let long = RedisConfig::new("redis://x", "p", Duration::from_secs(40 * 86_400));
+        assert_eq!(long.rollup_retention, long.retention);
+        let mut short = long.clone();
+        short.rollup_retention = Duration::from_secs(86_400);
+        assert!(short.validate().is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! cached ones are out of date. docs/storage.md ("Reads", "The index cache").
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use redis::Value;
 
@@ -15,6 +15,7 @@ use super::keys::Slot;
 use super::reply::as_str;
 use super::RedisStore;
 use crate::staleness;
+use crate::tiers::wall_secs;
 use crate::window::WindowQuery;
 use crate::StoreError;
 
@@ -188,13 +189,6 @@ fn add_members<'a>(found: &mut Found<'a>, name: &'a str, shard: u32, reply: &[Va
         let list = found.entry(name).or_default();
         list.extend(members.map(|m| (shard, m.to_string())));
     }
-}
-
-fn wall_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 fn items(v: &Value) -> Option<&[Value]> {

@@ -81,21 +81,78 @@ impl Keys {
         minute: i64,
         tags: &str,
     ) {
-        // `<prefix>:<slot>:<kind>:<minute>:<tags>`
+        self.series_key_into(out, slot, kind, "", minute, tags);
+    }
+
+    /// `P:{slot}:<kind>:<mark><n>:<tags>`: a series' key for one bucket of
+    /// time (a minute, `h` an hour, `d` a day), pushed piece by piece (no
+    /// formatting machinery: the agent builds one per series and minute).
+    fn series_key_into(
+        &self,
+        out: &mut String,
+        slot: Slot,
+        kind: MetricKind,
+        mark: &str,
+        n: i64,
+        tags: &str,
+    ) {
         out.push_str(&self.prefix);
         out.push(':');
         slot.push_into(out);
         out.push(':');
         out.push_str(kind.code());
         out.push(':');
-        out.push_str(itoa::Buffer::new().format(minute));
+        out.push_str(mark);
+        out.push_str(itoa::Buffer::new().format(n));
         out.push(':');
         out.push_str(tags);
+    }
+
+    /// The rollup hash of one counter, gauge or distribution series for one
+    /// hour (unix seconds / 3600): per-minute fields, the minute hash's
+    /// layout with minutes of the hour in place of seconds of the minute.
+    pub(crate) fn hour(&self, slot: Slot, kind: MetricKind, hour: i64, tags: &str) -> String {
+        let mut key = String::new();
+        self.hour_into(&mut key, slot, kind, hour, tags);
+        key
+    }
+
+    /// [`Keys::hour`], appended to `out`.
+    pub(crate) fn hour_into(
+        &self,
+        out: &mut String,
+        slot: Slot,
+        kind: MetricKind,
+        hour: i64,
+        tags: &str,
+    ) {
+        self.series_key_into(out, slot, kind, "h", hour, tags);
+    }
+
+    /// The compacted rollups of one counter, gauge or distribution series
+    /// for one day (unix seconds / 86 400): a binary string
+    /// (`rollup_codec.rs`).
+    pub(crate) fn day(&self, slot: Slot, kind: MetricKind, day: i64, tags: &str) -> String {
+        let mut key = String::new();
+        self.series_key_into(&mut key, slot, kind, "d", day, tags);
+        key
+    }
+
+    /// The rollup HyperLogLog of one set series for one minute.
+    pub(crate) fn set_minute(&self, name: &str, minute: i64, tags: &str) -> String {
+        format!("{}:{}:s:m{minute}:{tags}", self.prefix, Slot::new(name, 0))
     }
 
     /// The HyperLogLog of one set series for one second (sets live in shard 0).
     pub(crate) fn set(&self, name: &str, second: i64, tags: &str) -> String {
         format!("{}:{}:s:{second}:{tags}", self.prefix, Slot::new(name, 0))
+    }
+
+    /// The sorted set of a slot's rollup hour hashes that may exist (written,
+    /// not compacted): members `<hour>|<kind>|<tags>`, scored by the hour.
+    /// A long read asks it which hour hashes to read.
+    pub(crate) fn open_hours(&self, slot: Slot) -> String {
+        format!("{}:{slot}:hours", self.prefix)
     }
 
     /// The hash of the last flush each server applied to a slot.
@@ -170,6 +227,11 @@ mod tests {
             "hk:{a.b}:g:7:x:1"
         );
         assert_eq!(keys.set("a.b", 420, ""), "hk:{a.b}:s:420:");
+        assert_eq!(
+            keys.hour(slot, MetricKind::Counter, 9, "x:1"),
+            "hk:{a.b}:c:h9:x:1"
+        );
+        assert_eq!(keys.set_minute("a.b", 7, "x:1"), "hk:{a.b}:s:m7:x:1");
         let shard = Slot::new("a.b", 3);
         assert_eq!(keys.index(shard), "hk:{a.b#3}:series");
         assert_eq!(
@@ -178,6 +240,10 @@ mod tests {
         );
         assert_eq!(keys.flushes(shard), "hk:{a.b#3}:flushes");
         assert_eq!(keys.shards("a.b"), "hk:{a.b}:shards");
+        assert_eq!(
+            keys.day(shard, MetricKind::Gauge, 20_000, ""),
+            "hk:{a.b#3}:g:d20000:"
+        );
         assert_eq!(keys.index_changes(), "hk:{alerts}:index_changes");
     }
 

@@ -16,6 +16,7 @@ use super::reply::as_str;
 use super::scripts::READ_SCRIPT;
 use super::RedisStore;
 use crate::aggregate::Aggregate;
+use crate::rollup_codec;
 use crate::window::WindowQuery;
 use crate::StoreError;
 
@@ -76,7 +77,30 @@ impl Fields {
     }
 }
 
-/// One minute hash to read for one series of one query.
+/// A hash a read job reads: a minute hash (fields per second of the
+/// minute) or a rollup hash (fields per minute of the hour). Both have the
+/// same layout ([`Field`]); only the unit of a field's index differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Bucket {
+    Minute(i64),
+    Hour(i64),
+    /// A compacted day string (`rollup_codec.rs`), read with `MGET`.
+    Day(i64),
+}
+
+impl Bucket {
+    /// The bucket's number and how many seconds one of its field indexes
+    /// spans.
+    fn unit(self) -> (i64, i64) {
+        match self {
+            Bucket::Minute(m) => (m, 1),
+            Bucket::Hour(h) => (h, 60),
+            Bucket::Day(d) => (d, 1440 * 60),
+        }
+    }
+}
+
+/// One hash to read for one series of one query.
 pub(super) struct ReadJob {
     pub(super) query: usize,
     /// The series' id (shared by its entries in several shards).
@@ -84,7 +108,10 @@ pub(super) struct ReadJob {
     /// Its entry in the plan's series.
     pub(super) entry: usize,
     pub(super) merge: bool,
-    pub(super) minute: i64,
+    pub(super) bucket: Bucket,
+    /// What the read keeps, in the bucket's unit (seconds for a minute
+    /// hash, minutes for a rollup hash), inclusive.
+    pub(super) span: (i64, i64),
     pub(super) fields: Fields,
 }
 
@@ -123,9 +150,17 @@ impl RedisStore {
         } else {
             batches.push((0..jobs.len()).collect());
         }
+        // Day strings are binary: read with MGET, beside the script calls.
         let calls: Vec<&[usize]> = batches
-            .iter()
-            .flat_map(|b| b.chunks(KEYS_PER_CALL))
+            .iter_mut()
+            .flat_map(|b| {
+                b.sort_by_key(|&j| matches!(jobs[j].bucket, Bucket::Day(_)));
+                let days = b.partition_point(|&j| !matches!(jobs[j].bucket, Bucket::Day(_)));
+                let (hashes, days) = b.split_at(days);
+                hashes
+                    .chunks(KEYS_PER_CALL)
+                    .chain(days.chunks(KEYS_PER_CALL))
+            })
             .collect();
         let build = || {
             let calls = calls
@@ -134,32 +169,25 @@ impl RedisStore {
             calls.collect::<Vec<Group>>()
         };
         let replies = self.run_read_script(build).await?;
-        let mut answers: Vec<&str> = vec![""; jobs.len()];
+        let mut answers: Vec<Answer> = vec![Answer::Text(""); jobs.len()];
         for (call, reply) in calls.iter().zip(&replies) {
-            let text = as_str(reply).ok_or_else(|| {
-                StoreError::Protocol(format!("the read script answered {reply:?}"))
-            })?;
-            let mut parts = text.split(';');
-            for &j in call.iter() {
-                answers[j] = parts.next().ok_or_else(|| {
-                    StoreError::Protocol("the read script answered too few hashes".into())
-                })?;
-            }
+            split_reply(call, &jobs, reply, &mut answers)?;
         }
         for (job, answer) in jobs.iter().zip(answers) {
-            let (q, Some(plan)) = (&queries[job.query], plan_of(plans, job.query)) else {
+            let Some(plan) = plan_of(plans, job.query) else {
                 continue;
             };
             if reads.current != Some((job.query, job.series)) {
                 reads.finish_series();
                 reads.current = Some((job.query, job.series));
             }
-            let span = (plan.start(q), q.end);
-            if !job.merge {
-                decode_answer(plan.kind, job, answer, span, &mut reads.seconds)?;
+            // Rollups of a minute may sit both in a day string and in an
+            // hour hash (written after the compaction): merged, not set.
+            if !job.merge && matches!(job.bucket, Bucket::Minute(_)) {
+                decode_answer(plan.kind, job, answer, &mut reads.seconds)?;
                 continue;
             }
-            decode_answer(plan.kind, job, answer, span, &mut reads.scratch)?;
+            decode_answer(plan.kind, job, answer, &mut reads.scratch)?;
             for (second, agg) in std::mem::take(&mut reads.scratch) {
                 match reads.seconds.get_mut(&second) {
                     Some(existing) => existing.merge(&agg),
@@ -184,6 +212,22 @@ impl RedisStore {
         plans: &[Planned],
     ) -> Group {
         let mut g = Group::default();
+        if call
+            .first()
+            .is_some_and(|&j| matches!(jobs[j].bucket, Bucket::Day(_)))
+        {
+            let cmd = g.cmd("MGET");
+            for &j in call {
+                let job = &jobs[j];
+                let (q, plan) = (&queries[job.query], plan_of(plans, job.query));
+                if let (Some(p), Bucket::Day(day)) = (plan, job.bucket) {
+                    let s = &p.series[job.entry];
+                    let slot = Slot::new(&q.name, s.shard);
+                    cmd.arg(self.keys.day(slot, p.kind, day, &s.tags));
+                }
+            }
+            return g;
+        }
         let cmd = g
             .cmd("EVALSHA")
             .arg(self.read_script.get_hash())
@@ -195,8 +239,11 @@ impl RedisStore {
             if let Some(s) = plan.map(|p| (p.kind, &p.series[job.entry])) {
                 buf.clear();
                 let slot = Slot::new(&q.name, s.1.shard);
-                self.keys
-                    .minute_into(&mut buf, slot, s.0, job.minute, &s.1.tags);
+                match job.bucket {
+                    Bucket::Minute(m) => self.keys.minute_into(&mut buf, slot, s.0, m, &s.1.tags),
+                    Bucket::Hour(h) => self.keys.hour_into(&mut buf, slot, s.0, h, &s.1.tags),
+                    Bucket::Day(_) => {}
+                }
                 cmd.arg(buf.as_str());
             }
         }
@@ -254,14 +301,63 @@ impl RedisStore {
     }
 }
 
-/// Decodes one hash's answer into per-second aggregates inside `span`.
+/// What one job got: a hash's fields as the read script wrote them, or a
+/// day string's bytes (`None`: no such key).
+#[derive(Clone, Copy)]
+enum Answer<'a> {
+    Text(&'a str),
+    Bytes(Option<&'a [u8]>),
+}
+
+/// Cuts one call's reply into the answers of its jobs.
+fn split_reply<'a>(
+    call: &[usize],
+    jobs: &[ReadJob],
+    reply: &'a Value,
+    answers: &mut [Answer<'a>],
+) -> Result<(), StoreError> {
+    let unexpected = || StoreError::Protocol(format!("a read answered {reply:?}"));
+    if call
+        .first()
+        .is_some_and(|&j| matches!(jobs[j].bucket, Bucket::Day(_)))
+    {
+        let Value::Array(values) = reply else {
+            return Err(unexpected());
+        };
+        if values.len() != call.len() {
+            return Err(unexpected());
+        }
+        for (&j, value) in call.iter().zip(values) {
+            answers[j] = Answer::Bytes(match value {
+                Value::BulkString(bytes) => Some(bytes),
+                _ => None,
+            });
+        }
+        return Ok(());
+    }
+    let text = as_str(reply).ok_or_else(unexpected)?;
+    let mut parts = text.split(';');
+    for &j in call.iter() {
+        answers[j] = Answer::Text(parts.next().ok_or_else(|| {
+            StoreError::Protocol("the read script answered too few hashes".into())
+        })?);
+    }
+    Ok(())
+}
+
+/// Decodes one job's answer into aggregates inside the job's span, keyed
+/// by the first second each covers (a second, or a rollup's minute).
 fn decode_answer(
     kind: MetricKind,
     job: &ReadJob,
-    answer: &str,
-    span: (i64, i64),
+    answer: Answer,
     out: &mut std::collections::BTreeMap<i64, Aggregate>,
 ) -> Result<(), StoreError> {
+    let answer = match answer {
+        Answer::Text(text) => text,
+        Answer::Bytes(None) => return Ok(()),
+        Answer::Bytes(Some(bytes)) => return decode_day(job, bytes, out),
+    };
     let bad = |what: &str| StoreError::Protocol(format!("unexpected field {what:?}"));
     if job.fields == Fields::Whole {
         for pair in answer.split(',').filter(|p| !p.is_empty()) {
@@ -269,13 +365,50 @@ fn decode_answer(
             let Some(field) = Field::parse(name).map_err(|_| bad(pair))? else {
                 continue;
             };
-            decode_value(kind, job.minute, field, value, span, out).map_err(|_| bad(pair))?;
+            decode_value(kind, job, field, value, out).map_err(|_| bad(pair))?;
         }
         return Ok(());
     }
     for (field, value) in job.fields.named().zip(answer.split(',')) {
         if !value.is_empty() {
-            decode_value(kind, job.minute, field, value, span, out).map_err(|_| bad(value))?;
+            decode_value(kind, job, field, value, out).map_err(|_| bad(value))?;
+        }
+    }
+    Ok(())
+}
+
+/// A day string's minutes inside the job's span (in minutes), merged into
+/// one aggregate keyed by the last of them: a 30-day read of 1 000 series
+/// would otherwise sort 43 million minutes. The order that matters (a
+/// gauge's last value) is kept: a minute of an hour hash before that key
+/// is merged before it, one after it (or at it: written later) after it.
+fn decode_day(
+    job: &ReadJob,
+    bytes: &[u8],
+    out: &mut std::collections::BTreeMap<i64, Aggregate>,
+) -> Result<(), StoreError> {
+    let (_, day) = rollup_codec::decode(bytes).map_err(|e| StoreError::Protocol(e.to_string()))?;
+    let (first, _) = job.bucket.unit();
+    let mut folded: Option<(i64, Aggregate)> = None;
+    for (minute, agg) in day.minutes {
+        let at = first * rollup_codec::MINUTES_PER_DAY + minute;
+        if at < job.span.0 || at > job.span.1 {
+            continue;
+        }
+        match &mut folded {
+            Some((last, acc)) => {
+                acc.merge(&agg);
+                *last = at;
+            }
+            None => folded = Some((at, agg)),
+        }
+    }
+    if let Some((last, agg)) = folded {
+        match out.get_mut(&(last * 60)) {
+            Some(existing) => existing.merge(&agg),
+            None => {
+                out.insert(last * 60, agg);
+            }
         }
     }
     Ok(())
@@ -283,16 +416,17 @@ fn decode_answer(
 
 fn decode_value(
     kind: MetricKind,
-    minute: i64,
+    job: &ReadJob,
     field: Field,
     value: &str,
-    (start, end): (i64, i64),
     out: &mut std::collections::BTreeMap<i64, Aggregate>,
 ) -> Result<(), BadField> {
-    let second = minute * 60 + field.second;
-    if second < start || second > end {
+    let (bucket, seconds) = job.bucket.unit();
+    let at = bucket * 60 + field.second;
+    if at < job.span.0 || at > job.span.1 {
         return Ok(());
     }
+    let second = at * seconds;
     let v: f64 = value.parse().map_err(|_| BadField)?;
     let empty = Field::empty(kind).ok_or(BadField)?;
     field.apply(v, out.entry(second).or_insert(empty))
@@ -326,20 +460,20 @@ mod tests {
     #[test]
     fn answers_decode_in_place() {
         let mut out = std::collections::BTreeMap::new();
-        let job = |fields| ReadJob {
+        let job = |fields, span| ReadJob {
             query: 0,
             series: 0,
             entry: 0,
             merge: false,
-            minute: 1,
+            bucket: Bucket::Minute(1),
+            span,
             fields,
         };
         let named = Fields::in_window(MetricKind::Counter, 1, 60, 62);
         decode_answer(
             MetricKind::Counter,
-            &job(named),
-            "1.5,,2",
-            (60, 62),
+            &job(named, (60, 62)),
+            Answer::Text("1.5,,2"),
             &mut out,
         )
         .unwrap();
@@ -348,12 +482,11 @@ mod tests {
             [(60, Aggregate::Counter(1.5)), (62, Aggregate::Counter(2.0))]
         );
         let mut out = std::collections::BTreeMap::new();
-        let whole = job(Fields::Whole);
+        let whole = job(Fields::Whole, (60, 100));
         decode_answer(
             MetricKind::Counter,
             &whole,
-            "3=4,_f:9=1,59=5",
-            (60, 100),
+            Answer::Text("3=4,_f:9=1,59=5"),
             &mut out,
         )
         .unwrap();
@@ -362,8 +495,29 @@ mod tests {
             [(63, Aggregate::Counter(4.0))]
         );
         let mut out = std::collections::BTreeMap::new();
-        assert!(decode_answer(MetricKind::Counter, &whole, "3=x", (60, 100), &mut out).is_err());
-        assert!(decode_answer(MetricKind::Counter, &whole, "q=1", (60, 100), &mut out).is_err());
-        assert!(decode_answer(MetricKind::Counter, &whole, "", (60, 100), &mut out).is_ok());
+        assert!(decode_answer(MetricKind::Counter, &whole, Answer::Text("3=x"), &mut out).is_err());
+        assert!(decode_answer(MetricKind::Counter, &whole, Answer::Text("q=1"), &mut out).is_err());
+        assert!(decode_answer(MetricKind::Counter, &whole, Answer::Text(""), &mut out).is_ok());
+        // A rollup hash: minutes of the hour, keyed by their first second.
+        let mut out = std::collections::BTreeMap::new();
+        let hour = ReadJob {
+            bucket: Bucket::Hour(2),
+            span: (121, 122),
+            ..job(Fields::Whole, (0, 0))
+        };
+        decode_answer(
+            MetricKind::Counter,
+            &hour,
+            Answer::Text("0=1,1=2,2=3,3=4,_v=9"),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            out.into_iter().collect::<Vec<_>>(),
+            [
+                (121 * 60, Aggregate::Counter(2.0)),
+                (122 * 60, Aggregate::Counter(3.0))
+            ]
+        );
     }
 }

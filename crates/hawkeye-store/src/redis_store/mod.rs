@@ -13,8 +13,10 @@
 //! | `field.rs` | the fields of a minute hash, written and read |
 //! | `scripts.rs`, `scripts/*.lua` | the Lua scripts |
 //! | `writes.rs` | a flush |
+//! | `compaction.rs`, `scripts/compact.lua` | closed rollup hours packed into day strings |
 //! | `index_read.rs`, `index_cache.rs` | the series of the names read, and the cache of them |
 //! | `reads.rs` | window reads |
+//! | `open_hours.rs` | the rollup hour hashes a long read asks for |
 //! | `minute_read.rs`, `scripts/read.lua` | the minute hashes of a window read, in one string per call |
 //! | `grouped.rs` | window reads split by tag values (`group_by`) |
 //! | `reply.rs` | decoding replies |
@@ -25,6 +27,7 @@
 mod alert_history;
 mod alerts;
 mod cluster_nodes;
+mod compaction;
 mod config;
 mod connection;
 mod field;
@@ -34,6 +37,7 @@ mod index_cache;
 mod index_read;
 mod keys;
 mod minute_read;
+mod open_hours;
 mod range;
 mod reads;
 mod reply;
@@ -49,22 +53,30 @@ use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
 use crate::grouped::{GroupedOutcome, GroupedQuery};
 use crate::range::{RangeOutcome, RangeQuery};
 use crate::window::WindowQuery;
-use crate::{QueryOutcome, Store, StoreError, Watermark, WriteBatch};
+use crate::{Compaction, QueryOutcome, Store, StoreError, Watermark, WriteBatch};
 use connection::Connection;
 use keys::Keys;
 
-pub use config::{redact_url, RedisConfig, DEFAULT_TIMEOUT, MAX_SHARDS_PER_NAME, TIMEOUT_RANGE};
+pub use compaction::{GRACE_SECS as COMPACTION_GRACE_SECS, MAX_PENDING as MAX_PENDING_COMPACTIONS};
+pub use config::{
+    check_rollup_retention, redact_url, rollup_retention_problem, RedisConfig, DEFAULT_TIMEOUT,
+    MAX_SHARDS_PER_NAME, ROLLUP_RETENTION_VAR, TIMEOUT_RANGE,
+};
 pub use scripts::WRITE_SCRIPT;
 
 pub struct RedisStore {
     conn: Connection,
     keys: Keys,
     ttl_secs: u64,
+    /// `HAWKEYE_ROLLUP_RETENTION`, in seconds.
+    rollup_ttl_secs: u64,
     /// `HAWKEYE_SHARDS_PER_NAME`.
     shards: u32,
     write_script: redis::Script,
     index_cache: index_cache::IndexCache,
     read_script: redis::Script,
+    /// Rollup hours written and not compacted yet.
+    pending: compaction::Pending,
 }
 
 impl RedisStore {
@@ -78,10 +90,12 @@ impl RedisStore {
             conn: Connection::lazy(&config.url, config.timeout)?,
             keys: Keys::new(&config.key_prefix),
             ttl_secs: config.retention.as_secs().max(1),
+            rollup_ttl_secs: config.rollup_retention.as_secs().max(1),
             shards: config.shards_per_name,
             write_script: redis::Script::new(WRITE_SCRIPT),
             index_cache: index_cache::IndexCache::new(config.index_cache),
             read_script: redis::Script::new(scripts::READ_SCRIPT),
+            pending: compaction::Pending::default(),
         })
     }
 }
@@ -188,6 +202,10 @@ impl Store for RedisStore {
 
     async fn query_range(&self, range: &RangeQuery) -> Result<RangeOutcome, StoreError> {
         self.read_range(range).await
+    }
+
+    async fn compact(&self, now: i64) -> Result<Compaction, StoreError> {
+        self.compact_closed(now).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

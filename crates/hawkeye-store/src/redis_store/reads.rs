@@ -11,10 +11,12 @@ use redis::Value;
 
 use super::connection::Group;
 use super::keys::IndexMember;
-use super::minute_read::{Fields, ReadJob};
+use super::minute_read::{Bucket, Fields, ReadJob};
 use super::RedisStore;
 use crate::aggregate::Aggregate;
 use crate::staleness;
+use crate::tiers::wall_secs;
+use crate::tiers::{self, Split};
 use crate::window::{self, SeriesWindow, WindowQuery};
 use crate::{QueryOutcome, StoreError};
 
@@ -104,27 +106,44 @@ impl RedisStore {
         plans: &[Planned],
     ) -> Result<Vec<QueryOutcome>, StoreError> {
         let mut reads = Reads::new(queries.len());
+        let held_from = tiers::seconds_held_from(wall_secs(), self.ttl_secs);
+        let splits: Vec<Option<Split>> = queries
+            .iter()
+            .zip(plans)
+            .map(|(q, plan)| match plan {
+                Ok(Some(p)) if p.kind != MetricKind::Set => {
+                    Some(tiers::split(p.start(q), q.end, held_from))
+                }
+                _ => None,
+            })
+            .collect();
+        let open = self.open_hours(queries, plans, &splits).await?;
         for (qi, (q, plan)) in queries.iter().zip(plans).enumerate() {
             let Ok(Some(plan)) = plan else { continue };
+            let split = tiers::split(plan.start(q), q.end, held_from);
             if plan.kind == MetricKind::Set {
-                let keys: Vec<String> = plan
+                let keys = plan
                     .series
                     .iter()
-                    .flat_map(|s| (q.start()..=q.end).map(move |second| (second, &s.tags)))
-                    .map(|(second, tags)| self.keys.set(&q.name, second, tags))
+                    .flat_map(|s| self.set_keys(&q.name, &s.tags, split))
                     .collect();
                 reads.set_counts[qi] = Some(self.count_union(&q.name, keys).await?);
                 continue;
             }
             for (entry, s) in plan.series.iter().enumerate() {
-                for minute in plan.start(q).div_euclid(60)..=q.end.div_euclid(60) {
+                let member = IndexMember::encode(plan.kind, &s.tags);
+                let hours = open[qi]
+                    .get(&(s.shard, member))
+                    .map_or(&[][..], Vec::as_slice);
+                for (bucket, span, fields) in jobs_of(plan.kind, split, hours) {
                     reads.jobs.push(ReadJob {
                         query: qi,
                         series: s.id,
                         entry,
                         merge: s.split,
-                        minute,
-                        fields: Fields::in_window(plan.kind, minute, plan.start(q), q.end),
+                        bucket,
+                        span,
+                        fields,
                     });
                     if reads.jobs.len() >= MAX_COMMANDS_PER_ROUND_TRIP {
                         self.read_chunk(&mut reads, queries, plans).await?;
@@ -150,6 +169,20 @@ impl RedisStore {
             });
         }
         Ok(outcomes)
+    }
+
+    /// The HyperLogLogs of one set series that `split` reads: per-minute
+    /// rollups, then per-second ones.
+    fn set_keys<'a>(
+        &'a self,
+        name: &'a str,
+        tags: &'a str,
+        split: Split,
+    ) -> impl Iterator<Item = String> + 'a {
+        let minutes = split.minutes.map(|(a, b)| a..=b).into_iter().flatten();
+        let seconds = split.seconds.map(|(a, b)| a..=b).into_iter().flatten();
+        let minutes = minutes.map(move |m| self.keys.set_minute(name, m, tags));
+        minutes.chain(seconds.map(move |s| self.keys.set(name, s, tags)))
     }
 
     /// Round trip 1: which series of each name had data in the window
@@ -232,6 +265,35 @@ fn plan_one(q: &WindowQuery, members: &[(u32, String)]) -> Planned {
         aggregation,
         series: refs,
     }))
+}
+
+/// The keys a counter, gauge or distribution series is read from for
+/// `split`: its compacted days and its `open` rollup hours (a minute may be
+/// in both: written after its hour was compacted), then the minute hashes
+/// of its seconds, each with the span it keeps (in its unit) and the fields
+/// it asks for.
+fn jobs_of(
+    kind: MetricKind,
+    split: Split,
+    open: &[i64],
+) -> impl Iterator<Item = (Bucket, (i64, i64), Fields)> + '_ {
+    let days = split.minutes.into_iter().flat_map(move |(first, last)| {
+        (first.div_euclid(1440)..=last.div_euclid(1440))
+            .map(move |day| (Bucket::Day(day), (first, last), Fields::Whole))
+    });
+    let hours = split.minutes.into_iter().flat_map(move |(first, last)| {
+        open.iter().map(move |&hour| {
+            let fields = Fields::in_window(kind, hour, first, last);
+            (Bucket::Hour(hour), (first, last), fields)
+        })
+    });
+    let minutes = split.seconds.into_iter().flat_map(move |(first, last)| {
+        (first.div_euclid(60)..=last.div_euclid(60)).map(move |minute| {
+            let fields = Fields::in_window(kind, minute, first, last);
+            (Bucket::Minute(minute), (first, last), fields)
+        })
+    });
+    days.chain(hours).chain(minutes)
 }
 
 /// A unique-enough suffix for a scratch key.

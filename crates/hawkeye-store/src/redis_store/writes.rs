@@ -16,6 +16,8 @@ use super::keys::{shard_of, IndexMember, Slot};
 use super::scripts::WRITE_SCRIPT;
 use super::RedisStore;
 use crate::aggregate::Aggregate;
+use crate::tiers;
+use crate::tiers::wall_secs;
 use crate::{SeriesWrite, StoreError, WriteBatch};
 
 /// Arguments in one script call at most. Bounds how long one call blocks
@@ -25,15 +27,25 @@ const MAX_ARGS_PER_CALL: usize = 4096;
 /// flush needs (the packed request), at the cost of more round trips only
 /// for very large ones.
 const MAX_KEYS_PER_ROUND_TRIP: usize = 10_000;
+/// Script arguments sent in one round trip at most: a backfill writes
+/// whole rollup hours (60 fields a key), and a round trip of 10 000 of
+/// them would outlast `REDIS_TIMEOUT` and be retried for ever.
+const MAX_ARGS_PER_ROUND_TRIP: usize = 200_000;
 /// Script arguments before the first record: ttl, server, seq, chunk,
-/// shards, wake.
-const HEADER_ARGS: usize = 6;
-/// Script arguments of a record before its items: member, score, count.
-const RECORD_ARGS: usize = 3;
+/// shards, wake, rollup ttl.
+const HEADER_ARGS: usize = 7;
+/// Script arguments of a record before its items: member, score, expiry,
+/// hour, count.
+const RECORD_ARGS: usize = 5;
+/// The field of a rollup hash that every write to it bumps, so that a
+/// compaction can tell whether the hash changed since it read it
+/// (`compaction.rs`). Fields starting with `_` hold no data.
+pub(crate) const VERSION_FIELD: &str = "_v";
 
 /// What every call of one flush starts with.
 struct Header {
     ttl: u64,
+    rollup_ttl: u64,
     server: u64,
     seq: u64,
 }
@@ -46,7 +58,7 @@ enum Items<'a> {
 }
 
 impl Items<'_> {
-    /// Script arguments the items take.
+    /// Script arguments the items take (a rollup hash's version field aside).
     fn args(&self) -> usize {
         match self {
             Items::Fields(f) => 2 * f.len(),
@@ -55,12 +67,26 @@ impl Items<'_> {
     }
 }
 
+/// When a data key expires.
+#[derive(Debug, Clone, Copy)]
+enum Expiry {
+    /// This many seconds after its last write (per-second data).
+    After(u64),
+    /// At this unix second (rollups: the rollup retention after the end
+    /// of the key's hour or minute, whenever it is written).
+    At(i64),
+}
+
 /// What one call writes into one data key.
 struct Record<'a> {
     key: String,
     member: String,
     /// The newest second written to the key: the index entry's score.
     score: i64,
+    expiry: Expiry,
+    /// A rollup hash: its hour. The write bumps its version field and lists
+    /// it among the slot's open hours (`Keys::open_hours`).
+    hour: Option<i64>,
     items: Items<'a>,
 }
 
@@ -87,12 +113,24 @@ impl Call<'_> {
         }
         cmd.arg(h.ttl).arg(h.server).arg(h.seq);
         cmd.arg(self.chunk).arg(self.shards).arg(WAKE_SECS);
+        cmd.arg(h.rollup_ttl);
         let mut name = String::with_capacity(16);
         for record in &self.records {
             cmd.arg(&record.member).arg(record.score);
+            match record.expiry {
+                Expiry::After(secs) => cmd.arg(secs),
+                Expiry::At(at) => cmd.arg(format!("@{at}")),
+            };
+            match record.hour {
+                Some(hour) => cmd.arg(hour),
+                None => cmd.arg("-"),
+            };
             match &record.items {
                 Items::Fields(fields) => {
-                    cmd.arg(fields.len());
+                    cmd.arg(fields.len() + usize::from(record.hour.is_some()));
+                    if record.hour.is_some() {
+                        cmd.arg(format!("+{VERSION_FIELD}")).arg(1);
+                    }
                     for (field, value) in fields {
                         name.clear();
                         name.push(field.merge().code());
@@ -113,6 +151,7 @@ impl RedisStore {
     pub(super) async fn write_batch(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let header = Header {
             ttl: self.ttl_secs,
+            rollup_ttl: self.rollup_ttl_secs,
             server: batch.server_id,
             seq: batch.seq,
         };
@@ -128,25 +167,27 @@ impl RedisStore {
             }
         }
         let mut round: Vec<Vec<Call>> = Vec::new();
-        let mut queued = 0;
+        let (mut queued, mut args) = (0, 0);
         let mut changed = BTreeSet::new();
         for (slot, writes) in slots {
             round.push(Vec::new());
             for call in self.slot_calls(slot, &writes) {
                 queued += call.records.len();
+                args += call.args;
                 if let Some(group) = round.last_mut() {
                     group.push(call);
                 }
-                if queued >= MAX_KEYS_PER_ROUND_TRIP {
+                if queued >= MAX_KEYS_PER_ROUND_TRIP || args >= MAX_ARGS_PER_ROUND_TRIP {
                     // Safe to split, even within a slot: its calls apply in order.
                     let sent = std::mem::take(&mut round);
                     changed.extend(self.send_calls(sent, &header).await?);
                     round.push(Vec::new());
-                    queued = 0;
+                    (queued, args) = (0, 0);
                 }
             }
         }
         changed.extend(self.send_calls(round, &header).await?);
+        self.note_rollup_hours(batch);
         self.record_changes(&changed).await
     }
 
@@ -182,6 +223,7 @@ impl RedisStore {
             self.keys.index(slot),
             self.keys.flushes(slot),
             self.keys.flush_times(slot),
+            self.keys.open_hours(slot),
         ];
         // Chunk 0 of shard 0 records the shard count, when there are shards.
         let shards_key = (self.shards > 1 && slot.shard == 0).then(|| self.keys.shards(slot.name));
@@ -203,10 +245,12 @@ impl RedisStore {
         };
         let mut calls = Vec::new();
         let mut call = start(0);
+        let now = wall_secs();
         for write in writes {
-            for record in self.records(slot, write) {
+            for record in self.records(slot, write, now) {
                 for part in split(record) {
-                    let cost = RECORD_ARGS + part.items.args();
+                    let cost =
+                        RECORD_ARGS + part.items.args() + 2 * usize::from(part.hour.is_some());
                     if !call.records.is_empty() && call.args + cost > MAX_ARGS_PER_CALL {
                         calls.push(call);
                         call = start(calls.len());
@@ -220,28 +264,63 @@ impl RedisStore {
         calls
     }
 
-    /// One record per data key a series writes: a minute hash per minute, or
-    /// a HyperLogLog per second for a set.
-    fn records<'a>(&self, slot: Slot, write: &'a SeriesWrite) -> Vec<Record<'a>> {
+    /// One record per data key a series writes: a minute hash per minute
+    /// (or a HyperLogLog per second for a set) for the seconds still inside
+    /// the retention at `now`, and a rollup hash per hour (a HyperLogLog
+    /// per minute for a set) for every point.
+    fn records<'a>(&self, slot: Slot, write: &'a SeriesWrite, now: i64) -> Vec<Record<'a>> {
         let key = &write.key;
         let member = IndexMember::encode(key.kind, &key.tags);
+        let held_from = tiers::seconds_held_from(now, self.ttl_secs);
+        let rollup_until = |end: i64| Expiry::At(end.saturating_add(self.rollup_ttl_secs as i64));
+        let record = |key, score, expiry, hour, items| Record {
+            key,
+            member: member.clone(),
+            score,
+            expiry,
+            hour,
+            items,
+        };
         if key.kind == MetricKind::Set {
-            return write
-                .points
-                .iter()
-                .filter_map(|(second, agg)| match agg {
-                    Aggregate::Set(members) if !members.is_empty() => Some(Record {
-                        key: self.keys.set(&key.name, *second, &key.tags),
-                        member: member.clone(),
-                        score: *second,
-                        items: Items::Members(members.iter().map(String::as_str).collect()),
-                    }),
-                    _ => None,
-                })
-                .collect();
+            let mut minutes: BTreeMap<i64, (i64, Vec<&str>)> = BTreeMap::new();
+            let mut out = Vec::new();
+            for (second, agg) in &write.points {
+                let Aggregate::Set(members) = agg else {
+                    continue;
+                };
+                if members.is_empty() {
+                    continue;
+                }
+                let members = members.iter().map(String::as_str);
+                let (score, all) = minutes
+                    .entry(second.div_euclid(60))
+                    .or_insert((*second, Vec::new()));
+                *score = (*score).max(*second);
+                all.extend(members.clone());
+                if *second >= held_from {
+                    let k = self.keys.set(&key.name, *second, &key.tags);
+                    let items = Items::Members(members.collect());
+                    out.push(record(
+                        k,
+                        *second,
+                        Expiry::After(self.ttl_secs),
+                        None,
+                        items,
+                    ));
+                }
+            }
+            for (minute, (score, mut members)) in minutes {
+                members.sort_unstable();
+                members.dedup();
+                let k = self.keys.set_minute(&key.name, minute, &key.tags);
+                let expiry = rollup_until(minute * 60 + 60);
+                out.push(record(k, score, expiry, None, Items::Members(members)));
+            }
+            return out;
         }
+        let minutes = by_minute(&write.points);
         let mut by_minute: BTreeMap<i64, (i64, Vec<(Field, f64)>)> = BTreeMap::new();
-        for (second, agg) in &write.points {
+        for (second, agg) in write.points.iter().filter(|(s, _)| *s >= held_from) {
             let (score, fields) = by_minute
                 .entry(second.div_euclid(60))
                 .or_insert((*second, Vec::new()));
@@ -250,15 +329,32 @@ impl RedisStore {
                 fields.push((field, value))
             });
         }
-        by_minute
-            .into_iter()
-            .map(|(minute, (score, fields))| Record {
-                key: self.keys.minute(slot, key.kind, minute, &key.tags),
-                member: member.clone(),
+        let mut by_hour: BTreeMap<i64, (i64, Vec<(Field, f64)>)> = BTreeMap::new();
+        for (minute, (score, agg)) in &minutes {
+            let (newest, fields) = by_hour
+                .entry(minute.div_euclid(60))
+                .or_insert((*score, Vec::new()));
+            *newest = (*newest).max(*score);
+            Field::each_of(minute.rem_euclid(60), agg, |field, value| {
+                fields.push((field, value))
+            });
+        }
+        let seconds = by_minute.into_iter().map(|(minute, (score, fields))| {
+            let k = self.keys.minute(slot, key.kind, minute, &key.tags);
+            record(
+                k,
                 score,
-                items: Items::Fields(fields),
-            })
-            .collect()
+                Expiry::After(self.ttl_secs),
+                None,
+                Items::Fields(fields),
+            )
+        });
+        let hours = by_hour.into_iter().map(|(hour, (score, fields))| {
+            let k = self.keys.hour(slot, key.kind, hour, &key.tags);
+            let expiry = rollup_until(hour * 3600 + 3600);
+            record(k, score, expiry, Some(hour), Items::Fields(fields))
+        });
+        seconds.chain(hours).collect()
     }
 
     /// Sends the calls of one round trip (one group per slot). A node that
@@ -349,7 +445,8 @@ fn check_reply(reply: &Value) -> Result<bool, StoreError> {
 /// A record whose items do not fit one call, cut into parts that do (a
 /// hash record at a field boundary).
 fn split(record: Record<'_>) -> Vec<Record<'_>> {
-    let most = MAX_ARGS_PER_CALL - HEADER_ARGS - RECORD_ARGS;
+    // Two arguments are kept for a rollup hash's version field.
+    let most = MAX_ARGS_PER_CALL - HEADER_ARGS - RECORD_ARGS - 2;
     if record.items.args() <= most {
         return vec![record];
     }
@@ -357,12 +454,16 @@ fn split(record: Record<'_>) -> Vec<Record<'_>> {
         key,
         member,
         score,
+        expiry,
+        hour,
         items,
     } = record;
     let part = |items| Record {
         key: key.clone(),
         member: member.clone(),
         score,
+        expiry,
+        hour,
         items,
     };
     match items {
@@ -375,4 +476,24 @@ fn split(record: Record<'_>) -> Vec<Record<'_>> {
             .map(|c| part(Items::Members(c.to_vec())))
             .collect(),
     }
+}
+
+/// A series' points merged per minute: `minute -> (newest second, aggregate)`,
+/// merged in order of second so that a gauge's last value is the minute's last.
+fn by_minute(points: &[(i64, Aggregate)]) -> BTreeMap<i64, (i64, Aggregate)> {
+    let mut ordered: Vec<&(i64, Aggregate)> = points.iter().collect();
+    ordered.sort_by_key(|(second, _)| *second);
+    let mut minutes: BTreeMap<i64, (i64, Aggregate)> = BTreeMap::new();
+    for (second, agg) in ordered {
+        match minutes.get_mut(&second.div_euclid(60)) {
+            Some((newest, acc)) => {
+                *newest = (*newest).max(*second);
+                acc.merge(agg);
+            }
+            None => {
+                minutes.insert(second.div_euclid(60), (*second, agg.clone()));
+            }
+        }
+    }
+    minutes
 }
