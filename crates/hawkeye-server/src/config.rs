@@ -40,6 +40,9 @@ pub struct ServerConfig {
     /// How far back a `|T` timestamp may reach, and the longest window of
     /// `metric.query` and `metric.range`.
     pub rollup_retention: Duration,
+    /// How often closed rollup hours are packed into day strings
+    /// (`HAWKEYE_COMPACTION_INTERVAL`, docs/storage.md, "Compaction").
+    pub compaction_interval: Duration,
     /// Distinct series accepted before new ones are refused (`HAWKEYE_MAX_SERIES`).
     pub max_series: usize,
     /// Longest request line on the stream socket (`HAWKEYE_MAX_LINE_BYTES`).
@@ -105,6 +108,7 @@ impl Default for ServerConfig {
             flush_interval: Duration::from_millis(200),
             retention: Duration::from_secs(3600),
             rollup_retention: hawkeye_store::DEFAULT_ROLLUP_RETENTION,
+            compaction_interval: Duration::from_secs(60),
             max_series: 100_000,
             max_line_bytes: 1 << 20,
             max_pending_bytes: 64 << 20,
@@ -156,6 +160,8 @@ impl ServerConfig {
             flush_interval: env.duration("HAWKEYE_FLUSH_INTERVAL", d.flush_interval)?,
             retention: env.duration("HAWKEYE_RETENTION", d.retention)?,
             rollup_retention: Duration::ZERO,
+            compaction_interval: env
+                .duration("HAWKEYE_COMPACTION_INTERVAL", d.compaction_interval)?,
             max_series: env.count("HAWKEYE_MAX_SERIES", d.max_series)?,
             max_line_bytes: env.count("HAWKEYE_MAX_LINE_BYTES", d.max_line_bytes)?,
             max_pending_bytes: env.count("HAWKEYE_MAX_PENDING_BYTES", d.max_pending_bytes)?,
@@ -181,6 +187,7 @@ impl ServerConfig {
             ("HAWKEYE_FLUSH_INTERVAL", config.flush_interval),
             ("HAWKEYE_LINE_TIMEOUT", config.line_timeout),
             ("HAWKEYE_REJECT_LOG_INTERVAL", config.reject_log_interval),
+            ("HAWKEYE_COMPACTION_INTERVAL", config.compaction_interval),
         ] {
             if value.is_zero() {
                 return Err(ConfigError {

@@ -16,9 +16,6 @@ use crate::stats::Stats;
 
 /// How often idle series are forgotten.
 const FORGET_EVERY: Duration = Duration::from_secs(60);
-/// How often closed rollup hours are compacted (docs/storage.md,
-/// "Compaction").
-const COMPACT_EVERY: Duration = Duration::from_secs(60);
 
 /// Flushes every interval until shutdown. The last flush is not done here
 /// but by [`final_flush`], once every connection has finished answering:
@@ -61,7 +58,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
             dropped_seen = dropped;
         }
         let idle = compaction.as_ref().is_none_or(|c| c.is_finished());
-        if flushed.is_ok() && idle && last_compaction.elapsed() >= COMPACT_EVERY {
+        if flushed.is_ok() && idle && last_compaction.elapsed() >= shared.config.compaction_interval
+        {
             last_compaction = Instant::now();
             compaction = Some(tokio::spawn(compact(shared.clone())));
         }
@@ -88,7 +86,7 @@ async fn compact(shared: Arc<Shared>) {
             tracing::debug!(?done, "rollup hours compacted");
         }
         Ok(_) => {}
-        Err(e) => warn!(error = %e, "compacting rollup hours failed; tried again in a minute"),
+        Err(e) => warn!(error = %e, "compacting rollup hours failed; tried again at the next pass"),
     }
 }
 

@@ -2,7 +2,8 @@
 //! docs/storage.md, "Tiers"): two days of one point a minute, sent as `|T`
 //! lines, read back exactly over a 2-day window and over the last hour, on
 //! a real Redis and on the in-memory store; a timestamp older than the
-//! rollup retention is refused with a clear error.
+//! rollup retention is refused with a clear error; on Redis, the server's
+//! own compaction packs the closed hours and the reads stay exact.
 
 mod common;
 
@@ -57,35 +58,39 @@ async fn query_in_minute(c: &mut Client, params: Value) -> (Value, i64) {
     }
 }
 
-async fn two_days_read_back_exactly(server: &ServerProcess) {
+async fn two_days_read_back_exactly(server: &ServerProcess) -> i64 {
     let mut c = Client::connect(&server.socket()).await;
     let newest = send_two_days(&mut c).await;
+    reads_are_exact(&mut c, newest).await;
+    newest
+}
+
+/// The reads of the two days sent up to minute `newest`.
+async fn reads_are_exact(c: &mut Client, newest: i64) {
     // A 2-day window ending in minute M reads minutes M - 2879 ..= M: the
     // point of the current minute from the per-second tier, the others
     // from the rollups. Every point is in unless the minute moved on.
-    let (hits, minute) =
-        query_in_minute(&mut c, json!({"metric": "bf.hits", "window": "2d"})).await;
+    let (hits, minute) = query_in_minute(c, json!({"metric": "bf.hits", "window": "2d"})).await;
     let late = minute - newest;
     assert_eq!(hits, json!((POINTS - late) as f64));
     let (max, _) = query_in_minute(
-        &mut c,
+        c,
         json!({"metric": "bf.level", "window": "2d", "agg": "max"}),
     )
     .await;
     assert_eq!(max, json!((POINTS - 1) as f64));
     let (count, minute) = query_in_minute(
-        &mut c,
+        c,
         json!({"metric": "bf.ms", "window": "48h", "agg": "count"}),
     )
     .await;
     assert_eq!(count, json!((POINTS - (minute - newest)) as f64));
     // The last hour: 60 points (one fewer per minute since the send), from
     // the per-second tier.
-    let (hits, minute) =
-        query_in_minute(&mut c, json!({"metric": "bf.hits", "window": "1h"})).await;
+    let (hits, minute) = query_in_minute(c, json!({"metric": "bf.hits", "window": "1h"})).await;
     assert_eq!(hits, json!((60 - (minute - newest)) as f64));
     let (min, minute) = query_in_minute(
-        &mut c,
+        c,
         json!({"metric": "bf.level", "window": "1h", "agg": "min"}),
     )
     .await;
@@ -133,11 +138,39 @@ async fn too_old_is_refused(server: &ServerProcess) {
 
 const ROLLUPS: [(&str, &str); 1] = [("HAWKEYE_ROLLUP_RETENTION", "3d")];
 
+/// The hour hashes of `bf.hits` (`P:{bf.hits}:c:h<hour>:host:a`) of hours
+/// closed for the compaction's grace, and its day strings.
+fn hits_rollup_keys(redis: &RedisServer) -> (usize, usize) {
+    let closed_before = (now() - hawkeye_store::redis_store::COMPACTION_GRACE_SECS) / 3600;
+    let keys = redis.cli(&["--scan", "--pattern", "hawkeye:{bf.hits}:c:[hd]*"]);
+    let hours = keys
+        .lines()
+        .filter_map(|k| k.split(":c:h").nth(1))
+        .filter_map(|rest| rest.split(':').next()?.parse::<i64>().ok())
+        .filter(|&hour| hour < closed_before)
+        .count();
+    let days = keys.lines().filter(|k| k.contains(":c:d")).count();
+    (hours, days)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_days_backfilled_on_redis() {
     let redis = RedisServer::start();
-    let server = ServerProcess::start(&redis, &ROLLUPS);
-    two_days_read_back_exactly(&server).await;
+    let env = [ROLLUPS[0], ("HAWKEYE_COMPACTION_INTERVAL", "1s")];
+    let server = ServerProcess::start(&redis, &env);
+    let newest = two_days_read_back_exactly(&server).await;
+    // The server's own compaction pass (every second here) packs every
+    // closed hour into its day string; the reads stay exact.
+    hawkeye_testkit::eventually(
+        "the closed hours compacted",
+        std::time::Duration::from_secs(120),
+        || {
+            let (hours, days) = hits_rollup_keys(&redis);
+            hours == 0 && days >= 2
+        },
+    );
+    let mut c = Client::connect(&server.socket()).await;
+    reads_are_exact(&mut c, newest).await;
     too_old_is_refused(&server).await;
 }
 
