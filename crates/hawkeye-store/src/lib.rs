@@ -235,7 +235,8 @@ pub struct Compaction {
     pub compacted: usize,
     /// Series-hours written to since they were read: left for the next pass.
     pub retried: usize,
-    /// Series-hours this store still has to compact (open hours included).
+    /// Slot-hours (a name's shard, an hour it was written in) this store
+    /// still has to look at (open hours included).
     pub waiting: usize,
 }
 

@@ -282,6 +282,31 @@ async fn compaction_on_redis() {
     compaction_is_exact_and_idempotent(&store, Some(&server)).await;
 }
 
+/// A store remembers the slots it wrote, and finds their closed hours in
+/// Redis: a writer that stopped before compacting leaves hours that the
+/// next writer of the same name packs once its own hour has closed (a
+/// restarted server, another one).
+#[tokio::test]
+async fn the_next_writer_of_a_name_compacts_what_a_stopped_one_left() {
+    let server = RedisServer::start();
+    let t = now();
+    {
+        let stopped = redis_store(&server, "hawkeye", 3600).await;
+        write_two_days(&stopped, t).await;
+    }
+    let next = redis_store(&server, "hawkeye", 3600).await;
+    late_write(&next, 200, t).await;
+    let old_minute = (t - DAY) - (t - DAY).rem_euclid(60);
+    let before = (Some(POINTS as f64 + 10.0), Some(1.0));
+    assert_eq!(sums(&next, t, old_minute).await, before);
+    // Its pass once the hour it wrote has closed finds the slot's others.
+    let done = next.compact(t + 2 * 3600).await.unwrap();
+    assert!(done.compacted > 40, "{done:?}");
+    assert_eq!(sums(&next, t, old_minute).await, before);
+    let hours = server.cli(&["--scan", "--pattern", "hawkeye:{bf.count}:c:h*"]);
+    assert!(hours.lines().count() <= 2, "open hours only: {hours}");
+}
+
 #[tokio::test]
 async fn compaction_on_redis_sharded() {
     let server = RedisServer::start();

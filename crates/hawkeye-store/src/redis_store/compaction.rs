@@ -32,34 +32,53 @@ use crate::{Compaction, StoreError, WriteBatch};
 /// An hour is compacted this long after it ends: flushes of its last
 /// seconds (and servers a little behind) have landed by then.
 pub const GRACE_SECS: i64 = 120;
-/// Series-hours a store remembers to compact, at most. Past it, new ones
-/// are not remembered: they stay hour hashes (read exactly, at the cost of
-/// their memory) until their expiry.
+/// Slot-hours (a metric name's shard, an hour it was written in) a store
+/// remembers to compact, at most. Past it, new ones are not remembered:
+/// their hours stay hashes (read exactly, at the cost of their memory)
+/// until the slot is written again after they closed, or they expire.
 pub const MAX_PENDING: usize = 1_000_000;
-/// Series-hours compacted per round trip pair.
+/// Series-hours compacted per round trip pair, and found per slot and
+/// round trip.
 const PER_ROUND_TRIP: usize = 2_000;
 
 /// One series: name, shard, kind, tags.
 type SeriesId = (String, u32, MetricKind, String);
+/// One slot: a metric name and its shard.
+type SlotId = (String, u32);
+/// Series-hours found to compact, and the slots that may hold more.
+type SlotHours = (Vec<(i64, SeriesId)>, Vec<(i64, SlotId)>);
 
-/// The series-hours written and not compacted yet, by hour.
-#[derive(Default)]
-pub(crate) struct Pending {
-    inner: Mutex<PendingInner>,
+/// The slots written in each hour whose hours are not compacted yet. A
+/// slot, not a series: a server writing a million series of one name
+/// remembers one entry an hour, and finds the series-hours to compact in
+/// the slot's open hours (`P:{T}:hours`) when the hour has closed, where
+/// every writer's hours are listed (a restarted server's too).
+pub(crate) struct Pending<T = SlotId> {
+    inner: Mutex<PendingInner<T>>,
 }
 
-#[derive(Default)]
-struct PendingInner {
-    by_hour: BTreeMap<i64, HashSet<SeriesId>>,
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Pending {
+            inner: Mutex::new(PendingInner {
+                by_hour: BTreeMap::new(),
+                len: 0,
+            }),
+        }
+    }
+}
+
+struct PendingInner<T> {
+    by_hour: BTreeMap<i64, HashSet<T>>,
     len: usize,
 }
 
-impl Pending {
-    fn lock(&self) -> std::sync::MutexGuard<'_, PendingInner> {
+impl<T: Clone + Eq + std::hash::Hash> Pending<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PendingInner<T>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn add(&self, hour: i64, series: SeriesId) {
+    fn add(&self, hour: i64, series: T) {
         let mut inner = self.lock();
         if inner.len >= MAX_PENDING {
             return;
@@ -69,8 +88,8 @@ impl Pending {
         }
     }
 
-    /// Takes up to `max` series-hours of hours closed before `closed_before`.
-    fn take(&self, closed_before: i64, max: usize) -> Vec<(i64, SeriesId)> {
+    /// Takes up to `max` entries of hours closed before `closed_before`.
+    fn take(&self, closed_before: i64, max: usize) -> Vec<(i64, T)> {
         let mut inner = self.lock();
         let mut out = Vec::new();
         while out.len() < max {
@@ -83,7 +102,7 @@ impl Pending {
             let hour = *entry.key();
             let series = entry.get_mut();
             let n = (max - out.len()).min(series.len());
-            let taken: Vec<SeriesId> = series.iter().take(n).cloned().collect();
+            let taken: Vec<T> = series.iter().take(n).cloned().collect();
             for s in &taken {
                 series.remove(s);
             }
@@ -102,25 +121,87 @@ impl Pending {
 }
 
 impl RedisStore {
-    /// Remembers the rollup hours a written batch touched.
+    /// Remembers the slots and rollup hours a written batch touched.
     pub(super) fn note_rollup_hours(&self, batch: &WriteBatch) {
+        let mut seen: HashSet<(&str, u32, i64)> = HashSet::new();
         for write in &batch.series {
             let key = &write.key;
             if key.kind == MetricKind::Set {
                 continue;
             }
             let shard = super::keys::shard_of(key.kind, &key.tags, self.shards);
-            let mut hours: Vec<i64> = write
-                .points
-                .iter()
-                .map(|(s, _)| s.div_euclid(3600))
-                .collect();
-            hours.dedup();
-            for hour in hours {
-                let id = (key.name.clone(), shard, key.kind, key.tags.clone());
-                self.pending.add(hour, id);
+            for (second, _) in &write.points {
+                let hour = second.div_euclid(3600);
+                if seen.insert((&key.name, shard, hour)) {
+                    self.pending.add(hour, (key.name.clone(), shard));
+                }
             }
         }
+    }
+
+    /// The closed hours still open in the slots of `slots` (their hashes
+    /// not yet packed), at most [`PER_ROUND_TRIP`] per slot, read from each
+    /// slot's open hours in one round trip; and the slots that may hold
+    /// more.
+    async fn closed_hours_of(
+        &self,
+        slots: Vec<(i64, SlotId)>,
+        closed_before: i64,
+    ) -> Result<SlotHours, StoreError> {
+        let mut unique: BTreeMap<SlotId, i64> = BTreeMap::new();
+        for (hour, slot) in slots {
+            let first = unique.entry(slot).or_insert(hour);
+            *first = (*first).min(hour);
+        }
+        let groups = unique
+            .keys()
+            .map(|(name, shard)| {
+                let mut g = Group::default();
+                g.cmd("ZRANGEBYSCORE")
+                    .arg(self.keys.open_hours(Slot::new(name, *shard)))
+                    .arg("-inf")
+                    .arg(format!("({closed_before}"))
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(PER_ROUND_TRIP);
+                g
+            })
+            .collect();
+        let replies = match self.conn.run(groups).await {
+            Ok(replies) => replies,
+            Err(e) => {
+                for (slot, hour) in unique {
+                    self.pending.add(hour, slot);
+                }
+                return Err(e);
+            }
+        };
+        let mut found = Vec::new();
+        let mut more = Vec::new();
+        for (((name, shard), first), reply) in unique.into_iter().zip(replies) {
+            let members = match reply.first() {
+                Some(Value::Array(items) | Value::Set(items)) => items.as_slice(),
+                _ => &[],
+            };
+            if members.len() >= PER_ROUND_TRIP {
+                more.push((first, (name.clone(), shard)));
+            }
+            for member in members {
+                let Value::BulkString(bytes) = member else {
+                    continue;
+                };
+                let text = String::from_utf8_lossy(bytes);
+                let Some((hour, rest)) = text.split_once('|') else {
+                    continue;
+                };
+                let (Ok(hour), Some((kind, tags))) = (hour.parse(), IndexMember::decode(rest))
+                else {
+                    continue;
+                };
+                found.push((hour, (name.clone(), shard, kind, tags.to_string())));
+            }
+        }
+        Ok((found, more))
     }
 
     /// Compacts every remembered hour closed at `now` (unix seconds).
@@ -143,33 +224,55 @@ impl RedisStore {
     {
         let closed_before = (now - GRACE_SECS).div_euclid(3600);
         let mut report = Compaction::default();
+        // Slots with more closed hours than one batch found, taken again
+        // in this pass only while batches make progress (an hour listed
+        // whose hash is gone is never packed: no pass may spin on it).
+        let mut later = Vec::new();
         loop {
-            let batch = self.pending.take(closed_before, PER_ROUND_TRIP);
-            if batch.is_empty() {
+            let slots = self.pending.take(closed_before, PER_ROUND_TRIP);
+            if slots.is_empty() {
                 break;
             }
-            let result = self.compact_batch(&batch, &mut between).await;
+            let (batch, more) = self.closed_hours_of(slots, closed_before).await?;
+            let result = if batch.is_empty() {
+                Ok((0, Vec::new()))
+            } else {
+                self.compact_batch(&batch, &mut between).await
+            };
             let retry = match result {
                 Ok((done, retry)) => {
                     report.compacted += done;
+                    if done > 0 {
+                        for (hour, slot) in more {
+                            self.pending.add(hour, slot);
+                        }
+                    } else {
+                        later.extend(more);
+                    }
                     retry
                 }
                 Err(e) => {
-                    for (hour, id) in batch {
-                        self.pending.add(hour, id);
+                    for (hour, (name, shard, ..)) in batch {
+                        self.pending.add(hour, (name, shard));
+                    }
+                    for (hour, slot) in more {
+                        self.pending.add(hour, slot);
                     }
                     return Err(e);
                 }
             };
             report.retried += retry.len();
             let stop = !retry.is_empty();
-            for (hour, id) in retry {
-                self.pending.add(hour, id);
+            for (hour, (name, shard, ..)) in retry {
+                self.pending.add(hour, (name, shard));
             }
             if stop {
                 // Changed since read: the next pass (a minute on) takes them.
                 break;
             }
+        }
+        for (hour, slot) in later {
+            self.pending.add(hour, slot);
         }
         report.waiting = self.pending.len();
         Ok(report)
@@ -400,7 +503,7 @@ mod tests {
     #[test]
     fn only_closed_hours_are_taken_and_the_bound_holds() {
         let pending = Pending::default();
-        let id = |t: &str| ("n".to_string(), 0, MetricKind::Counter, t.to_string());
+        let id = |t: &str| (t.to_string(), 0);
         pending.add(10, id("a"));
         pending.add(10, id("a"));
         pending.add(10, id("b"));
