@@ -5,59 +5,30 @@ use redis::Value;
 
 use super::connection::Group;
 use super::reply::as_string;
+use super::state_index;
 use super::RedisStore;
 use crate::StoreError;
 
 /// How long a history stream lives after its last entry (30 days).
 const HISTORY_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
 
-/// Keys per `MGET` of a listing.
-const LIST_CHUNK: usize = 1000;
-
 impl RedisStore {
     pub(crate) async fn alerts_list(
         &self,
         prefix: &str,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let index = format!("{}:{{alerts}}:states", self.keys.prefix());
         let strip = self.state_key("");
         let mut g = Group::default();
-        g.cmd("SMEMBERS").arg(&index);
+        g.cmd("SMEMBERS").arg(self.state_index_key());
         let reply = self.conn.run(vec![g]).await?;
-        let mut keys: Vec<String> = match reply.first().and_then(|r| r.first()) {
-            Some(Value::Array(items) | Value::Set(items)) => {
-                items.iter().filter_map(as_string).collect()
-            }
-            other => return Err(StoreError::Protocol(format!("SMEMBERS replied {other:?}"))),
-        };
+        let index = reply.first().and_then(|r| r.first()).unwrap_or(&Value::Nil);
+        let mut keys = state_index::members(index)?;
         keys.retain(|k| {
             k.strip_prefix(&strip)
                 .is_some_and(|k| k.starts_with(prefix))
         });
         keys.sort();
-        let mut out = Vec::with_capacity(keys.len());
-        let mut expired = Vec::new();
-        for chunk in keys.chunks(LIST_CHUNK) {
-            let mut g = Group::default();
-            g.cmd("MGET").arg(chunk);
-            let reply = self.conn.run(vec![g]).await?;
-            let values = match reply.first().and_then(|r| r.first()) {
-                Some(Value::Array(items)) => items.clone(),
-                other => return Err(StoreError::Protocol(format!("MGET replied {other:?}"))),
-            };
-            for (key, value) in chunk.iter().zip(values.iter().map(as_string)) {
-                match value {
-                    Some(v) => out.push((key[strip.len()..].to_string(), v)),
-                    None => expired.push(key.clone()),
-                }
-            }
-        }
-        if !expired.is_empty() {
-            let mut g = Group::default();
-            g.cmd("SREM").arg(&index).arg(&expired);
-            self.conn.run(vec![g]).await?;
-        }
-        Ok(out)
+        self.indexed_states(&keys).await
     }
 
     fn history_key(&self, stream: &str) -> String {

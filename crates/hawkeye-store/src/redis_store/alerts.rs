@@ -13,18 +13,22 @@
 //! | `P:{alerts}:silences` | hash | id → silence (JSON) |
 //! | `P:{alerts}:silences:ends` | sorted set | id → when it ends (unix ms) |
 //! | `P:{alerts}:marker` | string | set once per store life: changes when the store lost its data |
-//! | `P:{alerts}:states` | set | the state keys written (listing; expired ones are removed when listed) |
+//! | `P:{alerts}:states` | set | the state index: every state key, written and removed with its state; reads and listings find states through it (`state_index.rs`) |
 //! | `P:{alerts}:history:<stream>` | stream, capped, expires 30 days after its last entry | state transitions, for `hawkeye alerts --history` |
 //! | `P:alert:{<old key>}` | string | states of agents before versioned keys; migrated and deleted |
 //!
 //! Every command goes through the store's connection (`Connection::run`, with its deadline), like the rest of the store.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rapidhash::quality::RandomState;
 
 use redis::Value;
 
 use super::connection::Group;
 use super::reply::as_string;
+use super::state_index;
 use super::RedisStore;
 use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
 use crate::StoreError;
@@ -36,7 +40,7 @@ const SILENCES: &str = include_str!("scripts/alerts/silences.lua");
 const PUT_SILENCE: &str = include_str!("scripts/alerts/put_silence.lua");
 const EXPIRE_SILENCE: &str = include_str!("scripts/alerts/expire_silence.lua");
 
-/// Keys per `MGET`.
+/// Keys per `MGET` (legacy states).
 const MGET_CHUNK: usize = 1000;
 
 fn ms(d: Duration) -> u64 {
@@ -49,6 +53,16 @@ fn wall_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// The state of each of `keys` (trigger keys), from the `(trigger key,
+/// state)` pairs found: `None` for those without.
+fn states_of(keys: &[String], found: Vec<(String, String)>) -> Vec<Option<String>> {
+    if found.is_empty() {
+        return vec![None; keys.len()];
+    }
+    let found: HashMap<String, String, RandomState> = found.into_iter().collect();
+    keys.iter().map(|k| found.get(k).cloned()).collect()
 }
 
 fn items(v: &Value) -> &[Value] {
@@ -94,42 +108,24 @@ impl RedisStore {
         [self.alerts_key("outbox"), self.alerts_key("outbox:due")]
     }
 
-    /// One pipeline (one slot): the states, the marker, the silences.
+    /// One pipeline (one slot): the state index, the marker, the
+    /// silences; then, only when the index lists states, those states
+    /// (`state_index.rs`: an agent with no alert in progress reads an empty
+    /// set, not one absent key per trigger).
     pub(crate) async fn alerts_read(&self, read: &AlertRead) -> Result<AlertSnapshot, StoreError> {
         let mut g = Group::default();
-        // One buffer for every key: a tick reads one state per trigger.
-        let prefix = self.state_key("");
-        let mut key = String::new();
-        for chunk in read.keys.chunks(MGET_CHUNK) {
-            let cmd = g.cmd("MGET");
-            for k in chunk {
-                key.clear();
-                key.push_str(&prefix);
-                key.push_str(k);
-                cmd.arg(key.as_str());
-            }
-        }
+        g.cmd("SMEMBERS").arg(self.state_index_key());
         Self::eval(&mut g, MARKER, &[self.alerts_key("marker")])
             .arg(&read.marker)
             .arg(ms(read.marker_ttl));
         Self::eval(&mut g, SILENCES, &self.silence_keys()).arg(read.now_ms);
         let replies = self.conn.run(vec![g]).await?.pop().unwrap_or_default();
-        let [state_replies @ .., marker, silences] = replies.as_slice() else {
+        let [index, marker, silences] = replies.as_slice() else {
             return Err(unexpected("the alert read", None));
         };
-        let states: Vec<Option<String>> = state_replies
-            .iter()
-            .flat_map(|r| items(r).iter().map(as_string))
-            .collect();
-        if states.len() != read.keys.len() {
-            return Err(StoreError::Protocol(format!(
-                "{} alert states for {} keys",
-                states.len(),
-                read.keys.len()
-            )));
-        }
+        let found = self.indexed_states(&state_index::members(index)?).await?;
         Ok(AlertSnapshot {
-            states,
+            states: states_of(&read.keys, found),
             marker: as_string(marker).ok_or_else(|| unexpected("the marker", Some(marker)))?,
             silences: items(silences).iter().filter_map(as_string).collect(),
         })

@@ -42,6 +42,7 @@ mod range;
 mod reads;
 mod reply;
 mod scripts;
+mod state_index;
 mod watermark;
 mod writes;
 
