@@ -80,6 +80,28 @@ pub(crate) fn encode(kind: MetricKind, day: &Day) -> Vec<u8> {
 
 /// Decodes what [`encode`] wrote.
 pub(crate) fn decode(bytes: &[u8]) -> Result<(MetricKind, Day), BadDay> {
+    let mut minutes = BTreeMap::new();
+    let (kind, generation) = decode_each(bytes, |minute, agg| {
+        minutes.insert(minute, agg);
+    })?;
+    Ok((
+        kind,
+        Day {
+            generation,
+            minutes,
+        },
+    ))
+}
+
+/// Decodes what [`encode`] wrote, handing each minute (of the day, in
+/// order) and its aggregate to `each` rather than building a map: a read
+/// that only folds a day's minutes (a 30-day window) needs no map of 1 440
+/// entries per series and day. Returns the kind and the generation. On an
+/// error, `each` may have seen the minutes before it.
+pub(crate) fn decode_each(
+    bytes: &[u8],
+    mut each: impl FnMut(i64, Aggregate),
+) -> Result<(MetricKind, u64), BadDay> {
     let mut r = Reader { bytes, at: 0 };
     if r.byte()? != FORMAT {
         return Err(BadDay("unknown format"));
@@ -96,7 +118,6 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(MetricKind, Day), BadDay> {
         return Err(BadDay("more minutes than a day has"));
     }
     let mut nums = Numbers::default();
-    let mut minutes = BTreeMap::new();
     let mut previous: i64 = -1;
     for _ in 0..count {
         let gap = r.varint()?;
@@ -106,35 +127,37 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(MetricKind, Day), BadDay> {
             .filter(|m| *m < MINUTES_PER_DAY)
             .ok_or(BadDay("minute out of the day"))?;
         previous = minute;
-        let agg = match kind {
-            MetricKind::Counter => Aggregate::Counter(nums.get(&mut r, 0)?),
-            MetricKind::Gauge => {
-                let mut v = [0.0; 5];
-                for (i, slot) in v.iter_mut().enumerate() {
-                    *slot = nums.get(&mut r, i)?;
-                }
-                Aggregate::Gauge(GaugeStats {
-                    last: v[0],
-                    min: v[1],
-                    max: v[2],
-                    sum: v[3],
-                    count: v[4],
-                })
-            }
-            _ => Aggregate::Distribution(Box::new(get_distribution(&mut r, &mut nums)?)),
-        };
-        minutes.insert(minute, agg);
+        each(minute, get_aggregate(kind, &mut r, &mut nums)?);
     }
     if r.at != bytes.len() {
         return Err(BadDay("trailing bytes"));
     }
-    Ok((
-        kind,
-        Day {
-            generation,
-            minutes,
-        },
-    ))
+    Ok((kind, generation))
+}
+
+/// One minute's numbers, for a series of `kind`.
+fn get_aggregate(
+    kind: MetricKind,
+    r: &mut Reader,
+    nums: &mut Numbers,
+) -> Result<Aggregate, BadDay> {
+    Ok(match kind {
+        MetricKind::Counter => Aggregate::Counter(nums.get(r, 0)?),
+        MetricKind::Gauge => {
+            let mut v = [0.0; 5];
+            for (i, slot) in v.iter_mut().enumerate() {
+                *slot = nums.get(r, i)?;
+            }
+            Aggregate::Gauge(GaugeStats {
+                last: v[0],
+                min: v[1],
+                max: v[2],
+                sum: v[3],
+                count: v[4],
+            })
+        }
+        _ => Aggregate::Distribution(Box::new(get_distribution(r, nums)?)),
+    })
 }
 
 fn kind_byte(kind: MetricKind) -> u8 {

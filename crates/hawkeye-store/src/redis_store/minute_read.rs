@@ -387,13 +387,13 @@ fn decode_day(
     bytes: &[u8],
     out: &mut std::collections::BTreeMap<i64, Aggregate>,
 ) -> Result<(), StoreError> {
-    let (_, day) = rollup_codec::decode(bytes).map_err(|e| StoreError::Protocol(e.to_string()))?;
     let (first, _) = job.bucket.unit();
     let mut folded: Option<(i64, Aggregate)> = None;
-    for (minute, agg) in day.minutes {
+    // Folded as decoded: no map of the day's minutes.
+    rollup_codec::decode_each(bytes, |minute, agg| {
         let at = first * rollup_codec::MINUTES_PER_DAY + minute;
         if at < job.span.0 || at > job.span.1 {
-            continue;
+            return;
         }
         match &mut folded {
             Some((last, acc)) => {
@@ -402,7 +402,8 @@ fn decode_day(
             }
             None => folded = Some((at, agg)),
         }
-    }
+    })
+    .map_err(|e| StoreError::Protocol(e.to_string()))?;
     if let Some((last, agg)) = folded {
         match out.get_mut(&(last * 60)) {
             Some(existing) => existing.merge(&agg),
