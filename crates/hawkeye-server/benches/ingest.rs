@@ -15,8 +15,12 @@
 //! phase's alone).
 //! CPU is read from /proc/<pid>/task/*/schedstat (nanoseconds on a CPU,
 //! every thread of the server), so it does not depend on the machine being
-//! otherwise idle; events/s does.
+//! otherwise idle; events/s does. With `HAWKEYE_BENCH_PERF=1` the lockstep
+//! phases also print `perf stat`'s counters per call (system calls by kind,
+//! context switches) for hawkeye and for the floor.
 
+#[path = "support/counters.rs"]
+mod counters;
 #[path = "support/epoll_floor.rs"]
 mod epoll_floor;
 
@@ -165,14 +169,20 @@ async fn lockstep_and_pipelined(socket: &Path, pid: u32) -> f64 {
         ),
     ] {
         let metric = format!("bench.calls.{window}");
+        let counters =
+            (window == 1).then(|| counters::Counters::start(counters::Target::Process(pid)));
         let cpu = process_cpu_ns(pid);
         let started = Instant::now();
         let calls = go_calls(socket, &metric, window, per_conn).await;
         let elapsed = started.elapsed();
         let per_call = (process_cpu_ns(pid) - cpu) as f64 / calls as f64;
+        let counters = counters.map(|c| (c, calls));
         assert_eq!(query_sum(socket, &metric).await, calls as f64);
         report(label, calls, elapsed);
         println!("  server CPU per call: {:.2} µs", per_call / 1e3);
+        if let Some((counters, calls)) = counters {
+            counters.finish(calls);
+        }
         println!("  server memory: {}", memory(pid));
         if window == 1 {
             lockstep_cpu = per_call;
@@ -221,6 +231,7 @@ async fn go_calls(socket: &Path, metric: &str, window: usize, per_conn: usize) -
 async fn floor_per_call(dir: &Path) -> f64 {
     let path = dir.join("floor.sock");
     let floor = epoll_floor::EpollFloor::start(&path);
+    let counters = counters::Counters::start(counters::Target::Thread(floor.tid()));
     let cpu = floor.cpu_ns();
     let started = Instant::now();
     let calls = go_calls(&path, "floor", 1, LOCKSTEP_CALLS).await;
@@ -231,6 +242,7 @@ async fn floor_per_call(dir: &Path) -> f64 {
         started.elapsed(),
     );
     println!("  its CPU per call: {:.2} µs", per_call / 1e3);
+    counters.finish(calls);
     per_call
 }
 

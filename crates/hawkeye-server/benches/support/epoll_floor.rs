@@ -38,6 +38,11 @@ impl EpollFloor {
         }
     }
 
+    /// The server thread's id, to count its system calls.
+    pub fn tid(&self) -> i32 {
+        self.tid
+    }
+
     /// CPU time the server's thread has used so far, in nanoseconds.
     pub fn cpu_ns(&self) -> u64 {
         task_cpu_ns(&format!("/proc/self/task/{}/schedstat", self.tid))
