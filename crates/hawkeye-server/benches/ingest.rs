@@ -44,7 +44,15 @@ const IN_FLIGHT: usize = 64;
 /// Calls per connection in the lockstep phases (hawkeye, then the floor).
 const LOCKSTEP_CALLS: usize = 20_000;
 
+/// Set in the environment of the benchmark's own binary started again as
+/// the floor server in a process of its own: the socket path.
+const FLOOR_PROCESS: &str = "HAWKEYE_BENCH_FLOOR_PROCESS";
+
 fn main() {
+    if let Some(path) = std::env::var_os(FLOOR_PROCESS) {
+        epoll_floor::serve_in_this_process(Path::new(&path));
+        return;
+    }
     let batched_events = env_count("HAWKEYE_BENCH_EVENTS", 5_000_000);
     let max_series = env_count("HAWKEYE_BENCH_SERIES", 1_000_000);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -73,11 +81,17 @@ fn main() {
         if run("calls") {
             let per_call = lockstep_and_pipelined(&socket, pid).await;
             let floor = floor_per_call(dir.path()).await;
+            let floor_process = floor_process_per_call(dir.path()).await;
             println!(
                 "server CPU per lockstep call: hawkeye {:.2} µs, minimal epoll server {:.2} µs: {:.2}× the floor",
                 per_call / 1e3,
                 floor / 1e3,
                 per_call / floor
+            );
+            println!(
+                "the floor in a process of its own: {:.2} µs: hawkeye is {:.2}× that",
+                floor_process / 1e3,
+                per_call / floor_process
             );
         }
         if run("series") {
@@ -238,6 +252,39 @@ async fn floor_per_call(dir: &Path) -> f64 {
     let per_call = (floor.cpu_ns() - cpu) as f64 / calls as f64;
     report(
         "minimal epoll server, lockstep (parses the id only)",
+        calls,
+        started.elapsed(),
+    );
+    println!("  its CPU per call: {:.2} µs", per_call / 1e3);
+    counters.finish(calls);
+    per_call
+}
+
+/// The same floor in a process of its own (this binary started again), as
+/// hawkeye is: its CPU per lockstep call, in nanoseconds.
+async fn floor_process_per_call(dir: &Path) -> f64 {
+    let path = dir.join("floor-process.sock");
+    let mut child = ServerProcess(
+        Command::new(std::env::current_exe().unwrap())
+            .env(FLOOR_PROCESS, &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the floor server's process"),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    hawkeye_testkit::wait_for_line(stdout, Duration::from_secs(30), |line| {
+        line.contains("floor listening").then_some(())
+    })
+    .expect("floor server listening");
+    let pid = child.0.id();
+    let counters = counters::Counters::start(counters::Target::Process(pid));
+    let cpu = process_cpu_ns(pid);
+    let started = Instant::now();
+    let calls = go_calls(&path, "floor", 1, LOCKSTEP_CALLS).await;
+    let per_call = (process_cpu_ns(pid) - cpu) as f64 / calls as f64;
+    report(
+        "minimal epoll server in a process of its own, lockstep",
         calls,
         started.elapsed(),
     );

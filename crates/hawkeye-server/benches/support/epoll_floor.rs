@@ -58,6 +58,16 @@ impl Drop for EpollFloor {
     }
 }
 
+/// Serves on `path` on this thread until the process is killed: the floor
+/// in a process of its own, as hawkeye is (its peer, the benchmark's
+/// client, then lives in another address space, as hawkeye's does).
+pub fn serve_in_this_process(path: &Path) {
+    let listener = UnixListener::bind(path).expect("bind the floor server's socket");
+    listener.set_nonblocking(true).unwrap();
+    println!("floor listening");
+    serve(listener, &AtomicBool::new(false));
+}
+
 /// The first field of a task's schedstat: nanoseconds on a CPU.
 pub fn task_cpu_ns(schedstat: &str) -> u64 {
     std::fs::read_to_string(schedstat)
