@@ -4,7 +4,8 @@
 //! per call for one `Metric.Handle` call per event in lockstep over 8
 //! connections (as Go's net/rpc client sends them), beside a minimal
 //! single-threaded epoll server's CPU per call for the same calls (the
-//! floor); Redis commands per event; the server's peak RSS at 100 000 and
+//! floor), on a thread of this process and again in a process of its own
+//! (as hawkeye is); Redis commands per event; the server's peak RSS at 100 000 and
 //! at 1 000 000 series.
 //!
 //! Run: `cargo bench -p hawkeye-server --bench ingest`
