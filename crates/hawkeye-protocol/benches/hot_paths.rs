@@ -40,7 +40,7 @@ fn requests(c: &mut Criterion) {
         })
     });
     group.bench_function("go_handle_fast_path", |b| {
-        b.iter(|| go_handle_call(black_box(go)).unwrap())
+        b.iter(|| go_handle_call(black_box(go.as_bytes())).unwrap())
     });
     let batch: Vec<String> = (0..1000)
         .map(|i| format!("bench.batched:1|c|#s:{i}"))

@@ -18,6 +18,6 @@ pub mod series;
 pub use duration::{format_duration, parse_duration, DurationError, PlainUnit};
 pub use line::{
     parse_line, parse_line_with, parse_payload, parse_payload_with, GaugeMode, Limits, LineError,
-    MetricLine, Origin, Value,
+    MetricLine, Origin, Value, Values,
 };
 pub use series::{MetricKind, SeriesKey, TagFilter};

@@ -43,7 +43,7 @@ fn near_go_lines() -> impl Strategy<Value = String> {
 proptest! {
     #[test]
     fn what_the_fast_path_reads_the_parser_reads_the_same(line in near_go_lines()) {
-        if let Some(call) = go_handle_call(&line) {
+        if let Some(call) = go_handle_call(line.as_bytes()) {
             let Incoming::Single(Ok(request)) = parse_incoming(&line, 10) else {
                 panic!("the parser refuses what the fast path read: {line}");
             };
@@ -61,7 +61,7 @@ proptest! {
         // As Go's encoding/json writes it: members in declaration order, no spaces.
         let line = serde_json::json!({"method": "Metric.Handle", "params": [{"Text": text}], "id": id});
         let line = format!(r#"{{"method":{},"params":{},"id":{}}}"#, line["method"], line["params"], line["id"]);
-        let call = go_handle_call(&line);
+        let call = go_handle_call(line.as_bytes());
         prop_assert!(call.is_some(), "{}", line);
         let id = id.to_string();
         prop_assert_eq!(call.unwrap().id, id.as_str());

@@ -271,7 +271,7 @@ fn valid_lines() {
         let parsed = parse_line(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
         assert_eq!(parsed.name, *name, "{line}");
         assert_eq!(parsed.kind, *kind, "{line}");
-        assert_eq!(parsed.values, *values, "{line}");
+        assert_eq!(parsed.values.as_slice(), *values, "{line}");
         assert_eq!(parsed.sample_rate, *rate, "{line}");
         assert_eq!(parsed.tags, *tags, "{line}");
         assert_eq!(parsed.timestamp, *ts, "{line}");
@@ -417,8 +417,16 @@ proptest! {
         let line = format!("{n}:{v}|c|@{rate}");
         let parsed = parse_line(&line).unwrap();
         prop_assert_eq!(parsed.name, n.as_str());
-        prop_assert_eq!(parsed.values, vec![Value::Number(v)]);
+        prop_assert_eq!(parsed.values.as_slice(), vec![Value::Number(v)]);
         prop_assert_eq!(parsed.sample_rate, rate);
+    }
+
+    /// Integers are read without the float parser: to the same number.
+    #[test]
+    fn integer_values_mean_what_the_float_parser_reads(digits in "[0-9]{1,20}") {
+        let line = format!("n:{digits}|c");
+        let parsed = parse_line(&line).unwrap();
+        prop_assert_eq!(parsed.values.as_slice(), vec![Value::Number(digits.parse::<f64>().unwrap())]);
     }
 
     #[test]
@@ -445,7 +453,7 @@ fn dogstatsd_events_count_in_the_events_counter_with_their_attributes() {
     .unwrap();
     assert_eq!(e.origin, Origin::Event);
     assert_eq!((e.name, e.kind), (EVENTS_METRIC, Counter));
-    assert_eq!(e.values, [Number(1.0)]);
+    assert_eq!(e.values.as_slice(), [Number(1.0)]);
     assert_eq!(e.timestamp, Some(1_700_000_000));
     assert_eq!(
         e.tags,
@@ -478,10 +486,13 @@ fn dogstatsd_service_checks_set_a_gauge_to_their_status() {
             .unwrap();
     assert_eq!(sc.origin, Origin::ServiceCheck);
     assert_eq!((sc.name, sc.kind), ("app.db", Gauge));
-    assert_eq!(sc.values, [Number(2.0)]);
+    assert_eq!(sc.values.as_slice(), [Number(2.0)]);
     assert_eq!(sc.tags, [("env", "prod")]);
     assert_eq!(sc.timestamp, Some(1_700_000_000));
-    assert_eq!(parse_line("_sc|up|0").unwrap().values, [Number(0.0)]);
+    assert_eq!(
+        parse_line("_sc|up|0").unwrap().values.as_slice(),
+        [Number(0.0)]
+    );
 }
 
 #[test]
@@ -518,9 +529,15 @@ fn a_signed_gauge_adjusts_in_statsd_mode_and_sets_in_dogstatsd_mode() {
         gauge_mode: GaugeMode::DogStatsd,
         ..Limits::default()
     };
-    assert_eq!(parse_line("g:-3|g").unwrap().values, [Value::Delta(-3.0)]);
-    assert_eq!(parse_line("g:+3|g").unwrap().values, [Value::Delta(3.0)]);
-    let set = |l| parse_line_with(l, &dogstatsd).unwrap().values;
+    assert_eq!(
+        parse_line("g:-3|g").unwrap().values.as_slice(),
+        [Value::Delta(-3.0)]
+    );
+    assert_eq!(
+        parse_line("g:+3|g").unwrap().values.as_slice(),
+        [Value::Delta(3.0)]
+    );
+    let set = |l| parse_line_with(l, &dogstatsd).unwrap().values.to_vec();
     assert_eq!(set("g:-3|g"), [Value::Number(-3.0)]);
     assert_eq!(set("g:+3|g"), [Value::Number(3.0)]);
     // Only gauges have adjustments; other kinds read a sign the same way.

@@ -4,7 +4,8 @@
 //! per call for one `Metric.Handle` call per event in lockstep over 8
 //! connections (as Go's net/rpc client sends them), beside a minimal
 //! single-threaded epoll server's CPU per call for the same calls (the
-//! floor); Redis commands per event; the server's peak RSS at 100 000 and
+//! floor), on a thread of this process and again in a process of its own
+//! (as hawkeye is); Redis commands per event; the server's peak RSS at 100 000 and
 //! at 1 000 000 series.
 //!
 //! Run: `cargo bench -p hawkeye-server --bench ingest`
@@ -15,8 +16,12 @@
 //! phase's alone).
 //! CPU is read from /proc/<pid>/task/*/schedstat (nanoseconds on a CPU,
 //! every thread of the server), so it does not depend on the machine being
-//! otherwise idle; events/s does.
+//! otherwise idle; events/s does. With `HAWKEYE_BENCH_PERF=1` the lockstep
+//! phases also print `perf stat`'s counters per call (system calls by kind,
+//! context switches) for hawkeye and for the floor.
 
+#[path = "support/counters.rs"]
+mod counters;
 #[path = "support/epoll_floor.rs"]
 mod epoll_floor;
 
@@ -40,7 +45,15 @@ const IN_FLIGHT: usize = 64;
 /// Calls per connection in the lockstep phases (hawkeye, then the floor).
 const LOCKSTEP_CALLS: usize = 20_000;
 
+/// Set in the environment of the benchmark's own binary started again as
+/// the floor server in a process of its own: the socket path.
+const FLOOR_PROCESS: &str = "HAWKEYE_BENCH_FLOOR_PROCESS";
+
 fn main() {
+    if let Some(path) = std::env::var_os(FLOOR_PROCESS) {
+        epoll_floor::serve_in_this_process(Path::new(&path));
+        return;
+    }
     let batched_events = env_count("HAWKEYE_BENCH_EVENTS", 5_000_000);
     let max_series = env_count("HAWKEYE_BENCH_SERIES", 1_000_000);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -69,11 +82,17 @@ fn main() {
         if run("calls") {
             let per_call = lockstep_and_pipelined(&socket, pid).await;
             let floor = floor_per_call(dir.path()).await;
+            let floor_process = floor_process_per_call(dir.path()).await;
             println!(
                 "server CPU per lockstep call: hawkeye {:.2} µs, minimal epoll server {:.2} µs: {:.2}× the floor",
                 per_call / 1e3,
                 floor / 1e3,
                 per_call / floor
+            );
+            println!(
+                "the floor in a process of its own: {:.2} µs: hawkeye is {:.2}× that",
+                floor_process / 1e3,
+                per_call / floor_process
             );
         }
         if run("series") {
@@ -165,14 +184,20 @@ async fn lockstep_and_pipelined(socket: &Path, pid: u32) -> f64 {
         ),
     ] {
         let metric = format!("bench.calls.{window}");
+        let counters =
+            (window == 1).then(|| counters::Counters::start(counters::Target::Process(pid)));
         let cpu = process_cpu_ns(pid);
         let started = Instant::now();
         let calls = go_calls(socket, &metric, window, per_conn).await;
         let elapsed = started.elapsed();
         let per_call = (process_cpu_ns(pid) - cpu) as f64 / calls as f64;
+        let counters = counters.map(|c| (c, calls));
         assert_eq!(query_sum(socket, &metric).await, calls as f64);
         report(label, calls, elapsed);
         println!("  server CPU per call: {:.2} µs", per_call / 1e3);
+        if let Some((counters, calls)) = counters {
+            counters.finish(calls);
+        }
         println!("  server memory: {}", memory(pid));
         if window == 1 {
             lockstep_cpu = per_call;
@@ -221,6 +246,7 @@ async fn go_calls(socket: &Path, metric: &str, window: usize, per_conn: usize) -
 async fn floor_per_call(dir: &Path) -> f64 {
     let path = dir.join("floor.sock");
     let floor = epoll_floor::EpollFloor::start(&path);
+    let counters = counters::Counters::start(counters::Target::Thread(floor.tid()));
     let cpu = floor.cpu_ns();
     let started = Instant::now();
     let calls = go_calls(&path, "floor", 1, LOCKSTEP_CALLS).await;
@@ -231,6 +257,40 @@ async fn floor_per_call(dir: &Path) -> f64 {
         started.elapsed(),
     );
     println!("  its CPU per call: {:.2} µs", per_call / 1e3);
+    counters.finish(calls);
+    per_call
+}
+
+/// The same floor in a process of its own (this binary started again), as
+/// hawkeye is: its CPU per lockstep call, in nanoseconds.
+async fn floor_process_per_call(dir: &Path) -> f64 {
+    let path = dir.join("floor-process.sock");
+    let mut child = ServerProcess(
+        Command::new(std::env::current_exe().unwrap())
+            .env(FLOOR_PROCESS, &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the floor server's process"),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    hawkeye_testkit::wait_for_line(stdout, Duration::from_secs(30), |line| {
+        line.contains("floor listening").then_some(())
+    })
+    .expect("floor server listening");
+    let pid = child.0.id();
+    let counters = counters::Counters::start(counters::Target::Process(pid));
+    let cpu = process_cpu_ns(pid);
+    let started = Instant::now();
+    let calls = go_calls(&path, "floor", 1, LOCKSTEP_CALLS).await;
+    let per_call = (process_cpu_ns(pid) - cpu) as f64 / calls as f64;
+    report(
+        "minimal epoll server in a process of its own, lockstep",
+        calls,
+        started.elapsed(),
+    );
+    println!("  its CPU per call: {:.2} µs", per_call / 1e3);
+    counters.finish(calls);
     per_call
 }
 

@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 
 use crate::pace::Pacer;
-use crate::registry::{CloseRequest, Entry};
+use crate::registry::Entry;
 use crate::shared::Shared;
 use crate::stats::Stats;
 
@@ -116,12 +116,8 @@ impl<'a> Output<'a> {
     }
 }
 
-/// Returns once the server asks this connection to close for the budget.
+/// Returns once the server asks this connection to close for the budget
+/// (or evicts it, which it does only to an idle one: never while it writes).
 pub(crate) async fn closed_for_budget(entry: &Entry) {
-    loop {
-        if entry.close_request() == Some(CloseRequest::InputBudget) {
-            return;
-        }
-        entry.wake.notified().await;
-    }
+    std::future::poll_fn(|cx| entry.poll_asked(cx, false)).await
 }

@@ -18,9 +18,10 @@
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use futures::task::AtomicWaker;
 
 use crate::stats::Stats;
 
@@ -50,8 +51,11 @@ pub(crate) struct Entry {
     last_active: AtomicU64,
     /// Bytes of request lines it holds, as last reported.
     pending: AtomicUsize,
-    /// Wakes the connection to look at `state` and `close`.
-    pub wake: Notify,
+    /// Wakes the connection to look at `state` and `close`. Not a
+    /// `Notify`: the connection waits on it around every read, and
+    /// registering with an `AtomicWaker` is a few atomics where a `Notify`
+    /// locks a mutex to add and again to remove its waiter.
+    wake: AtomicWaker,
     slot: AtomicUsize,
 }
 
@@ -86,7 +90,25 @@ impl Entry {
     fn request_close(&self, request: u8) {
         // A budget close wins over a shutdown: it must not wait.
         self.close.fetch_max(request, AcqRel);
-        self.wake.notify_one();
+        self.wake.wake();
+    }
+
+    /// Ready when the registry has evicted the connection or asked it to
+    /// close (for any reason with `any_close`, else only for the budget);
+    /// otherwise the task is woken when it does. Registering before looking
+    /// at the flags, which are set before the wake, loses no request.
+    pub fn poll_asked(&self, cx: &mut Context<'_>, any_close: bool) -> Poll<()> {
+        self.wake.register(cx.waker());
+        let asked = match self.close_request() {
+            Some(CloseRequest::InputBudget) => true,
+            Some(CloseRequest::Shutdown) => any_close,
+            None => false,
+        };
+        if asked || self.evicted() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 
@@ -147,7 +169,7 @@ impl Registry {
                 return Admission::Refused;
             };
             remove(&mut table, &victim);
-            victim.wake.notify_one();
+            victim.wake.wake();
             Stats::bump(&stats.connections_closed_idle);
         }
         let entry = Arc::new(Entry {
@@ -155,7 +177,7 @@ impl Registry {
             close: AtomicU8::new(NO_REQUEST),
             last_active: AtomicU64::new(self.now_ms()),
             pending: AtomicUsize::new(0),
-            wake: Notify::new(),
+            wake: AtomicWaker::new(),
             slot: AtomicUsize::new(0),
         });
         let slot = match table.free.pop() {

@@ -138,19 +138,23 @@ impl StreamInput {
                 // An idle connection holds no buffer: take one only once
                 // something has arrived.
                 tokio::select! {
+                    biased;
+                    () = asked(entry) => continue,
                     ready = stream.ready() => ready.map_err(|_| End::Done)?,
-                    () = entry.wake.notified() => continue,
                     () = sleep_until(deadline) => return Err(End::LineTimeout),
                 }
             }
             let room = self.reserve();
+            // In order, without drawing a random number to pick the first:
+            // a request of the registry before more input.
             tokio::select! {
+                biased;
+                // The registry wants something: look at the flags again.
+                () = asked(entry) => {}
                 // Cancel safe: when another branch wins, nothing was read.
                 read = stream.read_buf(&mut self.buf) => {
                     return self.after_read(read, room);
                 }
-                // The registry wants something: look at the flags again.
-                () = entry.wake.notified() => {}
                 () = sleep_until(deadline) => return Err(End::LineTimeout),
             }
         }
@@ -215,6 +219,11 @@ impl StreamInput {
             self.read_filled = false;
         }
     }
+}
+
+/// Ready when the registry has asked something of the connection.
+async fn asked(entry: &Entry) {
+    std::future::poll_fn(|cx| entry.poll_asked(cx, true)).await
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

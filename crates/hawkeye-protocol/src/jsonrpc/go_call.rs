@@ -24,33 +24,55 @@ const MIDDLE: &str = r#""}],"id":"#;
 const MAX_ID_DIGITS: usize = 20;
 
 /// Reads `line` (without its newline) if it is a `Metric.Handle` call in
-/// exactly Go's shape; `None` for anything else.
-pub fn go_handle_call(line: &str) -> Option<GoHandleCall<'_>> {
-    let rest = line.strip_prefix(HEAD)?;
-    let close = memchr::memchr(b'"', rest.as_bytes())?;
+/// exactly Go's shape; `None` for anything else. It takes bytes, so that
+/// only the text is checked to be UTF-8: the rest is compared with ASCII.
+pub fn go_handle_call(line: &[u8]) -> Option<GoHandleCall<'_>> {
+    let rest = line.strip_prefix(HEAD.as_bytes())?;
+    let close = memchr::memchr(b'"', rest)?;
     let text = &rest[..close];
     // An escape needs decoding, and a raw control character makes the line
     // invalid JSON: both are the general parser's to answer.
-    if text.bytes().any(|b| b == b'\\' || b < 0x20) {
+    if text.iter().any(|&b| b == b'\\' || b < 0x20) {
         return None;
     }
-    let rest = rest[close..].strip_prefix(MIDDLE)?;
-    let id = rest.trim_end_matches([' ', '\t', '\r']).strip_suffix('}')?;
+    let after = rest[close..].strip_prefix(MIDDLE.as_bytes())?;
+    let end = after
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r'))
+        .map_or(0, |i| i + 1);
+    let id = after[..end].strip_suffix(b"}")?;
     let well_formed = !id.is_empty()
         && id.len() <= MAX_ID_DIGITS
-        && id.bytes().all(|b| b.is_ascii_digit())
-        && (id.len() == 1 || !id.starts_with('0'));
-    well_formed.then_some(GoHandleCall { text, id })
+        && id.iter().all(u8::is_ascii_digit)
+        && (id.len() == 1 || id[0] != b'0');
+    if !well_formed {
+        return None;
+    }
+    // One UTF-8 check for the text, the middle and the id (digits).
+    let id_end = close + MIDDLE.len() + id.len();
+    let checked = std::str::from_utf8(&rest[..id_end]).ok()?;
+    let (text, id) = (&checked[..close], &checked[id_end - id.len()..]);
+    Some(GoHandleCall { text, id })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn go_handle(line: &str) -> Option<GoHandleCall<'_>> {
+        go_handle_call(line.as_bytes())
+    }
+
+    #[test]
+    fn a_text_that_is_not_utf8_is_left_to_the_general_parser() {
+        let mut line = br#"{"method":"Metric.Handle","params":[{"Text":"a:1|c"}],"id":1}"#.to_vec();
+        line[46] = 0xff;
+        assert_eq!(go_handle_call(&line), None);
+    }
+
     #[test]
     fn go_shape_is_read_and_anything_else_is_left_alone() {
-        let call =
-            go_handle_call(r#"{"method":"Metric.Handle","params":[{"Text":"a:1|c"}],"id":42}"#);
+        let call = go_handle(r#"{"method":"Metric.Handle","params":[{"Text":"a:1|c"}],"id":42}"#);
         assert_eq!(
             call,
             Some(GoHandleCall {
@@ -72,15 +94,14 @@ mod tests {
             r#"{"method":"Metric.Handle","params":[{"Text":"#,
             r#"{"method": "Metric.Handle","params":[{"Text":"a:1|c"}],"id":1}"#,
         ] {
-            assert_eq!(go_handle_call(other), None, "{other}");
+            assert_eq!(go_handle(other), None, "{other}");
         }
-        assert!(go_handle_call(
+        assert!(go_handle(
             "{\"method\":\"Metric.Handle\",\"params\":[{\"Text\":\"a\u{1}\"}],\"id\":1}"
         )
         .is_none());
         assert!(
-            go_handle_call(r#"{"method":"Metric.Handle","params":[{"Text":""}],"id":0} "#)
-                .is_some()
+            go_handle(r#"{"method":"Metric.Handle","params":[{"Text":""}],"id":0} "#).is_some()
         );
     }
 }

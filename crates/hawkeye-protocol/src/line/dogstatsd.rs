@@ -123,7 +123,7 @@ impl<'a> EventFields<'a> {
         Ok(MetricLine {
             name: EVENTS_METRIC,
             kind: MetricKind::Counter,
-            values: vec![Value::Number(1.0)],
+            values: smallvec::smallvec![Value::Number(1.0)],
             sample_rate: 1.0,
             tags,
             timestamp: self.timestamp,
@@ -171,7 +171,7 @@ pub(super) fn parse_service_check<'a>(
     Ok(MetricLine {
         name,
         kind: MetricKind::Gauge,
-        values: vec![Value::Number(status)],
+        values: smallvec::smallvec![Value::Number(status)],
         sample_rate: 1.0,
         tags: match tags {
             Some(text) => parse_tags(text, name.len(), limits)?,

@@ -28,16 +28,28 @@ pub fn check_name(name: &str) -> Result<(), LineError> {
             name.len()
         )));
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-    {
+    // Byte by byte: a byte outside the set (any byte of a multi-byte
+    // character is) sends the search to the characters for the message.
+    if let Some(at) = name.bytes().position(|b| !NAME_BYTES[usize::from(b)]) {
+        let c = name[at..].chars().next().unwrap_or_default();
         return Err(invalid(format!(
             "character {c:?} is not allowed (use A-Z a-z 0-9 _ . -)"
         )));
     }
     Ok(())
 }
+
+/// The bytes a name may hold: `[A-Za-z0-9_.-]`.
+const NAME_BYTES: [bool; 256] = {
+    let mut allowed = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        allowed[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-';
+        b += 1;
+    }
+    allowed
+};
 
 pub(super) fn parse_timestamp(text: &str) -> Result<i64, LineError> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {

@@ -13,6 +13,7 @@
 mod dogstatsd;
 mod error;
 mod fields;
+mod split;
 mod tags;
 mod types;
 
@@ -20,7 +21,7 @@ pub use dogstatsd::EVENTS_METRIC;
 pub use error::LineError;
 pub use fields::check_name;
 pub use tags::Limits;
-pub use types::{GaugeMode, MetricLine, Origin, Value};
+pub use types::{GaugeMode, MetricLine, Origin, Value, Values};
 
 pub use error::snippet;
 pub use fields::MAX_NAME_LEN;
@@ -35,7 +36,7 @@ pub fn parse_line(line: &str) -> Result<MetricLine<'_>, LineError> {
 
 /// Parses one line (without its trailing newline) under `limits`.
 pub fn parse_line_with<'a>(line: &'a str, limits: &Limits) -> Result<MetricLine<'a>, LineError> {
-    let line = line.trim_matches(|c: char| c == '\r' || c == ' ' || c == '\t');
+    let line = split::trim_blanks(line);
     if line.is_empty() {
         return Err(LineError::Empty);
     }
@@ -45,11 +46,11 @@ pub fn parse_line_with<'a>(line: &'a str, limits: &Limits) -> Result<MetricLine<
     if line.starts_with("_sc|") {
         return dogstatsd::parse_service_check(line, limits);
     }
-    let Some((name, rest)) = line.split_once(':') else {
+    let Some((name, rest)) = split::split_once(line, b':') else {
         return Err(LineError::MissingValue(snippet(line)));
     };
     check_name(name)?;
-    let mut fields = rest.split('|');
+    let mut fields = split::split(rest, b'|');
     let values_text = fields.next().unwrap_or_default();
     let Some(type_text) = fields.next() else {
         return Err(LineError::MissingType(snippet(line)));
@@ -116,7 +117,7 @@ pub fn parse_payload_with(
 
 /// The non-blank lines of a payload, unparsed.
 pub fn payload_lines(payload: &str) -> impl Iterator<Item = &str> {
-    payload.split('\n').filter(|l| !l.trim().is_empty())
+    split::split(payload, b'\n').filter(|l| !l.trim().is_empty())
 }
 
 fn once(seen: &mut bool, field: &'static str) -> Result<(), LineError> {
@@ -130,7 +131,7 @@ fn parse_values<'a>(
     text: &'a str,
     kind: MetricKind,
     limits: &Limits,
-) -> Result<Vec<Value<'a>>, LineError> {
+) -> Result<Values<'a>, LineError> {
     let invalid = |value: &str, reason: &str| LineError::InvalidValue {
         value: snippet(value),
         reason: reason.to_string(),
@@ -152,9 +153,9 @@ fn parse_values<'a>(
         if text.chars().any(char::is_control) {
             return Err(invalid(text, "control characters are not allowed"));
         }
-        return Ok(vec![Value::Member(text)]);
+        return Ok(smallvec::smallvec![Value::Member(text)]);
     }
-    text.split(':')
+    split::split(text, b':')
         .map(|v| {
             if v.is_empty() {
                 return Err(invalid(v, "empty value"));
@@ -174,6 +175,11 @@ fn parse_values<'a>(
 /// A finite decimal number. Rust's float parser also takes `inf` and `NaN`,
 /// which no statsd client means.
 fn parse_number(v: &str) -> Option<f64> {
+    // Most values are small integers (`1|c`): read them without the float
+    // parser. Up to 15 digits they are below 2^53, so exact as an f64.
+    if v.len() <= 15 && !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(v.bytes().fold(0u64, |n, b| n * 10 + u64::from(b - b'0')) as f64);
+    }
     let first_digit = v.trim_start_matches(['+', '-']).chars().next()?;
     if !(first_digit.is_ascii_digit() || first_digit == '.') {
         return None;

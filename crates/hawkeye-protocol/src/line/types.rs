@@ -1,7 +1,12 @@
 //! What a parsed line is: its values, the line itself, what it was read
 //! from, and what a signed gauge means.
 
+use smallvec::SmallVec;
+
 use crate::series::MetricKind;
+
+/// A line's values: nearly always one, held inline (no allocation).
+pub type Values<'a> = SmallVec<[Value<'a>; 1]>;
 
 /// What a gauge value written with a sign (`-3`, `+3`) means. statsd reads
 /// it as an adjustment of the current value; DogStatsD clients send it
@@ -45,7 +50,7 @@ pub enum Value<'a> {
 pub struct MetricLine<'a> {
     pub name: &'a str,
     pub kind: MetricKind,
-    pub values: Vec<Value<'a>>,
+    pub values: Values<'a>,
     /// `1.0` when the line has no `@rate`.
     pub sample_rate: f64,
     /// In the order written, without the spaces around them; a key may

@@ -38,6 +38,11 @@ impl EpollFloor {
         }
     }
 
+    /// The server thread's id, to count its system calls.
+    pub fn tid(&self) -> i32 {
+        self.tid
+    }
+
     /// CPU time the server's thread has used so far, in nanoseconds.
     pub fn cpu_ns(&self) -> u64 {
         task_cpu_ns(&format!("/proc/self/task/{}/schedstat", self.tid))
@@ -51,6 +56,16 @@ impl Drop for EpollFloor {
             let _ = t.join();
         }
     }
+}
+
+/// Serves on `path` on this thread until the process is killed: the floor
+/// in a process of its own, as hawkeye is (its peer, the benchmark's
+/// client, then lives in another address space, as hawkeye's does).
+pub fn serve_in_this_process(path: &Path) {
+    let listener = UnixListener::bind(path).expect("bind the floor server's socket");
+    listener.set_nonblocking(true).unwrap();
+    println!("floor listening");
+    serve(listener, &AtomicBool::new(false));
 }
 
 /// The first field of a task's schedstat: nanoseconds on a CPU.

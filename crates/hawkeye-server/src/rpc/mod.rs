@@ -34,6 +34,13 @@ pub(crate) async fn answer_line(
     line: &[u8],
     out: &mut Output<'_>,
 ) -> Result<(), Gone> {
+    if let Some(call) = jsonrpc::go_handle_call(line) {
+        // Go's one-event call, read without a JSON parser (nor a UTF-8
+        // check of more than its text).
+        let outcome = send::go_handle_text(shared, call.text).map(|()| Reply::Zero(0));
+        jsonrpc::write_response_id(out.buf(), Dialect::Go, call.id, &outcome);
+        return Ok(());
+    }
     let Ok(text) = std::str::from_utf8(line) else {
         let e = RpcError::new(
             code::PARSE_ERROR,
@@ -42,12 +49,6 @@ pub(crate) async fn answer_line(
         jsonrpc::write_response::<()>(out.buf(), Dialect::V2, None, &Err(e));
         return Ok(());
     };
-    if let Some(call) = jsonrpc::go_handle_call(text) {
-        // Go's one-event call, read without a JSON parser.
-        let outcome = send::go_handle_text(shared, call.text).map(|()| Reply::Zero(0));
-        jsonrpc::write_response_id(out.buf(), Dialect::Go, call.id, &outcome);
-        return Ok(());
-    }
     if text.trim().is_empty() {
         return Ok(());
     }

@@ -425,14 +425,13 @@ pub(super) fn go_handle(shared: &Shared, params: Option<&RawValue>) -> Result<()
 /// `Metric.Handle` with its text read: all lines of it or none.
 pub(super) fn go_handle_text(shared: &Shared, text: &str) -> Result<(), RpcError> {
     let max = shared.config.max_batch;
-    let mut lines = payload_lines(text);
-    let (Some(first), second) = (lines.next(), lines.next()) else {
-        return Err(RpcError::invalid_params("empty metric text"));
-    };
-    if second.is_none() && max >= 1 {
+    if max >= 1 && memchr::memchr(b'\n', text.as_bytes()).is_none() && !text.trim().is_empty() {
         // One event per call, as most Go clients send: no list to build.
-        let line = parse_go_line(shared, first, 1)?;
+        let line = parse_go_line(shared, text, 1)?;
         return ingest::ingest_all(shared, std::slice::from_ref(&line)).map_err(rejection_error);
+    }
+    if payload_lines(text).next().is_none() {
+        return Err(RpcError::invalid_params("empty metric text"));
     }
     let count = payload_lines(text).take(max + 1).count();
     if count > max {
