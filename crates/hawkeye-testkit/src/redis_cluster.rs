@@ -221,6 +221,43 @@ impl RedisCluster {
         }
     }
 
+    /// Starts a new node and makes it a replica of the master on
+    /// `master_port` (as an operator replaces a lost replica); returns its
+    /// port once it is in sync.
+    pub fn add_replica(&mut self, master_port: u16) -> u16 {
+        let master_id = self
+            .nodes()
+            .into_iter()
+            .find(|n| n.port == master_port && n.is_master)
+            .unwrap_or_else(|| panic!("no master on port {master_port}"))
+            .id;
+        let node = self.spawn_node();
+        let port = node.port;
+        self.nodes.push(node);
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("add-node")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg(format!("127.0.0.1:{master_port}"))
+            .args(["--cluster-slave", "--cluster-master-id", &master_id])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run redis-cli --cluster add-node");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster add-node failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.wait_until("the new node to replicate the master", || {
+            self.nodes().iter().any(|n| {
+                n.port == port && !n.failed && n.master_id.as_deref() == Some(master_id.as_str())
+            })
+        });
+        self.wait_healthy();
+        port
+    }
+
     /// SIGSTOP: the node hangs, its sockets stay open.
     pub fn pause(&mut self, port: u16) {
         signal(self.pid(port), "STOP");
