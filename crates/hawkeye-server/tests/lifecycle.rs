@@ -238,6 +238,7 @@ fn bad_settings_are_one_line_errors_naming_the_variable() {
         ("HAWKEYE_REDIS_WAIT_REPLICAS", "all"),
         // Not shorter than REDIS_TIMEOUT (5s).
         ("HAWKEYE_REDIS_WAIT_TIMEOUT", "10s"),
+        ("HAWKEYE_MAX_PENDING_COMPACTIONS", "lots"),
     ] {
         let mut cmd = server_command(&dir.path().join("s.sock"), &redis);
         cmd.env(var, value);

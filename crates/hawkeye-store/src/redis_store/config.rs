@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use hawkeye_protocol::duration::{parse_duration, PlainUnit};
 
+use super::compaction::MAX_PENDING as DEFAULT_MAX_PENDING_COMPACTIONS;
 use crate::tiers::DEFAULT_ROLLUP_RETENTION;
 use crate::StoreError;
 
@@ -20,6 +21,10 @@ pub const MAX_SHARDS_PER_NAME: u32 = 256;
 pub const DEFAULT_INDEX_CACHE: usize = 1_000_000;
 /// The largest `HAWKEYE_INDEX_CACHE`.
 pub const MAX_INDEX_CACHE: usize = 100_000_000;
+/// The largest `HAWKEYE_MAX_PENDING_COMPACTIONS`: about 100 bytes each.
+pub const MAX_MAX_PENDING_COMPACTIONS: usize = 100_000_000;
+/// The variable that sets [`RedisConfig::max_pending_compactions`].
+pub const MAX_PENDING_COMPACTIONS_VAR: &str = "HAWKEYE_MAX_PENDING_COMPACTIONS";
 /// The largest `HAWKEYE_REDIS_WAIT_REPLICAS`.
 pub const MAX_WAIT_REPLICAS: u32 = 64;
 /// The variables of the replica wait (docs/cluster.md, "Waiting for replicas").
@@ -58,6 +63,11 @@ pub struct RedisConfig {
     /// (`HAWKEYE_REDIS_WAIT_TIMEOUT`); unset: half of `timeout`. Shorter
     /// than `timeout`: the writes and the wait share one round trip.
     pub wait_timeout: Option<Duration>,
+    /// Slot-hours (a metric name's shard, an hour it was written in) a
+    /// store remembers to compact, at most (`HAWKEYE_MAX_PENDING_COMPACTIONS`,
+    /// about 100 bytes each; 0: the store compacts nothing).
+    /// docs/storage.md, "Compaction".
+    pub max_pending_compactions: usize,
 }
 
 impl RedisConfig {
@@ -77,6 +87,7 @@ impl RedisConfig {
             index_cache: DEFAULT_INDEX_CACHE,
             wait_replicas: 0,
             wait_timeout: None,
+            max_pending_compactions: DEFAULT_MAX_PENDING_COMPACTIONS,
         }
     }
 
@@ -109,6 +120,13 @@ impl RedisConfig {
         if let Some(v) = set("HAWKEYE_INDEX_CACHE") {
             self.index_cache = v.trim().parse().map_err(|_| {
                 StoreError::Config(format!("HAWKEYE_INDEX_CACHE: {v:?} is not a whole number"))
+            })?;
+        }
+        if let Some(v) = set(MAX_PENDING_COMPACTIONS_VAR) {
+            self.max_pending_compactions = v.trim().parse().map_err(|_| {
+                StoreError::Config(format!(
+                    "{MAX_PENDING_COMPACTIONS_VAR}: {v:?} is not a whole number"
+                ))
             })?;
         }
         if let Some(v) = set(WAIT_REPLICAS_VAR) {
@@ -161,6 +179,12 @@ impl RedisConfig {
                 self.index_cache
             )));
         }
+        if self.max_pending_compactions > MAX_MAX_PENDING_COMPACTIONS {
+            return Err(StoreError::Config(format!(
+                "{MAX_PENDING_COMPACTIONS_VAR}: {} is over {MAX_MAX_PENDING_COMPACTIONS}",
+                self.max_pending_compactions
+            )));
+        }
         self.check_wait()
     }
 
@@ -205,6 +229,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("index_cache", &self.index_cache)
             .field("wait_replicas", &self.wait_replicas)
             .field("wait_timeout", &self.wait_timeout)
+            .field("max_pending_compactions", &self.max_pending_compactions)
             .finish()
     }
 }
@@ -263,6 +288,9 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_millis(750));
         assert_eq!(c.shards_per_name, 8);
         assert_eq!(c.index_cache, DEFAULT_INDEX_CACHE);
+        assert_eq!(c.max_pending_compactions, 1_000_000);
+        let c = tuned(&[(MAX_PENDING_COMPACTIONS_VAR, "5000")]).unwrap();
+        assert_eq!(c.max_pending_compactions, 5000);
         assert_eq!(
             tuned(&[("HAWKEYE_INDEX_CACHE", "0")]).unwrap().index_cache,
             0
@@ -293,6 +321,8 @@ mod tests {
             ("HAWKEYE_REDIS_WAIT_TIMEOUT", "0"),
             ("HAWKEYE_REDIS_WAIT_TIMEOUT", "5s"),
             ("HAWKEYE_REDIS_WAIT_TIMEOUT", "soon"),
+            ("HAWKEYE_MAX_PENDING_COMPACTIONS", "lots"),
+            ("HAWKEYE_MAX_PENDING_COMPACTIONS", "100000001"),
         ] {
             let err = tuned(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{var}={value}: {err}");

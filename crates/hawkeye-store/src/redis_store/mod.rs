@@ -62,8 +62,8 @@ use keys::Keys;
 pub use compaction::{GRACE_SECS as COMPACTION_GRACE_SECS, MAX_PENDING as MAX_PENDING_COMPACTIONS};
 pub use config::{
     check_rollup_retention, redact_url, rollup_retention_problem, RedisConfig, DEFAULT_TIMEOUT,
-    MAX_SHARDS_PER_NAME, MAX_WAIT_REPLICAS, ROLLUP_RETENTION_VAR, TIMEOUT_RANGE, WAIT_REPLICAS_VAR,
-    WAIT_TIMEOUT_VAR,
+    MAX_MAX_PENDING_COMPACTIONS, MAX_PENDING_COMPACTIONS_VAR, MAX_SHARDS_PER_NAME,
+    MAX_WAIT_REPLICAS, ROLLUP_RETENTION_VAR, TIMEOUT_RANGE, WAIT_REPLICAS_VAR, WAIT_TIMEOUT_VAR,
 };
 pub use scripts::WRITE_SCRIPT;
 
@@ -100,7 +100,7 @@ impl RedisStore {
             write_script: redis::Script::new(WRITE_SCRIPT),
             index_cache: index_cache::IndexCache::new(config.index_cache),
             read_script: redis::Script::new(scripts::READ_SCRIPT),
-            pending: compaction::Pending::default(),
+            pending: compaction::Pending::new(config.max_pending_compactions),
             replica_wait: config
                 .replica_wait()
                 .map(|(replicas, timeout)| replica_wait::ReplicaWait { replicas, timeout }),
