@@ -84,20 +84,10 @@ impl RedisCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        let out = Command::new("redis-cli")
-            .arg("--cluster")
-            .arg("create")
-            .args(&addresses)
-            .args(["--cluster-replicas", "1", "--cluster-yes"])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run redis-cli --cluster create (apt-get install redis-tools)");
-        assert!(
-            out.status.success(),
-            "redis-cli --cluster create failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut args: Vec<&str> = vec!["create"];
+        args.extend(addresses.iter().map(String::as_str));
+        args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+        cluster_admin(&args);
         cluster.wait_healthy();
         cluster.wait_until("every master to have a replica", || {
             let nodes = cluster.nodes();
@@ -234,21 +224,18 @@ impl RedisCluster {
         let node = self.spawn_node();
         let port = node.port;
         self.nodes.push(node);
-        let out = Command::new("redis-cli")
-            .arg("--cluster")
-            .arg("add-node")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg(format!("127.0.0.1:{master_port}"))
-            .args(["--cluster-slave", "--cluster-master-id", &master_id])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run redis-cli --cluster add-node");
-        assert!(
-            out.status.success(),
-            "redis-cli --cluster add-node failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let (new, master) = (
+            format!("127.0.0.1:{port}"),
+            format!("127.0.0.1:{master_port}"),
         );
+        cluster_admin(&[
+            "add-node",
+            &new,
+            &master,
+            "--cluster-slave",
+            "--cluster-master-id",
+            &master_id,
+        ]);
         self.wait_until("the new node to replicate the master", || {
             self.nodes().iter().any(|n| {
                 n.port == port && !n.failed && n.master_id.as_deref() == Some(master_id.as_str())
@@ -507,6 +494,23 @@ impl RedisCluster {
         assert!(node.pid.is_some(), "node on {port} has no process_id");
         Some(node)
     }
+}
+
+/// `redis-cli --cluster <args>`; panics with its output if it fails.
+fn cluster_admin(args: &[&str]) {
+    let out = Command::new("redis-cli")
+        .arg("--cluster")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run redis-cli --cluster (apt-get install redis-tools)");
+    assert!(
+        out.status.success(),
+        "redis-cli --cluster {} failed: {}{}",
+        args[0],
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Drop for RedisCluster {
