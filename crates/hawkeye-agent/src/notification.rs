@@ -349,9 +349,9 @@ pub fn render(a: &Alert) -> Rendered {
     Rendered { subject, body }
 }
 
-/// The mail of an alert to `to`, with its stable `Message-ID`.
-pub fn mail(a: &Alert, from: &str, to: &Recipients, message_id: &str) -> Mail {
-    let r = render(a);
+/// The mail of an alert to `to`, with its stable `Message-ID`; `r` is the
+/// alert as [`render`]ed (rendered once per notice, for mail and webhooks).
+pub fn mail(a: &Alert, r: Rendered, from: &str, to: &Recipients, message_id: &str) -> Mail {
     Mail {
         subject: r.subject,
         body: r.body,
@@ -409,6 +409,7 @@ mod tests {
         let a = alert(&m, Notice::Firing, Some(5.0));
         let mail = mail(
             &a,
+            render(&a),
             "hawkeye@localhost",
             &Recipients::of(a.trigger),
             "e1.firing@hawkeye",

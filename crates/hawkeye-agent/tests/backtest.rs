@@ -14,6 +14,7 @@ use hawkeye_agent::backtest::{backtest, BacktestError, BacktestOptions};
 use hawkeye_agent::state::Notice;
 use hawkeye_agent::{parse_monitors, MonitorsFile, Silence};
 use hawkeye_store::{MemoryStore, Store};
+use hawkeye_testkit::monitors::errors_monitor;
 
 const S: u64 = 1000;
 
@@ -21,20 +22,11 @@ fn file(yaml: &str) -> MonitorsFile {
     parse_monitors(yaml, "test.yaml", Duration::from_secs(3600)).unwrap()
 }
 
-const ERRORS: &str = "\
-version: 1
-monitors:
-  - id: errors
-    metric: errors
-    interval: 10s
-    triggers:
-      - id: warn
-        threshold: 3
-        for: 2
-        keep_firing_for: 20s
-        send_resolved: true
-        to: [oncall@example.com]
-";
+/// The `errors` monitor, firing after two breaching checks in a row and
+/// kept firing 20 s after the last.
+fn errors() -> MonitorsFile {
+    file(&errors_monitor(&["for: 2", "keep_firing_for: 20s"]))
+}
 
 /// Half an hour ago, on a minute: slots of 10 s start there.
 fn start() -> u64 {
@@ -66,7 +58,7 @@ async fn lists_the_firing_and_the_resolved_at_their_slots_with_silences_off() {
         .await
         .unwrap();
 
-    let report = backtest(&file(ERRORS), store.clone(), &options(t0, t0 + 120 * S))
+    let report = backtest(&errors(), store.clone(), &options(t0, t0 + 120 * S))
         .await
         .unwrap();
     let got: Vec<(u64, &str, Notice, Option<f64>)> = report
@@ -112,7 +104,7 @@ async fn nothing_is_written_to_the_store_it_reads() {
     let store = memory();
     let t0 = start();
     three_breaches(&*store, t0).await;
-    let report = backtest(&file(ERRORS), store.clone(), &options(t0, t0 + 120 * S))
+    let report = backtest(&errors(), store.clone(), &options(t0, t0 + 120 * S))
         .await
         .unwrap();
     assert_eq!(report.notifications.len(), 2, "it did fire and resolve");
@@ -140,7 +132,7 @@ async fn a_step_checks_every_monitor_at_it_and_keeps_for_as_a_duration() {
     three_breaches(&*store, t0).await;
     let mut o = options(t0, t0 + 120 * S);
     o.step = Some(Duration::from_secs(5));
-    let report = backtest(&file(ERRORS), store.clone(), &o).await.unwrap();
+    let report = backtest(&errors(), store.clone(), &o).await.unwrap();
     // Twice the checks; `for: 2` at 10 s is 4 checks at 5 s: the windows
     // of 10 s of the checks at 10, 15, 20, 25 s breach, firing at 25 s.
     assert_eq!(report.checks, 25);
@@ -151,7 +143,7 @@ async fn a_step_checks_every_monitor_at_it_and_keeps_for_as_a_duration() {
     );
     assert!(report.partial_windows.is_empty());
     o.step = Some(Duration::from_secs(20));
-    let coarse = backtest(&file(ERRORS), store.clone(), &o).await.unwrap();
+    let coarse = backtest(&errors(), store.clone(), &o).await.unwrap();
     assert_eq!(
         coarse.partial_windows,
         ["errors"],
@@ -170,7 +162,7 @@ async fn the_end_is_the_last_slot_the_servers_have_flushed() {
         .put_watermark(1, flushed, Duration::from_secs(60))
         .await
         .unwrap();
-    let report = backtest(&file(ERRORS), store.clone(), &options(t0, t0 + 120 * S))
+    let report = backtest(&errors(), store.clone(), &options(t0, t0 + 120 * S))
         .await
         .unwrap();
     assert_eq!(report.until_ms, t0 + 41 * S);
@@ -181,7 +173,7 @@ async fn the_end_is_the_last_slot_the_servers_have_flushed() {
 async fn bounds_and_errors_are_clear() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(Duration::from_secs(3600)));
     let t0 = start();
-    let f = file(ERRORS);
+    let f = errors();
     let err = |r: Result<_, BacktestError>| r.unwrap_err().to_string();
 
     let mut o = options(t0, t0 + 3600 * S);
@@ -215,7 +207,7 @@ async fn a_store_that_fails_stops_the_backtest_saying_when() {
     let store = memory();
     let t0 = start();
     store.down.store(true, Ordering::SeqCst);
-    let e = backtest(&file(ERRORS), store.clone(), &options(t0, t0 + 60 * S))
+    let e = backtest(&errors(), store.clone(), &options(t0, t0 + 60 * S))
         .await
         .unwrap_err();
     assert!(matches!(e, BacktestError::Store { .. }), "{e}");

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -177,6 +178,28 @@ async fn the_period_is_read_in_full_once_a_minute_and_topped_up_in_between() {
         subject(&engine.tick(t0 + 60 * S).await),
         "[REPEAT] consumed 233.333%"
     );
+}
+
+/// An SLO monitor reads its burn-rate windows and its period, each for
+/// `metric` and `ratio_of`, and not the plain `window` of other monitors,
+/// which it would not use.
+#[tokio::test]
+async fn a_tick_of_an_slo_monitor_reads_only_its_burn_windows_and_period() {
+    let store = Arc::new(Probe::new(MemoryStore::new(35 * DAY)));
+    let q = queue(Arc::new(RecordingMailer::default()));
+    let t0 = base_ms();
+    let yaml = API.to_string()
+        + "    slo: {objective: 99, period: 7d}
+    triggers:
+      - {burn_rate: 2, long_window: 1h, short_window: 5m, to: oncall@example.com}
+";
+    traffic(&*store, secs(t0), 1000.0, 20.0).await;
+    let mut engine = engine(&file(&yaml), store.clone(), &q, t0);
+    let report = engine.tick(t0).await;
+    assert_eq!(notified(&report).len(), 1, "the SLO still fires");
+    // 1h, 5m and the period (7d), each as errors and requests.
+    assert_eq!(store.queries.load(Ordering::SeqCst), 6);
+    assert_eq!(report.queries, 6);
 }
 
 #[tokio::test]

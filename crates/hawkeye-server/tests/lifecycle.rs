@@ -233,13 +233,22 @@ fn a_regular_file_at_the_socket_path_is_not_replaced() {
 fn bad_settings_are_one_line_errors_naming_the_variable() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = server_command(&dir.path().join("s.sock"), &redis);
-    cmd.env("HAWKEYE_MAX_SERIES", "many");
-    let out = cmd.output().unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("HAWKEYE_MAX_SERIES"), "{stderr}");
+    for (var, value) in [
+        ("HAWKEYE_MAX_SERIES", "many"),
+        ("HAWKEYE_REDIS_WAIT_REPLICAS", "all"),
+        // Not shorter than REDIS_TIMEOUT (5s).
+        ("HAWKEYE_REDIS_WAIT_TIMEOUT", "10s"),
+        ("HAWKEYE_MAX_PENDING_COMPACTIONS", "lots"),
+    ] {
+        let mut cmd = server_command(&dir.path().join("s.sock"), &redis);
+        cmd.env(var, value);
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "{var}={value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.trim().lines().last().unwrap_or_default();
+        assert!(last.contains(var), "{var}={value}: {stderr}");
+        assert!(!last.contains("panicked"), "{stderr}");
+    }
 }
 
 #[test]

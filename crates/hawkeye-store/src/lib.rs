@@ -238,6 +238,9 @@ pub struct Compaction {
     /// Slot-hours (a name's shard, an hour it was written in) this store
     /// still has to look at (open hours included).
     pub waiting: usize,
+    /// Slot-hours written since the last pass that this store did not
+    /// remember to compact: `HAWKEYE_MAX_PENDING_COMPACTIONS` was reached.
+    pub not_remembered: usize,
 }
 
 /// What [`Store::watermark`] reads.

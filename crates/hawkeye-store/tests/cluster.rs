@@ -26,6 +26,8 @@ use tokio::time::Instant;
 
 /// `REDIS_TIMEOUT` of the stores under test.
 const TIMEOUT: Duration = Duration::from_secs(1);
+/// `HAWKEYE_REDIS_WAIT_TIMEOUT` of the stores that wait for a replica.
+const WAIT_TIMEOUT: Duration = Duration::from_millis(500);
 /// A call that has not returned after this is hung (a store call may take a
 /// few times `TIMEOUT`: connecting, then a round trip or two).
 const RETURNS_WITHIN: Duration = Duration::from_secs(20);
@@ -46,9 +48,21 @@ fn name(i: usize) -> String {
 }
 
 fn store(url: &str, shards: u32) -> Arc<RedisStore> {
+    Arc::new(RedisStore::new(config(url, shards)).unwrap())
+}
+
+fn config(url: &str, shards: u32) -> RedisConfig {
     let mut config = RedisConfig::new(url, "hawkeye", Duration::from_secs(3600));
     config.timeout = TIMEOUT;
     config.shards_per_name = shards;
+    config
+}
+
+/// A store whose flushes wait for one replica (`HAWKEYE_REDIS_WAIT_REPLICAS=1`).
+fn waiting_store(url: &str) -> Arc<RedisStore> {
+    let mut config = config(url, 1);
+    config.wait_replicas = 1;
+    config.wait_timeout = Some(WAIT_TIMEOUT);
     Arc::new(RedisStore::new(config).unwrap())
 }
 
@@ -67,14 +81,25 @@ struct Load {
 }
 
 impl Load {
+    /// Writers whose flushes do not wait for replicas: a master that dies
+    /// may take the last writes it answered with it (docs/cluster.md).
     fn start(urls: [&str; 2]) -> Load {
+        Load::start_with(urls, |url| store(url, 1))
+    }
+
+    /// Writers whose flushes wait for a replica: nothing answered is lost.
+    fn start_waiting(urls: [&str; 2]) -> Load {
+        Load::start_with(urls, waiting_store)
+    }
+
+    fn start_with(urls: [&str; 2], writer: impl Fn(&str) -> Arc<RedisStore>) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let mut done = Progress::default();
         let mut writers = Vec::new();
         for (i, url) in urls.iter().enumerate() {
             let counter = done.counter();
             writers.push(tokio::spawn(write_until_stopped(
-                store(url, 1),
+                writer(url),
                 i as u64 + 1,
                 stop.clone(),
                 counter,
@@ -195,18 +220,76 @@ fn victim(cluster: &RedisCluster) -> (hawkeye_testkit::redis_cluster::NodeInfo, 
     (master, seed)
 }
 
+/// With the flushes waiting for a replica, a master killed under load
+/// loses nothing it answered (without the wait, Redis's asynchronous
+/// replication can lose its last writes). Its replica, promoted, has none
+/// of its own: flushes to it fail until one is added, as an operator would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_killed_under_load_loses_nothing_answered() {
     let mut cluster = RedisCluster::start();
     let (master, seed) = victim(&cluster);
     // One writer knows only the node about to die: it must find the others.
     let list = cluster.url_list();
-    let load = Load::start([&seed, &list]);
+    let load = Load::start_waiting([&seed, &list]);
     load.progress(20).await;
     cluster.kill(master.port);
-    tokio::task::block_in_place(|| cluster.wait_healthy());
+    tokio::task::block_in_place(|| {
+        cluster.wait_healthy();
+        let promoted = cluster.master_of_slot(cluster.key_slot("{load.0}"));
+        cluster.add_replica(promoted.port);
+    });
     load.progress(20).await;
     load.stop_and_check(&list).await;
+}
+
+/// A flush whose replica does not answer fails (its writes are on the
+/// master, unconfirmed); retried once the replica is back, it succeeds and
+/// counts once. A store that does not wait is not held up meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_waiting_for_a_frozen_replica_fails_and_its_retry_counts_once() {
+    let mut cluster = RedisCluster::start();
+    let url = cluster.url_list();
+    let master = cluster.master_of_slot(cluster.key_slot("{waited}"));
+    let replica = cluster.replica_of(&master.id);
+    let t = now();
+    let flush = |name: &str| WriteBatch {
+        server_id: 1,
+        seq: 1,
+        series: vec![SeriesWrite {
+            key: Arc::new(SeriesKey::new(MetricKind::Counter, name, &[])),
+            points: vec![(t, Aggregate::Counter(1.0))],
+        }],
+    };
+    let waiting = waiting_store(&url);
+    let plain = store(&url, 1);
+    let sum = |name: &str| WindowQuery::new(name, 60, t);
+    waiting.write(&flush("waited")).await.unwrap();
+    // Connected before the pause: a cluster connection made while a node
+    // is frozen waits for it.
+    let got = plain.query(&sum("waited")).await.unwrap().unwrap();
+    assert_eq!(got, Some(1.0));
+    cluster.pause(replica.port);
+    let mut next = flush("waited");
+    next.seq = 2;
+    for _ in 0..2 {
+        let err = returns("write", waiting.write(&next)).await.unwrap_err();
+        assert!(err.to_string().contains("0 of 1 replicas"), "{err}");
+        // Applied on the master, not confirmed: the retry must not add it again.
+        let got = plain.query(&sum("waited")).await.unwrap().unwrap();
+        assert_eq!(got, Some(2.0));
+    }
+    // Another server, not waiting: its flush to the same master goes through.
+    let mut other = flush("waited");
+    other.server_id = 2;
+    returns("write", plain.write(&other)).await.unwrap();
+    cluster.resume(replica.port);
+    let deadline = Instant::now() + RECOVERS_WITHIN;
+    while let Err(e) = returns("write", waiting.write(&next)).await {
+        assert!(Instant::now() < deadline, "the retry never succeeded: {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = plain.query(&sum("waited")).await.unwrap().unwrap();
+    assert_eq!(got, Some(3.0), "the retried flush counted twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

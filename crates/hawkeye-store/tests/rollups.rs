@@ -320,3 +320,47 @@ async fn compaction_on_a_cluster() {
     let store = store_at(&url, "compaction", 3600, 3);
     compaction_is_exact_and_idempotent(&store, None).await;
 }
+
+/// At `HAWKEYE_MAX_PENDING_COMPACTIONS`, a store remembers no more
+/// slot-hours and says how many it did not (`not_remembered`); those hours
+/// stay hashes, still read exactly, and are compacted once their slot is
+/// written again with room to remember it.
+#[tokio::test]
+async fn past_the_pending_compactions_bound_hours_are_counted_and_stay_exact() {
+    let server = RedisServer::start();
+    let mut config = RedisConfig::new(
+        server.url(),
+        "hawkeye",
+        std::time::Duration::from_secs(3600),
+    );
+    config.max_pending_compactions = 1;
+    let store = RedisStore::new(config).unwrap();
+    let t = now();
+    // Three hours ago: closed, and older than nothing the store keeps.
+    let old = t - 3 * 3600;
+    let point = |name: &str, second: i64| SeriesWrite {
+        key: key(MetricKind::Counter, name, &[]),
+        points: vec![(second, Aggregate::Counter(1.0))],
+    };
+    let both = vec![point("bound.a", old), point("bound.b", old)];
+    store.write(&batch(1, both)).await.unwrap();
+    let done = store.compact(t).await.unwrap();
+    assert_eq!(done.compacted, 1, "{done:?}");
+    assert_eq!(done.not_remembered, 1, "{done:?}");
+    assert_eq!(done.waiting, 0, "{done:?}");
+    let sum = |name: &str| window(name, "sum", 4 * 3600, t);
+    assert_eq!(value(&store, sum("bound.a")).await, Some(1.0));
+    assert_eq!(value(&store, sum("bound.b")).await, Some(1.0));
+    // Counted once: the next pass reports no more.
+    assert_eq!(store.compact(t).await.unwrap().not_remembered, 0);
+    // Written again, with room: its hour is compacted, both points in it.
+    store
+        .write(&batch(2, vec![point("bound.b", old + 1)]))
+        .await
+        .unwrap();
+    let done = store.compact(t).await.unwrap();
+    assert_eq!((done.compacted, done.not_remembered), (1, 0), "{done:?}");
+    assert_eq!(value(&store, sum("bound.b")).await, Some(2.0));
+    let hours = server.cli(&["--scan", "--pattern", "hawkeye:{bound.*}:c:h*"]);
+    assert_eq!(hours, "", "every hour compacted");
+}

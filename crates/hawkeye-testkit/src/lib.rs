@@ -3,6 +3,7 @@
 //! (no sleeps), and stops it when dropped.
 
 pub mod cluster_nodes;
+pub mod monitors;
 pub mod progress;
 pub mod prometheus;
 pub mod ready_line;

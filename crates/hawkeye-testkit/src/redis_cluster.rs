@@ -84,20 +84,10 @@ impl RedisCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        let out = Command::new("redis-cli")
-            .arg("--cluster")
-            .arg("create")
-            .args(&addresses)
-            .args(["--cluster-replicas", "1", "--cluster-yes"])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run redis-cli --cluster create (apt-get install redis-tools)");
-        assert!(
-            out.status.success(),
-            "redis-cli --cluster create failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut args: Vec<&str> = vec!["create"];
+        args.extend(addresses.iter().map(String::as_str));
+        args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+        cluster_admin(&args);
         cluster.wait_healthy();
         cluster.wait_until("every master to have a replica", || {
             let nodes = cluster.nodes();
@@ -219,6 +209,40 @@ impl RedisCluster {
             let _ = guard.kill();
             let _ = guard.wait();
         }
+    }
+
+    /// Starts a new node and makes it a replica of the master on
+    /// `master_port` (as an operator replaces a lost replica); returns its
+    /// port once it is in sync.
+    pub fn add_replica(&mut self, master_port: u16) -> u16 {
+        let master_id = self
+            .nodes()
+            .into_iter()
+            .find(|n| n.port == master_port && n.is_master)
+            .unwrap_or_else(|| panic!("no master on port {master_port}"))
+            .id;
+        let node = self.spawn_node();
+        let port = node.port;
+        self.nodes.push(node);
+        let (new, master) = (
+            format!("127.0.0.1:{port}"),
+            format!("127.0.0.1:{master_port}"),
+        );
+        cluster_admin(&[
+            "add-node",
+            &new,
+            &master,
+            "--cluster-slave",
+            "--cluster-master-id",
+            &master_id,
+        ]);
+        self.wait_until("the new node to replicate the master", || {
+            self.nodes().iter().any(|n| {
+                n.port == port && !n.failed && n.master_id.as_deref() == Some(master_id.as_str())
+            })
+        });
+        self.wait_healthy();
+        port
     }
 
     /// SIGSTOP: the node hangs, its sockets stay open.
@@ -470,6 +494,23 @@ impl RedisCluster {
         assert!(node.pid.is_some(), "node on {port} has no process_id");
         Some(node)
     }
+}
+
+/// `redis-cli --cluster <args>`; panics with its output if it fails.
+fn cluster_admin(args: &[&str]) {
+    let out = Command::new("redis-cli")
+        .arg("--cluster")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run redis-cli --cluster (apt-get install redis-tools)");
+    assert!(
+        out.status.success(),
+        "redis-cli --cluster {} failed: {}{}",
+        args[0],
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Drop for RedisCluster {

@@ -11,21 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hawkeye_agent::Silence;
 use hawkeye_protocol::{MetricKind, SeriesKey};
 use hawkeye_store::{Aggregate, RedisConfig, RedisStore, SeriesWrite, Store, WriteBatch};
+use hawkeye_testkit::monitors::errors_monitor;
 use hawkeye_testkit::RedisServer;
 use serde_json::Value;
-
-const MONITORS: &str = "\
-version: 1
-monitors:
-  - id: errors
-    metric: errors
-    interval: 10s
-    triggers:
-      - id: warn
-        threshold: 3
-        send_resolved: true
-        to: [oncall@example.com]
-";
 
 fn now_secs() -> i64 {
     SystemTime::now()
@@ -88,7 +76,7 @@ fn snapshot(redis: &RedisServer) -> (Vec<(String, String)>, String) {
 async fn lists_what_fired_and_leaves_the_store_as_it_was() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("monitors.yaml"), MONITORS).unwrap();
+    std::fs::write(dir.path().join("monitors.yaml"), errors_monitor(&[])).unwrap();
     let store = store(&redis);
     // 5 errors a second for 30 s, two minutes ago.
     let start = now_secs() / 10 * 10 - 120;
@@ -174,7 +162,7 @@ async fn lists_what_fired_and_leaves_the_store_as_it_was() {
     // A `notifier: log` monitor: listed, not logged as well.
     std::fs::write(
         dir.path().join("log.yaml"),
-        MONITORS.replace("    triggers:", "    notifier: log\n    triggers:"),
+        errors_monitor(&[]).replace("    triggers:", "    notifier: log\n    triggers:"),
     )
     .unwrap();
     let logged = backtest(&redis, dir.path(), &[], &["log.yaml", "--since", "5m"]);
@@ -206,7 +194,7 @@ async fn lists_what_fired_and_leaves_the_store_as_it_was() {
 fn bad_arguments_and_files_are_clear_errors() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("monitors.yaml"), MONITORS).unwrap();
+    std::fs::write(dir.path().join("monitors.yaml"), errors_monitor(&[])).unwrap();
     let fails = |env: &[(&str, &str)], args: &[&str], expected: &str| {
         let out = backtest(&redis, dir.path(), env, args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));

@@ -22,6 +22,41 @@ async fn server_in(dir: &std::path::Path) -> (embed::Embedded, std::path::PathBu
     (server, socket)
 }
 
+/// The current unix second.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Sends `lines` to the server on `socket`; returns how many it accepted.
+async fn send_lines(socket: &std::path::Path, lines: &[String]) -> usize {
+    let mut conn = hawkeye_client::rpc::RpcConnection::connect(socket)
+        .await
+        .unwrap();
+    conn.send_lines(lines).await.unwrap().accepted
+}
+
+/// `hawkeye <command> --socket <socket> <args>`, run off the runtime (the
+/// server under test runs on it).
+async fn run_on(command: &str, socket: &std::path::Path, args: &[&str]) -> Output {
+    let mut all = vec![command.to_string(), "--socket".to_string()];
+    all.push(socket.to_str().unwrap().to_string());
+    all.extend(args.iter().map(|a| a.to_string()));
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = all.iter().map(String::as_str).collect();
+        hawkeye(&args)
+    })
+    .await
+    .unwrap()
+}
+
+/// `hawkeye query --socket <socket> <args>`, off the runtime.
+async fn query(socket: &std::path::Path, args: &[&str]) -> Output {
+    run_on("query", socket, args).await
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -34,50 +69,19 @@ fn text(out: &Output) -> String {
 async fn send_query_and_stats() {
     let dir = tempfile::tempdir().unwrap();
     let (server, socket) = server_in(dir.path()).await;
-    let s = socket.to_str().unwrap().to_string();
 
-    let out = tokio::task::spawn_blocking({
-        let s = s.clone();
-        move || {
-            hawkeye(&[
-                "send",
-                "--socket",
-                &s,
-                "cli.hits:2|c",
-                "cli.hits:3|c|#route:/a",
-                "bad line",
-            ])
-        }
-    })
-    .await
-    .unwrap();
+    let sent = ["cli.hits:2|c", "cli.hits:3|c|#route:/a", "bad line"];
+    let out = run_on("send", &socket, &sent).await;
     assert!(!out.status.success(), "a rejected line fails the command");
     let t = text(&out);
     assert!(t.contains("accepted 2, rejected 1"), "{t}");
     assert!(t.contains("rejected line 3"), "{t}");
 
-    let query = |args: Vec<String>| {
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            hawkeye(&args)
-        })
-    };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     let mut last = String::new();
     while tokio::time::Instant::now() < deadline {
-        let out = query(vec![
-            "query".into(),
-            "--socket".into(),
-            s.clone(),
-            "cli.hits".into(),
-            "--window".into(),
-            "5m".into(),
-            "--agg".into(),
-            "sum".into(),
-            "--json".into(),
-        ])
-        .await
-        .unwrap();
+        let args = ["cli.hits", "--window", "5m", "--agg", "sum", "--json"];
+        let out = query(&socket, &args).await;
         assert!(out.status.success(), "{}", text(&out));
         last = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if last == r#"{"value":5.0,"window_secs":300}"# {
@@ -87,31 +91,17 @@ async fn send_query_and_stats() {
     }
     assert_eq!(last, r#"{"value":5.0,"window_secs":300}"#);
 
-    let out = query(vec![
-        "query".into(),
-        "--socket".into(),
-        s.clone(),
-        "cli.hits".into(),
-        "--window".into(),
-        "5m".into(),
-        "--tag".into(),
-        "route=/a".into(),
-    ])
-    .await
-    .unwrap();
+    let out = query(
+        &socket,
+        &["cli.hits", "--window", "5m", "--tag", "route=/a"],
+    )
+    .await;
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "cli.hits over 300s: 3"
     );
 
-    let out = query(vec![
-        "stats".into(),
-        "--socket".into(),
-        s.clone(),
-        "--json".into(),
-    ])
-    .await
-    .unwrap();
+    let out = run_on("stats", &socket, &["--json"]).await;
     let stats: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stats JSON");
     assert_eq!(stats["lines_accepted"], 2);
     assert_eq!(stats["lines_rejected"], 1);
@@ -184,17 +174,11 @@ fn the_demo_shows_the_alert_email_and_exits_0() {
 async fn send_goes_on_after_a_chunk_rejected_whole() {
     let dir = tempfile::tempdir().unwrap();
     let (server, socket) = server_in(dir.path()).await;
-    let s = socket.to_str().unwrap().to_string();
 
-    let mut args: Vec<String> = vec!["send".into(), "--socket".into(), s.clone()];
-    args.extend((0..1000).map(|i| format!("bad line {i}")));
-    args.extend((0..500).map(|_| "chunked.hits:1|c".to_string()));
-    let out = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        hawkeye(&args)
-    })
-    .await
-    .unwrap();
+    let mut lines: Vec<String> = (0..1000).map(|i| format!("bad line {i}")).collect();
+    lines.extend((0..500).map(|_| "chunked.hits:1|c".to_string()));
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let out = run_on("send", &socket, &lines).await;
     let t = text(&out);
     assert!(!out.status.success(), "{t}");
     assert!(t.contains("accepted 500, rejected 1000"), "{t}");
@@ -225,35 +209,16 @@ async fn send_goes_on_after_a_chunk_rejected_whole() {
 async fn query_range_draws_a_sparkline_and_prints_points() {
     let dir = tempfile::tempdir().unwrap();
     let (server, socket) = server_in(dir.path()).await;
-    let s = socket.to_str().unwrap().to_string();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
     // 1, 2 and 4 a second in three past minutes, none in the one between.
-    let m0 = (now / 60 - 5) * 60;
+    let m0 = (unix_now() / 60 - 5) * 60;
     let lines: Vec<String> = [(m0, 1), (m0 + 60, 2), (m0 + 180, 4)]
         .iter()
         .flat_map(|(minute, n)| (0..60).map(move |s| format!("cli.range:{n}|c|T{}", minute + s)))
         .collect();
-    let mut conn = hawkeye_client::rpc::RpcConnection::connect(&socket)
-        .await
-        .unwrap();
-    let sent = conn.send_lines(&lines).await.unwrap();
-    assert_eq!(sent.accepted, lines.len());
+    assert_eq!(send_lines(&socket, &lines).await, lines.len());
 
-    let run = |extra: &[&str]| {
-        let mut args: Vec<String> = ["query", "--socket", &s, "cli.range", "--range", "10m"]
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
-        args.extend(extra.iter().map(|a| a.to_string()));
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            hawkeye(&args)
-        })
-    };
-    let out = run(&["--step", "1m"]).await.unwrap();
+    let range = |extra: &[&'static str]| [&["cli.range", "--range", "10m"], extra].concat();
+    let out = query(&socket, &range(&["--step", "1m"])).await;
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     let lines: Vec<&str> = t.lines().collect();
@@ -265,7 +230,7 @@ async fn query_range_draws_a_sparkline_and_prints_points() {
         "{t}"
     );
 
-    let out = run(&["--step", "60", "--json"]).await.unwrap();
+    let out = query(&socket, &range(&["--step", "60", "--json"])).await;
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(
         json,
@@ -275,9 +240,9 @@ async fn query_range_draws_a_sparkline_and_prints_points() {
         })
     );
 
-    let out = run(&["--step", "1s", "--agg", "rate"]).await.unwrap();
+    let out = query(&socket, &range(&["--step", "1s", "--agg", "rate"])).await;
     assert!(out.status.success(), "{}", text(&out));
-    let out = run(&["--step", "0"]).await.unwrap();
+    let out = query(&socket, &range(&["--step", "0"])).await;
     let t = text(&out);
     assert!(!out.status.success(), "{t}");
     assert!(t.contains("step: must be at least 1s"), "{t}");
@@ -292,26 +257,12 @@ async fn query_range_draws_a_sparkline_and_prints_points() {
 async fn query_reads_a_week_back() {
     let dir = tempfile::tempdir().unwrap();
     let (server, socket) = server_in(dir.path()).await;
-    let s = socket.to_str().unwrap().to_string();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
     let lines = vec![
-        format!("cli.week:7|c|T{}", now - 3 * 86_400),
+        format!("cli.week:7|c|T{}", unix_now() - 3 * 86_400),
         "cli.week:1|c".to_string(),
     ];
-    let mut conn = hawkeye_client::rpc::RpcConnection::connect(&socket)
-        .await
-        .unwrap();
-    assert_eq!(conn.send_lines(&lines).await.unwrap().accepted, 2);
-    let out = tokio::task::spawn_blocking(move || {
-        hawkeye(&[
-            "query", "--socket", &s, "cli.week", "--window", "7d", "--json",
-        ])
-    })
-    .await
-    .unwrap();
+    assert_eq!(send_lines(&socket, &lines).await, 2);
+    let out = query(&socket, &["cli.week", "--window", "7d", "--json"]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),

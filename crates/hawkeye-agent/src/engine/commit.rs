@@ -8,7 +8,7 @@ use hawkeye_store::{AlertCommit, OutboxEntry, StoreError};
 use super::decide::{Decision, Source, Transition};
 use super::{Engine, Prepared, TickReport};
 use crate::monitors::{Monitor, Notifier};
-use crate::notification::{self, Alert};
+use crate::notification::{self, Alert, Rendered};
 use crate::outbox::{self, OutboxHook, OutboxMail};
 use crate::state::{Notice, UnixMillis};
 use crate::webhook;
@@ -19,27 +19,23 @@ type Labels<'a> = &'a [(String, String)];
 /// Commits in flight at once within a tick.
 const COMMIT_CONCURRENCY: usize = 64;
 
-/// A notice's webhook posts, and its subject (for the log).
-struct Posts {
-    subject: String,
-    entries: Vec<OutboxEntry>,
-}
-
-/// The outbox entries posting `alert` to the transition's webhooks (none
-/// when it has none): one body for all of them, rendered now so that every
-/// retry posts the same bytes; `id` is the notice's `Message-ID`.
-fn posts(alert: &Alert, t: &Transition, id: &str, now: UnixMillis) -> Posts {
+/// The outbox entries posting `alert` (as `rendered`) to the transition's
+/// webhooks (none when it has none): one body for all of them, built now
+/// so that every retry posts the same bytes; `id` is the notice's
+/// `Message-ID`.
+fn posts(
+    alert: &Alert,
+    rendered: &Rendered,
+    t: &Transition,
+    id: &str,
+    now: UnixMillis,
+) -> Vec<OutboxEntry> {
     if t.recipients.hooks.is_empty() {
-        return Posts {
-            subject: String::new(),
-            entries: Vec::new(),
-        };
+        return Vec::new();
     }
-    let rendered = notification::render(alert);
     let episode = outbox::episode(&t.key, t.since);
-    let body = webhook::body(alert, &rendered, &episode, alert.trigger.webhook_format);
-    let entries = t
-        .recipients
+    let body = webhook::body(alert, rendered, &episode, alert.trigger.webhook_format);
+    t.recipients
         .hooks
         .iter()
         .map(|url| {
@@ -54,11 +50,7 @@ fn posts(alert: &Alert, t: &Transition, id: &str, now: UnixMillis) -> Posts {
                 body: OutboxHook::new(&t.key, now, hook).to_json(),
             }
         })
-        .collect();
-    Posts {
-        subject: rendered.subject,
-        entries,
-    }
+        .collect()
 }
 
 impl Engine {
@@ -106,7 +98,11 @@ impl Engine {
             outbox: Vec::new(),
         };
         let (mut subject, mut log_body) = (String::new(), None);
-        if let Some(notice) = t.notice {
+        // Rendered once, for whatever of mail, webhooks and log it goes to.
+        let shown = monitor.notifier == Notifier::Log
+            || t.recipients.has_mail()
+            || !t.recipients.hooks.is_empty();
+        if let Some(notice) = t.notice.filter(|_| shown) {
             let alert = Alert {
                 monitor,
                 trigger: &monitor.triggers[t.trigger],
@@ -122,28 +118,22 @@ impl Engine {
                 burn: t.burn,
             };
             let id = outbox::message_id(&t.key, t.since, notice, slot);
+            let rendered = notification::render(&alert);
+            subject = rendered.subject.clone();
+            let posts = posts(&alert, &rendered, &t, &id, now);
             match monitor.notifier {
                 Notifier::Email if t.recipients.has_mail() => {
-                    let mail =
-                        notification::mail(&alert, &self.settings.mail_from, &t.recipients, &id);
-                    subject = mail.subject.clone();
+                    let from = &self.settings.mail_from;
+                    let mail = notification::mail(&alert, rendered, from, &t.recipients, &id);
                     commit.outbox.push(OutboxEntry {
                         id: outbox::outbox_id(now, &id),
                         body: OutboxMail::new(&t.key, now, mail).to_json(),
                     });
                 }
                 Notifier::Email => {}
-                Notifier::Log => {
-                    let r = notification::render(&alert);
-                    subject = r.subject;
-                    log_body = Some(r.body);
-                }
+                Notifier::Log => log_body = Some(rendered.body),
             }
-            let posted = posts(&alert, &t, &id, now);
-            if subject.is_empty() {
-                subject = posted.subject;
-            }
-            commit.outbox.extend(posted.entries);
+            commit.outbox.extend(posts);
         }
         Prepared {
             transition: t,

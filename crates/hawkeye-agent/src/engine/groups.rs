@@ -148,7 +148,7 @@ impl Engine {
                     outcomes.push(Ok(d.get(&group).copied()));
                     outcomes.len() - 1
                 });
-                plan.query_index.push((main, other));
+                plan.query_index.push(Some((main, other)));
             }
         }
     }

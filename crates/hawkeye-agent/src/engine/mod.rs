@@ -425,11 +425,13 @@ impl Engine {
 
     /// The check of monitor `i` as read: `None` when its window overlaps a
     /// store outage; `Some(None)` when it cannot be evaluated (query error).
+    /// An SLO monitor (`query`: `None`) reads no window of its own: its
+    /// value comes from its SLO reads (`slo.rs`).
     fn reading(
         &mut self,
         i: usize,
         slot: UnixMillis,
-        (main, other): (usize, Option<usize>),
+        query: Option<(usize, Option<usize>)>,
         outcomes: &[QueryOutcome],
     ) -> Option<Option<Reading>> {
         let s = &mut self.monitors[i];
@@ -439,6 +441,12 @@ impl Engine {
             // (or lost): as if the store could not be read.
             return None;
         }
+        let Some((main, other)) = query else {
+            return Some(Some(Reading::Value {
+                metric: None,
+                denominator: None,
+            }));
+        };
         let value = match (&outcomes[main], other.map(|o| &outcomes[o])) {
             (Ok(v), None) => Ok((*v, None)),
             (Ok(v), Some(Ok(o))) => Ok((*v, Some(*o))),

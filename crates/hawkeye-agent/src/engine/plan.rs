@@ -133,8 +133,10 @@ pub(crate) struct Plan {
     pub slots: Vec<UnixMillis>,
     /// The monitors' own queries, lent: [`Plan::give_back`] returns them.
     pub queries: Vec<WindowQuery>,
-    /// Per monitor due: its query, and its denominator's for `ratio_of`.
-    pub query_index: Vec<(usize, Option<usize>)>,
+    /// Per monitor due: its query, and its denominator's for `ratio_of`;
+    /// `None` for an SLO monitor, which reads only its burn-rate windows
+    /// and period (`slo.rs` adds them), never its `window`.
+    pub query_index: Vec<Option<(usize, Option<usize>)>>,
     /// Grouped reads: one per monitor with `group_by` (two with
     /// `ratio_of`); its groups join `due` once read. Lent as `queries`.
     pub grouped_queries: Vec<GroupedQuery>,
@@ -174,6 +176,13 @@ pub(crate) fn plan(monitors: &mut [Scheduled], now: UnixMillis, delay_ms: u64) -
         let slot_index = now.saturating_sub(delay_ms) / s.interval_ms;
         let slot = slot_index * s.interval_ms;
         s.next_due = slot + s.interval_ms + delay_ms;
+        if s.monitor.slo.is_some() {
+            // No `group_by` on an SLO monitor (monitors/slo.rs refuses it).
+            plan.due.push(i);
+            plan.slots.push(slot);
+            plan.query_index.push(None);
+            continue;
+        }
         // The last whole second before the slot began.
         s.aim_queries((slot / 1000) as i64 - 1);
         plan.lent.push(i);
@@ -189,7 +198,8 @@ pub(crate) fn plan(monitors: &mut [Scheduled], now: UnixMillis, delay_ms: u64) -
         plan.queries.append(&mut s.queries);
         plan.due.push(i);
         plan.slots.push(slot);
-        plan.query_index.push((main, ratio.then_some(main + 1)));
+        plan.query_index
+            .push(Some((main, ratio.then_some(main + 1))));
     }
     plan
 }

@@ -26,6 +26,8 @@ pub struct Probe<S> {
     writes_held: AtomicBool,
     writes_released: Notify,
     pub query_many: AtomicUsize,
+    /// Window queries asked for, over all `query_many` calls.
+    pub queries: AtomicUsize,
     pub alert_states: AtomicUsize,
     pub swaps: AtomicUsize,
 }
@@ -39,6 +41,7 @@ impl<S> Probe<S> {
             writes_held: AtomicBool::new(false),
             writes_released: Notify::new(),
             query_many: AtomicUsize::new(0),
+            queries: AtomicUsize::new(0),
             alert_states: AtomicUsize::new(0),
             swaps: AtomicUsize::new(0),
         }
@@ -77,6 +80,7 @@ impl<S: Store> Store for Probe<S> {
     }
     async fn query_many(&self, queries: &[WindowQuery]) -> Result<Vec<QueryOutcome>, StoreError> {
         self.query_many.fetch_add(1, Ordering::SeqCst);
+        self.queries.fetch_add(queries.len(), Ordering::SeqCst);
         self.check()?;
         self.inner.query_many(queries).await
     }

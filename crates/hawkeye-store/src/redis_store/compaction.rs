@@ -18,6 +18,7 @@ use std::sync::Mutex;
 
 use hawkeye_protocol::MetricKind;
 use redis::Value;
+use tracing::warn;
 
 use super::connection::Group;
 use super::field::Field;
@@ -32,10 +33,12 @@ use crate::{Compaction, StoreError, WriteBatch};
 /// An hour is compacted this long after it ends: flushes of its last
 /// seconds (and servers a little behind) have landed by then.
 pub const GRACE_SECS: i64 = 120;
-/// Slot-hours (a metric name's shard, an hour it was written in) a store
-/// remembers to compact, at most. Past it, new ones are not remembered:
-/// their hours stay hashes (read exactly, at the cost of their memory)
-/// until the slot is written again after they closed, or they expire.
+/// The default `HAWKEYE_MAX_PENDING_COMPACTIONS`: slot-hours (a metric
+/// name's shard, an hour it was written in) a store remembers to compact,
+/// at most. Past it, new ones are not remembered (logged, and counted in
+/// [`Compaction::not_remembered`]): their hours stay hashes (read exactly,
+/// at the cost of their memory) until the slot is written again after
+/// they closed, or they expire.
 pub const MAX_PENDING: usize = 1_000_000;
 /// Series-hours compacted per round trip pair, and found per slot and
 /// round trip.
@@ -55,32 +58,45 @@ type SlotHours = (Vec<(i64, SeriesId)>, Vec<(i64, SlotId)>);
 /// every writer's hours are listed (a restarted server's too).
 pub(crate) struct Pending<T = SlotId> {
     inner: Mutex<PendingInner<T>>,
-}
-
-impl<T> Default for Pending<T> {
-    fn default() -> Self {
-        Pending {
-            inner: Mutex::new(PendingInner {
-                by_hour: BTreeMap::new(),
-                len: 0,
-            }),
-        }
-    }
+    /// `HAWKEYE_MAX_PENDING_COMPACTIONS`.
+    max: usize,
 }
 
 struct PendingInner<T> {
     by_hour: BTreeMap<i64, HashSet<T>>,
     len: usize,
+    /// Slot-hours not remembered since the last [`Pending::not_remembered`]
+    /// (the bound was reached); logged at the first.
+    not_remembered: usize,
 }
 
 impl<T: Clone + Eq + std::hash::Hash> Pending<T> {
+    /// Remembers at most `max` entries.
+    pub(crate) fn new(max: usize) -> Pending<T> {
+        Pending {
+            inner: Mutex::new(PendingInner {
+                by_hour: BTreeMap::new(),
+                len: 0,
+                not_remembered: 0,
+            }),
+            max,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, PendingInner<T>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn add(&self, hour: i64, series: T) {
         let mut inner = self.lock();
-        if inner.len >= MAX_PENDING {
+        if inner.len >= self.max {
+            if inner.not_remembered == 0 {
+                warn!(
+                    max = self.max,
+                    "HAWKEYE_MAX_PENDING_COMPACTIONS reached: rollup hours written from now on are not compacted by this server until it has compacted some (they stay hour hashes, read exactly, using more Redis memory); raise it, or compact more often (HAWKEYE_COMPACTION_INTERVAL)"
+                );
+            }
+            inner.not_remembered += 1;
             return;
         }
         if inner.by_hour.entry(hour).or_default().insert(series) {
@@ -117,6 +133,12 @@ impl<T: Clone + Eq + std::hash::Hash> Pending<T> {
 
     fn len(&self) -> usize {
         self.lock().len
+    }
+
+    /// Entries not remembered since the last call (the bound was reached);
+    /// the next one past the bound is logged again.
+    fn not_remembered(&self) -> usize {
+        std::mem::take(&mut self.lock().not_remembered)
     }
 }
 
@@ -275,6 +297,7 @@ impl RedisStore {
             self.pending.add(hour, slot);
         }
         report.waiting = self.pending.len();
+        report.not_remembered = self.pending.not_remembered();
         Ok(report)
     }
 
@@ -502,13 +525,20 @@ mod tests {
 
     #[test]
     fn only_closed_hours_are_taken_and_the_bound_holds() {
-        let pending = Pending::default();
+        let pending = Pending::new(3);
         let id = |t: &str| (t.to_string(), 0);
         pending.add(10, id("a"));
         pending.add(10, id("a"));
         pending.add(10, id("b"));
         pending.add(11, id("a"));
         assert_eq!(pending.len(), 3);
+        assert_eq!(pending.not_remembered(), 0);
+        // Full: not remembered, and counted.
+        pending.add(11, id("b"));
+        pending.add(12, id("a"));
+        assert_eq!(pending.len(), 3);
+        assert_eq!(pending.not_remembered(), 2);
+        assert_eq!(pending.not_remembered(), 0, "counted once");
         assert_eq!(pending.take(10, 100).len(), 0, "hour 10 not closed yet");
         assert_eq!(pending.take(11, 1).len(), 1);
         assert_eq!(pending.take(12, 100).len(), 2);

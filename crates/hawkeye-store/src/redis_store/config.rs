@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use hawkeye_protocol::duration::{parse_duration, PlainUnit};
 
+use super::compaction::MAX_PENDING as DEFAULT_MAX_PENDING_COMPACTIONS;
 use crate::tiers::DEFAULT_ROLLUP_RETENTION;
 use crate::StoreError;
 
@@ -20,6 +21,15 @@ pub const MAX_SHARDS_PER_NAME: u32 = 256;
 pub const DEFAULT_INDEX_CACHE: usize = 1_000_000;
 /// The largest `HAWKEYE_INDEX_CACHE`.
 pub const MAX_INDEX_CACHE: usize = 100_000_000;
+/// The largest `HAWKEYE_MAX_PENDING_COMPACTIONS`: about 100 bytes each.
+pub const MAX_MAX_PENDING_COMPACTIONS: usize = 100_000_000;
+/// The variable that sets [`RedisConfig::max_pending_compactions`].
+pub const MAX_PENDING_COMPACTIONS_VAR: &str = "HAWKEYE_MAX_PENDING_COMPACTIONS";
+/// The largest `HAWKEYE_REDIS_WAIT_REPLICAS`.
+pub const MAX_WAIT_REPLICAS: u32 = 64;
+/// The variables of the replica wait (docs/cluster.md, "Waiting for replicas").
+pub const WAIT_REPLICAS_VAR: &str = "HAWKEYE_REDIS_WAIT_REPLICAS";
+pub const WAIT_TIMEOUT_VAR: &str = "HAWKEYE_REDIS_WAIT_TIMEOUT";
 
 /// How to reach Redis and how to lay out keys.
 #[derive(Clone)]
@@ -45,6 +55,19 @@ pub struct RedisConfig {
     /// (`HAWKEYE_INDEX_CACHE`, 0: none); about 100 bytes each.
     /// docs/storage.md, "The index cache".
     pub index_cache: usize,
+    /// How many replicas must acknowledge a flush's writes before it counts
+    /// as done (`HAWKEYE_REDIS_WAIT_REPLICAS`, 0: do not wait).
+    /// docs/cluster.md, "Waiting for replicas".
+    pub wait_replicas: u32,
+    /// How long a flush waits for those acknowledgements
+    /// (`HAWKEYE_REDIS_WAIT_TIMEOUT`); unset: half of `timeout`. Shorter
+    /// than `timeout`: the writes and the wait share one round trip.
+    pub wait_timeout: Option<Duration>,
+    /// Slot-hours (a metric name's shard, an hour it was written in) a
+    /// store remembers to compact, at most (`HAWKEYE_MAX_PENDING_COMPACTIONS`,
+    /// about 100 bytes each; 0: the store compacts nothing).
+    /// docs/storage.md, "Compaction".
+    pub max_pending_compactions: usize,
 }
 
 impl RedisConfig {
@@ -62,12 +85,16 @@ impl RedisConfig {
             timeout: DEFAULT_TIMEOUT,
             shards_per_name: 1,
             index_cache: DEFAULT_INDEX_CACHE,
+            wait_replicas: 0,
+            wait_timeout: None,
+            max_pending_compactions: DEFAULT_MAX_PENDING_COMPACTIONS,
         }
     }
 
     /// This configuration with `REDIS_TIMEOUT`, `HAWKEYE_SHARDS_PER_NAME`,
-    /// `HAWKEYE_INDEX_CACHE` and `HAWKEYE_ROLLUP_RETENTION` read from the
-    /// environment where they are set.
+    /// `HAWKEYE_INDEX_CACHE`, `HAWKEYE_ROLLUP_RETENTION`,
+    /// `HAWKEYE_REDIS_WAIT_REPLICAS` and `HAWKEYE_REDIS_WAIT_TIMEOUT` read
+    /// from the environment where they are set.
     pub fn with_env(self) -> Result<RedisConfig, StoreError> {
         self.with_vars(|name| std::env::var(name).ok())
     }
@@ -94,6 +121,23 @@ impl RedisConfig {
             self.index_cache = v.trim().parse().map_err(|_| {
                 StoreError::Config(format!("HAWKEYE_INDEX_CACHE: {v:?} is not a whole number"))
             })?;
+        }
+        if let Some(v) = set(MAX_PENDING_COMPACTIONS_VAR) {
+            self.max_pending_compactions = v.trim().parse().map_err(|_| {
+                StoreError::Config(format!(
+                    "{MAX_PENDING_COMPACTIONS_VAR}: {v:?} is not a whole number"
+                ))
+            })?;
+        }
+        if let Some(v) = set(WAIT_REPLICAS_VAR) {
+            self.wait_replicas = v.trim().parse().map_err(|_| {
+                StoreError::Config(format!("{WAIT_REPLICAS_VAR}: {v:?} is not a whole number"))
+            })?;
+        }
+        if let Some(v) = set(WAIT_TIMEOUT_VAR) {
+            let wait = parse_duration(&v, PlainUnit::Seconds)
+                .map_err(|e| StoreError::Config(format!("{WAIT_TIMEOUT_VAR}: {e}")))?;
+            self.wait_timeout = Some(wait);
         }
         self.validate()?;
         Ok(self)
@@ -135,7 +179,41 @@ impl RedisConfig {
                 self.index_cache
             )));
         }
-        Ok(())
+        if self.max_pending_compactions > MAX_MAX_PENDING_COMPACTIONS {
+            return Err(StoreError::Config(format!(
+                "{MAX_PENDING_COMPACTIONS_VAR}: {} is over {MAX_MAX_PENDING_COMPACTIONS}",
+                self.max_pending_compactions
+            )));
+        }
+        self.check_wait()
+    }
+
+    /// The replica wait of every flush, if any: how many replicas, how long.
+    pub fn replica_wait(&self) -> Option<(u32, Duration)> {
+        (self.wait_replicas > 0).then(|| {
+            let timeout = self.wait_timeout.unwrap_or(self.timeout / 2);
+            (self.wait_replicas, timeout)
+        })
+    }
+
+    fn check_wait(&self) -> Result<(), StoreError> {
+        if self.wait_replicas > MAX_WAIT_REPLICAS {
+            return Err(StoreError::Config(format!(
+                "{WAIT_REPLICAS_VAR}: {} is over {MAX_WAIT_REPLICAS}",
+                self.wait_replicas
+            )));
+        }
+        // Redis reads `WAIT n 0` as "for ever", and a wait as long as
+        // REDIS_TIMEOUT would be cut by it and drop the connection.
+        match self.wait_timeout {
+            Some(wait) if wait < Duration::from_millis(1) || wait >= self.timeout => {
+                Err(StoreError::Config(format!(
+                    "{WAIT_TIMEOUT_VAR}: {wait:?} must be at least 1ms and shorter than REDIS_TIMEOUT ({:?}): a flush's writes and the wait share one round trip",
+                    self.timeout
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -149,6 +227,9 @@ impl std::fmt::Debug for RedisConfig {
             .field("timeout", &self.timeout)
             .field("shards_per_name", &self.shards_per_name)
             .field("index_cache", &self.index_cache)
+            .field("wait_replicas", &self.wait_replicas)
+            .field("wait_timeout", &self.wait_timeout)
+            .field("max_pending_compactions", &self.max_pending_compactions)
             .finish()
     }
 }
@@ -207,6 +288,9 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_millis(750));
         assert_eq!(c.shards_per_name, 8);
         assert_eq!(c.index_cache, DEFAULT_INDEX_CACHE);
+        assert_eq!(c.max_pending_compactions, 1_000_000);
+        let c = tuned(&[(MAX_PENDING_COMPACTIONS_VAR, "5000")]).unwrap();
+        assert_eq!(c.max_pending_compactions, 5000);
         assert_eq!(
             tuned(&[("HAWKEYE_INDEX_CACHE", "0")]).unwrap().index_cache,
             0
@@ -231,10 +315,36 @@ mod tests {
             ("HAWKEYE_INDEX_CACHE", "1000000000"),
             ("HAWKEYE_ROLLUP_RETENTION", "30s"),
             ("HAWKEYE_ROLLUP_RETENTION", "a week"),
+            ("HAWKEYE_REDIS_WAIT_REPLICAS", "one"),
+            ("HAWKEYE_REDIS_WAIT_REPLICAS", "-1"),
+            ("HAWKEYE_REDIS_WAIT_REPLICAS", "65"),
+            ("HAWKEYE_REDIS_WAIT_TIMEOUT", "0"),
+            ("HAWKEYE_REDIS_WAIT_TIMEOUT", "5s"),
+            ("HAWKEYE_REDIS_WAIT_TIMEOUT", "soon"),
+            ("HAWKEYE_MAX_PENDING_COMPACTIONS", "lots"),
+            ("HAWKEYE_MAX_PENDING_COMPACTIONS", "100000001"),
         ] {
             let err = tuned(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{var}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn the_replica_wait_is_off_unless_asked_and_fits_redis_timeout() {
+        assert_eq!(tuned(&[]).unwrap().replica_wait(), None);
+        let c = tuned(&[(WAIT_REPLICAS_VAR, "1")]).unwrap();
+        assert_eq!(c.replica_wait(), Some((1, Duration::from_millis(2500))));
+        let c = tuned(&[
+            (WAIT_REPLICAS_VAR, "2"),
+            (WAIT_TIMEOUT_VAR, "200ms"),
+            ("REDIS_TIMEOUT", "1s"),
+        ])
+        .unwrap();
+        assert_eq!(c.replica_wait(), Some((2, Duration::from_millis(200))));
+        let err = tuned(&[(WAIT_TIMEOUT_VAR, "1s"), ("REDIS_TIMEOUT", "1s")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("shorter than REDIS_TIMEOUT"), "{err}");
     }
 
     #[test]

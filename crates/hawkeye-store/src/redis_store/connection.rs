@@ -25,6 +25,7 @@ use tracing::{info, warn};
 use super::cluster_nodes::{node_addresses, with_address};
 use super::config::redact_url;
 use super::handle::{Handle, Live, Owner};
+use super::replica_wait::ReplicaWait;
 use crate::StoreError;
 
 /// Node addresses learnt from a cluster, kept to connect again when the
@@ -181,6 +182,20 @@ impl Connection {
         &self,
         groups: Vec<Group>,
     ) -> Result<Vec<Vec<Value>>, StoreError> {
+        self.run_and_wait(groups, None).await
+    }
+
+    /// [`Connection::run_keeping_errors`] for writes, followed on every
+    /// node written by `wait` (if any): one `WAIT` after the single node's
+    /// pipeline, or one after each group on a cluster (on the connection to
+    /// the group's master, which is what `WAIT` counts the writes of).
+    /// Fewer acknowledgements than asked fail the call; the writes may
+    /// have been applied (the caller's retry must be idempotent).
+    pub(crate) async fn run_and_wait(
+        &self,
+        mut groups: Vec<Group>,
+        wait: Option<ReplicaWait>,
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
         if groups.iter().all(|g| g.0.is_empty()) {
             return Ok(groups.iter().map(|_| Vec::new()).collect());
         }
@@ -195,8 +210,14 @@ impl Connection {
                     all.add_command(cmd);
                 }
             }
+            if let Some(wait) = wait {
+                all.add_command(wait.cmd());
+            }
             let mut conn = handle;
-            let replies: Vec<Value> = all.query_async(&mut conn).await.map_err(unavailable)?;
+            let mut replies: Vec<Value> = all.query_async(&mut conn).await.map_err(unavailable)?;
+            if let Some(wait) = wait {
+                wait.check(&replies.pop().unwrap_or(Value::Nil))?;
+            }
             // One pass over the replies: splitting the vector group by
             // group would copy the rest each time (quadratic at 10 000 queries).
             let mut replies = replies.into_iter();
@@ -204,6 +225,12 @@ impl Connection {
                 .into_iter()
                 .map(|n| replies.by_ref().take(n).collect())
                 .collect());
+        }
+        if let Some(wait) = wait {
+            // WAIT has no key: the group's keys route the pipeline.
+            for group in groups.iter_mut().filter(|g| !g.0.is_empty()) {
+                group.0.push(wait.cmd());
+            }
         }
         let futures = groups.into_iter().map(|group| {
             let mut conn = handle.clone();
@@ -219,11 +246,17 @@ impl Connection {
                 pipe.query_async::<Vec<Value>>(&mut conn).await
             }
         });
-        futures::future::join_all(futures)
+        let mut replies = futures::future::join_all(futures)
             .await
             .into_iter()
             .map(|r| r.map_err(unavailable))
-            .collect()
+            .collect::<Result<Vec<Vec<Value>>, StoreError>>()?;
+        if let Some(wait) = wait {
+            for group in replies.iter_mut().filter(|r| !r.is_empty()) {
+                wait.check(&group.pop().unwrap_or(Value::Nil))?;
+            }
+        }
+        Ok(replies)
     }
 }
 

@@ -13,6 +13,7 @@
 //! | `field.rs` | the fields of a minute hash, written and read |
 //! | `scripts.rs`, `scripts/*.lua` | the Lua scripts |
 //! | `writes.rs` | a flush |
+//! | `replica_wait.rs` | the optional `WAIT` for replicas after a flush's writes |
 //! | `compaction.rs`, `scripts/compact.lua` | closed rollup hours packed into day strings |
 //! | `index_read.rs`, `index_cache.rs` | the series of the names read, and the cache of them |
 //! | `reads.rs` | window reads |
@@ -40,6 +41,7 @@ mod minute_read;
 mod open_hours;
 mod range;
 mod reads;
+mod replica_wait;
 mod reply;
 mod scripts;
 mod state_index;
@@ -61,7 +63,8 @@ use keys::Keys;
 pub use compaction::{GRACE_SECS as COMPACTION_GRACE_SECS, MAX_PENDING as MAX_PENDING_COMPACTIONS};
 pub use config::{
     check_rollup_retention, redact_url, rollup_retention_problem, RedisConfig, DEFAULT_TIMEOUT,
-    MAX_SHARDS_PER_NAME, ROLLUP_RETENTION_VAR, TIMEOUT_RANGE,
+    MAX_MAX_PENDING_COMPACTIONS, MAX_PENDING_COMPACTIONS_VAR, MAX_SHARDS_PER_NAME,
+    MAX_WAIT_REPLICAS, ROLLUP_RETENTION_VAR, TIMEOUT_RANGE, WAIT_REPLICAS_VAR, WAIT_TIMEOUT_VAR,
 };
 pub use scripts::WRITE_SCRIPT;
 
@@ -78,6 +81,8 @@ pub struct RedisStore {
     read_script: redis::Script,
     /// Rollup hours written and not compacted yet.
     pending: compaction::Pending,
+    /// `HAWKEYE_REDIS_WAIT_REPLICAS`: what a flush waits for, if anything.
+    replica_wait: Option<replica_wait::ReplicaWait>,
 }
 
 impl RedisStore {
@@ -96,7 +101,10 @@ impl RedisStore {
             write_script: redis::Script::new(WRITE_SCRIPT),
             index_cache: index_cache::IndexCache::new(config.index_cache),
             read_script: redis::Script::new(scripts::READ_SCRIPT),
-            pending: compaction::Pending::default(),
+            pending: compaction::Pending::new(config.max_pending_compactions),
+            replica_wait: config
+                .replica_wait()
+                .map(|(replicas, timeout)| replica_wait::ReplicaWait { replicas, timeout }),
         })
     }
 }

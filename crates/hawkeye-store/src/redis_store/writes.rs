@@ -373,7 +373,7 @@ impl RedisStore {
             .iter()
             .map(|calls| Group(calls.iter().map(|c| c.cmd(sha, header)).collect()))
             .collect();
-        let replies = self.conn.run_keeping_errors(groups).await?;
+        let replies = self.conn.run_and_wait(groups, self.replica_wait).await?;
         let mut again: Vec<Vec<&Call>> = Vec::new();
         let mut changed = Vec::new();
         for (calls, replies) in round.iter().zip(&replies) {
@@ -408,7 +408,7 @@ impl RedisStore {
                 group
             })
             .collect();
-        let replies = self.conn.run_keeping_errors(groups).await?;
+        let replies = self.conn.run_and_wait(groups, self.replica_wait).await?;
         for (calls, replies) in again.iter().zip(&replies) {
             // SCRIPT LOAD answers the script's hash.
             let replies = replies

@@ -33,6 +33,11 @@ if marker then
   done_seq, done_chunks = tonumber(s), tonumber(c)
 end
 if done_seq > seq or (done_seq == seq and done_chunks > chunk) then
+  -- Applied before. The marker is written again, unchanged, so that this
+  -- call is a write: a WAIT after it (HAWKEYE_REDIS_WAIT_REPLICAS), maybe
+  -- on another connection than the one that applied the chunk, then waits
+  -- until the replicas have the chunk too (docs/cluster.md).
+  redis.call('HSET', flushes, server, marker)
   return 0
 end
 if (done_seq == seq and done_chunks < chunk) or (done_seq < seq and chunk > 0) then
