@@ -6,18 +6,16 @@
 use std::collections::HashMap;
 
 use hawkeye_protocol::MetricKind;
-use redis::{ServerErrorKind, Value};
+use redis::{Cmd, ServerErrorKind, Value};
 
 use super::connection::Group;
-use super::field::{BadField, Field, Part};
-use super::keys::Slot;
-use super::reads::{Plan, Planned, Reads};
-use super::reply::as_str;
+use super::field::{Field, Part};
+use super::keys::Keys;
+use super::read_decode::{decode_answer, decode_in_order, split_reply, Answer};
+use super::read_plan::{Plan, Planned};
+use super::reads::Reads;
 use super::scripts::READ_SCRIPT;
 use super::RedisStore;
-use crate::aggregate::Aggregate;
-use crate::rollup_codec;
-use crate::window::WindowQuery;
 use crate::StoreError;
 
 /// Windows covering at most this many seconds of a minute read their
@@ -59,7 +57,7 @@ impl Fields {
     }
 
     /// The named fields, in the order they are asked for (none for a whole hash).
-    fn named(self) -> impl Iterator<Item = Field> {
+    pub(super) fn named(self) -> impl Iterator<Item = Field> {
         let (first, last, parts) = match self {
             Fields::Named { first, last, parts } => (first, last, parts),
             Fields::Whole => (0, -1, &[][..]),
@@ -91,7 +89,7 @@ pub(super) enum Bucket {
 impl Bucket {
     /// The bucket's number and how many seconds one of its field indexes
     /// spans.
-    fn unit(self) -> (i64, i64) {
+    pub(super) fn unit(self) -> (i64, i64) {
         match self {
             Bucket::Minute(m) => (m, 1),
             Bucket::Hour(h) => (h, 60),
@@ -108,6 +106,9 @@ pub(super) struct ReadJob {
     /// Its entry in the plan's series.
     pub(super) entry: usize,
     pub(super) merge: bool,
+    /// The series is read from its minute hashes alone, in one shard: its
+    /// seconds arrive in order and are folded without a map.
+    pub(super) in_order: bool,
     pub(super) bucket: Bucket,
     /// What the read keeps, in the bucket's unit (seconds for a minute
     /// hash, minutes for a rollup hash), inclusive.
@@ -127,7 +128,6 @@ impl RedisStore {
     pub(super) async fn read_chunk(
         &self,
         reads: &mut Reads,
-        queries: &[WindowQuery],
         plans: &[Planned],
     ) -> Result<(), StoreError> {
         if reads.jobs.is_empty() {
@@ -163,9 +163,7 @@ impl RedisStore {
             })
             .collect();
         let build = || {
-            let calls = calls
-                .iter()
-                .map(|call| self.read_call(call, &jobs, queries, plans));
+            let calls = calls.iter().map(|call| self.read_call(call, &jobs, plans));
             calls.collect::<Vec<Group>>()
         };
         let replies = self.run_read_script(build).await?;
@@ -180,6 +178,11 @@ impl RedisStore {
             if reads.current != Some((job.query, job.series)) {
                 reads.finish_series();
                 reads.current = Some((job.query, job.series));
+            }
+            if job.in_order {
+                let (minute, fold) = (&mut reads.minute, &mut reads.fold);
+                decode_in_order(plan.kind, job, answer, minute, fold)?;
+                continue;
             }
             // Rollups of a minute may sit both in a day string and in an
             // hour hash (written after the compaction): merged, not set.
@@ -203,60 +206,61 @@ impl RedisStore {
         Ok(())
     }
 
-    /// One call of the read script over the minute hashes of `call`.
-    fn read_call(
-        &self,
-        call: &[usize],
-        jobs: &[ReadJob],
-        queries: &[WindowQuery],
-        plans: &[Planned],
-    ) -> Group {
-        let mut g = Group::default();
-        if call
-            .first()
-            .is_some_and(|&j| matches!(jobs[j].bucket, Bucket::Day(_)))
-        {
-            let cmd = g.cmd("MGET");
-            for &j in call {
+    /// One call of the read script over the minute hashes of `call` (or
+    /// an `MGET` of day strings), its arguments written once into a
+    /// command sized for them.
+    fn read_call(&self, call: &[usize], jobs: &[ReadJob], plans: &[Planned]) -> Group {
+        let keyed = || {
+            call.iter().filter_map(|&j| {
                 let job = &jobs[j];
-                let (q, plan) = (&queries[job.query], plan_of(plans, job.query));
-                if let (Some(p), Bucket::Day(day)) = (plan, job.bucket) {
-                    let s = &p.series[job.entry];
-                    let slot = Slot::new(&q.name, s.shard);
-                    cmd.arg(self.keys.day(slot, p.kind, day, &s.tags));
-                }
-            }
-            return g;
+                plan_of(plans, job.query).map(|p| (job, p, &p.series[job.entry]))
+            })
+        };
+        let days = call
+            .first()
+            .is_some_and(|&j| matches!(jobs[j].bucket, Bucket::Day(_)));
+        // Runs of keys asking for the same fields (one run for the agent's
+        // windows, which all end at the same second).
+        let runs = || call.chunk_by(|&a, &b| jobs[a].fields == jobs[b].fields);
+        let named: usize = runs().map(|run| jobs[run[0]].fields.count()).sum();
+        let key_bytes: usize = keyed()
+            .map(|(_, p, s)| p.head(s).len() + p.tags(s).len() + 24)
+            .sum();
+        let mut cmd = Cmd::with_capacity(
+            3 + call.len() + 2 * runs().count() + named,
+            64 + key_bytes + 16 * runs().count() + 8 * named,
+        );
+        if days {
+            cmd.arg("MGET");
+        } else {
+            cmd.arg("EVALSHA")
+                .arg(self.read_script.get_hash())
+                .arg(call.len());
         }
-        let cmd = g
-            .cmd("EVALSHA")
-            .arg(self.read_script.get_hash())
-            .arg(call.len());
         let mut buf = String::with_capacity(128);
-        for &j in call {
-            let job = &jobs[j];
-            let (q, plan) = (&queries[job.query], plan_of(plans, job.query));
-            if let Some(s) = plan.map(|p| (p.kind, &p.series[job.entry])) {
-                buf.clear();
-                let slot = Slot::new(&q.name, s.1.shard);
-                match job.bucket {
-                    Bucket::Minute(m) => self.keys.minute_into(&mut buf, slot, s.0, m, &s.1.tags),
-                    Bucket::Hour(h) => self.keys.hour_into(&mut buf, slot, s.0, h, &s.1.tags),
-                    Bucket::Day(_) => {}
+        for (job, p, s) in keyed() {
+            buf.clear();
+            buf.push_str(p.head(s));
+            let (mark, n) = match job.bucket {
+                Bucket::Minute(m) => ("", m),
+                Bucket::Hour(h) => ("h", h),
+                Bucket::Day(d) => ("d", d),
+            };
+            Keys::series_tail_into(&mut buf, mark, n, p.tags(s));
+            cmd.arg(buf.as_str());
+        }
+        if !days {
+            for run in runs() {
+                let fields = jobs[run[0]].fields;
+                cmd.arg(run.len()).arg(fields.count());
+                for field in fields.named() {
+                    buf.clear();
+                    field.push_into(&mut buf);
+                    cmd.arg(buf.as_str());
                 }
-                cmd.arg(buf.as_str());
             }
         }
-        for &j in call {
-            let fields = jobs[j].fields;
-            cmd.arg(fields.count());
-            for field in fields.named() {
-                buf.clear();
-                field.push_into(&mut buf);
-                cmd.arg(buf.as_str());
-            }
-        }
-        g
+        Group(vec![cmd])
     }
 
     /// Runs the read script calls `build` makes, loading the script first
@@ -301,137 +305,6 @@ impl RedisStore {
     }
 }
 
-/// What one job got: a hash's fields as the read script wrote them, or a
-/// day string's bytes (`None`: no such key).
-#[derive(Clone, Copy)]
-enum Answer<'a> {
-    Text(&'a str),
-    Bytes(Option<&'a [u8]>),
-}
-
-/// Cuts one call's reply into the answers of its jobs.
-fn split_reply<'a>(
-    call: &[usize],
-    jobs: &[ReadJob],
-    reply: &'a Value,
-    answers: &mut [Answer<'a>],
-) -> Result<(), StoreError> {
-    let unexpected = || StoreError::Protocol(format!("a read answered {reply:?}"));
-    if call
-        .first()
-        .is_some_and(|&j| matches!(jobs[j].bucket, Bucket::Day(_)))
-    {
-        let Value::Array(values) = reply else {
-            return Err(unexpected());
-        };
-        if values.len() != call.len() {
-            return Err(unexpected());
-        }
-        for (&j, value) in call.iter().zip(values) {
-            answers[j] = Answer::Bytes(match value {
-                Value::BulkString(bytes) => Some(bytes),
-                _ => None,
-            });
-        }
-        return Ok(());
-    }
-    let text = as_str(reply).ok_or_else(unexpected)?;
-    let mut parts = text.split(';');
-    for &j in call.iter() {
-        answers[j] = Answer::Text(parts.next().ok_or_else(|| {
-            StoreError::Protocol("the read script answered too few hashes".into())
-        })?);
-    }
-    Ok(())
-}
-
-/// Decodes one job's answer into aggregates inside the job's span, keyed
-/// by the first second each covers (a second, or a rollup's minute).
-fn decode_answer(
-    kind: MetricKind,
-    job: &ReadJob,
-    answer: Answer,
-    out: &mut std::collections::BTreeMap<i64, Aggregate>,
-) -> Result<(), StoreError> {
-    let answer = match answer {
-        Answer::Text(text) => text,
-        Answer::Bytes(None) => return Ok(()),
-        Answer::Bytes(Some(bytes)) => return decode_day(job, bytes, out),
-    };
-    let bad = |what: &str| StoreError::Protocol(format!("unexpected field {what:?}"));
-    if job.fields == Fields::Whole {
-        for pair in answer.split(',').filter(|p| !p.is_empty()) {
-            let (name, value) = pair.split_once('=').ok_or_else(|| bad(pair))?;
-            let Some(field) = Field::parse(name).map_err(|_| bad(pair))? else {
-                continue;
-            };
-            decode_value(kind, job, field, value, out).map_err(|_| bad(pair))?;
-        }
-        return Ok(());
-    }
-    for (field, value) in job.fields.named().zip(answer.split(',')) {
-        if !value.is_empty() {
-            decode_value(kind, job, field, value, out).map_err(|_| bad(value))?;
-        }
-    }
-    Ok(())
-}
-
-/// A day string's minutes inside the job's span (in minutes), merged into
-/// one aggregate keyed by the last of them: a 30-day read of 1 000 series
-/// would otherwise sort 43 million minutes. The order that matters (a
-/// gauge's last value) is kept: a minute of an hour hash before that key
-/// is merged before it, one after it (or at it: written later) after it.
-fn decode_day(
-    job: &ReadJob,
-    bytes: &[u8],
-    out: &mut std::collections::BTreeMap<i64, Aggregate>,
-) -> Result<(), StoreError> {
-    let (_, day) = rollup_codec::decode(bytes).map_err(|e| StoreError::Protocol(e.to_string()))?;
-    let (first, _) = job.bucket.unit();
-    let mut folded: Option<(i64, Aggregate)> = None;
-    for (minute, agg) in day.minutes {
-        let at = first * rollup_codec::MINUTES_PER_DAY + minute;
-        if at < job.span.0 || at > job.span.1 {
-            continue;
-        }
-        match &mut folded {
-            Some((last, acc)) => {
-                acc.merge(&agg);
-                *last = at;
-            }
-            None => folded = Some((at, agg)),
-        }
-    }
-    if let Some((last, agg)) = folded {
-        match out.get_mut(&(last * 60)) {
-            Some(existing) => existing.merge(&agg),
-            None => {
-                out.insert(last * 60, agg);
-            }
-        }
-    }
-    Ok(())
-}
-
-fn decode_value(
-    kind: MetricKind,
-    job: &ReadJob,
-    field: Field,
-    value: &str,
-    out: &mut std::collections::BTreeMap<i64, Aggregate>,
-) -> Result<(), BadField> {
-    let (bucket, seconds) = job.bucket.unit();
-    let at = bucket * 60 + field.second;
-    if at < job.span.0 || at > job.span.1 {
-        return Ok(());
-    }
-    let second = at * seconds;
-    let v: f64 = value.parse().map_err(|_| BadField)?;
-    let empty = Field::empty(kind).ok_or(BadField)?;
-    field.apply(v, out.entry(second).or_insert(empty))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,69 +328,5 @@ mod tests {
             Fields::Whole
         );
         assert_eq!(Fields::Whole.count(), 0);
-    }
-
-    #[test]
-    fn answers_decode_in_place() {
-        let mut out = std::collections::BTreeMap::new();
-        let job = |fields, span| ReadJob {
-            query: 0,
-            series: 0,
-            entry: 0,
-            merge: false,
-            bucket: Bucket::Minute(1),
-            span,
-            fields,
-        };
-        let named = Fields::in_window(MetricKind::Counter, 1, 60, 62);
-        decode_answer(
-            MetricKind::Counter,
-            &job(named, (60, 62)),
-            Answer::Text("1.5,,2"),
-            &mut out,
-        )
-        .unwrap();
-        assert_eq!(
-            out.into_iter().collect::<Vec<_>>(),
-            [(60, Aggregate::Counter(1.5)), (62, Aggregate::Counter(2.0))]
-        );
-        let mut out = std::collections::BTreeMap::new();
-        let whole = job(Fields::Whole, (60, 100));
-        decode_answer(
-            MetricKind::Counter,
-            &whole,
-            Answer::Text("3=4,_f:9=1,59=5"),
-            &mut out,
-        )
-        .unwrap();
-        assert_eq!(
-            out.into_iter().collect::<Vec<_>>(),
-            [(63, Aggregate::Counter(4.0))]
-        );
-        let mut out = std::collections::BTreeMap::new();
-        assert!(decode_answer(MetricKind::Counter, &whole, Answer::Text("3=x"), &mut out).is_err());
-        assert!(decode_answer(MetricKind::Counter, &whole, Answer::Text("q=1"), &mut out).is_err());
-        assert!(decode_answer(MetricKind::Counter, &whole, Answer::Text(""), &mut out).is_ok());
-        // A rollup hash: minutes of the hour, keyed by their first second.
-        let mut out = std::collections::BTreeMap::new();
-        let hour = ReadJob {
-            bucket: Bucket::Hour(2),
-            span: (121, 122),
-            ..job(Fields::Whole, (0, 0))
-        };
-        decode_answer(
-            MetricKind::Counter,
-            &hour,
-            Answer::Text("0=1,1=2,2=3,3=4,_v=9"),
-            &mut out,
-        )
-        .unwrap();
-        assert_eq!(
-            out.into_iter().collect::<Vec<_>>(),
-            [
-                (121 * 60, Aggregate::Counter(2.0)),
-                (122 * 60, Aggregate::Counter(3.0))
-            ]
-        );
     }
 }

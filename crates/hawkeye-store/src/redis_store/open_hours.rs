@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use super::connection::Group;
 use super::keys::Slot;
-use super::reads::Planned;
+use super::read_plan::Planned;
 use super::reply::as_str;
 use super::RedisStore;
 use crate::tiers::Split;
