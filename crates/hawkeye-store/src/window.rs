@@ -292,7 +292,9 @@ pub struct Combined {
     gauge: Option<GaugeStats>,
     gauge_last_sum: f64,
     dist: DistributionStats,
-    members: HashSet<String>,
+    /// Made at the first set series: most reads have none, and an empty
+    /// set still costs a fresh hasher seed.
+    members: Option<HashSet<String>>,
     set_count: f64,
 }
 
@@ -309,7 +311,7 @@ impl Combined {
                 }
             }
             SeriesWindow::Distribution(d) => self.dist.merge(&d),
-            SeriesWindow::SetMembers(m) => self.members.extend(m),
+            SeriesWindow::SetMembers(m) => self.members.get_or_insert_with(HashSet::new).extend(m),
             SeriesWindow::SetCount(c) => self.set_count += c,
         }
     }
@@ -344,7 +346,7 @@ impl Combined {
         match aggregation {
             Sum => Some(self.counter),
             Rate => Some(self.counter / window_secs.max(1) as f64),
-            Unique => Some(self.members.len() as f64 + self.set_count),
+            Unique => Some(self.members.as_ref().map_or(0, HashSet::len) as f64 + self.set_count),
             _ => None,
         }
     }

@@ -330,6 +330,57 @@ mod tests {
         assert!(off.get("a", 0, t).is_none());
     }
 
+    /// The plans of the queries over a name, kept with its members: the
+    /// same plan for a later window, a new one for another filter, none
+    /// past the bounds, and all gone with the members.
+    #[test]
+    fn plans_are_kept_with_the_members_and_bounded() {
+        let keys = Keys::new("hk");
+        let cache = IndexCache::new(100);
+        let t = Instant::now();
+        cache.put("a", 0, members(2), t);
+        let plan_of = |q: &WindowQuery| {
+            let mut got = None;
+            cache.plans(&keys, [(0, q, 10)], t, |_, p| got = Some(p), |_| {});
+            got.expect("held").unwrap().unwrap()
+        };
+        let q = WindowQuery::new("a", 1, 100);
+        let first = plan_of(&q);
+        assert_eq!(first.series.len(), 2);
+        let later = WindowQuery::new("a", 1, 160);
+        assert!(Arc::ptr_eq(&first, &plan_of(&later)), "the same plan");
+        let mut one = q.clone();
+        one.tags.0.insert("id".into(), "1".into());
+        let narrow = plan_of(&one);
+        assert_eq!(narrow.series.len(), 1);
+        assert!(Arc::ptr_eq(&narrow, &plan_of(&one)));
+        // Two members, so plans of four series at most: a third plan of
+        // both is made afresh each time.
+        let mut gauge = q.clone();
+        gauge.aggregation = Some(crate::Aggregation::Sum);
+        assert!(!Arc::ptr_eq(&plan_of(&gauge), &plan_of(&gauge)), "not kept");
+        // Read again: the plans go with the members.
+        cache.put("a", 0, members(2), t);
+        assert!(!Arc::ptr_eq(&first, &plan_of(&q)));
+        let mut missing = Vec::new();
+        cache.plans(&keys, [(7, &q, -5)], t, |_, _| {}, |i| missing.push(i));
+        assert_eq!(missing, [7], "an earlier window than held");
+        // Many filters over many members: at most PLANS_PER_NAME kept.
+        cache.put("b", 0, members(50), t);
+        let filters: Vec<WindowQuery> = (0..PLANS_PER_NAME + 3)
+            .map(|i| {
+                let mut f = WindowQuery::new("b", 1, 100);
+                f.tags.0.insert("id".into(), i.to_string());
+                f
+            })
+            .collect();
+        for f in &filters {
+            cache.plans(&keys, [(0, f, 10)], t, |_, _| {}, |_| {});
+        }
+        let kept = cache.lock().entries["b"].plans.len();
+        assert_eq!(kept, PLANS_PER_NAME);
+    }
+
     #[test]
     fn bounds_leave_room_for_idle_members_and_clock_skew() {
         assert_eq!(IndexCache::lower_bound(500, 10_000), 500);

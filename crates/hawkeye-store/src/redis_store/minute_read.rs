@@ -221,14 +221,20 @@ impl RedisStore {
             .is_some_and(|&j| matches!(jobs[j].bucket, Bucket::Day(_)));
         // Runs of keys asking for the same fields (one run for the agent's
         // windows, which all end at the same second).
-        let runs = || call.chunk_by(|&a, &b| jobs[a].fields == jobs[b].fields);
-        let named: usize = runs().map(|run| jobs[run[0]].fields.count()).sum();
+        let runs: Vec<(usize, Fields)> = match days {
+            true => Vec::new(),
+            false => call
+                .chunk_by(|&a, &b| jobs[a].fields == jobs[b].fields)
+                .map(|run| (run.len(), jobs[run[0]].fields))
+                .collect(),
+        };
+        let named: usize = runs.iter().map(|(_, fields)| fields.count()).sum();
         let key_bytes: usize = keyed()
             .map(|(_, p, s)| p.head(s).len() + p.tags(s).len() + 24)
             .sum();
         let mut cmd = Cmd::with_capacity(
-            3 + call.len() + 2 * runs().count() + named,
-            64 + key_bytes + 16 * runs().count() + 8 * named,
+            3 + call.len() + 2 * runs.len() + named,
+            64 + key_bytes + 16 * runs.len() + 8 * named,
         );
         if days {
             cmd.arg("MGET");
@@ -238,26 +244,31 @@ impl RedisStore {
                 .arg(call.len());
         }
         let mut buf = String::with_capacity(128);
+        // `<mark><n>:` of the bucket last written: the same for most keys.
+        let mut middle: (Option<Bucket>, String) = (None, String::new());
         for (job, p, s) in keyed() {
+            if middle.0 != Some(job.bucket) {
+                let (mark, n) = match job.bucket {
+                    Bucket::Minute(m) => ("", m),
+                    Bucket::Hour(h) => ("h", h),
+                    Bucket::Day(d) => ("d", d),
+                };
+                middle.1.clear();
+                Keys::series_tail_into(&mut middle.1, mark, n, "");
+                middle.0 = Some(job.bucket);
+            }
             buf.clear();
             buf.push_str(p.head(s));
-            let (mark, n) = match job.bucket {
-                Bucket::Minute(m) => ("", m),
-                Bucket::Hour(h) => ("h", h),
-                Bucket::Day(d) => ("d", d),
-            };
-            Keys::series_tail_into(&mut buf, mark, n, p.tags(s));
+            buf.push_str(&middle.1);
+            buf.push_str(p.tags(s));
             cmd.arg(buf.as_str());
         }
-        if !days {
-            for run in runs() {
-                let fields = jobs[run[0]].fields;
-                cmd.arg(run.len()).arg(fields.count());
-                for field in fields.named() {
-                    buf.clear();
-                    field.push_into(&mut buf);
-                    cmd.arg(buf.as_str());
-                }
+        for (keys, fields) in runs {
+            cmd.arg(keys).arg(fields.count());
+            for field in fields.named() {
+                buf.clear();
+                field.push_into(&mut buf);
+                cmd.arg(buf.as_str());
             }
         }
         Group(vec![cmd])

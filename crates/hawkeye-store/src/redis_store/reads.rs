@@ -104,6 +104,15 @@ impl RedisStore {
             })
             .collect();
         let open = self.open_hours(queries, plans, &splits).await?;
+        // Most series read one minute hash: one allocation for the queue.
+        let series: usize = plans
+            .iter()
+            .map(|p| {
+                p.as_ref()
+                    .map_or(0, |p| p.as_ref().map_or(0, |p| p.series.len()))
+            })
+            .sum();
+        reads.jobs.reserve(series.min(MAX_COMMANDS_PER_ROUND_TRIP));
         for (qi, (q, plan)) in queries.iter().zip(plans).enumerate() {
             let Ok(Some(plan)) = plan else { continue };
             let split = tiers::split(plan.start(q), q.end, held_from);
@@ -120,9 +129,11 @@ impl RedisStore {
             // arrive in order, folded without a map.
             let in_order = split.minutes.is_none();
             for (entry, s) in plan.series.iter().enumerate() {
-                let hours = match open[qi].is_empty() {
-                    true => None,
-                    false => open[qi].get(&(s.shard, plan.member(s).to_string())),
+                let hours = match open.get(qi) {
+                    Some(open) if !open.is_empty() => {
+                        open.get(&(s.shard, plan.member(s).to_string()))
+                    }
+                    _ => None,
                 };
                 let hours = hours.map_or(&[][..], Vec::as_slice);
                 for (bucket, span, fields) in jobs_of(plan.kind, split, hours) {
