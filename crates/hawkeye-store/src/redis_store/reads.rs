@@ -70,8 +70,29 @@ impl Reads {
             if let Some(w) = window {
                 self.combined[query].add(w);
             }
-            self.seconds.clear();
+            if !self.seconds.is_empty() {
+                self.seconds.clear();
+            }
         }
+    }
+
+    /// Each query's value, from its series combined.
+    fn outcomes(&mut self, queries: &[WindowQuery], plans: &[Planned]) -> Vec<QueryOutcome> {
+        let mut outcomes = Vec::with_capacity(queries.len());
+        for (qi, (q, plan)) in queries.iter().zip(plans).enumerate() {
+            outcomes.push(match plan {
+                Err(e) => Err(e.clone()),
+                Ok(None) => Ok(None),
+                Ok(Some(plan)) => {
+                    let combined = &mut self.combined[qi];
+                    if let Some(count) = self.set_counts[qi].filter(|c| *c > 0.0) {
+                        combined.add(SeriesWindow::SetCount(count));
+                    }
+                    Ok(combined.value(plan.aggregation, q.window_secs))
+                }
+            });
+        }
+        outcomes
     }
 }
 
@@ -113,6 +134,7 @@ impl RedisStore {
             })
             .sum();
         reads.jobs.reserve(series.min(MAX_COMMANDS_PER_ROUND_TRIP));
+        let mut buckets = Vec::new();
         for (qi, (q, plan)) in queries.iter().zip(plans).enumerate() {
             let Ok(Some(plan)) = plan else { continue };
             let split = tiers::split(plan.start(q), q.end, held_from);
@@ -125,18 +147,20 @@ impl RedisStore {
                 reads.set_counts[qi] = Some(self.count_union(&q.name, keys).await?);
                 continue;
             }
+            let open = open.get(qi).filter(|open| !open.is_empty());
             // Only minute hashes, of a series in one shard: the seconds
             // arrive in order, folded without a map.
             let in_order = split.minutes.is_none();
+            // Without open hours, every series reads the same buckets.
+            buckets.clear();
+            buckets.extend(jobs_of(plan.kind, split, &[]));
             for (entry, s) in plan.series.iter().enumerate() {
-                let hours = match open.get(qi) {
-                    Some(open) if !open.is_empty() => {
-                        open.get(&(s.shard, plan.member(s).to_string()))
-                    }
-                    _ => None,
-                };
-                let hours = hours.map_or(&[][..], Vec::as_slice);
-                for (bucket, span, fields) in jobs_of(plan.kind, split, hours) {
+                if let Some(open) = open {
+                    let hours = open.get(&(s.shard, plan.member(s).to_string()));
+                    buckets.clear();
+                    buckets.extend(jobs_of(plan.kind, split, hours.map_or(&[], Vec::as_slice)));
+                }
+                for &(bucket, span, fields) in &buckets {
                     reads.jobs.push(ReadJob {
                         query: qi,
                         series: s.id,
@@ -156,21 +180,7 @@ impl RedisStore {
         self.read_chunk(&mut reads, plans).await?;
         reads.finish_series();
 
-        let mut outcomes = Vec::with_capacity(queries.len());
-        for (qi, (q, plan)) in queries.iter().zip(plans).enumerate() {
-            outcomes.push(match plan {
-                Err(e) => Err(e.clone()),
-                Ok(None) => Ok(None),
-                Ok(Some(plan)) => {
-                    let combined = &mut reads.combined[qi];
-                    if let Some(count) = reads.set_counts[qi].filter(|c| *c > 0.0) {
-                        combined.add(SeriesWindow::SetCount(count));
-                    }
-                    Ok(combined.value(plan.aggregation, q.window_secs))
-                }
-            });
-        }
-        Ok(outcomes)
+        Ok(reads.outcomes(queries, plans))
     }
 
     /// The HyperLogLogs of one set series that `split` reads: per-minute
