@@ -11,7 +11,7 @@ use hawkeye_protocol::MetricKind;
 use redis::Value;
 
 use super::field::{BadField, Field};
-use super::minute_read::{Bucket, Fields, ReadJob};
+use super::read_job::{Bucket, Fields, ReadJob};
 use super::reply::as_str;
 use crate::aggregate::Aggregate;
 use crate::rollup_codec;

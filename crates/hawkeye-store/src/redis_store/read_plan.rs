@@ -39,8 +39,9 @@ pub(crate) struct Plan {
     pub(crate) kind: MetricKind,
     pub(crate) aggregation: window::Aggregation,
     members: Members,
-    /// `P:{slot}:<kind>:` of each shard the series sit in.
-    heads: Vec<String>,
+    /// `P:{slot}:<kind>:` of each shard the series sit in (shared by the
+    /// plans of a grouped read's groups).
+    heads: Arc<[String]>,
     pub(crate) series: Vec<SeriesRef>,
 }
 
@@ -76,7 +77,7 @@ impl Plan {
             kind: self.kind,
             aggregation: self.aggregation,
             members: Arc::clone(&self.members),
-            heads: self.heads.clone(),
+            heads: Arc::clone(&self.heads),
             series,
         }
     }
@@ -159,7 +160,7 @@ pub(crate) fn plan_one(keys: &Keys, q: &WindowQuery, members: &Members) -> Plann
         kind,
         aggregation,
         members: Arc::clone(members),
-        heads: heads.into_iter().map(|(_, h)| h).collect(),
+        heads: heads.into_iter().map(|(_, h)| h).collect::<Vec<_>>().into(),
         series: refs,
     })))
 }

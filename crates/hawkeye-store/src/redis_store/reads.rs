@@ -10,7 +10,7 @@ use hawkeye_protocol::MetricKind;
 use redis::Value;
 
 use super::connection::Group;
-use super::minute_read::{Bucket, Fields, ReadJob};
+use super::read_job::{Bucket, Fields, ReadJob};
 use super::read_plan::Planned;
 use super::RedisStore;
 use crate::aggregate::Aggregate;
