@@ -191,14 +191,45 @@ impl SeriesWindow {
     pub fn from_seconds<'a>(
         seconds: impl IntoIterator<Item = &'a Aggregate>,
     ) -> Option<SeriesWindow> {
-        let mut acc: Option<Aggregate> = None;
+        let mut fold = SecondsFold::default();
         for agg in seconds {
-            match &mut acc {
-                None => acc = Some(agg.clone()),
-                Some(a) => a.merge(agg),
-            }
+            fold.push_ref(agg);
         }
-        acc.map(|a| match a {
+        fold.finish()
+    }
+}
+
+/// One series' per-second aggregates reduced as they come, in ascending
+/// order of second: what [`SeriesWindow::from_seconds`] does, for a reader
+/// whose seconds arrive in order and need no map to sort them.
+#[derive(Debug, Default)]
+pub struct SecondsFold(Option<Aggregate>);
+
+impl SecondsFold {
+    /// Adds the next second.
+    pub fn push(&mut self, agg: Aggregate) {
+        match &mut self.0 {
+            None => self.0 = Some(agg),
+            Some(acc) => acc.merge(&agg),
+        }
+    }
+
+    fn push_ref(&mut self, agg: &Aggregate) {
+        match &mut self.0 {
+            None => self.0 = Some(agg.clone()),
+            Some(acc) => acc.merge(agg),
+        }
+    }
+
+    /// Whether no second was added since the last [`SecondsFold::finish`].
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The window of the seconds added (`None`: none), and a fold empty
+    /// again for the next series.
+    pub fn finish(&mut self) -> Option<SeriesWindow> {
+        self.0.take().map(|a| match a {
             Aggregate::Counter(v) => SeriesWindow::Counter(v),
             Aggregate::Gauge(g) => SeriesWindow::Gauge(g),
             Aggregate::Distribution(d) => SeriesWindow::Distribution(*d),
@@ -261,7 +292,9 @@ pub struct Combined {
     gauge: Option<GaugeStats>,
     gauge_last_sum: f64,
     dist: DistributionStats,
-    members: HashSet<String>,
+    /// Made at the first set series: most reads have none, and an empty
+    /// set still costs a fresh hasher seed.
+    members: Option<HashSet<String>>,
     set_count: f64,
 }
 
@@ -278,7 +311,7 @@ impl Combined {
                 }
             }
             SeriesWindow::Distribution(d) => self.dist.merge(&d),
-            SeriesWindow::SetMembers(m) => self.members.extend(m),
+            SeriesWindow::SetMembers(m) => self.members.get_or_insert_with(HashSet::new).extend(m),
             SeriesWindow::SetCount(c) => self.set_count += c,
         }
     }
@@ -313,7 +346,7 @@ impl Combined {
         match aggregation {
             Sum => Some(self.counter),
             Rate => Some(self.counter / window_secs.max(1) as f64),
-            Unique => Some(self.members.len() as f64 + self.set_count),
+            Unique => Some(self.members.as_ref().map_or(0, HashSet::len) as f64 + self.set_count),
             _ => None,
         }
     }

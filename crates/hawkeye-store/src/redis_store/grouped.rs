@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::reads::{Plan, Planned};
+use std::sync::Arc;
+
+use super::read_plan::Planned;
 use super::RedisStore;
 use crate::grouped::{group_of, GroupValue, GroupedOutcome, GroupedQuery};
 use crate::window::WindowQuery;
@@ -36,19 +38,15 @@ impl RedisStore {
             };
             outcomes.push(Ok(Vec::new()));
             let mut groups: BTreeMap<Vec<String>, Vec<_>> = BTreeMap::new();
-            for s in plan.series {
+            for s in &plan.series {
                 groups
-                    .entry(group_of(&s.tags, &g.group_by))
+                    .entry(group_of(plan.tags(s), &g.group_by))
                     .or_default()
-                    .push(s);
+                    .push(*s);
             }
             for (values, series) in groups {
                 queries.push(g.query.clone());
-                group_plans.push(Ok(Some(Plan {
-                    kind: plan.kind,
-                    aggregation: plan.aggregation,
-                    series,
-                })));
+                group_plans.push(Ok(Some(Arc::new(plan.with_series(series)))));
                 owners.push((gi, values));
             }
         }

@@ -16,10 +16,15 @@
 //! its change record, or that predate the stream.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rapidhash::quality::RandomState;
+
+use super::keys::Keys;
+pub(crate) use super::read_plan::Members;
+use super::read_plan::{plan_one, PlanKey, Planned};
+use crate::window::WindowQuery;
 
 /// Maps keyed by metric names: a fast hasher, seeded per map (names come
 /// from clients, who must not collide them at will).
@@ -44,13 +49,20 @@ pub(crate) const CHANGES_PER_READ: usize = 1_000;
 /// Names per stream entry at most.
 pub(crate) const NAMES_PER_CHANGE: usize = 100;
 
-/// The members of a name's indexes: `(shard, "<kind>|<tags>")`.
-pub(crate) type Members = Arc<Vec<(u32, String)>>;
+/// Plans kept per name at most: one per distinct query of the name (kind,
+/// aggregation, tag filter); the agent has a few per name, an ad-hoc reader
+/// past this gets its plans made afresh at each read.
+pub(crate) const PLANS_PER_NAME: usize = 16;
+/// The series of a name's kept plans, per member of the name, at most:
+/// bounds the plans' memory (32 bytes a series) by the members held.
+pub(crate) const PLAN_SERIES_PER_MEMBER: usize = 2;
 
 struct Entry {
     /// Members scored at or after this second are all in `members`.
     lower: i64,
     members: Members,
+    /// The plans of the queries read over `members` so far, dropped with them.
+    plans: Vec<(PlanKey, Planned)>,
     refresh_at: Instant,
     used_at: Instant,
 }
@@ -90,6 +102,11 @@ pub(crate) enum Changed {
 impl Changed {
     pub(crate) fn none() -> Changed {
         Changed::Names(HashSet::new())
+    }
+
+    /// Nothing changed.
+    pub(crate) fn is_empty(&self) -> bool {
+        matches!(self, Changed::Names(names) if names.is_empty())
     }
 
     pub(crate) fn contains(&self, name: &str) -> bool {
@@ -156,29 +173,32 @@ impl IndexCache {
     /// `needed` on, and not due to be read again.
     #[cfg(test)]
     fn get(&self, name: &str, needed: i64, now: Instant) -> Option<Members> {
-        let mut found = None;
-        self.get_many([(name, needed)], now, |_, m| found = Some(m), |_, _| {});
-        found
+        let inner = self.lock();
+        let entry = inner.entries.get(name)?;
+        (entry.lower <= needed && entry.refresh_at > now).then(|| entry.members.clone())
     }
 
-    /// For each `(name, needed)`: `held` with its members if held for reads
-    /// that need members from `needed` on and not due to be read again,
-    /// `missing` otherwise. One lock for all.
-    pub(crate) fn get_many<'a>(
+    /// For each `(index, query, needed)`: `held` with the query's plan if
+    /// its name's members are held for reads that need members from
+    /// `needed` on and are not due to be read again (the plan made over
+    /// them the first time, kept with them), `missing` otherwise. One lock
+    /// for all.
+    pub(crate) fn plans<'a>(
         &self,
-        names: impl IntoIterator<Item = (&'a str, i64)>,
+        keys: &Keys,
+        queries: impl IntoIterator<Item = (usize, &'a WindowQuery, i64)>,
         now: Instant,
-        mut held: impl FnMut(&'a str, Members),
-        mut missing: impl FnMut(&'a str, i64),
+        mut held: impl FnMut(usize, Planned),
+        mut missing: impl FnMut(usize),
     ) {
         let mut inner = self.lock();
-        for (name, needed) in names {
-            match inner.entries.get_mut(name) {
+        for (i, q, needed) in queries {
+            match inner.entries.get_mut(q.name.as_str()) {
                 Some(entry) if entry.lower <= needed && entry.refresh_at > now => {
                     entry.used_at = now;
-                    held(name, Arc::clone(&entry.members));
+                    held(i, entry.plan_of(keys, q));
                 }
-                _ => missing(name, needed),
+                _ => missing(i),
             }
         }
     }
@@ -213,6 +233,7 @@ impl IndexCache {
             Entry {
                 lower,
                 members,
+                plans: Vec::new(),
                 refresh_at: now + MAX_AGE + spread,
                 used_at: now,
             },
@@ -223,6 +244,30 @@ impl IndexCache {
     #[cfg(test)]
     fn held(&self) -> usize {
         self.lock().held
+    }
+}
+
+impl Entry {
+    /// The plan of `q` over the members: the one kept, or made (and kept,
+    /// up to [`PLANS_PER_NAME`]).
+    fn plan_of(&mut self, keys: &Keys, q: &WindowQuery) -> Planned {
+        if let Some((_, planned)) = self.plans.iter().find(|(key, _)| key.fits(q)) {
+            return planned.clone();
+        }
+        let planned = plan_one(keys, q, &self.members);
+        let series = |p: &Planned| {
+            p.as_ref()
+                .ok()
+                .and_then(Option::as_ref)
+                .map_or(0, |p| p.series.len())
+        };
+        let kept: usize = self.plans.iter().map(|(_, p)| series(p)).sum();
+        if self.plans.len() < PLANS_PER_NAME
+            && kept + series(&planned) <= PLAN_SERIES_PER_MEMBER * self.members.len()
+        {
+            self.plans.push((PlanKey::of(q), planned.clone()));
+        }
+        planned
     }
 }
 
@@ -239,6 +284,7 @@ fn spread_of(name: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn members(n: usize) -> Members {
         Arc::new((0..n).map(|i| (0, format!("c|id:{i}"))).collect())
@@ -282,6 +328,57 @@ mod tests {
         let off = IndexCache::new(0);
         off.put("a", 0, members(1), t);
         assert!(off.get("a", 0, t).is_none());
+    }
+
+    /// The plans of the queries over a name, kept with its members: the
+    /// same plan for a later window, a new one for another filter, none
+    /// past the bounds, and all gone with the members.
+    #[test]
+    fn plans_are_kept_with_the_members_and_bounded() {
+        let keys = Keys::new("hk");
+        let cache = IndexCache::new(100);
+        let t = Instant::now();
+        cache.put("a", 0, members(2), t);
+        let plan_of = |q: &WindowQuery| {
+            let mut got = None;
+            cache.plans(&keys, [(0, q, 10)], t, |_, p| got = Some(p), |_| {});
+            got.expect("held").unwrap().unwrap()
+        };
+        let q = WindowQuery::new("a", 1, 100);
+        let first = plan_of(&q);
+        assert_eq!(first.series.len(), 2);
+        let later = WindowQuery::new("a", 1, 160);
+        assert!(Arc::ptr_eq(&first, &plan_of(&later)), "the same plan");
+        let mut one = q.clone();
+        one.tags.0.insert("id".into(), "1".into());
+        let narrow = plan_of(&one);
+        assert_eq!(narrow.series.len(), 1);
+        assert!(Arc::ptr_eq(&narrow, &plan_of(&one)));
+        // Two members, so plans of four series at most: a third plan of
+        // both is made afresh each time.
+        let mut gauge = q.clone();
+        gauge.aggregation = Some(crate::Aggregation::Sum);
+        assert!(!Arc::ptr_eq(&plan_of(&gauge), &plan_of(&gauge)), "not kept");
+        // Read again: the plans go with the members.
+        cache.put("a", 0, members(2), t);
+        assert!(!Arc::ptr_eq(&first, &plan_of(&q)));
+        let mut missing = Vec::new();
+        cache.plans(&keys, [(7, &q, -5)], t, |_, _| {}, |i| missing.push(i));
+        assert_eq!(missing, [7], "an earlier window than held");
+        // Many filters over many members: at most PLANS_PER_NAME kept.
+        cache.put("b", 0, members(50), t);
+        let filters: Vec<WindowQuery> = (0..PLANS_PER_NAME + 3)
+            .map(|i| {
+                let mut f = WindowQuery::new("b", 1, 100);
+                f.tags.0.insert("id".into(), i.to_string());
+                f
+            })
+            .collect();
+        for f in &filters {
+            cache.plans(&keys, [(0, f, 10)], t, |_, _| {}, |_| {});
+        }
+        let kept = cache.lock().entries["b"].plans.len();
+        assert_eq!(kept, PLANS_PER_NAME);
     }
 
     #[test]

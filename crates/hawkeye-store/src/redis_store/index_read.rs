@@ -10,8 +10,9 @@ use redis::Value;
 
 use super::config::MAX_SHARDS_PER_NAME;
 use super::connection::Group;
-use super::index_cache::{Changed, Changes, IndexCache, Members, NameMap, CHANGES_PER_READ};
+use super::index_cache::{Changed, Changes, IndexCache, NameMap, CHANGES_PER_READ};
 use super::keys::Slot;
+use super::read_plan::{plan_one, Members, Planned};
 use super::reply::as_str;
 use super::RedisStore;
 use crate::staleness;
@@ -22,39 +23,43 @@ use crate::StoreError;
 /// The members of some names' indexes, as read.
 type Found<'a> = NameMap<&'a str, Vec<(u32, String)>>;
 
+/// Notes that `q`'s name is read from `q`'s candidates on (or earlier).
+fn need<'a>(needed: &mut NameMap<&'a str, i64>, q: &'a WindowQuery) {
+    let start = staleness::candidates_start(q);
+    needed
+        .entry(q.name.as_str())
+        .and_modify(|n| *n = (*n).min(start))
+        .or_insert(start);
+}
+
 impl RedisStore {
-    /// The index members of each query's name (all its shards).
-    pub(super) async fn series_of(
-        &self,
-        queries: &[WindowQuery],
-    ) -> Result<Vec<Members>, StoreError> {
+    /// Round trip 1: the plan of each query, from the index cache where it
+    /// holds the name (the plan kept there), from the name's indexes
+    /// otherwise.
+    pub(super) async fn plan(&self, queries: &[WindowQuery]) -> Result<Vec<Planned>, StoreError> {
         let now = Instant::now();
         let cache = &self.index_cache;
-        // The earliest second the queries of each name need.
+        let mut planned: Vec<Option<Planned>> = Vec::with_capacity(queries.len());
+        planned.resize_with(queries.len(), || None);
+        // The earliest second the queries of each name not held need.
         let mut needed: NameMap<&str, i64> = NameMap::default();
-        for q in queries {
-            let start = staleness::candidates_start(q);
-            needed
-                .entry(q.name.as_str())
-                .and_modify(|n| *n = (*n).min(start))
-                .or_insert(start);
-        }
+        let needs = queries
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (i, q, staleness::candidates_start(q)));
+        cache.plans(
+            &self.keys,
+            needs,
+            now,
+            |i, plan| planned[i] = Some(plan),
+            |i| need(&mut needed, &queries[i]),
+        );
         let now_secs = wall_secs();
         let lower = |need: i64| match cache.enabled() {
             true => IndexCache::lower_bound(need, now_secs),
             false => need,
         };
-        let mut held: NameMap<&str, Members> = NameMap::default();
-        held.reserve(needed.len());
-        let mut missing = Vec::new();
-        cache.get_many(
-            needed.iter().map(|(name, need)| (*name, *need)),
-            now,
-            |name, members| {
-                held.insert(name, members);
-            },
-            |name, need| missing.push((name, lower(need))),
-        );
+        let missing: Vec<(&str, i64)> = needed.iter().map(|(n, need)| (*n, lower(*need))).collect();
         let stream = cache.enabled().then(|| cache.stream_position());
         let (fresh, changes) = self.read_names(&missing, stream.as_ref()).await?;
         let changed = match (&stream, changes) {
@@ -63,34 +68,50 @@ impl RedisStore {
             }
             _ => Changed::none(),
         };
-        // Held entries the stream says are out of date are read again.
-        let again: Vec<(&str, i64)> = held
-            .keys()
-            .filter(|name| changed.contains(name))
-            .map(|&name| (name, lower(needed[name])))
-            .collect();
-        for (name, _) in &again {
-            held.remove(name);
+        // Plans over members the stream says are out of date are made
+        // again, from the members read beside the stream or read again.
+        let mut again: NameMap<&str, i64> = NameMap::default();
+        if !changed.is_empty() {
+            for (q, plan) in queries.iter().zip(&mut planned) {
+                if plan.is_some() && changed.contains(&q.name) {
+                    *plan = None;
+                    if !fresh.contains_key(q.name.as_str()) {
+                        need(&mut again, q);
+                    }
+                }
+            }
         }
-        let (refreshed, _) = self.read_names(&again, None).await?;
-        let lowers: NameMap<&str, i64> = missing.iter().chain(&again).copied().collect();
-        for (name, members) in fresh {
-            let members = Arc::new(members);
+        let again: NameMap<&str, i64> = again
+            .into_iter()
+            .map(|(n, need)| (n, lower(need)))
+            .collect();
+        let again_list: Vec<(&str, i64)> = again.iter().map(|(n, l)| (*n, *l)).collect();
+        let (refreshed, _) = self.read_names(&again_list, None).await?;
+        let mut members: NameMap<&str, Members> = NameMap::default();
+        for (name, list) in fresh {
+            let list = Arc::new(list);
             // A name read beside the stream and listed in it may have been
             // read before its change (on a cluster the two run side by side).
             if !changed.contains(name) {
-                cache.put(name, lowers[name], Arc::clone(&members), now);
+                cache.put(name, lower(needed[name]), Arc::clone(&list), now);
             }
-            held.insert(name, members);
+            members.insert(name, list);
         }
-        for (name, members) in refreshed {
-            let members = Arc::new(members);
-            cache.put(name, lowers[name], Arc::clone(&members), now);
-            held.insert(name, members);
+        for (name, list) in refreshed {
+            let list = Arc::new(list);
+            cache.put(name, again[name], Arc::clone(&list), now);
+            members.insert(name, list);
         }
+        let none: Members = Members::default();
         Ok(queries
             .iter()
-            .map(|q| held.get(q.name.as_str()).cloned().unwrap_or_default())
+            .zip(planned)
+            .map(|(q, plan)| {
+                plan.unwrap_or_else(|| {
+                    let list = members.get(q.name.as_str()).unwrap_or(&none);
+                    plan_one(&self.keys, q, list)
+                })
+            })
             .collect())
     }
 

@@ -96,12 +96,24 @@ impl Keys {
         n: i64,
         tags: &str,
     ) {
+        self.series_head_into(out, slot, kind);
+        Keys::series_tail_into(out, mark, n, tags);
+    }
+
+    /// `P:{slot}:<kind>:`, the start of every key of the series of a slot
+    /// and kind (a read plan keeps it: `read_plan.rs`).
+    pub(crate) fn series_head_into(&self, out: &mut String, slot: Slot, kind: MetricKind) {
         out.push_str(&self.prefix);
         out.push(':');
         slot.push_into(out);
         out.push(':');
         out.push_str(kind.code());
         out.push(':');
+    }
+
+    /// `<mark><n>:<tags>`, the rest of a series' key after its head: `""`
+    /// for a minute hash, `h` an hour hash, `d` a day string.
+    pub(crate) fn series_tail_into(out: &mut String, mark: &str, n: i64, tags: &str) {
         out.push_str(mark);
         out.push_str(itoa::Buffer::new().format(n));
         out.push(':');

@@ -15,10 +15,13 @@
 //! | `writes.rs` | a flush |
 //! | `replica_wait.rs` | the optional `WAIT` for replicas after a flush's writes |
 //! | `compaction.rs`, `scripts/compact.lua` | closed rollup hours packed into day strings |
-//! | `index_read.rs`, `index_cache.rs` | the series of the names read, and the cache of them |
+//! | `index_read.rs`, `index_cache.rs` | the series of the names read, and the cache of them (with each query's plan) |
+//! | `read_plan.rs` | what a query reads: its kind, aggregation and series |
+//! | `read_job.rs` | one hash a read asks for: bucket, span, fields |
 //! | `reads.rs` | window reads |
 //! | `open_hours.rs` | the rollup hour hashes a long read asks for |
 //! | `minute_read.rs`, `scripts/read.lua` | the minute hashes of a window read, in one string per call |
+//! | `read_decode.rs` | those strings decoded into each series' window |
 //! | `grouped.rs` | window reads split by tag values (`group_by`) |
 //! | `reply.rs` | decoding replies |
 //! | `alerts.rs`, `scripts/alerts/*.lua` | the agent's alert data: states, outbox, silences, data-loss marker |
@@ -40,6 +43,9 @@ mod keys;
 mod minute_read;
 mod open_hours;
 mod range;
+mod read_decode;
+mod read_job;
+mod read_plan;
 mod reads;
 mod replica_wait;
 mod reply;

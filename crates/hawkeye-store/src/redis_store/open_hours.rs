@@ -9,14 +9,15 @@ use std::collections::HashMap;
 
 use super::connection::Group;
 use super::keys::Slot;
-use super::reads::Planned;
+use super::read_plan::Planned;
 use super::reply::as_str;
 use super::RedisStore;
 use crate::tiers::Split;
 use crate::window::WindowQuery;
 use crate::StoreError;
 
-/// Per query: per `(shard, index member)`, the hours whose hash may exist.
+/// Per query: per `(shard, index member)`, the hours whose hash may exist
+/// (empty: no query reads rollups).
 pub(super) type OpenHours = Vec<HashMap<(u32, String), Vec<i64>>>;
 
 impl RedisStore {
@@ -50,10 +51,11 @@ impl RedisStore {
                 asked.push((qi, shard));
             }
         }
-        let mut open: OpenHours = vec![HashMap::new(); queries.len()];
         if groups.is_empty() {
-            return Ok(open);
+            // No query reaches the rollups (the agent's): nothing per query.
+            return Ok(Vec::new());
         }
+        let mut open: OpenHours = vec![HashMap::new(); queries.len()];
         let replies = self.conn.run(groups).await?;
         for ((qi, shard), reply) in asked.into_iter().zip(replies) {
             let members = match reply.first() {

@@ -4,14 +4,15 @@
 //! trip. A step that covers at most 10 seconds of a minute reads only its
 //! own fields of the minute hash (docs/storage.md, "Reads").
 
-use super::reads::Plan;
+use std::sync::Arc;
+
 use super::RedisStore;
 use crate::range::{points_of, RangeOutcome, RangeQuery};
 use crate::StoreError;
 
-/// Step queries (each with its own copy of the series list) built at once:
-/// bounds the memory of a range over very many series; each batch is read
-/// in as few round trips as a window read of as many series.
+/// Step series read at once: bounds the memory of a range over very many
+/// series (read jobs, requests, replies); each batch is read in as few
+/// round trips as a window read of as many series.
 const MAX_STEP_SERIES_PER_BATCH: usize = 10_000;
 
 impl RedisStore {
@@ -28,16 +29,7 @@ impl RedisStore {
         let per_batch = (MAX_STEP_SERIES_PER_BATCH / plan.series.len().max(1)).max(1);
         let mut outcomes = Vec::with_capacity(steps.len());
         for batch in steps.chunks(per_batch) {
-            let plans: Vec<_> = batch
-                .iter()
-                .map(|_| {
-                    Ok(Some(Plan {
-                        kind: plan.kind,
-                        aggregation: plan.aggregation,
-                        series: plan.series.clone(),
-                    }))
-                })
-                .collect();
+            let plans: Vec<_> = batch.iter().map(|_| Ok(Some(Arc::clone(&plan)))).collect();
             outcomes.extend(self.read_planned(batch, &plans).await?);
         }
         Ok(points_of(&steps, outcomes))

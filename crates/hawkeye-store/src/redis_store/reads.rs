@@ -10,38 +10,34 @@ use hawkeye_protocol::MetricKind;
 use redis::Value;
 
 use super::connection::Group;
-use super::keys::IndexMember;
-use super::minute_read::{Bucket, Fields, ReadJob};
+use super::read_job::{Bucket, Fields, ReadJob};
+use super::read_plan::Planned;
 use super::RedisStore;
 use crate::aggregate::Aggregate;
-use crate::staleness;
 use crate::tiers::wall_secs;
 use crate::tiers::{self, Split};
-use crate::window::{self, SeriesWindow, WindowQuery};
+use crate::window::{self, SecondsFold, SeriesWindow, WindowQuery};
 use crate::{QueryOutcome, StoreError};
 
 /// Commands sent in one round trip at most. Bounds the memory a query of
 /// many series needs (commands, packed request and replies), at the cost of
 /// more round trips only for very large ones.
 const MAX_COMMANDS_PER_ROUND_TRIP: usize = 10_000;
-/// One series of a query, in one shard. A series found in several shards
-/// (after `HAWKEYE_SHARDS_PER_NAME` changed) has one entry per shard, all
-/// with the same `id`, side by side.
-#[derive(Clone)]
-pub(super) struct SeriesRef {
-    pub(super) tags: String,
-    pub(super) shard: u32,
-    id: usize,
-    /// Other entries share this series: merge its seconds, do not overwrite.
-    split: bool,
-}
 
 /// Reads in progress: queued jobs, the series being decoded, and each
 /// query's finished series combined so far.
 pub(super) struct Reads {
     pub(super) jobs: Vec<ReadJob>,
-    /// The query and series whose seconds `seconds` holds.
+    /// The query and series whose seconds `fold` or `seconds` holds.
     pub(super) current: Option<(usize, usize)>,
+    /// The series' seconds reduced as they come, for a series read from
+    /// its minute hashes alone, in one shard: they arrive in order.
+    pub(super) fold: SecondsFold,
+    /// One minute hash's seconds (by second of the minute), before they
+    /// join `fold` in order (a whole hash answers in no order).
+    pub(super) minute: Vec<Option<Aggregate>>,
+    /// The series' seconds by second, where they arrive out of order: a
+    /// series split over shards, or read partly from rollups.
     pub(super) seconds: BTreeMap<i64, Aggregate>,
     /// One shard's seconds of a series split over shards, before merging.
     pub(super) scratch: BTreeMap<i64, Aggregate>,
@@ -54,6 +50,8 @@ impl Reads {
         Reads {
             jobs: Vec::new(),
             current: None,
+            fold: SecondsFold::default(),
+            minute: vec![None; 60],
             seconds: BTreeMap::new(),
             scratch: BTreeMap::new(),
             combined: (0..queries).map(|_| window::Combined::default()).collect(),
@@ -64,30 +62,39 @@ impl Reads {
     /// Reduces the series just decoded to its window.
     pub(super) fn finish_series(&mut self) {
         if let Some((query, _)) = self.current.take() {
-            if let Some(w) = SeriesWindow::from_seconds(self.seconds.values()) {
+            // A series' jobs all go to the fold or all to the map.
+            let window = match self.fold.is_empty() {
+                true => SeriesWindow::from_seconds(self.seconds.values()),
+                false => self.fold.finish(),
+            };
+            if let Some(w) = window {
                 self.combined[query].add(w);
             }
-            self.seconds.clear();
+            if !self.seconds.is_empty() {
+                self.seconds.clear();
+            }
         }
     }
-}
 
-/// What the first round trip of a query found: the series to read.
-pub(super) struct Plan {
-    pub(super) kind: MetricKind,
-    pub(super) aggregation: window::Aggregation,
-    pub(super) series: Vec<SeriesRef>,
-}
-
-impl Plan {
-    /// The first second read: the window's, or earlier for a gauge that
-    /// keeps its last value (see [`staleness`]).
-    pub(super) fn start(&self, q: &WindowQuery) -> i64 {
-        staleness::read_start(q, self.kind, self.aggregation)
+    /// Each query's value, from its series combined.
+    fn outcomes(&mut self, queries: &[WindowQuery], plans: &[Planned]) -> Vec<QueryOutcome> {
+        let mut outcomes = Vec::with_capacity(queries.len());
+        for (qi, (q, plan)) in queries.iter().zip(plans).enumerate() {
+            outcomes.push(match plan {
+                Err(e) => Err(e.clone()),
+                Ok(None) => Ok(None),
+                Ok(Some(plan)) => {
+                    let combined = &mut self.combined[qi];
+                    if let Some(count) = self.set_counts[qi].filter(|c| *c > 0.0) {
+                        combined.add(SeriesWindow::SetCount(count));
+                    }
+                    Ok(combined.value(plan.aggregation, q.window_secs))
+                }
+            });
+        }
+        outcomes
     }
 }
-
-pub(super) type Planned = Result<Option<Plan>, window::QueryError>;
 
 impl RedisStore {
     pub(super) async fn read_windows(
@@ -118,6 +125,16 @@ impl RedisStore {
             })
             .collect();
         let open = self.open_hours(queries, plans, &splits).await?;
+        // Most series read one minute hash: one allocation for the queue.
+        let series: usize = plans
+            .iter()
+            .map(|p| {
+                p.as_ref()
+                    .map_or(0, |p| p.as_ref().map_or(0, |p| p.series.len()))
+            })
+            .sum();
+        reads.jobs.reserve(series.min(MAX_COMMANDS_PER_ROUND_TRIP));
+        let mut buckets = Vec::new();
         for (qi, (q, plan)) in queries.iter().zip(plans).enumerate() {
             let Ok(Some(plan)) = plan else { continue };
             let split = tiers::split(plan.start(q), q.end, held_from);
@@ -125,50 +142,45 @@ impl RedisStore {
                 let keys = plan
                     .series
                     .iter()
-                    .flat_map(|s| self.set_keys(&q.name, &s.tags, split))
+                    .flat_map(|s| self.set_keys(&q.name, plan.tags(s), split))
                     .collect();
                 reads.set_counts[qi] = Some(self.count_union(&q.name, keys).await?);
                 continue;
             }
+            let open = open.get(qi).filter(|open| !open.is_empty());
+            // Only minute hashes, of a series in one shard: the seconds
+            // arrive in order, folded without a map.
+            let in_order = split.minutes.is_none();
+            // Without open hours, every series reads the same buckets.
+            buckets.clear();
+            buckets.extend(jobs_of(plan.kind, split, &[]));
             for (entry, s) in plan.series.iter().enumerate() {
-                let member = IndexMember::encode(plan.kind, &s.tags);
-                let hours = open[qi]
-                    .get(&(s.shard, member))
-                    .map_or(&[][..], Vec::as_slice);
-                for (bucket, span, fields) in jobs_of(plan.kind, split, hours) {
+                if let Some(open) = open {
+                    let hours = open.get(&(s.shard, plan.member(s).to_string()));
+                    buckets.clear();
+                    buckets.extend(jobs_of(plan.kind, split, hours.map_or(&[], Vec::as_slice)));
+                }
+                for &(bucket, span, fields) in &buckets {
                     reads.jobs.push(ReadJob {
                         query: qi,
                         series: s.id,
                         entry,
                         merge: s.split,
+                        in_order: in_order && !s.split,
                         bucket,
                         span,
                         fields,
                     });
                     if reads.jobs.len() >= MAX_COMMANDS_PER_ROUND_TRIP {
-                        self.read_chunk(&mut reads, queries, plans).await?;
+                        self.read_chunk(&mut reads, plans).await?;
                     }
                 }
             }
         }
-        self.read_chunk(&mut reads, queries, plans).await?;
+        self.read_chunk(&mut reads, plans).await?;
         reads.finish_series();
 
-        let mut outcomes = Vec::with_capacity(queries.len());
-        for (qi, (q, plan)) in queries.iter().zip(plans).enumerate() {
-            outcomes.push(match plan {
-                Err(e) => Err(e.clone()),
-                Ok(None) => Ok(None),
-                Ok(Some(plan)) => {
-                    let combined = &mut reads.combined[qi];
-                    if let Some(count) = reads.set_counts[qi].filter(|c| *c > 0.0) {
-                        combined.add(SeriesWindow::SetCount(count));
-                    }
-                    Ok(combined.value(plan.aggregation, q.window_secs))
-                }
-            });
-        }
-        Ok(outcomes)
+        Ok(reads.outcomes(queries, plans))
     }
 
     /// The HyperLogLogs of one set series that `split` reads: per-minute
@@ -183,17 +195,6 @@ impl RedisStore {
         let seconds = split.seconds.map(|(a, b)| a..=b).into_iter().flatten();
         let minutes = minutes.map(move |m| self.keys.set_minute(name, m, tags));
         minutes.chain(seconds.map(move |s| self.keys.set(name, s, tags)))
-    }
-
-    /// Round trip 1: which series of each name had data in the window
-    /// (`index_read.rs`: from the index cache where it holds them).
-    pub(super) async fn plan(&self, queries: &[WindowQuery]) -> Result<Vec<Planned>, StoreError> {
-        let members = self.series_of(queries).await?;
-        Ok(queries
-            .iter()
-            .zip(members)
-            .map(|(q, members)| plan_one(q, &members))
-            .collect())
     }
 
     /// The number of distinct members across HyperLogLog `keys` (all of one
@@ -221,50 +222,6 @@ impl RedisStore {
         p.cmd("DEL").arg(&scratch);
         count(self.conn.run(vec![p]).await?)
     }
-}
-
-/// What one query reads, from the index entries of its name's shards.
-fn plan_one(q: &WindowQuery, members: &[(u32, String)]) -> Planned {
-    // Walked twice rather than collected: the agent reads one query per
-    // monitor, most of one series, at every tick.
-    let matching = || {
-        members
-            .iter()
-            .filter_map(|(shard, m)| IndexMember::decode(m).map(|(k, t)| (k, t, *shard)))
-            .filter(|(kind, tags, _)| q.kind.is_none_or(|k| k == *kind) && q.tags.matches(tags))
-    };
-    let Some(kind) = window::resolve_kind(q, matching().map(|(k, _, _)| k))? else {
-        return Ok(None);
-    };
-    let aggregation = window::aggregation_for(q, kind)?;
-    let mut series: Vec<(&str, u32)> = matching()
-        .filter(|(k, _, _)| *k == kind)
-        .map(|(_, tags, shard)| (tags, shard))
-        .collect();
-    if members.iter().any(|(shard, _)| *shard != 0) {
-        // The same series may sit in two shards: put its entries side by side.
-        series.sort_unstable();
-    }
-    let mut refs: Vec<SeriesRef> = Vec::with_capacity(series.len());
-    for (i, (tags, shard)) in series.iter().enumerate() {
-        let same_as_previous = i > 0 && series[i - 1].0 == *tags;
-        let split = same_as_previous || series.get(i + 1).is_some_and(|next| next.0 == *tags);
-        let id = match refs.last() {
-            Some(last) if same_as_previous => last.id,
-            _ => i,
-        };
-        refs.push(SeriesRef {
-            tags: tags.to_string(),
-            shard: *shard,
-            id,
-            split,
-        });
-    }
-    Ok(Some(Plan {
-        kind,
-        aggregation,
-        series: refs,
-    }))
 }
 
 /// The keys a counter, gauge or distribution series is read from for
