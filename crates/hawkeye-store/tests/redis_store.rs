@@ -69,17 +69,6 @@ fn info_u64(server: &RedisServer, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("INFO {field}"))
 }
 
-/// `calls` of one command in `INFO commandstats` (0 if never called).
-fn calls(server: &RedisServer, command: &str) -> u64 {
-    let stats = server.cli(&["INFO", "commandstats"]);
-    stats
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn a_frozen_redis_fails_every_call_within_the_timeout_and_the_retry_counts_once() {
     let server = RedisServer::start();
@@ -167,18 +156,22 @@ async fn one_script_call_per_name_per_flush_and_a_script_load_only_after_noscrip
     // The first flush finds no script on the node: NOSCRIPT, one SCRIPT
     // LOAD, and the calls again.
     store.write(&flush(1)).await.unwrap();
-    assert_eq!(calls(&server, "script|load"), 1);
-    let evalsha = calls(&server, "evalsha");
+    assert_eq!(server.command_calls("script|load"), 1);
+    let evalsha = server.command_calls("evalsha");
     store.write(&flush(2)).await.unwrap();
-    assert_eq!(calls(&server, "evalsha") - evalsha, 3, "one per name");
-    assert_eq!(calls(&server, "script|load"), 1, "no load per flush");
-    assert_eq!(calls(&server, "eval"), 0, "the script's text is not sent");
+    assert_eq!(server.command_calls("evalsha") - evalsha, 3, "one per name");
+    assert_eq!(server.command_calls("script|load"), 1, "no load per flush");
+    assert_eq!(
+        server.command_calls("eval"),
+        0,
+        "the script's text is not sent"
+    );
 
     // The script cache emptied (as on a restarted or promoted node): the
     // next flush loads the script once more and still counts right.
     assert_eq!(server.cli(&["SCRIPT", "FLUSH"]), "OK");
     store.write(&flush(3)).await.unwrap();
-    assert_eq!(calls(&server, "script|load"), 2);
+    assert_eq!(server.command_calls("script|load"), 2);
     assert_eq!(sum(&store, "calls.c", t).await, Some(120.0));
     assert_eq!(sum(&store, "calls.g", t).await, Some(80.0));
     let mut count = sum_query("calls.d", t);
@@ -344,11 +337,18 @@ async fn writer_and_holding_reader(server: &RedisServer) -> (RedisStore, RedisSt
 async fn a_reader_reads_the_change_stream_instead_of_every_index() {
     let server = RedisServer::start();
     let (writer, reader, t) = writer_and_holding_reader(&server).await;
-    let (indexes, changes) = (calls(&server, "zrangebyscore"), calls(&server, "xrange"));
+    let (indexes, changes) = (
+        server.command_calls("zrangebyscore"),
+        server.command_calls("xrange"),
+    );
     assert_eq!(read_all(&reader, t).await, 50.0);
-    assert_eq!(calls(&server, "zrangebyscore"), indexes, "every index held");
     assert_eq!(
-        calls(&server, "xrange"),
+        server.command_calls("zrangebyscore"),
+        indexes,
+        "every index held"
+    );
+    assert_eq!(
+        server.command_calls("xrange"),
         changes + 1,
         "one read of the changes"
     );
@@ -357,15 +357,15 @@ async fn a_reader_reads_the_change_stream_instead_of_every_index() {
     // write script runs ZRANGEBYSCORE too: count around the reads only.)
     let added = counter("cached.7", &[("host", "new")], t, 1.0);
     writer.write(&batch(1, 2, vec![added])).await.unwrap();
-    let indexes = calls(&server, "zrangebyscore");
+    let indexes = server.command_calls("zrangebyscore");
     assert_eq!(read_all(&reader, t).await, 51.0);
-    assert_eq!(calls(&server, "zrangebyscore"), indexes + 1);
+    assert_eq!(server.command_calls("zrangebyscore"), indexes + 1);
     // Series already known change nothing.
     let again = (0..50).map(|i| counter(&format!("cached.{i}"), &[], t - 1, 1.0));
     writer.write(&batch(1, 3, again.collect())).await.unwrap();
-    let indexes = calls(&server, "zrangebyscore");
+    let indexes = server.command_calls("zrangebyscore");
     assert_eq!(read_all(&reader, t).await, 101.0);
-    assert_eq!(calls(&server, "zrangebyscore"), indexes);
+    assert_eq!(server.command_calls("zrangebyscore"), indexes);
 }
 
 #[tokio::test]
@@ -383,10 +383,10 @@ async fn a_burst_of_changes_drops_every_held_index_and_reads_stay_right() {
     }
     let added = counter("cached.3", &[("host", "new")], t, 1.0);
     writer.write(&batch(1, 2000, vec![added])).await.unwrap();
-    let indexes = calls(&server, "zrangebyscore");
+    let indexes = server.command_calls("zrangebyscore");
     assert_eq!(read_all(&reader, t).await, 51.0);
     assert_eq!(
-        calls(&server, "zrangebyscore"),
+        server.command_calls("zrangebyscore"),
         indexes + 50,
         "every held index read again"
     );
@@ -400,8 +400,11 @@ async fn with_the_index_cache_off_every_read_reads_every_index() {
     let series = (0..50).map(|i| counter(&format!("cached.{i}"), &[], t, 1.0));
     reader.write(&batch(1, 1, series.collect())).await.unwrap();
     assert_eq!(read_all(&reader, t).await, 50.0);
-    let indexes = calls(&server, "zrangebyscore");
+    let indexes = server.command_calls("zrangebyscore");
     assert_eq!(read_all(&reader, t).await, 50.0);
-    assert_eq!(calls(&server, "zrangebyscore"), indexes + 50);
-    assert_eq!(calls(&server, "xrange") + calls(&server, "xrevrange"), 0);
+    assert_eq!(server.command_calls("zrangebyscore"), indexes + 50);
+    assert_eq!(
+        server.command_calls("xrange") + server.command_calls("xrevrange"),
+        0
+    );
 }

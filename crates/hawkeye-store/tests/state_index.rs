@@ -20,17 +20,6 @@ fn store(server: &RedisServer) -> RedisStore {
     .unwrap()
 }
 
-/// `calls` of one command in `INFO commandstats` (0 if never called).
-fn calls(server: &RedisServer, command: &str) -> u64 {
-    let stats = server.cli(&["INFO", "commandstats"]);
-    stats
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 fn read_of(keys: &[String]) -> AlertRead {
     AlertRead {
         keys: keys.to_vec(),
@@ -78,12 +67,12 @@ async fn a_read_with_no_alert_in_progress_reads_no_state_key() {
     assert_eq!(snapshot.states.len(), keys.len());
     assert!(snapshot.states.iter().all(Option::is_none));
     assert_eq!(
-        calls(&server, "mget"),
+        server.command_calls("mget"),
         0,
         "absent states were read one by one"
     );
     // The marker script's own GET is the only one.
-    assert_eq!(calls(&server, "get"), 1);
+    assert_eq!(server.command_calls("get"), 1);
 }
 
 #[tokio::test]

@@ -112,6 +112,18 @@ impl RedisServer {
         })
     }
 
+    /// How many times `command` (lower case, as `INFO commandstats`
+    /// names it) ran, scripts' calls included; 0 if never.
+    pub fn command_calls(&self, command: &str) -> u64 {
+        let stats = self.cli(&["INFO", "commandstats"]);
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
     fn spawn(&mut self) {
         let mut child = Command::new("redis-server")
             .arg("--port")
