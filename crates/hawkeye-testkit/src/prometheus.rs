@@ -48,7 +48,7 @@ impl Prometheus {
             .expect("start prometheus (apt-get install prometheus)");
         let stderr = child.stderr.take().expect("prometheus stderr");
         // `msg="Listening on" address=127.0.0.1:34657`: the port it chose.
-        let addr = crate::wait_for_line(stderr, READY_TIMEOUT, |line| {
+        let addr = crate::ready_line::wait_for_line(stderr, READY_TIMEOUT, |line| {
             let (_, rest) = line.split_once("msg=\"Listening on\"")?;
             rest.trim()
                 .strip_prefix("address=")?
@@ -61,7 +61,7 @@ impl Prometheus {
             panic!("prometheus did not say where it listens within {READY_TIMEOUT:?}");
         };
         // Listening is not ready yet: /-/ready answers 200 once it is.
-        crate::eventually("prometheus to be ready", READY_TIMEOUT, || {
+        crate::progress::eventually("prometheus to be ready", READY_TIMEOUT, || {
             matches!(http_get(addr, "/-/ready"), Ok((200, _)))
         });
         Prometheus {

@@ -393,7 +393,7 @@ impl RedisCluster {
 
     /// Polls `done` until it holds; panics after 60 s.
     pub fn wait_until(&self, what: &str, done: impl FnMut() -> bool) {
-        crate::eventually(what, READY_TIMEOUT, done);
+        crate::progress::eventually(what, READY_TIMEOUT, done);
     }
 
     fn node_mut(&mut self, port: u16) -> &mut Node {
@@ -465,7 +465,7 @@ impl RedisCluster {
             .spawn()
             .expect("start redis-server (apt-get install redis-server)");
         let stdout = guard.stdout.take().expect("node stdout");
-        let ready = crate::wait_for_line(stdout, READY_TIMEOUT, |line| {
+        let ready = crate::ready_line::wait_for_line(stdout, READY_TIMEOUT, |line| {
             let l = line.to_ascii_lowercase();
             if l.contains("ready to accept connections") {
                 Some(true)

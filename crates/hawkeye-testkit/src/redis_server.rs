@@ -91,12 +91,12 @@ impl RedisServer {
 
     /// SIGSTOP: the server hangs with its socket open, as a frozen node does.
     pub fn pause(&self) {
-        crate::send_signal(self.pid(), "STOP");
+        crate::signal::send_signal(self.pid(), "STOP");
     }
 
     /// SIGCONT after [`RedisServer::pause`].
     pub fn resume(&self) {
-        crate::send_signal(self.pid(), "CONT");
+        crate::signal::send_signal(self.pid(), "CONT");
     }
 
     fn pid(&self) -> u32 {
@@ -145,7 +145,7 @@ impl RedisServer {
             .spawn()
             .expect("start redis-server (apt-get install redis-server)");
         let stdout = child.stdout.take().expect("redis-server stdout");
-        let ready = crate::wait_for_line(stdout, READY_TIMEOUT, |line| {
+        let ready = crate::ready_line::wait_for_line(stdout, READY_TIMEOUT, |line| {
             line.to_ascii_lowercase()
                 .contains("ready to accept connections")
                 .then_some(())

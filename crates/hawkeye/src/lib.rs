@@ -8,6 +8,7 @@ pub mod cli;
 pub mod demo;
 pub mod embed;
 pub mod monitor_test;
+pub mod query_args;
 pub mod range;
 pub mod silence;
 pub mod slo;

@@ -9,7 +9,7 @@ use anyhow::Context;
 use hawkeye_client::rpc::RpcConnection;
 use hawkeye_protocol::jsonrpc::{RangeParams, RangeResult};
 
-use crate::cli::QueryArgs;
+use crate::query_args::QueryArgs;
 
 /// The widest sparkline drawn: more steps than this share a column.
 const MAX_COLUMNS: usize = 120;

@@ -36,7 +36,7 @@ pub struct AddArgs {
     #[arg(long)]
     pub metric: String,
     /// Only monitors whose tag filter has this tag (`key=value`, repeatable).
-    #[arg(long = "tag", short = 't', value_parser = crate::cli::parse_tag)]
+    #[arg(long = "tag", short = 't', value_parser = crate::query_args::parse_tag)]
     pub tags: Vec<(String, String)>,
     /// Only the monitor with this `id`.
     #[arg(long)]
