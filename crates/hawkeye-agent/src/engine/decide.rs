@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 
 use super::audience;
-use super::slo::SloReading;
+use super::slo_reads::SloReading;
 use crate::error_budget::BurnCheck;
 use crate::evaluation::{monitor_value, observe};
 use crate::monitors::{Monitor, Notifier};

@@ -5,11 +5,8 @@
 
 use serde_json::json;
 
-use super::{Engine, Prepared, TickReport};
+use super::{Engine, Prepared, TickReport, HISTORY_MAX};
 use crate::state::{AlertState, Status, UnixMillis};
-
-/// Entries kept per environment.
-pub const HISTORY_MAX: usize = 10_000;
 
 fn status_of(state: Option<&str>) -> &'static str {
     let status = state

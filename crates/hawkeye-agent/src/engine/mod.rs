@@ -24,6 +24,7 @@ mod groups;
 mod health;
 mod plan;
 pub mod slo;
+mod slo_reads;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -38,8 +39,10 @@ use crate::state::{Notice, UnixMillis};
 use decide::{Context, Decision, MonitorInput, Reading, Transition};
 use health::Outages;
 pub use health::RECOVERY_GRACE_MS;
-pub use history::HISTORY_MAX;
 use plan::Scheduled;
+
+/// Entries of the alert history kept per environment (`history.rs`).
+pub const HISTORY_MAX: usize = 10_000;
 
 /// The default [`EngineSettings::state_ttl`].
 pub const DEFAULT_STATE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -162,7 +165,7 @@ pub struct Engine {
     /// The groups with a state in the store were looked up (see `groups`).
     groups_seeded: bool,
     /// Each SLO's period counts as last read (see `slo`).
-    slo_periods: HashMap<String, slo::CachedPeriod>,
+    slo_periods: HashMap<String, slo_reads::CachedPeriod>,
     stats: EngineStats,
 }
 
@@ -337,7 +340,7 @@ impl Engine {
     fn decide(
         &mut self,
         plan: &plan::Plan,
-        (outcomes, slo_reads): (&[QueryOutcome], &slo::SloReads),
+        (outcomes, slo_reads): (&[QueryOutcome], &slo_reads::SloReads),
         snapshot: &AlertSnapshot,
         now: UnixMillis,
         report: &mut TickReport,

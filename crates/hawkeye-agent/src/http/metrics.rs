@@ -6,7 +6,8 @@ use std::fmt::Write;
 
 use hawkeye_mail::QueueStats;
 
-use super::{AlertRow, StatusSource};
+use super::alerts::AlertRow;
+use super::source::StatusSource;
 use crate::engine::EngineStats;
 use crate::monitors::MonitorsFile;
 

@@ -8,41 +8,25 @@
 pub mod alerts;
 mod metrics;
 mod page;
+mod source;
 mod svg;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, RwLock};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use hawkeye_mail::QueueStats;
-use hawkeye_store::{Store, StoreError};
+use hawkeye_store::StoreError;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::engine::EngineStats;
 use crate::error::AgentError;
-use crate::monitors::MonitorsFile;
 use crate::scheduler::wall_clock_ms;
-use crate::silence;
-use crate::state_key::{self, KeyIndex};
 
 pub use alerts::{alert_rows, AlertRow};
-
-/// What the endpoint reads: the store, the monitors the agent runs (kept
-/// current by reloads), and the agent's counters.
-#[derive(Clone)]
-pub struct StatusSource {
-    pub store: Arc<dyn Store>,
-    pub monitors: Arc<RwLock<MonitorsFile>>,
-    pub service: String,
-    pub environment: String,
-    pub engine: Arc<Mutex<EngineStats>>,
-    pub mail: Arc<Mutex<QueueStats>>,
-}
+pub use source::StatusSource;
 
 /// The endpoint, serving until dropped or [`HttpServer::stop`]ped.
 pub struct HttpServer {
@@ -81,25 +65,6 @@ impl HttpServer {
 
     pub fn stop(self) {
         self.task.abort();
-    }
-}
-
-impl StatusSource {
-    fn monitors(&self) -> MonitorsFile {
-        // A panic elsewhere while holding the lock leaves a whole file.
-        self.monitors
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Every stored state of this service and environment, as rows.
-    async fn rows(&self, file: &MonitorsFile, now_ms: u64) -> Result<Vec<AlertRow>, StoreError> {
-        let prefix = state_key::prefix(&self.service, &self.environment);
-        let states = self.store.alert_states(&prefix).await?;
-        let (silences, _) = silence::parse_all(&self.store.silences(now_ms).await?);
-        let index = KeyIndex::new(file, &self.service, &self.environment);
-        Ok(alert_rows(file, &index, &states, &silences, now_ms))
     }
 }
 

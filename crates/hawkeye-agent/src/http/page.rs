@@ -15,8 +15,9 @@ use hawkeye_store::{Aggregation, RangeQuery, StoreError, WindowQuery};
 use minijinja::{Environment, Value};
 use serde::Serialize;
 
+use super::alerts::AlertRow;
+use super::source::StatusSource;
 use super::svg::Sparkline;
-use super::{AlertRow, StatusSource};
 use crate::monitors::{Monitor, MonitorsFile};
 use crate::notification::{describe_group, rfc3339};
 

@@ -7,13 +7,15 @@
 //! Modules: [`spec`] (the file as written), [`series`] (the compact
 //! notation), [`simulate`] (running the checks), [`compare`] (the diff).
 
+mod alert_line;
 pub mod compare;
 pub mod series;
 pub mod simulate;
 pub mod spec;
 
+pub use alert_line::AlertLine;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -61,47 +63,6 @@ pub enum TestFileError {
         test: String,
         source: hawkeye_store::StoreError,
     },
-}
-
-/// An alert as tests name it: `<monitor>{<group>} level <n> <status>`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AlertLine {
-    /// The monitor's `id`, or its metric.
-    pub monitor: String,
-    /// The group's tags sorted by name (`group_by` monitors); empty otherwise.
-    pub group: BTreeMap<String, String>,
-    pub level: usize,
-    /// `firing` or `resolved`.
-    pub status: &'static str,
-}
-
-impl AlertLine {
-    fn firing(monitor: &str, group: BTreeMap<String, String>, level: usize) -> AlertLine {
-        AlertLine {
-            monitor: monitor.to_string(),
-            group,
-            level,
-            status: "firing",
-        }
-    }
-
-    fn resolved(&self) -> AlertLine {
-        AlertLine {
-            status: "resolved",
-            ..self.clone()
-        }
-    }
-}
-
-impl fmt::Display for AlertLine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.monitor)?;
-        if !self.group.is_empty() {
-            let tags: Vec<String> = self.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            write!(f, "{{{}}}", tags.join(", "))?;
-        }
-        write!(f, " level {} {}", self.level, self.status)
-    }
 }
 
 /// The outcome of one test of the file.

@@ -13,7 +13,7 @@ use hawkeye_store::{
     StoreError, WriteBatch,
 };
 
-use super::AlertLine;
+use super::alert_line::AlertLine;
 use crate::engine::{Engine, EngineSettings};
 use crate::monitors::MonitorsFile;
 use crate::state::{AlertState, Status, UnixMillis};
