@@ -12,12 +12,15 @@ use hawkeye_protocol::MetricKind;
 
 use crate::aggregate::Aggregate;
 use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
+use crate::batch::WriteBatch;
+use crate::error::StoreError;
 use crate::grouped::{group_of, GroupValue, GroupedOutcome, GroupedQuery};
 use crate::memory_alerts::Alerts;
 use crate::staleness;
+use crate::store::{Store, Watermark};
 use crate::tiers::{self, wall_secs, DEFAULT_ROLLUP_RETENTION};
+use crate::window::QueryOutcome;
 use crate::window::{self, QueryError, SeriesWindow, WindowQuery};
-use crate::{QueryOutcome, Store, StoreError, Watermark, WriteBatch};
 
 /// A series of a name: its kind and canonical tags.
 type SeriesId = (MetricKind, String);

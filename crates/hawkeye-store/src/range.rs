@@ -10,7 +10,6 @@
 //! may be partial; its rate divides by the seconds it covers.
 
 use crate::window::{QueryError, WindowQuery};
-use crate::{Store, StoreError};
 
 /// The most points one range read returns: the same bound as Prometheus's
 /// range queries (11 000 points per series). It caps what one read costs
@@ -29,7 +28,7 @@ pub struct RangeQuery {
 /// first; steps without data have no point.
 pub type RangePoints = Vec<(i64, f64)>;
 
-/// Result of one [`Store::query_range`]: the points, or why the query has
+/// Result of one [`crate::Store::query_range`]: the points, or why the query has
 /// no answer.
 pub type RangeOutcome = Result<RangePoints, QueryError>;
 
@@ -92,7 +91,7 @@ impl RangeQuery {
 /// The points of `steps` from their outcomes, in the same order.
 pub(crate) fn points_of(
     steps: &[WindowQuery],
-    outcomes: impl IntoIterator<Item = crate::QueryOutcome>,
+    outcomes: impl IntoIterator<Item = crate::window::QueryOutcome>,
 ) -> RangeOutcome {
     let mut points = Vec::new();
     for (step, outcome) in steps.iter().zip(outcomes) {
@@ -101,30 +100,6 @@ pub(crate) fn points_of(
         }
     }
     Ok(points)
-}
-
-/// A range read made of window reads, in one [`Store::query_many`] call: the
-/// whole range first (which resolves the kind, so that every step reads the
-/// same one), then each step. What a store without a range read of its own
-/// does (the in-memory store, where a window read costs no round trip).
-pub async fn read_by_windows<S: Store + ?Sized>(
-    store: &S,
-    range: &RangeQuery,
-) -> Result<RangeOutcome, StoreError> {
-    let steps = match range.steps() {
-        Ok(steps) => steps,
-        Err(e) => return Ok(Err(e)),
-    };
-    let mut queries = Vec::with_capacity(steps.len() + 1);
-    queries.push(range.whole());
-    queries.extend(steps.iter().cloned());
-    let mut outcomes = store.query_many(&queries).await?.into_iter();
-    match outcomes.next() {
-        Some(Err(e)) => Ok(Err(e)),
-        Some(Ok(None)) => Ok(Ok(Vec::new())),
-        Some(Ok(Some(_))) => Ok(points_of(&steps, outcomes)),
-        None => Err(StoreError::Protocol("no outcome for the range".into())),
-    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@ use hawkeye_protocol::{MetricKind, TagFilter};
 
 use crate::aggregate::{Aggregate, DistributionStats, GaugeStats};
 
+/// Result of one query of a [`crate::Store::query_many`] call.
+pub type QueryOutcome = Result<Option<f64>, QueryError>;
+
 /// How a window is reduced to one number.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Aggregation {

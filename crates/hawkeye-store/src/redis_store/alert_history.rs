@@ -7,7 +7,7 @@ use super::connection::Group;
 use super::reply::as_string;
 use super::state_index;
 use super::RedisStore;
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// How long a history stream lives after its last entry (30 days).
 const HISTORY_TTL_MS: u64 = 30 * 24 * 3600 * 1000;

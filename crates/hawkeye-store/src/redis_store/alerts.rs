@@ -31,7 +31,7 @@ use super::reply::as_string;
 use super::state_index;
 use super::RedisStore;
 use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
-use crate::StoreError;
+use crate::error::StoreError;
 
 const COMMIT: &str = include_str!("scripts/alerts/commit.lua");
 const CLAIM: &str = include_str!("scripts/alerts/claim.lua");

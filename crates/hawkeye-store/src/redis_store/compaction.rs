@@ -14,133 +14,32 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
-use std::sync::Mutex;
 
 use hawkeye_protocol::MetricKind;
 use redis::Value;
-use tracing::warn;
 
+use super::config::COMPACTION_GRACE_SECS as GRACE_SECS;
 use super::connection::Group;
 use super::field::Field;
 use super::keys::{IndexMember, Slot};
+use super::pending_compactions::SlotId;
 use super::scripts::COMPACT_SCRIPT;
 use super::writes::VERSION_FIELD;
 use super::RedisStore;
 use crate::aggregate::Aggregate;
+use crate::batch::WriteBatch;
+use crate::error::StoreError;
 use crate::rollup_codec::{self, Day};
-use crate::{Compaction, StoreError, WriteBatch};
+use crate::store::Compaction;
 
-/// An hour is compacted this long after it ends: flushes of its last
-/// seconds (and servers a little behind) have landed by then.
-pub const GRACE_SECS: i64 = 120;
-/// The default `HAWKEYE_MAX_PENDING_COMPACTIONS`: slot-hours (a metric
-/// name's shard, an hour it was written in) a store remembers to compact,
-/// at most. Past it, new ones are not remembered (logged, and counted in
-/// [`Compaction::not_remembered`]): their hours stay hashes (read exactly,
-/// at the cost of their memory) until the slot is written again after
-/// they closed, or they expire.
-pub const MAX_PENDING: usize = 1_000_000;
 /// Series-hours compacted per round trip pair, and found per slot and
 /// round trip.
 const PER_ROUND_TRIP: usize = 2_000;
 
 /// One series: name, shard, kind, tags.
 type SeriesId = (String, u32, MetricKind, String);
-/// One slot: a metric name and its shard.
-type SlotId = (String, u32);
 /// Series-hours found to compact, and the slots that may hold more.
 type SlotHours = (Vec<(i64, SeriesId)>, Vec<(i64, SlotId)>);
-
-/// The slots written in each hour whose hours are not compacted yet. A
-/// slot, not a series: a server writing a million series of one name
-/// remembers one entry an hour, and finds the series-hours to compact in
-/// the slot's open hours (`P:{T}:hours`) when the hour has closed, where
-/// every writer's hours are listed (a restarted server's too).
-pub(crate) struct Pending<T = SlotId> {
-    inner: Mutex<PendingInner<T>>,
-    /// `HAWKEYE_MAX_PENDING_COMPACTIONS`.
-    max: usize,
-}
-
-struct PendingInner<T> {
-    by_hour: BTreeMap<i64, HashSet<T>>,
-    len: usize,
-    /// Slot-hours not remembered since the last [`Pending::not_remembered`]
-    /// (the bound was reached); logged at the first.
-    not_remembered: usize,
-}
-
-impl<T: Clone + Eq + std::hash::Hash> Pending<T> {
-    /// Remembers at most `max` entries.
-    pub(crate) fn new(max: usize) -> Pending<T> {
-        Pending {
-            inner: Mutex::new(PendingInner {
-                by_hour: BTreeMap::new(),
-                len: 0,
-                not_remembered: 0,
-            }),
-            max,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, PendingInner<T>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn add(&self, hour: i64, series: T) {
-        let mut inner = self.lock();
-        if inner.len >= self.max {
-            if inner.not_remembered == 0 {
-                warn!(
-                    max = self.max,
-                    "HAWKEYE_MAX_PENDING_COMPACTIONS reached: rollup hours written from now on are not compacted by this server until it has compacted some (they stay hour hashes, read exactly, using more Redis memory); raise it, or compact more often (HAWKEYE_COMPACTION_INTERVAL)"
-                );
-            }
-            inner.not_remembered += 1;
-            return;
-        }
-        if inner.by_hour.entry(hour).or_default().insert(series) {
-            inner.len += 1;
-        }
-    }
-
-    /// Takes up to `max` entries of hours closed before `closed_before`.
-    fn take(&self, closed_before: i64, max: usize) -> Vec<(i64, T)> {
-        let mut inner = self.lock();
-        let mut out = Vec::new();
-        while out.len() < max {
-            let Some(mut entry) = inner.by_hour.first_entry() else {
-                break;
-            };
-            if *entry.key() >= closed_before {
-                break;
-            }
-            let hour = *entry.key();
-            let series = entry.get_mut();
-            let n = (max - out.len()).min(series.len());
-            let taken: Vec<T> = series.iter().take(n).cloned().collect();
-            for s in &taken {
-                series.remove(s);
-            }
-            if series.is_empty() {
-                entry.remove();
-            }
-            inner.len -= taken.len();
-            out.extend(taken.into_iter().map(|s| (hour, s)));
-        }
-        out
-    }
-
-    fn len(&self) -> usize {
-        self.lock().len
-    }
-
-    /// Entries not remembered since the last call (the bound was reached);
-    /// the next one past the bound is logged again.
-    fn not_remembered(&self) -> usize {
-        std::mem::take(&mut self.lock().not_remembered)
-    }
-}
 
 impl RedisStore {
     /// Remembers the slots and rollup hours a written batch touched.
@@ -521,27 +420,5 @@ mod tests {
         );
         let bad = Value::Array(vec![bulk("x"), bulk("1")]);
         assert!(hour_hash(MetricKind::Counter, &bad).is_err());
-    }
-
-    #[test]
-    fn only_closed_hours_are_taken_and_the_bound_holds() {
-        let pending = Pending::new(3);
-        let id = |t: &str| (t.to_string(), 0);
-        pending.add(10, id("a"));
-        pending.add(10, id("a"));
-        pending.add(10, id("b"));
-        pending.add(11, id("a"));
-        assert_eq!(pending.len(), 3);
-        assert_eq!(pending.not_remembered(), 0);
-        // Full: not remembered, and counted.
-        pending.add(11, id("b"));
-        pending.add(12, id("a"));
-        assert_eq!(pending.len(), 3);
-        assert_eq!(pending.not_remembered(), 2);
-        assert_eq!(pending.not_remembered(), 0, "counted once");
-        assert_eq!(pending.take(10, 100).len(), 0, "hour 10 not closed yet");
-        assert_eq!(pending.take(11, 1).len(), 1);
-        assert_eq!(pending.take(12, 100).len(), 2);
-        assert_eq!(pending.len(), 0);
     }
 }

@@ -5,9 +5,19 @@ use std::time::Duration;
 
 use hawkeye_protocol::duration::{parse_duration, PlainUnit};
 
-use super::compaction::MAX_PENDING as DEFAULT_MAX_PENDING_COMPACTIONS;
+use crate::error::StoreError;
 use crate::tiers::DEFAULT_ROLLUP_RETENTION;
-use crate::StoreError;
+
+/// An hour is compacted this long after it ends: flushes of its last
+/// seconds (and servers a little behind) have landed by then.
+pub const COMPACTION_GRACE_SECS: i64 = 120;
+/// The default `HAWKEYE_MAX_PENDING_COMPACTIONS`: slot-hours (a metric
+/// name's shard, an hour it was written in) a store remembers to compact,
+/// at most. Past it, new ones are not remembered (logged, and counted in
+/// [`crate::Compaction::not_remembered`]): their hours stay hashes (read exactly,
+/// at the cost of their memory) until the slot is written again after
+/// they closed, or they expire.
+pub const MAX_PENDING_COMPACTIONS: usize = 1_000_000;
 
 /// `REDIS_TIMEOUT` when unset.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -87,7 +97,7 @@ impl RedisConfig {
             index_cache: DEFAULT_INDEX_CACHE,
             wait_replicas: 0,
             wait_timeout: None,
-            max_pending_compactions: DEFAULT_MAX_PENDING_COMPACTIONS,
+            max_pending_compactions: MAX_PENDING_COMPACTIONS,
         }
     }
 

@@ -26,7 +26,7 @@ use super::cluster_nodes::{node_addresses, with_address};
 use super::config::redact_url;
 use super::handle::{Handle, Live, Owner};
 use super::replica_wait::ReplicaWait;
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// Node addresses learnt from a cluster, kept to connect again when the
 /// configured seeds are gone; bounded so a huge cluster cannot grow it.

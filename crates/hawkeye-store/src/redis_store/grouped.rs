@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use super::read_plan::Planned;
 use super::RedisStore;
+use crate::error::StoreError;
 use crate::grouped::{group_of, GroupValue, GroupedOutcome, GroupedQuery};
 use crate::window::WindowQuery;
-use crate::StoreError;
 
 impl RedisStore {
     pub(super) async fn read_grouped(

@@ -15,10 +15,10 @@ use super::keys::Slot;
 use super::read_plan::{plan_one, Members, Planned};
 use super::reply::as_str;
 use super::RedisStore;
+use crate::error::StoreError;
 use crate::staleness;
 use crate::tiers::wall_secs;
 use crate::window::WindowQuery;
-use crate::StoreError;
 
 /// The members of some names' indexes, as read.
 type Found<'a> = NameMap<&'a str, Vec<(u32, String)>>;

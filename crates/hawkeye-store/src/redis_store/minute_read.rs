@@ -15,7 +15,7 @@ use super::read_plan::{Plan, Planned};
 use super::reads::Reads;
 use super::scripts::READ_SCRIPT;
 use super::RedisStore;
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// Minute hashes per call of the read script: bounds how long one call
 /// blocks Redis.

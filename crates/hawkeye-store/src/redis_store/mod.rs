@@ -42,6 +42,7 @@ mod index_read;
 mod keys;
 mod minute_read;
 mod open_hours;
+mod pending_compactions;
 mod range;
 mod read_decode;
 mod read_job;
@@ -59,18 +60,21 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::alerts::{AlertCommit, AlertRead, AlertSnapshot, OutboxEntry, Settle};
+use crate::batch::WriteBatch;
+use crate::error::StoreError;
 use crate::grouped::{GroupedOutcome, GroupedQuery};
 use crate::range::{RangeOutcome, RangeQuery};
+use crate::store::{Compaction, Store, Watermark};
+use crate::window::QueryOutcome;
 use crate::window::WindowQuery;
-use crate::{Compaction, QueryOutcome, Store, StoreError, Watermark, WriteBatch};
 use connection::Connection;
 use keys::Keys;
 
-pub use compaction::{GRACE_SECS as COMPACTION_GRACE_SECS, MAX_PENDING as MAX_PENDING_COMPACTIONS};
 pub use config::{
-    check_rollup_retention, redact_url, rollup_retention_problem, RedisConfig, DEFAULT_TIMEOUT,
-    MAX_MAX_PENDING_COMPACTIONS, MAX_PENDING_COMPACTIONS_VAR, MAX_SHARDS_PER_NAME,
-    MAX_WAIT_REPLICAS, ROLLUP_RETENTION_VAR, TIMEOUT_RANGE, WAIT_REPLICAS_VAR, WAIT_TIMEOUT_VAR,
+    check_rollup_retention, redact_url, rollup_retention_problem, RedisConfig,
+    COMPACTION_GRACE_SECS, DEFAULT_TIMEOUT, MAX_MAX_PENDING_COMPACTIONS, MAX_PENDING_COMPACTIONS,
+    MAX_PENDING_COMPACTIONS_VAR, MAX_SHARDS_PER_NAME, MAX_WAIT_REPLICAS, ROLLUP_RETENTION_VAR,
+    TIMEOUT_RANGE, WAIT_REPLICAS_VAR, WAIT_TIMEOUT_VAR,
 };
 pub use scripts::WRITE_SCRIPT;
 
@@ -86,7 +90,7 @@ pub struct RedisStore {
     index_cache: index_cache::IndexCache,
     read_script: redis::Script,
     /// Rollup hours written and not compacted yet.
-    pending: compaction::Pending,
+    pending: pending_compactions::Pending,
     /// `HAWKEYE_REDIS_WAIT_REPLICAS`: what a flush waits for, if anything.
     replica_wait: Option<replica_wait::ReplicaWait>,
 }
@@ -107,7 +111,7 @@ impl RedisStore {
             write_script: redis::Script::new(WRITE_SCRIPT),
             index_cache: index_cache::IndexCache::new(config.index_cache),
             read_script: redis::Script::new(scripts::READ_SCRIPT),
-            pending: compaction::Pending::new(config.max_pending_compactions),
+            pending: pending_compactions::Pending::new(config.max_pending_compactions),
             replica_wait: config
                 .replica_wait()
                 .map(|(replicas, timeout)| replica_wait::ReplicaWait { replicas, timeout }),

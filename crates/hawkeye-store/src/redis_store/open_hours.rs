@@ -12,9 +12,9 @@ use super::keys::Slot;
 use super::read_plan::Planned;
 use super::reply::as_str;
 use super::RedisStore;
+use crate::error::StoreError;
 use crate::tiers::Split;
 use crate::window::WindowQuery;
-use crate::StoreError;
 
 /// Per query: per `(shard, index member)`, the hours whose hash may exist
 /// (empty: no query reads rollups).

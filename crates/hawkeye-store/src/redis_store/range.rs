@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use super::RedisStore;
+use crate::error::StoreError;
 use crate::range::{points_of, RangeOutcome, RangeQuery};
-use crate::StoreError;
 
 /// Step series read at once: bounds the memory of a range over very many
 /// series (read jobs, requests, replies); each batch is read in as few

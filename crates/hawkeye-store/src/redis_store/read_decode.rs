@@ -14,9 +14,9 @@ use super::field::{BadField, Field};
 use super::read_job::{Bucket, Fields, ReadJob};
 use super::reply::as_str;
 use crate::aggregate::Aggregate;
+use crate::error::StoreError;
 use crate::rollup_codec;
 use crate::window::SecondsFold;
-use crate::StoreError;
 
 /// What one job got: a hash's fields as the read script wrote them, or a
 /// day string's bytes (`None`: no such key).

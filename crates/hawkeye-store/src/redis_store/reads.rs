@@ -14,10 +14,11 @@ use super::read_job::{Bucket, Fields, ReadJob};
 use super::read_plan::Planned;
 use super::RedisStore;
 use crate::aggregate::Aggregate;
+use crate::error::StoreError;
 use crate::tiers::wall_secs;
 use crate::tiers::{self, Split};
+use crate::window::QueryOutcome;
 use crate::window::{self, SecondsFold, SeriesWindow, WindowQuery};
-use crate::{QueryOutcome, StoreError};
 
 /// Commands sent in one round trip at most. Bounds the memory a query of
 /// many series needs (commands, packed request and replies), at the cost of

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use redis::{Cmd, Value};
 
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// How many replicas must acknowledge, and how long to wait for them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use redis::Value;
 use super::connection::Group;
 use super::reply::as_string;
 use super::RedisStore;
-use crate::StoreError;
+use crate::error::StoreError;
 
 const PRUNE: &str = include_str!("scripts/alerts/prune_index.lua");
 

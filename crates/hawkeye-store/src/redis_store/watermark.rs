@@ -10,7 +10,8 @@ use redis::Value;
 use super::connection::Group;
 use super::reply::as_str;
 use super::RedisStore;
-use crate::{StoreError, Watermark};
+use crate::error::StoreError;
+use crate::store::Watermark;
 
 const PUT: &str = include_str!("scripts/watermark/put.lua");
 const READ: &str = include_str!("scripts/watermark/read.lua");

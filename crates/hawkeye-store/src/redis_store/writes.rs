@@ -16,9 +16,10 @@ use super::keys::{shard_of, IndexMember, Slot};
 use super::scripts::WRITE_SCRIPT;
 use super::RedisStore;
 use crate::aggregate::Aggregate;
+use crate::batch::{SeriesWrite, WriteBatch};
+use crate::error::StoreError;
 use crate::tiers;
 use crate::tiers::wall_secs;
-use crate::{SeriesWrite, StoreError, WriteBatch};
 
 /// Arguments in one script call at most. Bounds how long one call blocks
 /// Redis, and keeps a set's members within what Lua's `unpack` takes.
