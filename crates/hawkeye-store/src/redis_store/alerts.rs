@@ -134,12 +134,7 @@ impl RedisStore {
     pub(crate) async fn alerts_commit(&self, c: &AlertCommit) -> Result<bool, StoreError> {
         let [outbox, due] = self.outbox_keys();
         let mut g = Group::default();
-        let keys = [
-            self.state_key(&c.key),
-            outbox,
-            due,
-            self.alerts_key("states"),
-        ];
+        let keys = [self.state_key(&c.key), outbox, due, self.state_index_key()];
         let cmd = Self::eval(&mut g, COMMIT, &keys)
             .arg(if c.expected.is_some() { "1" } else { "0" })
             .arg(c.expected.as_deref().unwrap_or(""))
