@@ -5,8 +5,9 @@
 //! connections (as Go's net/rpc client sends them), beside a minimal
 //! single-threaded epoll server's CPU per call for the same calls (the
 //! floor), on a thread of this process and again in a process of its own
-//! (as hawkeye is); Redis commands per event; the server's peak RSS at 100 000 and
-//! at 1 000 000 series.
+//! (as hawkeye is), in three interleaved rounds with their medians; Redis
+//! commands per event; the server's peak RSS at 100 000 and at 1 000 000
+//! series.
 //!
 //! Run: `cargo bench -p hawkeye-server --bench ingest`
 //! (scale with HAWKEYE_BENCH_EVENTS, default 5 000 000 batched events, and
@@ -42,8 +43,10 @@ const SERIES: usize = 100;
 /// client does when several goroutines share one connection).
 const IN_FLIGHT: usize = 64;
 
-/// Calls per connection in the lockstep phases (hawkeye, then the floor).
+/// Calls per connection in each lockstep measurement (hawkeye, the floors).
 const LOCKSTEP_CALLS: usize = 20_000;
+/// Rounds of the lockstep comparison, each measuring hawkeye and the floors.
+const ROUNDS: usize = 3;
 
 /// Set in the environment of the benchmark's own binary started again as
 /// the floor server in a process of its own: the socket path.
@@ -80,20 +83,8 @@ fn main() {
             batched(&socket, &redis, pid, batched_events).await;
         }
         if run("calls") {
-            let per_call = lockstep_and_pipelined(&socket, pid).await;
-            let floor = floor_per_call(dir.path()).await;
-            let floor_process = floor_process_per_call(dir.path()).await;
-            println!(
-                "server CPU per lockstep call: hawkeye {:.2} µs, minimal epoll server {:.2} µs: {:.2}× the floor",
-                per_call / 1e3,
-                floor / 1e3,
-                per_call / floor
-            );
-            println!(
-                "the floor in a process of its own: {:.2} µs: hawkeye is {:.2}× that",
-                floor_process / 1e3,
-                per_call / floor_process
-            );
+            lockstep_rounds(&socket, pid, dir.path()).await;
+            pipelined(&socket, pid).await;
         }
         if run("series") {
             series_memory(&socket, &redis, pid, max_series).await;
@@ -167,43 +158,132 @@ async fn batched(socket: &Path, redis: &RedisServer, pid: u32, batched_events: u
     );
 }
 
-/// One call per event (Go's `Metric.Handle`), in lockstep and pipelined.
-/// Returns the server's CPU per lockstep call, in nanoseconds.
-async fn lockstep_and_pipelined(socket: &Path, pid: u32) -> f64 {
-    let mut lockstep_cpu = 0.0;
-    for (label, window, per_conn) in [
-        (
-            "one call per event, lockstep (1 in flight per connection)",
-            1,
-            LOCKSTEP_CALLS,
-        ),
-        (
-            "one call per event, pipelined (64 in flight per connection)",
-            IN_FLIGHT,
-            100_000,
-        ),
-    ] {
-        let metric = format!("bench.calls.{window}");
-        let counters =
-            (window == 1).then(|| counters::Counters::start(counters::Target::Process(pid)));
-        let cpu = process_cpu_ns(pid);
-        let started = Instant::now();
-        let calls = go_calls(socket, &metric, window, per_conn).await;
-        let elapsed = started.elapsed();
-        let per_call = (process_cpu_ns(pid) - cpu) as f64 / calls as f64;
-        let counters = counters.map(|c| (c, calls));
-        assert_eq!(query_sum(socket, &metric).await, calls as f64);
-        report(label, calls, elapsed);
-        println!("  server CPU per call: {:.2} µs", per_call / 1e3);
-        if let Some((counters, calls)) = counters {
-            counters.finish(calls);
+/// One call per event (Go's `Metric.Handle`), pipelined: `IN_FLIGHT` calls
+/// in flight per connection.
+async fn pipelined(socket: &Path, pid: u32) {
+    let metric = format!("bench.calls.{IN_FLIGHT}");
+    let cpu = process_cpu_ns(pid);
+    let started = Instant::now();
+    let calls = go_calls(socket, &metric, IN_FLIGHT, 100_000).await;
+    let elapsed = started.elapsed();
+    let per_call = (process_cpu_ns(pid) - cpu) as f64 / calls as f64;
+    assert_eq!(query_sum(socket, &metric).await, calls as f64);
+    report(
+        "one call per event, pipelined (64 in flight per connection)",
+        calls,
+        elapsed,
+    );
+    println!("  server CPU per call: {:.2} µs", per_call / 1e3);
+    println!("  server memory: {}", memory(pid));
+}
+
+/// The lockstep comparison, in [`ROUNDS`] rounds: in each, hawkeye, the
+/// floor on a thread of this process and the floor in a process of its own
+/// each answer the same lockstep calls, one after the other (the order
+/// turning from round to round), so that a change in the machine's load
+/// weighs on all three. Prints each round and the medians.
+async fn lockstep_rounds(socket: &Path, pid: u32, dir: &Path) {
+    let floor_path = dir.join("floor.sock");
+    let floor = epoll_floor::EpollFloor::start(&floor_path);
+    let (_floor_process, process_path, process_pid) = start_floor_process(dir);
+    let mut rounds = Vec::new();
+    for round in 0..ROUNDS {
+        let mut cpu = [0.0; 3];
+        for k in 0..3 {
+            let which = (round + k) % 3;
+            cpu[which] = match which {
+                0 => hawkeye_lockstep(socket, pid, round).await,
+                1 => {
+                    let target = counters::Target::Thread(floor.tid());
+                    let label = "minimal epoll server, lockstep (parses the id only)";
+                    floor_lockstep(&floor_path, target, || floor.cpu_ns(), label).await
+                }
+                _ => {
+                    let target = counters::Target::Process(process_pid);
+                    let label = "minimal epoll server in a process of its own, lockstep";
+                    floor_lockstep(&process_path, target, || process_cpu_ns(process_pid), label)
+                        .await
+                }
+            };
         }
-        println!("  server memory: {}", memory(pid));
-        if window == 1 {
-            lockstep_cpu = per_call;
-        }
+        let [hawkeye, thread, process] = cpu;
+        println!(
+            "round {} of {ROUNDS}: hawkeye {:.2} µs per lockstep call; the floor {:.2} µs on a thread ({:.2}×), {:.2} µs in a process ({:.2}×)",
+            round + 1,
+            hawkeye / 1e3,
+            thread / 1e3,
+            hawkeye / thread,
+            process / 1e3,
+            hawkeye / process,
+        );
+        rounds.push(cpu);
     }
-    lockstep_cpu
+    let median_of = |f: &dyn Fn(&[f64; 3]) -> f64| median(rounds.iter().map(f).collect());
+    let per_call = median_of(&|r| r[0]);
+    println!(
+        "medians of {ROUNDS} interleaved rounds (the ratios are each round's, then their median):"
+    );
+    println!(
+        "server CPU per lockstep call: hawkeye {:.2} µs, minimal epoll server {:.2} µs: {:.2}× the floor",
+        per_call / 1e3,
+        median_of(&|r| r[1]) / 1e3,
+        median_of(&|r| r[0] / r[1])
+    );
+    println!(
+        "the floor in a process of its own: {:.2} µs: hawkeye is {:.2}× that",
+        median_of(&|r| r[2]) / 1e3,
+        median_of(&|r| r[0] / r[2])
+    );
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// Hawkeye's CPU per lockstep call, in nanoseconds (each round on a metric
+/// of its own, every call checked counted).
+async fn hawkeye_lockstep(socket: &Path, pid: u32, round: usize) -> f64 {
+    let metric = format!("bench.calls.1.r{round}");
+    let counters = counters::Counters::start(counters::Target::Process(pid));
+    let cpu = process_cpu_ns(pid);
+    let started = Instant::now();
+    let calls = go_calls(socket, &metric, 1, LOCKSTEP_CALLS).await;
+    let elapsed = started.elapsed();
+    let per_call = (process_cpu_ns(pid) - cpu) as f64 / calls as f64;
+    assert_eq!(query_sum(socket, &metric).await, calls as f64);
+    report(
+        "one call per event, lockstep (1 in flight per connection)",
+        calls,
+        elapsed,
+    );
+    println!("  server CPU per call: {:.2} µs", per_call / 1e3);
+    counters.finish(calls);
+    println!("  server memory: {}", memory(pid));
+    per_call
+}
+
+/// A floor server's CPU per lockstep call, in nanoseconds.
+async fn floor_lockstep(
+    path: &Path,
+    target: counters::Target,
+    cpu_ns: impl Fn() -> u64,
+    label: &str,
+) -> f64 {
+    let counters = counters::Counters::start(target);
+    let cpu = cpu_ns();
+    let started = Instant::now();
+    let calls = go_calls(path, "floor", 1, LOCKSTEP_CALLS).await;
+    let per_call = (cpu_ns() - cpu) as f64 / calls as f64;
+    report(label, calls, started.elapsed());
+    println!("  its CPU per call: {:.2} µs", per_call / 1e3);
+    counters.finish(calls);
+    per_call
 }
 
 /// `per_conn` calls on each of [`CONNECTIONS`] connections, `window` in
@@ -242,28 +322,9 @@ async fn go_calls(socket: &Path, metric: &str, window: usize, per_conn: usize) -
     per_conn * CONNECTIONS
 }
 
-/// The minimal epoll server's CPU per lockstep call, in nanoseconds.
-async fn floor_per_call(dir: &Path) -> f64 {
-    let path = dir.join("floor.sock");
-    let floor = epoll_floor::EpollFloor::start(&path);
-    let counters = counters::Counters::start(counters::Target::Thread(floor.tid()));
-    let cpu = floor.cpu_ns();
-    let started = Instant::now();
-    let calls = go_calls(&path, "floor", 1, LOCKSTEP_CALLS).await;
-    let per_call = (floor.cpu_ns() - cpu) as f64 / calls as f64;
-    report(
-        "minimal epoll server, lockstep (parses the id only)",
-        calls,
-        started.elapsed(),
-    );
-    println!("  its CPU per call: {:.2} µs", per_call / 1e3);
-    counters.finish(calls);
-    per_call
-}
-
-/// The same floor in a process of its own (this binary started again), as
-/// hawkeye is: its CPU per lockstep call, in nanoseconds.
-async fn floor_process_per_call(dir: &Path) -> f64 {
+/// The floor in a process of its own (this binary started again), as
+/// hawkeye is: the process (stopped when dropped), its socket and its pid.
+fn start_floor_process(dir: &Path) -> (ServerProcess, std::path::PathBuf, u32) {
     let path = dir.join("floor-process.sock");
     let mut child = ServerProcess(
         Command::new(std::env::current_exe().unwrap())
@@ -279,19 +340,7 @@ async fn floor_process_per_call(dir: &Path) -> f64 {
     })
     .expect("floor server listening");
     let pid = child.0.id();
-    let counters = counters::Counters::start(counters::Target::Process(pid));
-    let cpu = process_cpu_ns(pid);
-    let started = Instant::now();
-    let calls = go_calls(&path, "floor", 1, LOCKSTEP_CALLS).await;
-    let per_call = (process_cpu_ns(pid) - cpu) as f64 / calls as f64;
-    report(
-        "minimal epoll server in a process of its own, lockstep",
-        calls,
-        started.elapsed(),
-    );
-    println!("  its CPU per call: {:.2} µs", per_call / 1e3);
-    counters.finish(calls);
-    per_call
+    (child, path, pid)
 }
 
 /// Series in steps up to `max_series`, each flushed, with the server's
