@@ -1,5 +1,6 @@
 //! The server's one notion of "now": wall-clock seconds for the second an
-//! event belongs to.
+//! event belongs to, and the coarse monotonic milliseconds the registry
+//! stamps connections with.
 //!
 //! Read once per call (per lock hold), so it is on the hot path. On Linux
 //! the coarse realtime clock is read: it is a plain memory read in the vDSO
@@ -38,6 +39,65 @@ fn precise_now_secs() -> i64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds on a monotonic clock that may lag the true time by up to
+/// [`monotonic_lag_ms`]: on Linux the coarse monotonic clock, a memory read
+/// in the vDSO where a precise `Instant` reads the hardware counter. For
+/// the registry, which stamps every call's end (registry.rs).
+#[cfg(target_os = "linux")]
+pub(crate) fn monotonic_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: as in `now_secs`, with CLOCK_MONOTONIC_COARSE (Linux 2.6.32).
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    if rc != 0 {
+        return precise_monotonic_ms();
+    }
+    #[allow(clippy::unnecessary_cast)]
+    let (secs, nanos) = (ts.tv_sec as u64, ts.tv_nsec as u64);
+    secs * 1000 + nanos / 1_000_000
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn monotonic_ms() -> u64 {
+    precise_monotonic_ms()
+}
+
+/// How far [`monotonic_ms`] may be behind the true time, in milliseconds,
+/// with the millisecond it truncates: the coarse clock's resolution (one
+/// kernel tick, 1 to 10 ms) rounded up, plus one.
+#[cfg(target_os = "linux")]
+pub(crate) fn monotonic_lag_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    if rc != 0 {
+        // The precise clock was read instead: it only truncates.
+        return 1;
+    }
+    #[allow(clippy::unnecessary_cast)]
+    let res_ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+    res_ns.div_ceil(1_000_000) + 1
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn monotonic_lag_ms() -> u64 {
+    1
+}
+
+/// Milliseconds since this process first asked.
+fn precise_monotonic_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+}
+
 /// Unix microseconds; 0 if the clock is before 1970.
 pub(crate) fn wall_clock_us() -> u64 {
     use std::time::{SystemTime, UNIX_EPOCH};
@@ -62,5 +122,21 @@ mod tests {
             "coarse {coarse}, precise {precise}"
         );
         assert!(coarse > 1_600_000_000);
+    }
+
+    #[test]
+    fn the_coarse_monotonic_clock_lags_by_at_most_its_lag() {
+        let start = std::time::Instant::now();
+        let coarse_start = monotonic_ms();
+        let lag = monotonic_lag_ms();
+        assert!((1..=20).contains(&lag), "lag {lag} ms");
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let coarse = monotonic_ms() - coarse_start;
+        let precise = start.elapsed().as_millis() as u64;
+        // Each reading is behind by at most `lag`, never ahead.
+        assert!(
+            coarse <= precise + lag && coarse + lag >= 30,
+            "coarse {coarse} ms, precise {precise} ms, lag {lag} ms"
+        );
     }
 }

@@ -19,10 +19,11 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::task::AtomicWaker;
 
+use crate::clock::{monotonic_lag_ms, monotonic_ms};
 use crate::stats::Stats;
 
 const IDLE: u8 = 0;
@@ -47,7 +48,8 @@ const INPUT_BUDGET: u8 = 2;
 pub(crate) struct Entry {
     state: AtomicU8,
     close: AtomicU8,
-    /// Milliseconds since the registry started, when it last went idle.
+    /// When it last went idle, in [`monotonic_ms`] (a coarse clock: read at
+    /// the end of every call, it is a memory read, not a hardware counter).
     last_active: AtomicU64,
     /// Bytes of request lines it holds, as last reported.
     pending: AtomicUsize,
@@ -130,9 +132,11 @@ pub(crate) struct Registry {
     table: Mutex<Table>,
     max_connections: usize,
     max_pending: usize,
-    /// Least idleness, in milliseconds, of a connection closed to admit another.
+    /// Least idleness, in milliseconds of the coarse clock, of a connection
+    /// closed to admit another: `HAWKEYE_EVICT_IDLE_AFTER` plus how far the
+    /// clock may lag ([`idle_margin`]), so that a
+    /// connection is never closed before it has really been idle that long.
     evict_idle_after: u64,
-    started: Instant,
 }
 
 impl Registry {
@@ -141,13 +145,12 @@ impl Registry {
             table: Mutex::new(Table::default()),
             max_connections,
             max_pending,
-            evict_idle_after: evict_idle_after.as_millis() as u64,
-            started: Instant::now(),
+            evict_idle_after: idle_margin(evict_idle_after, monotonic_lag_ms()),
         }
     }
 
     fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+        monotonic_ms()
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {
@@ -250,6 +253,21 @@ impl Registry {
     }
 }
 
+/// `at_least` in milliseconds of a clock that may lag the true time by up
+/// to `lag`, never lead it: the stamp of going idle may be up to `lag`
+/// early, which makes a connection look idle longer than it was; the
+/// reading at admission lagging only makes it look idle for less. So
+/// `lag` more is asked. Zero stays zero: any idle connection has been idle
+/// that long.
+fn idle_margin(at_least: Duration, lag: u64) -> u64 {
+    let ms = at_least.as_millis().min(u64::MAX as u128 / 2) as u64;
+    if ms == 0 {
+        0
+    } else {
+        ms + lag
+    }
+}
+
 /// The idle connection that went idle first, if that was at `idle_since` or
 /// before, now marked evicted; `None` if every connection has a request in
 /// progress or was active since.
@@ -305,13 +323,15 @@ mod tests {
         let a = admitted(&r, &stats);
         let b = admitted(&r, &stats);
         let c = admitted(&r, &stats);
-        // b went idle before a (a millisecond apart: the clock's resolution);
-        // c is in the middle of a request.
+        // b went idle before a (stamped a millisecond earlier: the coarse
+        // clock may give both the same reading); c is in the middle of a
+        // request.
         assert!(b.begin_work());
         b.end_work(&r);
-        std::thread::sleep(std::time::Duration::from_millis(2));
         assert!(a.begin_work());
         a.end_work(&r);
+        b.last_active
+            .store(a.last_active.load(Relaxed) - 1, Relaxed);
         assert!(c.begin_work());
         let d = admitted(&r, &stats);
         assert!(b.evicted() && !a.evicted() && !c.evicted());
@@ -325,6 +345,15 @@ mod tests {
         assert!(matches!(r.admit(&stats), Admission::Refused));
         assert!(!c.evicted() && !d.evicted());
         assert_eq!(stats.connections_closed_idle.load(Relaxed), 2);
+    }
+
+    #[test]
+    fn the_idle_time_asked_covers_the_clocks_lag() {
+        assert_eq!(idle_margin(Duration::ZERO, 5), 0);
+        assert_eq!(idle_margin(Duration::from_secs(1), 5), 1005);
+        assert_eq!(idle_margin(Duration::MAX, 5), u64::MAX / 2 + 5);
+        let r = Registry::new(1, 1 << 20, Duration::from_millis(100));
+        assert_eq!(r.evict_idle_after, 100 + monotonic_lag_ms());
     }
 
     #[test]

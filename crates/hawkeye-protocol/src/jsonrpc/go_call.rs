@@ -28,13 +28,7 @@ const MAX_ID_DIGITS: usize = 20;
 /// only the text is checked to be UTF-8: the rest is compared with ASCII.
 pub fn go_handle_call(line: &[u8]) -> Option<GoHandleCall<'_>> {
     let rest = line.strip_prefix(HEAD.as_bytes())?;
-    let close = memchr::memchr(b'"', rest)?;
-    let text = &rest[..close];
-    // An escape needs decoding, and a raw control character makes the line
-    // invalid JSON: both are the general parser's to answer.
-    if text.iter().any(|&b| b == b'\\' || b < 0x20) {
-        return None;
-    }
+    let (close, ascii) = text_end(rest)?;
     let after = rest[close..].strip_prefix(MIDDLE.as_bytes())?;
     let end = after
         .iter()
@@ -48,11 +42,35 @@ pub fn go_handle_call(line: &[u8]) -> Option<GoHandleCall<'_>> {
     if !well_formed {
         return None;
     }
-    // One UTF-8 check for the text, the middle and the id (digits).
+    // The id is digits and the middle ASCII: only a text with a byte past
+    // ASCII needs the UTF-8 check.
     let id_end = close + MIDDLE.len() + id.len();
-    let checked = std::str::from_utf8(&rest[..id_end]).ok()?;
+    let checked = if ascii {
+        // SAFETY: every byte of `rest[..id_end]` is ASCII: the text's were
+        // looked at by `text_end`, the middle is the ASCII `MIDDLE`, the
+        // id was checked to be digits.
+        unsafe { std::str::from_utf8_unchecked(&rest[..id_end]) }
+    } else {
+        std::str::from_utf8(&rest[..id_end]).ok()?
+    };
     let (text, id) = (&checked[..close], &checked[id_end - id.len()..]);
     Some(GoHandleCall { text, id })
+}
+
+/// Where the text ends (its closing quote) and whether it is all ASCII, in
+/// one pass over it; `None` if it has no closing quote, or holds an escape
+/// (which needs decoding) or a raw control character (invalid JSON): both
+/// are the general parser's to answer.
+fn text_end(rest: &[u8]) -> Option<(usize, bool)> {
+    let mut high = 0;
+    for (i, &b) in rest.iter().enumerate() {
+        match b {
+            b'"' => return Some((i, high < 0x80)),
+            b'\\' | 0..0x20 => return None,
+            _ => high |= b,
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -67,6 +85,23 @@ mod tests {
     fn a_text_that_is_not_utf8_is_left_to_the_general_parser() {
         let mut line = br#"{"method":"Metric.Handle","params":[{"Text":"a:1|c"}],"id":1}"#.to_vec();
         line[46] = 0xff;
+        assert_eq!(go_handle_call(&line), None);
+    }
+
+    #[test]
+    fn a_text_past_ascii_is_read_when_it_is_utf8() {
+        let call =
+            go_handle(r#"{"method":"Metric.Handle","params":[{"Text":"a:1|c|#é:ü"}],"id":7}"#);
+        assert_eq!(
+            call,
+            Some(GoHandleCall {
+                text: "a:1|c|#é:ü",
+                id: "7"
+            })
+        );
+        // A byte past ASCII that is not UTF-8, however the rest looks.
+        let mut line = br#"{"method":"Metric.Handle","params":[{"Text":"a:1|c"}],"id":1}"#.to_vec();
+        line[47] = 0xc3;
         assert_eq!(go_handle_call(&line), None);
     }
 

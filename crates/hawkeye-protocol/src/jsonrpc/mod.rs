@@ -253,6 +253,17 @@ pub fn write_response_id<T: Serialize>(
     end_response_id(out, id);
 }
 
+/// Appends the answer `0` to the call with id `id` in Go's dialect: what
+/// [`write_response_id`] writes for `Ok(0)`, without the serializer (it is
+/// the answer to every accepted `Metric.Handle` call).
+pub fn write_go_zero(out: &mut Vec<u8>, id: &str) {
+    const HEAD: &[u8] = b"{\"error\":null,\"result\":0,\"id\":";
+    out.reserve(HEAD.len() + id.len() + 2);
+    out.extend_from_slice(HEAD);
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(b"}\n");
+}
+
 /// Starts a response whose result follows (for answers written in pieces).
 pub fn begin_result(out: &mut Vec<u8>, dialect: Dialect) {
     out.extend_from_slice(match dialect {
@@ -314,6 +325,16 @@ mod tests {
         match parse_incoming(line, 10) {
             Incoming::Single(r) => r,
             _ => panic!("not single"),
+        }
+    }
+
+    #[test]
+    fn go_zero_is_what_the_serializer_writes() {
+        for id in ["0", "7", "18446744073709551615"] {
+            let (mut direct, mut serialized) = (b"x".to_vec(), b"x".to_vec());
+            write_go_zero(&mut direct, id);
+            write_response_id(&mut serialized, Dialect::Go, id, &Ok::<u8, RpcError>(0));
+            assert_eq!(direct, serialized, "{id}");
         }
     }
 

@@ -155,21 +155,25 @@ fn parse_values<'a>(
         }
         return Ok(smallvec::smallvec![Value::Member(text)]);
     }
-    split::split(text, b':')
-        .map(|v| {
-            if v.is_empty() {
-                return Err(invalid(v, "empty value"));
-            }
-            let number = parse_number(v).ok_or_else(|| invalid(v, "not a finite number"))?;
-            let signed = v.starts_with('+') || v.starts_with('-');
-            let adjusts = signed && limits.gauge_mode == GaugeMode::Statsd;
-            Ok(if kind == MetricKind::Gauge && adjusts {
-                Value::Delta(number)
-            } else {
-                Value::Number(number)
-            })
+    let value = |v: &str| {
+        if v.is_empty() {
+            return Err(invalid(v, "empty value"));
+        }
+        let number = parse_number(v).ok_or_else(|| invalid(v, "not a finite number"))?;
+        let signed = v.starts_with('+') || v.starts_with('-');
+        let adjusts = signed && limits.gauge_mode == GaugeMode::Statsd;
+        Ok(if kind == MetricKind::Gauge && adjusts {
+            Value::Delta(number)
+        } else {
+            Value::Number(number)
         })
-        .collect()
+    };
+    if !text.as_bytes().contains(&b':') {
+        // One value, as most lines carry: no collecting through an iterator
+        // of results.
+        return Ok(smallvec::smallvec![value(text)?]);
+    }
+    split::split(text, b':').map(value).collect()
 }
 
 /// A finite decimal number. Rust's float parser also takes `inf` and `NaN`,

@@ -37,8 +37,10 @@ pub(crate) async fn answer_line(
     if let Some(call) = jsonrpc::go_handle_call(line) {
         // Go's one-event call, read without a JSON parser (nor a UTF-8
         // check of more than its text).
-        let outcome = send::go_handle_text(shared, call.text).map(|()| Reply::Zero(0));
-        jsonrpc::write_response_id(out.buf(), Dialect::Go, call.id, &outcome);
+        match send::go_handle_text(shared, call.text) {
+            Ok(()) => jsonrpc::write_go_zero(out.buf(), call.id),
+            Err(e) => jsonrpc::write_response_id::<()>(out.buf(), Dialect::Go, call.id, &Err(e)),
+        }
         return Ok(());
     }
     let Ok(text) = std::str::from_utf8(line) else {
