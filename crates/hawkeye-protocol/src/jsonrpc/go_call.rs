@@ -62,16 +62,28 @@ pub fn go_handle_call(line: &[u8]) -> Option<GoHandleCall<'_>> {
 /// (which needs decoding) or a raw control character (invalid JSON): both
 /// are the general parser's to answer.
 fn text_end(rest: &[u8]) -> Option<(usize, bool)> {
-    let mut high = 0;
-    for (i, &b) in rest.iter().enumerate() {
-        match b {
-            b'"' => return Some((i, high < 0x80)),
-            b'\\' | 0..0x20 => return None,
-            _ => high |= b,
-        }
+    // A table lookup per byte, then one word-at-a-time ASCII check of the
+    // text: fewer instructions than matching each byte three ways.
+    let at = rest.iter().position(|&b| STOPS[usize::from(b)])?;
+    if rest[at] != b'"' {
+        return None;
     }
-    None
+    Some((at, rest[..at].is_ascii()))
 }
+
+/// The bytes that end a text's scan: its closing quote, an escape, or a
+/// control character.
+const STOPS: [bool; 256] = {
+    let mut stops = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        stops[b] = true;
+        b += 1;
+    }
+    stops[b'"' as usize] = true;
+    stops[b'\\' as usize] = true;
+    stops
+};
 
 #[cfg(test)]
 mod tests {
