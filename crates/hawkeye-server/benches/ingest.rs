@@ -162,19 +162,8 @@ async fn batched(socket: &Path, redis: &RedisServer, pid: u32, batched_events: u
 /// in flight per connection.
 async fn pipelined(socket: &Path, pid: u32) {
     let metric = format!("bench.calls.{IN_FLIGHT}");
-    let cpu = process_cpu_ns(pid);
-    let started = Instant::now();
-    let calls = go_calls(socket, &metric, IN_FLIGHT, 100_000).await;
-    let elapsed = started.elapsed();
-    let per_call = (process_cpu_ns(pid) - cpu) as f64 / calls as f64;
-    assert_eq!(query_sum(socket, &metric).await, calls as f64);
-    report(
-        "one call per event, pipelined (64 in flight per connection)",
-        calls,
-        elapsed,
-    );
-    println!("  server CPU per call: {:.2} µs", per_call / 1e3);
-    println!("  server memory: {}", memory(pid));
+    let label = "one call per event, pipelined (64 in flight per connection)";
+    hawkeye_calls(socket, pid, &metric, IN_FLIGHT, 100_000, label, None).await;
 }
 
 /// The lockstep comparison, in [`ROUNDS`] rounds: in each, hawkeye, the
@@ -247,23 +236,38 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// Hawkeye's CPU per lockstep call, in nanoseconds (each round on a metric
-/// of its own, every call checked counted).
+/// of its own).
 async fn hawkeye_lockstep(socket: &Path, pid: u32, round: usize) -> f64 {
     let metric = format!("bench.calls.1.r{round}");
-    let counters = counters::Counters::start(counters::Target::Process(pid));
+    let label = "one call per event, lockstep (1 in flight per connection)";
+    let target = Some(counters::Target::Process(pid));
+    hawkeye_calls(socket, pid, &metric, 1, LOCKSTEP_CALLS, label, target).await
+}
+
+/// Hawkeye's CPU per call for `per_conn` calls a connection, `window` in
+/// flight, each checked counted; with `perf stat` on it when a target is
+/// given (and the counters asked for).
+async fn hawkeye_calls(
+    socket: &Path,
+    pid: u32,
+    metric: &str,
+    window: usize,
+    per_conn: usize,
+    label: &str,
+    counted: Option<counters::Target>,
+) -> f64 {
+    let counters = counted.map(counters::Counters::start);
     let cpu = process_cpu_ns(pid);
     let started = Instant::now();
-    let calls = go_calls(socket, &metric, 1, LOCKSTEP_CALLS).await;
+    let calls = go_calls(socket, metric, window, per_conn).await;
     let elapsed = started.elapsed();
     let per_call = (process_cpu_ns(pid) - cpu) as f64 / calls as f64;
-    assert_eq!(query_sum(socket, &metric).await, calls as f64);
-    report(
-        "one call per event, lockstep (1 in flight per connection)",
-        calls,
-        elapsed,
-    );
+    assert_eq!(query_sum(socket, metric).await, calls as f64);
+    report(label, calls, elapsed);
     println!("  server CPU per call: {:.2} µs", per_call / 1e3);
-    counters.finish(calls);
+    if let Some(counters) = counters {
+        counters.finish(calls);
+    }
     println!("  server memory: {}", memory(pid));
     per_call
 }

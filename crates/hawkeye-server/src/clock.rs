@@ -10,20 +10,26 @@
 /// Unix seconds; 0 if the clock is before 1970.
 #[cfg(target_os = "linux")]
 pub(crate) fn now_secs() -> i64 {
+    match coarse(libc::CLOCK_REALTIME_COARSE) {
+        // `time_t` is 32 bits on some Linux targets.
+        #[allow(clippy::unnecessary_cast)]
+        Some(ts) => (ts.tv_sec as i64).max(0),
+        None => precise_now_secs(),
+    }
+}
+
+/// Reads a coarse clock: a plain memory read in the vDSO (no hardware
+/// counter). `None` if the kernel refused it.
+#[cfg(target_os = "linux")]
+fn coarse(clock: libc::clockid_t) -> Option<libc::timespec> {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_REALTIME_COARSE
-    // exists on every Linux since 2.6.32 and the call cannot fail with it.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
-    if rc != 0 {
-        return precise_now_secs();
-    }
-    // `time_t` is 32 bits on some Linux targets.
-    #[allow(clippy::unnecessary_cast)]
-    let secs = ts.tv_sec as i64;
-    secs.max(0)
+    // SAFETY: `ts` is a valid, writable timespec; the coarse clocks exist
+    // on every Linux since 2.6.32 and the call cannot fail with them.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    (rc == 0).then_some(ts)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -45,18 +51,11 @@ fn precise_now_secs() -> i64 {
 /// the registry, which stamps every call's end (registry.rs).
 #[cfg(target_os = "linux")]
 pub(crate) fn monotonic_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: as in `now_secs`, with CLOCK_MONOTONIC_COARSE (Linux 2.6.32).
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    if rc != 0 {
-        return precise_monotonic_ms();
+    match coarse(libc::CLOCK_MONOTONIC_COARSE) {
+        #[allow(clippy::unnecessary_cast)]
+        Some(ts) => ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000,
+        None => precise_monotonic_ms(),
     }
-    #[allow(clippy::unnecessary_cast)]
-    let (secs, nanos) = (ts.tv_sec as u64, ts.tv_nsec as u64);
-    secs * 1000 + nanos / 1_000_000
 }
 
 #[cfg(not(target_os = "linux"))]
