@@ -91,6 +91,11 @@ impl Outages {
         self.past.retain(|o| o.1.saturating_add(keep_ms) >= now);
     }
 
+    /// Whether an outage is remembered (a window might overlap one).
+    pub(crate) fn any(&self) -> bool {
+        !self.past.is_empty()
+    }
+
     /// Whether the window `[start, end)` overlaps an outage.
     pub(crate) fn overlaps(&self, start: UnixMillis, end: UnixMillis) -> bool {
         self.past.iter().any(|&(os, oe)| start < oe && end > os)
@@ -120,12 +125,15 @@ mod tests {
         let e = StoreError::Unavailable("down".into());
         o.failed(&e, 10_000, 500);
         o.failed(&e, 20_000, 500);
+        assert!(!o.any(), "not over yet: no past outage");
         o.answered(30_000, 60_000);
+        assert!(o.any());
         assert!(o.overlaps(0, 9_600));
         assert!(!o.overlaps(0, 9_500));
         assert!(o.overlaps(34_000, 40_000), "within the grace");
         assert!(!o.overlaps(35_000, 40_000));
         o.answered(200_000, 60_000);
         assert!(!o.overlaps(0, 40_000), "forgotten");
+        assert!(!o.any());
     }
 }

@@ -30,13 +30,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hawkeye_store::{AlertCommit, AlertSnapshot, QueryOutcome, Store, StoreError};
+use hawkeye_store::{AlertCommit, Store, StoreError};
 use tokio::sync::Notify;
 
 use crate::monitors::{Monitor, MonitorsFile};
-use crate::silence;
 use crate::state::{Notice, UnixMillis};
-use decide::{Context, Decision, MonitorInput, Reading, Transition};
+use decide::Transition;
 use health::Outages;
 pub use health::RECOVERY_GRACE_MS;
 use plan::Scheduled;
@@ -166,6 +165,10 @@ pub struct Engine {
     groups_seeded: bool,
     /// Each SLO's period counts as last read (see `slo`).
     slo_periods: HashMap<String, slo_reads::CachedPeriod>,
+    /// The last tick's plan, emptied: its buffers for the next one.
+    spare_plan: plan::Plan,
+    /// The last tick's vector of lent state keys, emptied (see `read`).
+    spare_keys: Vec<String>,
     stats: EngineStats,
 }
 
@@ -205,6 +208,8 @@ impl Engine {
             outbox_wake: None,
             groups_seeded: false,
             slo_periods: HashMap::new(),
+            spare_plan: plan::Plan::default(),
+            spare_keys: Vec::new(),
             stats: EngineStats::default(),
         };
         engine.reload(file, now);
@@ -281,40 +286,46 @@ impl Engine {
             self.seed_groups(now, &mut report).await;
         }
         let delay = self.settings.evaluation_delay_ms;
-        let mut plan = plan::plan(&mut self.monitors, now, delay);
-        if plan.due.is_empty() && plan.grouped.is_empty() && self.retired.is_empty() {
-            return report;
+        let spare = std::mem::take(&mut self.spare_plan);
+        let mut plan = plan::plan(&mut self.monitors, now, delay, spare);
+        if !plan.due.is_empty() || !plan.grouped.is_empty() || !self.retired.is_empty() {
+            self.evaluate(&mut plan, now, &mut report).await;
         }
-        let slo_reads = self.plan_slo(&mut plan);
+        self.spare_plan = plan;
+        report
+    }
+
+    /// Reads, decides and commits the checks of `plan`.
+    async fn evaluate(&mut self, plan: &mut plan::Plan, now: UnixMillis, report: &mut TickReport) {
+        let slo_reads = self.plan_slo(plan);
         self.stats.ticks += 1;
         report.queries = plan.queries.len() + plan.grouped_queries.len();
-        let read = self.read(&mut plan, now, &mut report).await;
+        let read = self.read(plan, now, report).await;
         self.stats.checks += plan.due.len() as u64;
         report.monitors = plan.due.len();
         let (outcomes, keys, mut snapshot) = match read {
             Ok(read) => read,
             Err(e) => {
-                self.store_failed(&e, now, &plan);
+                self.store_failed(&e, now, plan);
                 report.store_error = true;
-                return report;
+                return;
             }
         };
         self.outages.answered(now, self.max_window_ms);
-        self.check_marker(&keys, &mut snapshot, &mut report).await;
+        self.check_marker(&keys, &mut snapshot, report).await;
         if !self.renames.is_empty() {
             self.apply_renames(&keys, &mut snapshot).await;
         }
-        self.give_back_keys(&plan, keys);
+        self.give_back_keys(plan, keys);
         let read = (outcomes.as_slice(), &slo_reads);
-        let decision = self.decide(&plan, read, &snapshot, now, &mut report);
-        let prepared = self.prepare(decision, &plan, now);
+        let decision = self.decide(plan, read, &snapshot, now, report);
+        let prepared = self.prepare(decision, plan, now);
         // Only now (the transitions name retired triggers by index): those
         // without a state are done.
         let retired_at = plan.due.iter().map(|&i| self.monitors[i].keys.len()).sum();
         let mut has_state = snapshot.states[retired_at..].iter().map(Option::is_some);
         self.retired.retain(|_| has_state.next().unwrap_or(false));
-        self.commit(prepared, now, &mut report).await;
-        report
+        self.commit(prepared, now, report).await;
     }
 
     /// The store failed at `now`: the checks planned were not evaluated.
@@ -336,146 +347,9 @@ impl Engine {
         self.outages
             .failed(e, now, self.settings.evaluation_delay_ms);
     }
-
-    fn decide(
-        &mut self,
-        plan: &plan::Plan,
-        (outcomes, slo_reads): (&[QueryOutcome], &slo_reads::SloReads),
-        snapshot: &AlertSnapshot,
-        now: UnixMillis,
-        report: &mut TickReport,
-    ) -> Decision {
-        let (silences, bad) = silence::parse_all(&snapshot.silences);
-        for s in bad {
-            if self.logged.insert(s.clone()) {
-                tracing::warn!(silence = %s, "unreadable silence ignored");
-            }
-        }
-        let mut inputs = Vec::with_capacity(plan.due.len());
-        // Per trigger, in order (one buffer, not one per monitor).
-        let mut continues: Vec<UnixMillis> = Vec::with_capacity(snapshot.states.len());
-        let mut readings = Vec::with_capacity(plan.due.len());
-        let mut slo_readings = Vec::with_capacity(plan.due.len());
-        for (n, &i) in plan.due.iter().enumerate() {
-            let reading = self.reading(i, plan.slots[n], plan.query_index[n], outcomes);
-            report.outage_skipped += usize::from(reading.is_none());
-            let reading = reading.flatten().unwrap_or(Reading::NotEvaluated);
-            let (reading, slo) = self.with_slo(i, reading, slo_reads, outcomes);
-            readings.push(reading);
-            slo_readings.push(slo);
-            let runs = &self.monitors[i].runs;
-            continues.extend(runs.iter().map(|r| r.continues_from(plan.slots[n])));
-        }
-        let mut offset = 0;
-        for (n, &i) in plan.due.iter().enumerate() {
-            let s = &self.monitors[i];
-            let count = s.keys.len();
-            inputs.push(MonitorInput {
-                monitor: &s.monitor,
-                keys: &s.keys,
-                slot: plan.slots[n],
-                interval_ms: s.interval_ms,
-                reading: readings[n],
-                states: &snapshot.states[offset..offset + count],
-                continues_from: &continues[offset..offset + count],
-                slo: slo_readings[n].as_ref(),
-            });
-            offset += count;
-        }
-        let ctx = Context {
-            now,
-            silences: &silences,
-            state_ttl_ms: self.settings.state_ttl.as_millis() as u64,
-        };
-        let mut decision = decide::decide(&inputs, &ctx);
-        for (r, retired) in self.retired.iter().enumerate() {
-            let stored = &snapshot.states[offset + r];
-            let retire = decide::retire(
-                r,
-                &retired.monitor,
-                retired.trigger,
-                &retired.key,
-                stored,
-                &ctx,
-                &mut decision,
-            );
-            decision.transitions.extend(retire);
-        }
-        self.after_decide(plan, &decision, report);
-        decision
-    }
-
-    fn after_decide(&mut self, plan: &plan::Plan, decision: &Decision, report: &mut TickReport) {
-        let mut evaluated = decision.evaluated.iter();
-        for (&i, &slot) in plan.due.iter().zip(&plan.slots) {
-            let s = &mut self.monitors[i];
-            for (run, done) in s.runs.iter_mut().zip(evaluated.by_ref()) {
-                if *done {
-                    run.evaluated(slot, s.interval_ms);
-                } else {
-                    run.not_evaluated(slot, s.interval_ms);
-                }
-            }
-        }
-        for (key, e) in &decision.unreadable {
-            if self.logged.insert(key.clone()) {
-                tracing::warn!(key = %key, error = %e, "unreadable alert state; starting from OK");
-            }
-        }
-        report.muted += decision.muted;
-        self.stats.muted += decision.muted as u64;
-    }
-
-    /// The check of monitor `i` as read: `None` when its window overlaps a
-    /// store outage; `Some(None)` when it cannot be evaluated (query error).
-    /// An SLO monitor (`query`: `None`) reads no window of its own: its
-    /// value comes from its SLO reads (`slo.rs`).
-    fn reading(
-        &mut self,
-        i: usize,
-        slot: UnixMillis,
-        query: Option<(usize, Option<usize>)>,
-        outcomes: &[QueryOutcome],
-    ) -> Option<Option<Reading>> {
-        let s = &mut self.monitors[i];
-        let window_start = slot.saturating_sub(s.monitor.window_secs().saturating_mul(1000));
-        if self.outages.overlaps(window_start, slot) {
-            // Data of the outage may still be on its way from the server
-            // (or lost): as if the store could not be read.
-            return None;
-        }
-        let Some((main, other)) = query else {
-            return Some(Some(Reading::Value {
-                metric: None,
-                denominator: None,
-            }));
-        };
-        let value = match (&outcomes[main], other.map(|o| &outcomes[o])) {
-            (Ok(v), None) => Ok((*v, None)),
-            (Ok(v), Some(Ok(o))) => Ok((*v, Some(*o))),
-            (Err(e), _) | (_, Some(Err(e))) => Err(e.to_string()),
-        };
-        match value {
-            Ok((metric, denominator)) => {
-                if s.query_error.take().is_some() {
-                    tracing::info!(metric = %s.monitor.metric, "monitor can be evaluated again");
-                }
-                Some(Some(Reading::Value {
-                    metric,
-                    denominator,
-                }))
-            }
-            Err(e) => {
-                if s.query_error.as_deref() != Some(e.as_str()) {
-                    tracing::warn!(metric = %s.monitor.metric, error = %e, "monitor cannot be evaluated");
-                    s.query_error = Some(e);
-                }
-                Some(None)
-            }
-        }
-    }
 }
 
+mod check;
 mod commit;
 mod data_loss;
 mod history;

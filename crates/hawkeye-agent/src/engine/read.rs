@@ -44,7 +44,8 @@ impl Engine {
     /// Every due trigger's key (moved out of its monitor), then the
     /// retired ones', then the old keys of pending renames (copies: few).
     fn lend_keys(&mut self, plan: &plan::Plan) -> Vec<String> {
-        let mut keys = Vec::with_capacity(plan.due.len());
+        let mut keys = std::mem::take(&mut self.spare_keys);
+        keys.reserve(plan.due.len());
         for &i in &plan.due {
             keys.append(&mut self.monitors[i].keys);
         }
@@ -54,14 +55,17 @@ impl Engine {
     }
 
     /// Returns the keys [`Engine::lend_keys`] took to their monitors.
-    pub(super) fn give_back_keys(&mut self, plan: &plan::Plan, keys: Vec<String>) {
-        let mut keys = keys.into_iter();
+    /// The vector is kept, empty, for the next tick's keys.
+    pub(super) fn give_back_keys(&mut self, plan: &plan::Plan, mut keys: Vec<String>) {
+        let mut lent = keys.drain(..);
         for &i in &plan.due {
             let s = &mut self.monitors[i];
             // One run per key.
             let count = s.runs.len();
-            s.keys.extend(keys.by_ref().take(count));
+            s.keys.extend(lent.by_ref().take(count));
         }
+        drop(lent);
+        self.spare_keys = keys;
     }
 
     /// The windows of the plan: one call for those of monitors without
