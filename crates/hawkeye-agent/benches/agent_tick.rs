@@ -4,7 +4,8 @@
 //! cargo bench -p hawkeye-agent --bench agent_tick
 //! HAWKEYE_BENCH_MONITORS=100000 cargo bench -p hawkeye-agent --bench agent_tick
 //! HAWKEYE_BENCH_GROUPED=0 cargo bench -p hawkeye-agent --bench agent_tick   # without the grouped case
-//! # instructions of the running agent, every thread, one dump:
+//! # instructions, every thread: dump 1 the engine driven through Redis (5
+//! # ticks at fixed times, the same work in every run), dump 2 the running agent:
 //! HAWKEYE_BENCH_CALLGRIND=1 valgrind --tool=callgrind --instr-atstart=no \
 //!     target/release/deps/agent_tick-<hash> --bench
 //! ```
@@ -66,9 +67,9 @@ fn cpu_time() -> Duration {
 
 /// Under `valgrind --tool=callgrind --instr-atstart=no` with
 /// `HAWKEYE_BENCH_CALLGRIND=1`: switches counting on (`-i on`) or dumps and
-/// stops it (`-d`, then `-i off`), so that the dump holds the running agent
-/// alone, every thread (the tick, the Redis connection's task, tokio), and
-/// the setup runs at near full speed. `callgrind_control` returns once
+/// stops it (`-d`, then `-i off`), so that each dump holds one measured
+/// phase alone, every thread (the tick, the Redis connection's task,
+/// tokio), and the setup runs at near full speed. `callgrind_control` returns once
 /// valgrind has done it.
 fn callgrind(actions: &[&[&str]]) {
     if std::env::var("HAWKEYE_BENCH_CALLGRIND").as_deref() != Ok("1") {
@@ -319,11 +320,13 @@ async fn run(n: usize) {
     );
     let cmds0 = redis_commands(&redis);
     let (cpu0, wall0) = (cpu_time(), Instant::now());
+    callgrind(&[&["-i", "on"]]);
     for k in 1..=ticks {
         let r = engine.tick(t0 + k * 1000).await;
         assert_eq!(r.monitors, n + PROBES);
         assert!(!r.store_error);
     }
+    callgrind(&[&["-d"], &["-i", "off"]]);
     let (cpu, wall) = (cpu_time() - cpu0, wall0.elapsed());
     // The INFO call itself is one command.
     let cmds = redis_commands(&redis).saturating_sub(cmds0 + 1);
