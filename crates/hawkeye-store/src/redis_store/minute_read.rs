@@ -4,9 +4,8 @@
 //! docs/storage.md ("Reads").
 
 use std::collections::HashMap;
-use std::io::Write;
 
-use redis::{Cmd, RedisWrite, ServerErrorKind, Value};
+use redis::{Cmd, ServerErrorKind, Value};
 
 use super::connection::Group;
 use super::keys::Keys;
@@ -163,12 +162,11 @@ impl RedisStore {
                 Keys::series_tail_into(&mut middle.1, mark, n, "");
                 middle.0 = Some(job.bucket);
             }
-            // Written in place into the command: no copy through a buffer.
-            let mut key = cmd.writer_for_next_arg();
-            for part in [p.head(s), &middle.1, p.tags(s)] {
-                key.write_all(part.as_bytes())
-                    .expect("writing into a command's memory cannot fail");
-            }
+            buf.clear();
+            buf.push_str(p.head(s));
+            buf.push_str(&middle.1);
+            buf.push_str(p.tags(s));
+            cmd.arg(buf.as_str());
         }
         for (keys, fields) in runs {
             cmd.arg(keys).arg(fields.count());
