@@ -4,6 +4,10 @@
 //! cargo bench -p hawkeye-agent --bench agent_tick
 //! HAWKEYE_BENCH_MONITORS=100000 cargo bench -p hawkeye-agent --bench agent_tick
 //! HAWKEYE_BENCH_GROUPED=0 cargo bench -p hawkeye-agent --bench agent_tick   # without the grouped case
+//! # instructions, every thread: dump 1 the engine driven through Redis (5
+//! # ticks at fixed times, the same work in every run), dump 2 the running agent:
+//! HAWKEYE_BENCH_CALLGRIND=1 valgrind --tool=callgrind --instr-atstart=no \
+//!     target/release/deps/agent_tick-<hash> --bench
 //! ```
 //!
 //! Setup: redis-server on a Unix socket, the `hawkeye-server` binary (built
@@ -18,7 +22,8 @@
 //! 1. store round trips and Redis commands per tick, and CPU per tick, with
 //!    the engine driven tick by tick;
 //! 2. the running agent (its own scheduler, real time): CPU per tick and as
-//!    a share of one core, measured with getrusage over several seconds;
+//!    a share of one core, measured with getrusage over several seconds,
+//!    and split into user and system time and by thread (/proc);
 //! 3. alert latency: from sending a breaching event to hawkeye-server until
 //!    the SMTP server has the mail (its own receive timestamp);
 //! 4. the grouped case: CPU per tick of the engine, in memory and through
@@ -26,6 +31,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "agent_tick/thread_cpu.rs"]
+mod thread_cpu;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -56,6 +63,27 @@ fn cpu_time() -> Duration {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Under `valgrind --tool=callgrind --instr-atstart=no` with
+/// `HAWKEYE_BENCH_CALLGRIND=1`: switches counting on (`-i on`) or dumps and
+/// stops it (`-d`, then `-i off`), so that each dump holds one measured
+/// phase alone, every thread (the tick, the Redis connection's task,
+/// tokio), and the setup runs at near full speed. `callgrind_control` returns once
+/// valgrind has done it.
+fn callgrind(actions: &[&[&str]]) {
+    if std::env::var("HAWKEYE_BENCH_CALLGRIND").as_deref() != Ok("1") {
+        return;
+    }
+    let pid = std::process::id().to_string();
+    for action in actions {
+        let status = std::process::Command::new("callgrind_control")
+            .args(*action)
+            .arg(&pid)
+            .stdout(std::process::Stdio::null())
+            .status();
+        println!("callgrind_control {action:?}: {status:?}");
+    }
 }
 
 fn now_ms() -> u64 {
@@ -292,11 +320,13 @@ async fn run(n: usize) {
     );
     let cmds0 = redis_commands(&redis);
     let (cpu0, wall0) = (cpu_time(), Instant::now());
+    callgrind(&[&["-i", "on"]]);
     for k in 1..=ticks {
         let r = engine.tick(t0 + k * 1000).await;
         assert_eq!(r.monitors, n + PROBES);
         assert!(!r.store_error);
     }
+    callgrind(&[&["-d"], &["-i", "off"]]);
     let (cpu, wall) = (cpu_time() - cpu0, wall0.elapsed());
     // The INFO call itself is one command.
     let cmds = redis_commands(&redis).saturating_sub(cmds0 + 1);
@@ -335,6 +365,8 @@ async fn run(n: usize) {
     }
     let ticks0 = agent.stats().engine.ticks;
     let (cpu0, wall0) = (cpu_time(), Instant::now());
+    let threads0 = thread_cpu::Snapshot::take();
+    callgrind(&[&["-i", "on"]]);
 
     let mut latencies = Vec::new();
     let mut missed = 0;
@@ -372,6 +404,8 @@ async fn run(n: usize) {
         tokio::time::sleep(Duration::from_secs(RUN_SECONDS) - elapsed).await;
     }
     let (cpu, wall) = (cpu_time() - cpu0, wall0.elapsed());
+    callgrind(&[&["-d"], &["-i", "off"]]);
+    let threads = thread_cpu::Snapshot::take();
     let ticks = agent.stats().engine.ticks - ticks0;
     let stats = agent.shutdown().await;
     println!(
@@ -382,6 +416,7 @@ async fn run(n: usize) {
         cpu.as_secs_f64() / wall.as_secs_f64() * 100.0,
         stats.mail.sent
     );
+    threads.print_since(&threads0, ticks);
     latencies.sort_by(f64::total_cmp);
     let fmt = |v: f64| format!("{v:.3} s");
     println!(

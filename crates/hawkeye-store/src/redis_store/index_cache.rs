@@ -93,15 +93,16 @@ pub(crate) enum Changes<'a> {
     All(Option<&'a str>),
 }
 
-/// The names whose index changed, as the cache applied them.
+/// The names whose index changed, as the cache applied them. Asked once
+/// per query of a read: hashed with the maps' fast hasher, not SipHash.
 pub(crate) enum Changed {
-    Names(HashSet<String>),
+    Names(HashSet<String, RandomState>),
     All,
 }
 
 impl Changed {
     pub(crate) fn none() -> Changed {
-        Changed::Names(HashSet::new())
+        Changed::Names(HashSet::default())
     }
 
     /// Nothing changed.

@@ -136,6 +136,10 @@ impl RedisStore {
             .sum();
         reads.jobs.reserve(series.min(MAX_COMMANDS_PER_ROUND_TRIP));
         let mut buckets = Vec::new();
+        // What `buckets` was made for, while it holds every series' buckets
+        // of a query without open hours: the agent's windows all share one
+        // kind and split, so most queries reuse the previous one's.
+        let mut buckets_of: Option<(MetricKind, Split)> = None;
         for (qi, (q, plan)) in queries.iter().zip(plans).enumerate() {
             let Ok(Some(plan)) = plan else { continue };
             let split = tiers::split(plan.start(q), q.end, held_from);
@@ -153,10 +157,14 @@ impl RedisStore {
             // arrive in order, folded without a map.
             let in_order = split.minutes.is_none();
             // Without open hours, every series reads the same buckets.
-            buckets.clear();
-            buckets.extend(jobs_of(plan.kind, split, &[]));
+            if open.is_some() || buckets_of != Some((plan.kind, split)) {
+                buckets.clear();
+                buckets.extend(jobs_of(plan.kind, split, &[]));
+                buckets_of = Some((plan.kind, split));
+            }
             for (entry, s) in plan.series.iter().enumerate() {
                 if let Some(open) = open {
+                    buckets_of = None;
                     let hours = open.get(&(s.shard, plan.member(s).to_string()));
                     buckets.clear();
                     buckets.extend(jobs_of(plan.kind, split, hours.map_or(&[], Vec::as_slice)));
