@@ -155,8 +155,10 @@ pub struct Engine {
     /// The store's marker as last read; `None` before the first read.
     marker: Option<String>,
     /// The last state seen of every trigger, to restore a store that lost
-    /// its data.
-    known: HashMap<String, String>,
+    /// its data. Looked up for every trigger read while any state is known
+    /// (to forget those gone), so hashed with rapidhash, not SipHash: the
+    /// keys are ours, not an attacker's.
+    known: HashMap<String, String, rapidhash::quality::RandomState>,
     /// Unreadable states and silences already logged (once each).
     logged: HashSet<String>,
     /// Woken when mail was recorded in the outbox.
@@ -203,7 +205,7 @@ impl Engine {
             outages: Outages::default(),
             max_window_ms: 0,
             marker: None,
-            known: HashMap::new(),
+            known: HashMap::default(),
             logged: HashSet::new(),
             outbox_wake: None,
             groups_seeded: false,
