@@ -156,15 +156,17 @@ impl RedisStore {
             // Only minute hashes, of a series in one shard: the seconds
             // arrive in order, folded without a map.
             let in_order = split.minutes.is_none();
-            // Without open hours, every series reads the same buckets.
-            if open.is_some() || buckets_of != Some((plan.kind, split)) {
+            // Without open hours, every series reads the same buckets; with
+            // them, each its own (made below).
+            if open.is_some() {
+                buckets_of = None;
+            } else if buckets_of != Some((plan.kind, split)) {
                 buckets.clear();
                 buckets.extend(jobs_of(plan.kind, split, &[]));
                 buckets_of = Some((plan.kind, split));
             }
             for (entry, s) in plan.series.iter().enumerate() {
                 if let Some(open) = open {
-                    buckets_of = None;
                     let hours = open.get(&(s.shard, plan.member(s).to_string()));
                     buckets.clear();
                     buckets.extend(jobs_of(plan.kind, split, hours.map_or(&[], Vec::as_slice)));
