@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use hawkeye_protocol::{MetricKind, SeriesKey};
 use hawkeye_store::aggregate::{Aggregate, DistributionStats, GaugeStats};
 use hawkeye_store::{RedisConfig, RedisStore, SeriesWrite, Store, WriteBatch};
-use hawkeye_testkit::{RedisCluster, RedisServer};
+use hawkeye_testkit::{proc_cpu, RedisCluster, RedisServer};
 
 /// Metric names, and series per name.
 const NAMES: usize = 100;
@@ -27,27 +27,9 @@ const FLUSHES: u64 = 20;
 
 /// This process's CPU time (user + system), from `/proc/self/stat`.
 fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("read /proc/self/stat");
-    // Fields after the command name (which may hold spaces) start after ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    let hz = clock_ticks_per_second();
-    Duration::from_secs_f64(ticks as f64 / hz)
-}
-
-fn clock_ticks_per_second() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
+    let (user, system) = proc_cpu::read_stat_times(std::path::Path::new("/proc/self/stat"))
+        .expect("read /proc/self/stat");
+    user + system
 }
 
 /// Counters of one Redis or of every node of a cluster, summed.

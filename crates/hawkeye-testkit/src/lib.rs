@@ -4,6 +4,7 @@
 
 pub mod cluster_nodes;
 pub mod monitors;
+pub mod proc_cpu;
 pub mod progress;
 pub mod prometheus;
 pub mod ready_line;

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use hawkeye_testkit::proc_cpu;
+
 /// One thread's CPU time so far.
 #[derive(Clone, Default)]
 struct ThreadCpu {
@@ -16,34 +18,10 @@ struct ThreadCpu {
 /// Every thread's CPU time at one moment, by thread id.
 pub struct Snapshot(BTreeMap<u32, ThreadCpu>);
 
-/// The kernel's clock ticks per second, the unit of `utime` and `stime`.
-fn clock_ticks() -> f64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 {
-        ticks as f64
-    } else {
-        100.0
-    }
-}
-
-/// `utime` and `stime` of one `stat` line. The thread's name (field 2) may
-/// hold spaces and parentheses: the fields are counted after its last `)`.
-fn parse_stat(stat: &str) -> Option<(u64, u64)> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    // After the name: state is field 3, utime field 14, stime field 15.
-    let mut fields = rest.split_whitespace().skip(11);
-    let user = fields.next()?.parse().ok()?;
-    let system = fields.next()?.parse().ok()?;
-    Some((user, system))
-}
-
 impl Snapshot {
     /// Reads every thread of this process; a thread that ended while being
     /// read is left out.
     pub fn take() -> Snapshot {
-        let tick = clock_ticks();
-        let secs = |t: u64| Duration::from_secs_f64(t as f64 / tick);
         let mut threads = BTreeMap::new();
         let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
             return Snapshot(threads);
@@ -53,8 +31,7 @@ impl Snapshot {
                 continue;
             };
             let path = entry.path();
-            let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-            let Some((user, system)) = parse_stat(&stat) else {
+            let Some((user, system)) = proc_cpu::read_stat_times(&path.join("stat")) else {
                 continue;
             };
             let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
@@ -62,8 +39,8 @@ impl Snapshot {
                 tid,
                 ThreadCpu {
                     name: name.trim().to_string(),
-                    user: secs(user),
-                    system: secs(system),
+                    user,
+                    system,
                 },
             );
         }
@@ -88,7 +65,7 @@ impl Snapshot {
             "running agent, CPU per tick by kind: user {:.1} ms, system {:.1} ms (clock ticks of {:.0} ms)",
             ms(user),
             ms(system),
-            1000.0 / clock_ticks()
+            1000.0 / proc_cpu::clock_ticks_per_second()
         );
         let mut rows: Vec<_> = by_name
             .into_iter()
