@@ -256,18 +256,16 @@ async fn hawkeye_calls(
     label: &str,
     counted: Option<counters::Target>,
 ) -> f64 {
-    let counters = counted.map(counters::Counters::start);
-    let cpu = process_cpu_ns(pid);
-    let started = Instant::now();
-    let calls = go_calls(socket, metric, window, per_conn).await;
-    let elapsed = started.elapsed();
-    let per_call = (process_cpu_ns(pid) - cpu) as f64 / calls as f64;
+    let cpu_ns = || process_cpu_ns(pid);
+    let run = Run {
+        path: socket,
+        metric,
+        window,
+        per_conn,
+        label,
+    };
+    let (calls, per_call) = run.measure(cpu_ns, counted).await;
     assert_eq!(query_sum(socket, metric).await, calls as f64);
-    report(label, calls, elapsed);
-    println!("  server CPU per call: {:.2} µs", per_call / 1e3);
-    if let Some(counters) = counters {
-        counters.finish(calls);
-    }
     println!("  server memory: {}", memory(pid));
     per_call
 }
@@ -279,15 +277,47 @@ async fn floor_lockstep(
     cpu_ns: impl Fn() -> u64,
     label: &str,
 ) -> f64 {
-    let counters = counters::Counters::start(target);
-    let cpu = cpu_ns();
-    let started = Instant::now();
-    let calls = go_calls(path, "floor", 1, LOCKSTEP_CALLS).await;
-    let per_call = (cpu_ns() - cpu) as f64 / calls as f64;
-    report(label, calls, started.elapsed());
-    println!("  its CPU per call: {:.2} µs", per_call / 1e3);
-    counters.finish(calls);
-    per_call
+    let run = Run {
+        path,
+        metric: "floor",
+        window: 1,
+        per_conn: LOCKSTEP_CALLS,
+        label,
+    };
+    run.measure(cpu_ns, Some(target)).await.1
+}
+
+/// One measured run of Go-shaped calls against the server at `path`.
+struct Run<'a> {
+    path: &'a Path,
+    metric: &'a str,
+    window: usize,
+    per_conn: usize,
+    label: &'a str,
+}
+
+impl Run<'_> {
+    /// Makes the calls and prints their rate and the server's CPU per call
+    /// (`cpu_ns` read before and after), with `perf stat` on `counted`
+    /// when given. Returns the calls made and the CPU per call in ns.
+    async fn measure(
+        &self,
+        cpu_ns: impl Fn() -> u64,
+        counted: Option<counters::Target>,
+    ) -> (usize, f64) {
+        let counters = counted.map(counters::Counters::start);
+        let cpu = cpu_ns();
+        let started = Instant::now();
+        let calls = go_calls(self.path, self.metric, self.window, self.per_conn).await;
+        let elapsed = started.elapsed();
+        let per_call = (cpu_ns() - cpu) as f64 / calls as f64;
+        report(self.label, calls, elapsed);
+        println!("  server CPU per call: {:.2} µs", per_call / 1e3);
+        if let Some(counters) = counters {
+            counters.finish(calls);
+        }
+        (calls, per_call)
+    }
 }
 
 /// `per_conn` calls on each of [`CONNECTIONS`] connections, `window` in
