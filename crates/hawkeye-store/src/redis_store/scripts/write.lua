@@ -56,6 +56,7 @@ if shards > 0 then
 end
 
 local a = 8
+local last_member, last_score = nil, 0
 for k = first, #KEYS do
   local key, member, score, expiry = KEYS[k], ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local hour, n = ARGV[a + 3], tonumber(ARGV[a + 4])
@@ -88,11 +89,18 @@ for k = first, #KEYS do
   else
     redis.call('EXPIRE', key, expiry)
   end
-  local old = redis.call('ZSCORE', index, member)
-  if not old or tonumber(old) < now - wake then
-    changed = true
+  -- A series' records come one after the other (its minute hashes, then
+  -- its hour hash, with the same member and no newer score): the index
+  -- entry written for the one before needs no second look.
+  local s = tonumber(score)
+  if member ~= last_member or s > last_score then
+    local old = redis.call('ZSCORE', index, member)
+    if not old or tonumber(old) < now - wake then
+      changed = true
+    end
+    redis.call('ZADD', index, 'GT', score, member)
+    last_member, last_score = member, s
   end
-  redis.call('ZADD', index, 'GT', score, member)
 end
 -- The index lives as long as the rollups: a series idle for a day still
 -- answers a week's window; short windows read only members scored in them.
