@@ -34,6 +34,11 @@ mod common;
 #[path = "agent_tick/thread_cpu.rs"]
 mod thread_cpu;
 
+// The allocator of the `hawkeye-agent` program, so that the running agent
+// measured here is the one the program runs.
+#[global_allocator]
+static GLOBAL: hawkeye_agent::Allocator = hawkeye_agent::ALLOCATOR;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;

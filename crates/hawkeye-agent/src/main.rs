@@ -15,6 +15,9 @@ use hawkeye_agent::{load_dotenv, load_monitors, AgentConfig, AgentHandle, Monito
 use hawkeye_store::{RedisConfig, RedisStore, Store};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
+#[global_allocator]
+static GLOBAL: hawkeye_agent::Allocator = hawkeye_agent::ALLOCATOR;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "hawkeye-agent",
