@@ -294,7 +294,10 @@ pub struct Combined {
     counter: f64,
     gauge: Option<GaugeStats>,
     gauge_last_sum: f64,
-    dist: DistributionStats,
+    /// Made at the first distribution series: most reads have none, and
+    /// a `Combined` without it is small to make, clear and drop (one per
+    /// query read).
+    dist: Option<Box<DistributionStats>>,
     /// Made at the first set series: most reads have none, and an empty
     /// set still costs a fresh hasher seed.
     members: Option<HashSet<String>>,
@@ -302,6 +305,13 @@ pub struct Combined {
 }
 
 impl Combined {
+    /// Empties it for the next query (nothing to do if nothing was added).
+    pub fn clear(&mut self) {
+        if self.any {
+            *self = Combined::default();
+        }
+    }
+
     pub fn add(&mut self, series: SeriesWindow) {
         self.any = true;
         match series {
@@ -313,7 +323,9 @@ impl Combined {
                     Some(acc) => acc.merge(&g),
                 }
             }
-            SeriesWindow::Distribution(d) => self.dist.merge(&d),
+            SeriesWindow::Distribution(d) => {
+                self.dist.get_or_insert_with(Default::default).merge(&d)
+            }
             SeriesWindow::SetMembers(m) => self.members.get_or_insert_with(HashSet::new).extend(m),
             SeriesWindow::SetCount(c) => self.set_count += c,
         }
@@ -334,8 +346,7 @@ impl Combined {
                 _ => None,
             };
         }
-        let dist = &self.dist;
-        if dist.count > 0.0 {
+        if let Some(dist) = self.dist.as_ref().filter(|d| d.count > 0.0) {
             return match aggregation {
                 Percentile(p) => dist.quantile(p / 100.0),
                 Avg => Some(dist.sum / dist.count),
@@ -405,6 +416,28 @@ mod tests {
             Some(10.0)
         );
         assert_eq!(evaluate(Aggregation::Min, 60, [a, b]), Some(3.0));
+    }
+
+    /// One `Combined` serves several queries in turn (the Redis read):
+    /// cleared, it keeps nothing of the previous query's series.
+    #[test]
+    fn a_cleared_combination_forgets_the_previous_query() {
+        let mut c = Combined::default();
+        let mut d = DistributionStats::default();
+        d.observe(5.0, 1.0);
+        c.add(SeriesWindow::Distribution(d));
+        assert_eq!(c.value(Aggregation::Max, 60), Some(5.0));
+        c.clear();
+        assert_eq!(c.value(Aggregation::Sum, 60), None, "no series");
+        c.add(SeriesWindow::Counter(3.0));
+        assert_eq!(
+            c.value(Aggregation::Sum, 60),
+            Some(3.0),
+            "not a distribution"
+        );
+        c.clear();
+        c.add(SeriesWindow::Gauge(GaugeStats::new(2.0)));
+        assert_eq!(c.value(Aggregation::Last, 60), Some(2.0), "not a counter");
     }
 
     #[test]

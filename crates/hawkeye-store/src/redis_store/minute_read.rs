@@ -32,7 +32,7 @@ impl RedisStore {
     /// Sends the queued minute reads and folds their answers into windows.
     pub(super) async fn read_chunk(
         &self,
-        reads: &mut Reads,
+        reads: &mut Reads<'_>,
         plans: &[Planned],
     ) -> Result<(), StoreError> {
         if reads.jobs.is_empty() {
@@ -80,10 +80,7 @@ impl RedisStore {
             let Some(plan) = plan_of(plans, job.query) else {
                 continue;
             };
-            if reads.current != Some((job.query, job.series)) {
-                reads.finish_series();
-                reads.current = Some((job.query, job.series));
-            }
+            reads.start_series(job.query, job.series);
             if job.in_order {
                 let (minute, fold) = (&mut reads.minute, &mut reads.fold);
                 decode_in_order(plan.kind, job, answer, minute, fold)?;

@@ -39,6 +39,7 @@ mod grouped;
 mod handle;
 mod index_cache;
 mod index_read;
+mod key_sieve;
 mod keys;
 mod minute_read;
 mod open_hours;

@@ -25,12 +25,17 @@ use crate::window::{self, SecondsFold, SeriesWindow, WindowQuery};
 /// more round trips only for very large ones.
 const MAX_COMMANDS_PER_ROUND_TRIP: usize = 10_000;
 
-/// Reads in progress: queued jobs, the series being decoded, and each
-/// query's finished series combined so far.
-pub(super) struct Reads {
+/// Reads in progress: queued jobs, the series being decoded, and the
+/// query being combined. A query's jobs are queued (and decoded) one after
+/// the other, so one [`window::Combined`] serves every query in turn and
+/// each query's outcome is written when its last series is done: no
+/// combination per query is made and dropped at each read.
+pub(super) struct Reads<'a> {
+    queries: &'a [WindowQuery],
+    plans: &'a [Planned],
     pub(super) jobs: Vec<ReadJob>,
     /// The query and series whose seconds `fold` or `seconds` holds.
-    pub(super) current: Option<(usize, usize)>,
+    current: Option<(usize, usize)>,
     /// The series' seconds reduced as they come, for a series read from
     /// its minute hashes alone, in one shard: they arrive in order.
     pub(super) fold: SecondsFold,
@@ -42,34 +47,62 @@ pub(super) struct Reads {
     pub(super) seconds: BTreeMap<i64, Aggregate>,
     /// One shard's seconds of a series split over shards, before merging.
     pub(super) scratch: BTreeMap<i64, Aggregate>,
-    combined: Vec<window::Combined>,
-    set_counts: Vec<Option<f64>>,
+    /// The query whose finished series `combined` holds.
+    combining: Option<usize>,
+    combined: window::Combined,
+    /// One per query: its plan's error, `Ok(None)` until its series are
+    /// combined (and for a query that matches none).
+    outcomes: Vec<QueryOutcome>,
 }
 
-impl Reads {
-    fn new(queries: usize) -> Reads {
+impl<'a> Reads<'a> {
+    fn new(queries: &'a [WindowQuery], plans: &'a [Planned]) -> Reads<'a> {
+        let outcomes = plans
+            .iter()
+            .map(|plan| match plan {
+                Err(e) => Err(e.clone()),
+                Ok(_) => Ok(None),
+            })
+            .collect();
         Reads {
+            queries,
+            plans,
             jobs: Vec::new(),
             current: None,
             fold: SecondsFold::default(),
             minute: vec![None; 60],
             seconds: BTreeMap::new(),
             scratch: BTreeMap::new(),
-            combined: (0..queries).map(|_| window::Combined::default()).collect(),
-            set_counts: vec![None; queries],
+            combining: None,
+            combined: window::Combined::default(),
+            outcomes,
         }
     }
 
+    /// Makes `(query, series)` the series being decoded, finishing the
+    /// previous one (and its query, when this is another).
+    pub(super) fn start_series(&mut self, query: usize, series: usize) {
+        if self.current == Some((query, series)) {
+            return;
+        }
+        self.finish_series();
+        if self.combining != Some(query) {
+            self.finish_query();
+            self.combining = Some(query);
+        }
+        self.current = Some((query, series));
+    }
+
     /// Reduces the series just decoded to its window.
-    pub(super) fn finish_series(&mut self) {
-        if let Some((query, _)) = self.current.take() {
+    fn finish_series(&mut self) {
+        if self.current.take().is_some() {
             // A series' jobs all go to the fold or all to the map.
             let window = match self.fold.is_empty() {
                 true => SeriesWindow::from_seconds(self.seconds.values()),
                 false => self.fold.finish(),
             };
             if let Some(w) = window {
-                self.combined[query].add(w);
+                self.combined.add(w);
             }
             if !self.seconds.is_empty() {
                 self.seconds.clear();
@@ -77,23 +110,25 @@ impl Reads {
         }
     }
 
-    /// Each query's value, from its series combined.
-    fn outcomes(&mut self, queries: &[WindowQuery], plans: &[Planned]) -> Vec<QueryOutcome> {
-        let mut outcomes = Vec::with_capacity(queries.len());
-        for (qi, (q, plan)) in queries.iter().zip(plans).enumerate() {
-            outcomes.push(match plan {
-                Err(e) => Err(e.clone()),
-                Ok(None) => Ok(None),
-                Ok(Some(plan)) => {
-                    let combined = &mut self.combined[qi];
-                    if let Some(count) = self.set_counts[qi].filter(|c| *c > 0.0) {
-                        combined.add(SeriesWindow::SetCount(count));
-                    }
-                    Ok(combined.value(plan.aggregation, q.window_secs))
-                }
-            });
+    /// Writes the outcome of the query whose series were combined.
+    fn finish_query(&mut self) {
+        let Some(qi) = self.combining.take() else {
+            return;
+        };
+        if let Ok(Some(plan)) = &self.plans[qi] {
+            let value = self
+                .combined
+                .value(plan.aggregation, self.queries[qi].window_secs);
+            self.outcomes[qi] = Ok(value);
         }
-        outcomes
+        self.combined.clear();
+    }
+
+    /// Each query's value, once every job was decoded.
+    fn outcomes(mut self) -> Vec<QueryOutcome> {
+        self.finish_series();
+        self.finish_query();
+        self.outcomes
     }
 }
 
@@ -113,7 +148,7 @@ impl RedisStore {
         queries: &[WindowQuery],
         plans: &[Planned],
     ) -> Result<Vec<QueryOutcome>, StoreError> {
-        let mut reads = Reads::new(queries.len());
+        let mut reads = Reads::new(queries, plans);
         let held_from = tiers::seconds_held_from(wall_secs(), self.ttl_secs);
         let splits: Vec<Option<Split>> = queries
             .iter()
@@ -149,7 +184,12 @@ impl RedisStore {
                     .iter()
                     .flat_map(|s| self.set_keys(&q.name, plan.tags(s), split))
                     .collect();
-                reads.set_counts[qi] = Some(self.count_union(&q.name, keys).await?);
+                let count = self.count_union(&q.name, keys).await?;
+                let mut combined = window::Combined::default();
+                if count > 0.0 {
+                    combined.add(SeriesWindow::SetCount(count));
+                }
+                reads.outcomes[qi] = Ok(combined.value(plan.aggregation, q.window_secs));
                 continue;
             }
             let open = open.get(qi).filter(|open| !open.is_empty());
@@ -189,9 +229,7 @@ impl RedisStore {
             }
         }
         self.read_chunk(&mut reads, plans).await?;
-        reads.finish_series();
-
-        Ok(reads.outcomes(queries, plans))
+        Ok(reads.outcomes())
     }
 
     /// The HyperLogLogs of one set series that `split` reads: per-minute
