@@ -27,7 +27,7 @@ impl Engine {
         report: &mut TickReport,
     ) -> Result<Read, StoreError> {
         let windows = self.read_windows(plan, report).await;
-        plan.give_back(&mut self.monitors);
+        plan.give_back(&mut self.monitors, &mut self.own_queries);
         let (mut outcomes, grouped) = windows?;
         self.expand_groups(plan, &mut outcomes, &grouped);
         let keys = self.lend_keys(plan);
