@@ -175,6 +175,9 @@ pub struct Engine {
     own_queries: Vec<WindowQuery>,
     /// The last tick's vector of lent state keys, emptied (see `read`).
     spare_keys: Vec<String>,
+    /// The state keys of the monitors due, copied while the same ones are
+    /// due (see `read`).
+    due_keys: read::DueKeys,
     stats: EngineStats,
 }
 
@@ -217,6 +220,7 @@ impl Engine {
             spare_plan: plan::Plan::default(),
             own_queries: Vec::new(),
             spare_keys: Vec::new(),
+            due_keys: read::DueKeys::default(),
             stats: EngineStats::default(),
         };
         engine.reload(file, now);

@@ -116,6 +116,7 @@ impl Engine {
             .collect();
         // The new monitors build their reads again at their first check.
         self.own_queries.clear();
+        self.due_keys.forget();
         self.monitors = file
             .monitors
             .iter()
