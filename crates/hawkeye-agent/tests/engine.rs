@@ -289,6 +289,62 @@ monitors:
     assert_eq!(e.alert_keys().len(), 3);
 }
 
+/// Monitors on different intervals are not all due at every tick: the
+/// ticks that read some of them lend those reads only, and every read
+/// goes back to its own monitor, through a store error too (a mix-up
+/// would fire the wrong monitor).
+#[tokio::test]
+async fn mixed_intervals_read_each_monitor_its_own_window() {
+    let yaml = "\
+version: 1
+monitors:
+  - {metric: a, type: g, aggregate: max, interval: 10s, triggers: [{threshold: 5, to: [a@example.com]}]}
+  - {metric: b, ratio_of: b.all, interval: 20s, triggers: [{threshold: 0.5, to: [b@example.com]}]}
+  - {metric: c, type: g, aggregate: max, interval: 10s, triggers: [{threshold: 5, to: [c@example.com]}]}
+";
+    let store = memory();
+    let q = queue(Arc::new(RecordingMailer::default()));
+    // A minute: a slot of both intervals.
+    let t0 = base_ms();
+    let mut e = engine(&file(yaml), store.clone(), &q, t0);
+    let fired = |r: &hawkeye_agent::TickReport| -> Vec<Option<usize>> {
+        let firing = r.notified.iter().filter(|n| n.notice == Notice::Firing);
+        firing.map(|n| n.monitor).collect()
+    };
+    let r = e.tick(t0).await;
+    assert_eq!((r.monitors, r.queries, fired(&r)), (3, 4, vec![]));
+
+    store.down.store(true, Ordering::SeqCst);
+    let r = e.tick(t0 + 10 * S).await;
+    assert!(r.store_error);
+    assert_eq!(r.queries, 2, "a and c due, not b");
+    store.down.store(false, Ordering::SeqCst);
+    // Windows overlapping the outage (and its grace) are not evaluated.
+    for (at, due) in [(20, 3), (30, 2)] {
+        let r = e.tick(t0 + at * S).await;
+        assert_eq!(
+            (r.monitors, r.outage_skipped, fired(&r)),
+            (due, due, vec![])
+        );
+    }
+
+    gauge(&*store, "c", secs(t0 + 40 * S), 9.0).await;
+    let r = e.tick(t0 + 40 * S).await;
+    assert_eq!((r.monitors, r.queries), (3, 4), "every monitor due");
+    assert_eq!(fired(&r), [Some(2)], "c breaches, not a");
+
+    gauge(&*store, "a", secs(t0 + 50 * S), 9.0).await;
+    let r = e.tick(t0 + 50 * S).await;
+    assert_eq!((r.monitors, r.queries), (2, 2), "a and c due, not b");
+    assert_eq!(fired(&r), [Some(0)], "a breaches, not c");
+
+    count(&*store, "b", secs(t0 + 60 * S), 8.0).await;
+    count(&*store, "b.all", secs(t0 + 60 * S), 10.0).await;
+    let r = e.tick(t0 + 60 * S).await;
+    assert_eq!((r.monitors, r.queries), (3, 4));
+    assert_eq!(fired(&r), [Some(1)], "b breaches");
+}
+
 #[tokio::test]
 async fn one_read_per_tick_whatever_the_number_of_monitors() {
     let mut yaml = String::from("version: 1\nmonitors:\n");

@@ -110,6 +110,32 @@ async fn a_group_that_goes_away_resolves_after_group_stale_after() {
     .await;
 }
 
+/// A group removed once stale, and a new one made after it, change which
+/// group each entry of the engine is: the new group reads its own state
+/// (not the removed group's or its neighbour's), so it mails its firing
+/// while the neighbour keeps firing without mail.
+#[tokio::test]
+async fn a_new_group_after_a_removed_one_reads_its_own_state() {
+    run("  - interval: 10s
+    input:
+      - {metric: queue.depth, type: g, tags: {queue: q1}, values: '150 150'}
+      - {metric: queue.depth, type: g, tags: {queue: q2}, values: '150x14'}
+      - {metric: queue.depth, type: g, tags: {queue: q3}, values: '_x9 150x5'}
+    expect:
+      - at: 10s
+        alerts:
+          - {monitor: depth, group: {queue: q1}}
+          - {monitor: depth, group: {queue: q2}}
+        mails: ['q1 at 150 (queue=q1)', 'q2 at 150 (queue=q2)']
+      - at: 1m40s
+        alerts:
+          - {monitor: depth, group: {queue: q2}}
+          - {monitor: depth, group: {queue: q3}}
+        mails: ['q3 at 150 (queue=q3)']
+")
+    .await;
+}
+
 #[tokio::test]
 async fn groups_past_max_groups_are_not_checked() {
     run("  - interval: 10s

@@ -95,6 +95,7 @@ impl Engine {
             }
             let entry = group_entry(parent, i, values.clone(), now);
             self.monitors.push(entry);
+            self.due_keys.forget();
             let c = self.monitors.len() - 1;
             self.monitors[i].children.insert(values, c);
         }
@@ -164,6 +165,7 @@ impl Engine {
                 None if self.monitors[i].children.len() < max => {
                     let entry = group_entry(&self.monitors[i], i, g.values.clone(), slot);
                     self.monitors.push(entry);
+                    self.due_keys.forget();
                     let c = self.monitors.len() - 1;
                     self.monitors[i].children.insert(g.values.clone(), c);
                     c
@@ -242,6 +244,7 @@ impl Engine {
         if self.monitors.iter().any(gone) {
             // Monitors come first and stay at their indexes.
             self.monitors.retain(|s| !gone(s));
+            self.due_keys.forget();
             self.index_groups();
         }
     }
@@ -309,6 +312,7 @@ impl Engine {
                 }
             }
             self.monitors.extend(entry);
+            self.due_keys.forget();
         }
         self.retired.retain(|r| !kept.contains(&r.key));
         self.index_groups();

@@ -30,7 +30,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hawkeye_store::{AlertCommit, Store, StoreError};
+use hawkeye_store::{AlertCommit, Store, StoreError, WindowQuery};
 use tokio::sync::Notify;
 
 use crate::monitors::{Monitor, MonitorsFile};
@@ -169,8 +169,15 @@ pub struct Engine {
     slo_periods: HashMap<String, slo_reads::CachedPeriod>,
     /// The last tick's plan, emptied: its buffers for the next one.
     spare_plan: plan::Plan,
+    /// The window reads of the monitors without `group_by`, each
+    /// monitor's at the place it holds (see `plan`): lent whole to the
+    /// store's read when every monitor is due, not moved one by one.
+    own_queries: Vec<WindowQuery>,
     /// The last tick's vector of lent state keys, emptied (see `read`).
     spare_keys: Vec<String>,
+    /// The state keys of the monitors due, copied while the same ones are
+    /// due (see `read`).
+    due_keys: read::DueKeys,
     stats: EngineStats,
 }
 
@@ -211,7 +218,9 @@ impl Engine {
             groups_seeded: false,
             slo_periods: HashMap::new(),
             spare_plan: plan::Plan::default(),
+            own_queries: Vec::new(),
             spare_keys: Vec::new(),
+            due_keys: read::DueKeys::default(),
             stats: EngineStats::default(),
         };
         engine.reload(file, now);
@@ -289,10 +298,12 @@ impl Engine {
         }
         let delay = self.settings.evaluation_delay_ms;
         let spare = std::mem::take(&mut self.spare_plan);
-        let mut plan = plan::plan(&mut self.monitors, now, delay, spare);
+        let mut plan = plan::plan(&mut self.monitors, &mut self.own_queries, now, delay, spare);
         if !plan.due.is_empty() || !plan.grouped.is_empty() || !self.retired.is_empty() {
             self.evaluate(&mut plan, now, &mut report).await;
         }
+        // Given back after the read already; here for a tick without one.
+        plan.give_back(&mut self.monitors, &mut self.own_queries);
         self.spare_plan = plan;
         report
     }

@@ -36,11 +36,10 @@ pub(crate) struct Scheduled {
     /// Groups past `max_groups` were left out at the last check (logged
     /// once until they fit again).
     pub(super) over_max_groups: bool,
-    /// The monitor's window reads (its metric's, then `ratio_of`'s), built
-    /// at its first check and kept: a tick moves only their `end`, and
-    /// lends them to the store's read (see [`Plan::give_back`]) rather
-    /// than copying names and filters for every monitor at every tick.
-    queries: Vec<WindowQuery>,
+    /// Where the monitor's window reads (its metric's, then `ratio_of`'s)
+    /// are in the engine's vector of them (`own` of [`plan`]): built at its first
+    /// check and kept; a tick moves only their `end`.
+    query_at: Option<usize>,
     /// The same, for a monitor with `group_by`.
     grouped_queries: Vec<GroupedQuery>,
 }
@@ -70,28 +69,43 @@ impl Scheduled {
             group: None,
             children: BTreeMap::new(),
             over_max_groups: false,
-            queries: Vec::new(),
+            query_at: None,
             grouped_queries: Vec::new(),
         }
     }
 
-    /// Builds the monitor's reads (once: they are kept) and moves their
-    /// window to end at unix second `end`.
-    fn aim_queries(&mut self, end: i64) {
+    /// Builds the window reads of a monitor without `group_by` (once: they
+    /// are kept in `own`) and moves their window to end at unix second
+    /// `end`; where they are in `own`.
+    fn aim_own(&mut self, own: &mut Vec<WindowQuery>, end: i64) -> usize {
         let m = &self.monitor;
-        let names = || std::iter::once(&m.metric).chain(&m.ratio_of);
-        if m.group_by.is_empty() && self.queries.is_empty() {
-            self.queries = names().map(|name| window_query(m, name)).collect();
+        let at = *self.query_at.get_or_insert_with(|| {
+            let at = own.len();
+            own.extend(
+                std::iter::once(&m.metric)
+                    .chain(&m.ratio_of)
+                    .map(|n| window_query(m, n)),
+            );
+            at
+        });
+        let count = 1 + usize::from(m.ratio_of.is_some());
+        for q in &mut own[at..at + count] {
+            q.end = end;
         }
-        if !m.group_by.is_empty() && self.grouped_queries.is_empty() {
+        at
+    }
+
+    /// Builds the grouped reads of a monitor with `group_by` (once: they
+    /// are kept) and moves their window to end at unix second `end`.
+    fn aim_grouped(&mut self, end: i64) {
+        let m = &self.monitor;
+        if self.grouped_queries.is_empty() {
             let grouped = |name: &String| GroupedQuery {
                 query: window_query(m, name),
                 group_by: m.group_by.clone(),
             };
-            self.grouped_queries = names().map(grouped).collect();
-        }
-        for q in &mut self.queries {
-            q.end = end;
+            let names = std::iter::once(&m.metric).chain(&m.ratio_of);
+            self.grouped_queries = names.map(grouped).collect();
         }
         for q in &mut self.grouped_queries {
             q.query.end = end;
@@ -131,7 +145,8 @@ pub(crate) struct Plan {
     pub due: Vec<usize>,
     /// Per monitor due: the slot its check reads (unix ms).
     pub slots: Vec<UnixMillis>,
-    /// The monitors' own queries, lent: [`Plan::give_back`] returns them.
+    /// The window reads of the tick: first the monitors' own, lent (see
+    /// [`Plan::give_back`]), then those `slo.rs` adds.
     pub queries: Vec<WindowQuery>,
     /// Per monitor due: its query, and its denominator's for `ratio_of`;
     /// `None` for an SLO monitor, which reads only its burn-rate windows
@@ -142,24 +157,64 @@ pub(crate) struct Plan {
     pub grouped_queries: Vec<GroupedQuery>,
     /// Per monitor with `group_by` due: its index, slot, and grouped queries.
     pub grouped: Vec<(usize, UnixMillis, usize, Option<usize>)>,
-    /// The monitors whose queries were lent, in order.
+    /// How many of `queries` (the first ones) are the monitors' own.
+    own: usize,
+    /// `queries` is the engine's whole vector of the monitors' own reads
+    /// (every monitor that has them is due: the usual tick), lent as is.
+    whole: bool,
+    /// Otherwise, where each of the first `own` queries was taken from.
+    own_at: Vec<usize>,
+    /// The monitors with `group_by` whose queries were lent, in order.
     lent: Vec<usize>,
 }
 
 impl Plan {
-    /// Returns the queries lent to the plan to their monitors (once the
-    /// store has read them): `queries` and `grouped_queries` are empty after.
-    pub(crate) fn give_back(&mut self, monitors: &mut [Scheduled]) {
-        let mut queries = self.queries.drain(..);
+    /// Lends the own reads of the monitors due (`lent` of them, at the
+    /// places `query_index` says in `own`) to `queries`: the whole vector
+    /// when they are all of it, without touching any; otherwise each is
+    /// moved out (and `query_index` then says where it is in `queries`).
+    fn lend(&mut self, own: &mut Vec<WindowQuery>, lent: usize) {
+        self.own = lent;
+        if lent > 0 && lent == own.len() {
+            self.whole = true;
+            std::mem::swap(&mut self.queries, own);
+            return;
+        }
+        for index in self.query_index.iter_mut().flatten() {
+            let (main, other) = *index;
+            for at in std::iter::once(main).chain(other) {
+                let moved = std::mem::replace(&mut own[at], WindowQuery::new(String::new(), 0, 0));
+                self.queries.push(moved);
+                self.own_at.push(at);
+            }
+            let main = self.own_at.len() - 1 - usize::from(other.is_some());
+            *index = (main, other.map(|_| main + 1));
+        }
+    }
+
+    /// Returns the queries lent to the plan (once the store has read them):
+    /// the monitors' own to `own`, the grouped ones to their monitors.
+    /// `queries` and `grouped_queries` are empty after; calling it again
+    /// does nothing.
+    pub(crate) fn give_back(&mut self, monitors: &mut [Scheduled], own: &mut Vec<WindowQuery>) {
+        if self.whole {
+            // Without the reads `slo.rs` added after them.
+            self.queries.truncate(self.own);
+            std::mem::swap(&mut self.queries, own);
+            self.whole = false;
+        } else {
+            for (q, &at) in self.queries.drain(..).zip(&self.own_at) {
+                own[at] = q;
+            }
+            self.own_at.clear();
+        }
+        self.queries.clear();
+        self.own = 0;
         let mut grouped = self.grouped_queries.drain(..);
         for &i in &self.lent {
             let s = &mut monitors[i];
             let count = 1 + usize::from(s.monitor.ratio_of.is_some());
-            if s.monitor.group_by.is_empty() {
-                s.queries.extend(queries.by_ref().take(count));
-            } else {
-                s.grouped_queries.extend(grouped.by_ref().take(count));
-            }
+            s.grouped_queries.extend(grouped.by_ref().take(count));
         }
         self.lent.clear();
     }
@@ -167,9 +222,9 @@ impl Plan {
     /// The plan emptied, its buffers kept for the next tick's: at 100 000
     /// monitors, vectors grown from empty at every tick cost more than
     /// planning itself (reallocations and copies, fresh pages).
-    /// Queries not given back (none after [`Plan::give_back`]) are
+    /// Grouped queries not given back (none after [`Plan::give_back`]) are
     /// dropped: their monitors build them again at their next check.
-    pub(crate) fn recycle(mut self) -> Plan {
+    fn recycle(mut self) -> Plan {
         self.due.clear();
         self.slots.clear();
         self.query_index.clear();
@@ -177,19 +232,30 @@ impl Plan {
         self.grouped_queries.clear();
         self.grouped.clear();
         self.lent.clear();
+        self.own_at.clear();
+        self.own = 0;
+        self.whole = false;
         self
     }
 }
 
 /// Plans the checks due at `now` into `plan` (a recycled one, see
-/// [`Plan::recycle`]) and schedules each monitor's next one.
-pub(crate) fn plan(monitors: &mut [Scheduled], now: UnixMillis, delay_ms: u64, plan: Plan) -> Plan {
+/// [`Plan::recycle`]) and schedules each monitor's next one. `own` holds
+/// the window reads of the monitors without `group_by` (see
+/// [`Scheduled::aim_own`]); they are lent to the plan until
+/// [`Plan::give_back`].
+pub(crate) fn plan(
+    monitors: &mut [Scheduled],
+    own: &mut Vec<WindowQuery>,
+    now: UnixMillis,
+    delay_ms: u64,
+    plan: Plan,
+) -> Plan {
     let mut plan = plan.recycle();
     plan.due.reserve(monitors.len());
     plan.slots.reserve(monitors.len());
     plan.query_index.reserve(monitors.len());
-    plan.lent.reserve(monitors.len());
-    plan.queries.reserve(monitors.len());
+    let mut lent = 0;
     for (i, s) in monitors.iter_mut().enumerate() {
         // Groups are checked with their monitor.
         if s.next_due > now || s.group.is_some() {
@@ -206,22 +272,23 @@ pub(crate) fn plan(monitors: &mut [Scheduled], now: UnixMillis, delay_ms: u64, p
             continue;
         }
         // The last whole second before the slot began.
-        s.aim_queries((slot / 1000) as i64 - 1);
-        plan.lent.push(i);
+        let end = (slot / 1000) as i64 - 1;
         let ratio = s.monitor.ratio_of.is_some();
         if !s.monitor.group_by.is_empty() {
+            s.aim_grouped(end);
+            plan.lent.push(i);
             let main = plan.grouped_queries.len();
             plan.grouped_queries.append(&mut s.grouped_queries);
             plan.grouped
                 .push((i, slot, main, ratio.then_some(main + 1)));
             continue;
         }
-        let main = plan.queries.len();
-        plan.queries.append(&mut s.queries);
+        let at = s.aim_own(own, end);
+        lent += 1 + usize::from(ratio);
         plan.due.push(i);
         plan.slots.push(slot);
-        plan.query_index
-            .push(Some((main, ratio.then_some(main + 1))));
+        plan.query_index.push(Some((at, ratio.then_some(at + 1))));
     }
+    plan.lend(own, lent);
     plan
 }

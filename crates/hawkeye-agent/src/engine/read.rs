@@ -12,6 +12,43 @@ use hawkeye_store::{AlertRead, AlertSnapshot, GroupedOutcome, QueryOutcome, Stor
 use super::{plan, Engine, TickReport};
 use crate::state::UnixMillis;
 
+/// Copies of the state keys of the monitors due at a tick, in the order
+/// of the state read, kept while the same monitors are due (at every tick
+/// when they share an interval): the read then takes them whole instead
+/// of a move out of every monitor and back. Copies are made once the same
+/// monitors were due twice in a row; until then keys are moved.
+#[derive(Default)]
+pub(super) struct DueKeys {
+    /// The copies (with the retired keys appended while lent).
+    keys: Vec<String>,
+    /// The copies' length: the keys of the monitors of `of`.
+    len: usize,
+    /// The monitors (indexes) the copies are of.
+    of: Vec<usize>,
+    /// The copies still name those monitors' keys: cleared by any change
+    /// of the monitors' list ([`DueKeys::forget`]).
+    valid: bool,
+    /// The monitors due at the last tick whose keys were moved.
+    last_due: Vec<usize>,
+    /// The keys lent now were moved out of their monitors.
+    moved: bool,
+}
+
+impl DueKeys {
+    /// The monitors' list changed (reload, groups added or removed): an
+    /// index may now be another monitor's.
+    pub(super) fn forget(&mut self) {
+        self.valid = false;
+        self.last_due.clear();
+        self.keys.clear();
+        self.len = 0;
+    }
+
+    fn fits(&self, due: &[usize]) -> bool {
+        self.valid && self.of == due
+    }
+}
+
 /// What step 2 read: each query's outcome (the groups' appended), the
 /// state keys read (lent: see [`Engine::give_back_keys`]) and their states.
 pub(super) type Read = (Vec<QueryOutcome>, Vec<String>, AlertSnapshot);
@@ -27,7 +64,7 @@ impl Engine {
         report: &mut TickReport,
     ) -> Result<Read, StoreError> {
         let windows = self.read_windows(plan, report).await;
-        plan.give_back(&mut self.monitors);
+        plan.give_back(&mut self.monitors, &mut self.own_queries);
         let (mut outcomes, grouped) = windows?;
         self.expand_groups(plan, &mut outcomes, &grouped);
         let keys = self.lend_keys(plan);
@@ -41,22 +78,47 @@ impl Engine {
         }
     }
 
-    /// Every due trigger's key (moved out of its monitor), then the
-    /// retired ones', then the old keys of pending renames (copies: few).
+    /// Every due trigger's key, then the retired ones', then the old keys
+    /// of pending renames (copies: few). The due triggers' keys are the
+    /// copies made for the same monitors due at an earlier tick (see
+    /// [`DueKeys`]), or moved out of their monitors.
     fn lend_keys(&mut self, plan: &plan::Plan) -> Vec<String> {
-        let mut keys = std::mem::take(&mut self.spare_keys);
-        keys.reserve(plan.due.len());
-        for &i in &plan.due {
-            keys.append(&mut self.monitors[i].keys);
-        }
+        let cache = &mut self.due_keys;
+        let mut keys = if cache.fits(&plan.due) {
+            std::mem::take(&mut cache.keys)
+        } else if cache.last_due == plan.due {
+            // The same monitors due twice in a row: from now on, copies.
+            let mut keys = std::mem::take(&mut cache.keys);
+            keys.clear();
+            for &i in &plan.due {
+                keys.extend(self.monitors[i].keys.iter().cloned());
+            }
+            cache.of.clone_from(&plan.due);
+            cache.len = keys.len();
+            cache.valid = true;
+            keys
+        } else {
+            cache.last_due.clone_from(&plan.due);
+            cache.moved = true;
+            let mut keys = std::mem::take(&mut self.spare_keys);
+            for &i in &plan.due {
+                keys.append(&mut self.monitors[i].keys);
+            }
+            keys
+        };
         keys.extend(self.retired.iter().map(|r| r.key.clone()));
         keys.extend(self.renames.iter().map(|(old, _)| old.clone()));
         keys
     }
 
-    /// Returns the keys [`Engine::lend_keys`] took to their monitors.
-    /// The vector is kept, empty, for the next tick's keys.
+    /// Returns the keys [`Engine::lend_keys`] took: to their monitors, or
+    /// kept as the copies for the next tick. Calling it again does nothing.
     pub(super) fn give_back_keys(&mut self, plan: &plan::Plan, mut keys: Vec<String>) {
+        if !std::mem::take(&mut self.due_keys.moved) {
+            keys.truncate(self.due_keys.len);
+            self.due_keys.keys = keys;
+            return;
+        }
         let mut lent = keys.drain(..);
         for &i in &plan.due {
             let s = &mut self.monitors[i];

@@ -114,6 +114,9 @@ impl Engine {
             .zip(intervals)
             .map(|((old, new), interval)| (old.clone(), new.clone(), interval))
             .collect();
+        // The new monitors build their reads again at their first check.
+        self.own_queries.clear();
+        self.due_keys.forget();
         self.monitors = file
             .monitors
             .iter()
