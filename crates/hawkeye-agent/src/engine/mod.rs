@@ -177,7 +177,7 @@ pub struct Engine {
     spare_keys: Vec<String>,
     /// The state keys of the monitors due, copied while the same ones are
     /// due (see `read`).
-    due_keys: read::DueKeys,
+    due_keys: due_keys::DueKeys,
     stats: EngineStats,
 }
 
@@ -220,7 +220,7 @@ impl Engine {
             spare_plan: plan::Plan::default(),
             own_queries: Vec::new(),
             spare_keys: Vec::new(),
-            due_keys: read::DueKeys::default(),
+            due_keys: due_keys::DueKeys::default(),
             stats: EngineStats::default(),
         };
         engine.reload(file, now);
@@ -365,6 +365,7 @@ impl Engine {
 mod check;
 mod commit;
 mod data_loss;
+mod due_keys;
 mod history;
 mod migrate;
 mod read;

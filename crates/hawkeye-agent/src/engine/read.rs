@@ -3,51 +3,16 @@
 //! groups are known, the states of every trigger checked, the store's
 //! marker and the silences in one call.
 //!
-//! Nothing is copied per monitor: the monitors lend their queries and
-//! state keys to the reads, and get them back after (at 100 000 monitors
-//! the copies were a large part of a tick).
+//! Nothing is copied per monitor and tick: the monitors' window reads sit
+//! in one vector lent whole, and their state keys are lent whole as the
+//! copies of `due_keys.rs` (or moved out of the monitors and back, when the
+//! monitors due change). At 100 000 monitors, copies or moves of each
+//! monitor's things at every tick were a large part of a tick.
 
 use hawkeye_store::{AlertRead, AlertSnapshot, GroupedOutcome, QueryOutcome, StoreError};
 
 use super::{plan, Engine, TickReport};
 use crate::state::UnixMillis;
-
-/// Copies of the state keys of the monitors due at a tick, in the order
-/// of the state read, kept while the same monitors are due (at every tick
-/// when they share an interval): the read then takes them whole instead
-/// of a move out of every monitor and back. Copies are made once the same
-/// monitors were due twice in a row; until then keys are moved.
-#[derive(Default)]
-pub(super) struct DueKeys {
-    /// The copies (with the retired keys appended while lent).
-    keys: Vec<String>,
-    /// The copies' length: the keys of the monitors of `of`.
-    len: usize,
-    /// The monitors (indexes) the copies are of.
-    of: Vec<usize>,
-    /// The copies still name those monitors' keys: cleared by any change
-    /// of the monitors' list ([`DueKeys::forget`]).
-    valid: bool,
-    /// The monitors due at the last tick whose keys were moved.
-    last_due: Vec<usize>,
-    /// The keys lent now were moved out of their monitors.
-    moved: bool,
-}
-
-impl DueKeys {
-    /// The monitors' list changed (reload, groups added or removed): an
-    /// index may now be another monitor's.
-    pub(super) fn forget(&mut self) {
-        self.valid = false;
-        self.last_due.clear();
-        self.keys.clear();
-        self.len = 0;
-    }
-
-    fn fits(&self, due: &[usize]) -> bool {
-        self.valid && self.of == due
-    }
-}
 
 /// What step 2 read: each query's outcome (the groups' appended), the
 /// state keys read (lent: see [`Engine::give_back_keys`]) and their states.
