@@ -1,27 +1,29 @@
-//! The state keys lent whole to a tick's state read: copies of the due
-//! monitors' keys, kept while the same monitors are due (`read.rs` lends
-//! them; a change of the monitors' list forgets them).
+//! The state keys of the monitors due, lent to a tick's state read and
+//! given back after: copies kept while the same monitors are due (at
+//! every tick when they share an interval), so that the read takes them
+//! whole instead of a move out of every monitor and back; moved only when
+//! the monitors due change. A change of the monitors' list forgets them.
 
-/// Copies of the state keys of the monitors due at a tick, in the order
-/// of the state read, kept while the same monitors are due (at every tick
-/// when they share an interval): the read then takes them whole instead
-/// of a move out of every monitor and back. Copies are made once the same
-/// monitors were due twice in a row; until then keys are moved.
+use super::plan::Scheduled;
+
 #[derive(Default)]
 pub(super) struct DueKeys {
-    /// The copies (with the retired keys appended while lent).
-    pub(super) keys: Vec<String>,
+    /// The copies (with the read's other keys appended while lent).
+    keys: Vec<String>,
     /// The copies' length: the keys of the monitors of `of`.
-    pub(super) len: usize,
+    len: usize,
     /// The monitors (indexes) the copies are of.
-    pub(super) of: Vec<usize>,
+    of: Vec<usize>,
     /// The copies still name those monitors' keys: cleared by any change
     /// of the monitors' list ([`DueKeys::forget`]).
-    pub(super) valid: bool,
-    /// The monitors due at the last tick whose keys were moved.
-    pub(super) last_due: Vec<usize>,
+    valid: bool,
+    /// The monitors due at the last tick whose keys were moved: copies
+    /// are made once the same monitors were due twice in a row.
+    last_due: Vec<usize>,
     /// The keys lent now were moved out of their monitors.
-    pub(super) moved: bool,
+    moved: bool,
+    /// The vector of moved keys, emptied, for the next time.
+    spare: Vec<String>,
 }
 
 impl DueKeys {
@@ -34,7 +36,57 @@ impl DueKeys {
         self.len = 0;
     }
 
-    pub(super) fn fits(&self, due: &[usize]) -> bool {
-        self.valid && self.of == due
+    /// The keys of the monitors `due`, in their order: the copies made
+    /// for the same monitors at an earlier tick, or moved out of them.
+    pub(super) fn lend(&mut self, due: &[usize], monitors: &mut [Scheduled]) -> Vec<String> {
+        if self.valid && self.of == due {
+            return std::mem::take(&mut self.keys);
+        }
+        if self.last_due == due {
+            // The same monitors due twice in a row: from now on, copies.
+            let mut keys = std::mem::take(&mut self.keys);
+            keys.clear();
+            for &i in due {
+                keys.extend(monitors[i].keys.iter().cloned());
+            }
+            self.of.clear();
+            self.of.extend_from_slice(due);
+            self.len = keys.len();
+            self.valid = true;
+            return keys;
+        }
+        self.last_due.clear();
+        self.last_due.extend_from_slice(due);
+        self.moved = true;
+        let mut keys = std::mem::take(&mut self.spare);
+        for &i in due {
+            keys.append(&mut monitors[i].keys);
+        }
+        keys
+    }
+
+    /// Returns the keys [`DueKeys::lend`] gave for `due` (and whatever was
+    /// appended after them): to their monitors, or kept as the copies for
+    /// the next tick. Calling it again does nothing.
+    pub(super) fn give_back(
+        &mut self,
+        due: &[usize],
+        monitors: &mut [Scheduled],
+        mut keys: Vec<String>,
+    ) {
+        if !std::mem::take(&mut self.moved) {
+            keys.truncate(self.len);
+            self.keys = keys;
+            return;
+        }
+        let mut lent = keys.drain(..);
+        for &i in due {
+            let s = &mut monitors[i];
+            // One run per key.
+            let count = s.runs.len();
+            s.keys.extend(lent.by_ref().take(count));
+        }
+        drop(lent);
+        self.spare = keys;
     }
 }

@@ -173,10 +173,8 @@ pub struct Engine {
     /// monitor's at the place it holds (see `plan`): lent whole to the
     /// store's read when every monitor is due, not moved one by one.
     own_queries: Vec<WindowQuery>,
-    /// The last tick's vector of lent state keys, emptied (see `read`).
-    spare_keys: Vec<String>,
-    /// The state keys of the monitors due, copied while the same ones are
-    /// due (see `read`).
+    /// The state keys of the monitors due, lent to the state read (see
+    /// `due_keys.rs`).
     due_keys: due_keys::DueKeys,
     stats: EngineStats,
 }
@@ -219,7 +217,6 @@ impl Engine {
             slo_periods: HashMap::new(),
             spare_plan: plan::Plan::default(),
             own_queries: Vec::new(),
-            spare_keys: Vec::new(),
             due_keys: due_keys::DueKeys::default(),
             stats: EngineStats::default(),
         };

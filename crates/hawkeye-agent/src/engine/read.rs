@@ -43,56 +43,19 @@ impl Engine {
         }
     }
 
-    /// Every due trigger's key, then the retired ones', then the old keys
-    /// of pending renames (copies: few). The due triggers' keys are the
-    /// copies made for the same monitors due at an earlier tick (see
-    /// [`DueKeys`]), or moved out of their monitors.
+    /// Every due trigger's key (see `DueKeys::lend`), then the retired
+    /// ones', then the old keys of pending renames (copies: few).
     fn lend_keys(&mut self, plan: &plan::Plan) -> Vec<String> {
-        let cache = &mut self.due_keys;
-        let mut keys = if cache.fits(&plan.due) {
-            std::mem::take(&mut cache.keys)
-        } else if cache.last_due == plan.due {
-            // The same monitors due twice in a row: from now on, copies.
-            let mut keys = std::mem::take(&mut cache.keys);
-            keys.clear();
-            for &i in &plan.due {
-                keys.extend(self.monitors[i].keys.iter().cloned());
-            }
-            cache.of.clone_from(&plan.due);
-            cache.len = keys.len();
-            cache.valid = true;
-            keys
-        } else {
-            cache.last_due.clone_from(&plan.due);
-            cache.moved = true;
-            let mut keys = std::mem::take(&mut self.spare_keys);
-            for &i in &plan.due {
-                keys.append(&mut self.monitors[i].keys);
-            }
-            keys
-        };
+        let mut keys = self.due_keys.lend(&plan.due, &mut self.monitors);
         keys.extend(self.retired.iter().map(|r| r.key.clone()));
         keys.extend(self.renames.iter().map(|(old, _)| old.clone()));
         keys
     }
 
-    /// Returns the keys [`Engine::lend_keys`] took: to their monitors, or
-    /// kept as the copies for the next tick. Calling it again does nothing.
-    pub(super) fn give_back_keys(&mut self, plan: &plan::Plan, mut keys: Vec<String>) {
-        if !std::mem::take(&mut self.due_keys.moved) {
-            keys.truncate(self.due_keys.len);
-            self.due_keys.keys = keys;
-            return;
-        }
-        let mut lent = keys.drain(..);
-        for &i in &plan.due {
-            let s = &mut self.monitors[i];
-            // One run per key.
-            let count = s.runs.len();
-            s.keys.extend(lent.by_ref().take(count));
-        }
-        drop(lent);
-        self.spare_keys = keys;
+    /// Returns the keys [`Engine::lend_keys`] took (see
+    /// `DueKeys::give_back`). Calling it again does nothing.
+    pub(super) fn give_back_keys(&mut self, plan: &plan::Plan, keys: Vec<String>) {
+        self.due_keys.give_back(&plan.due, &mut self.monitors, keys);
     }
 
     /// The windows of the plan: one call for those of monitors without
