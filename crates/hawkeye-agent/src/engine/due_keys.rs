@@ -90,3 +90,50 @@ impl DueKeys {
         self.spare = keys;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::monitors::parse_monitors;
+
+    fn monitors(keys: &[&str]) -> Vec<Scheduled> {
+        let yaml = "version: 1\nmonitors:\n  - metric: errors\n    interval: 10s\n    triggers:\n      - {threshold: 5, to: [a@example.com]}\n";
+        let file = parse_monitors(yaml, "t", Duration::from_secs(3600)).unwrap();
+        let keys = keys.iter().map(|k| vec![k.to_string()]);
+        keys.map(|k| Scheduled::new(&file.monitors[0], k, 0))
+            .collect()
+    }
+
+    fn keys_of(monitors: &[Scheduled]) -> Vec<String> {
+        monitors.iter().flat_map(|s| s.keys.clone()).collect()
+    }
+
+    /// Moved the first time, copied the second, lent whole after; what the
+    /// read appended is not kept; a change of the monitors' list forgotten
+    /// gives the new monitors' keys, not the copies of the old ones.
+    #[test]
+    fn keys_are_lent_whole_and_forgotten_with_the_monitors() {
+        let mut list = monitors(&["a", "b"]);
+        let mut due = DueKeys::default();
+        let all = [0, 1];
+        for tick in 0..3 {
+            let mut keys = due.lend(&all, &mut list);
+            assert_eq!(keys, ["a", "b"], "tick {tick}");
+            if tick == 0 {
+                assert!(keys_of(&list).is_empty(), "moved out the first time");
+            }
+            keys.push("retired".into());
+            due.give_back(&all, &mut list, keys);
+            assert_eq!(keys_of(&list), ["a", "b"], "tick {tick}");
+        }
+        // Another monitor at index 1 (a group removed, another made).
+        list[1].keys = vec!["c".into()];
+        due.forget();
+        let keys = due.lend(&all, &mut list);
+        assert_eq!(keys, ["a", "c"]);
+        due.give_back(&all, &mut list, keys);
+        assert_eq!(keys_of(&list), ["a", "c"]);
+    }
+}
