@@ -93,6 +93,12 @@ pub struct ServerConfig {
     /// the host name and the absolute socket path (docs/cluster.md, "Server
     /// ids").
     pub server_id: Option<String>,
+    /// Serve Go's one-event calls answered in lockstep on a thread of
+    /// their own, without tokio's tasks (`crate::lane`); every other
+    /// connection, and any that stops being lockstep, is served on the
+    /// runtime as before. On by default; the standalone server turns it
+    /// off when `HAWKEYE_CONNECTION_THREADS` asks for several workers.
+    pub lockstep_lane: bool,
 }
 
 impl Default for ServerConfig {
@@ -124,6 +130,7 @@ impl Default for ServerConfig {
             shutdown_timeout: Duration::from_secs(10),
             server_id: None,
             reject_log_interval: Duration::from_secs(10),
+            lockstep_lane: true,
         }
     }
 }
@@ -182,6 +189,7 @@ impl ServerConfig {
             reject_log_interval: env
                 .duration("HAWKEYE_REJECT_LOG_INTERVAL", d.reject_log_interval)?,
             server_id: env.get("HAWKEYE_SERVER_ID").map(|v| v.trim().to_string()),
+            lockstep_lane: d.lockstep_lane,
         };
         for (variable, value) in [
             ("HAWKEYE_FLUSH_INTERVAL", config.flush_interval),

@@ -15,14 +15,12 @@
 //! bytes held across connections are bounded by the registry (-32006); and
 //! unsent answers by the [`Output`] (reading stops until the client reads).
 
-use std::sync::Arc;
-
 use hawkeye_protocol::jsonrpc::{self, code, Dialect, RpcError};
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tracing::debug;
 
-use crate::output::{Gone, Output};
+use crate::output::{closed_for_budget, Gone, Output};
 use crate::pace::Pacer;
 use crate::plain_stream;
 use crate::registry::Entry;
@@ -40,24 +38,43 @@ struct Connection<'a> {
     output: Vec<u8>,
     /// The first bytes were JSON: this is a JSON-RPC connection.
     json: bool,
+    /// Handed over by the lockstep lane.
+    handed: bool,
     pacer: Pacer,
 }
 
-pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream, entry: Arc<Entry>) {
-    let _open = Open::new(&shared, &entry);
+/// What a connection brings when the lockstep lane hands it over: input
+/// read and not answered (from the first byte of a line), answers not yet
+/// written, and whether its first bytes were JSON.
+#[derive(Default)]
+pub(crate) struct Held {
+    pub input: Vec<u8>,
+    pub output: Vec<u8>,
+    pub json: bool,
+}
+
+/// Serves a connection already counted as open: a new one, or one handed
+/// over by the lockstep lane with what it holds.
+pub(crate) async fn serve_open(open: Open, stream: UnixStream, held: Option<Held>) {
+    let handed = held.is_some();
+    let held = held.unwrap_or_default();
+    let (shared, entry) = (open.shared(), open.entry());
+    let mut input = StreamInput::default();
+    input.buf = held.input;
     let mut conn = Connection {
-        shared: &shared,
-        entry: &entry,
+        shared,
+        entry,
         stream,
-        input: StreamInput::default(),
-        output: Vec::new(),
-        json: false,
+        input,
+        output: held.output,
+        json: held.json,
+        handed,
         pacer: Pacer::default(),
     };
     let end = conn.run().await;
     if end == End::PlainLines {
         let Connection { stream, input, .. } = conn;
-        plain_stream::serve_open(&shared, stream, &entry, input, Listener::UnixStream).await;
+        plain_stream::serve_open(shared, stream, entry, input, Listener::UnixStream).await;
         return;
     }
     conn.goodbye(end);
@@ -65,14 +82,25 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream, entry: Arc<En
 
 impl Connection<'_> {
     async fn run(&mut self) -> End {
+        if self.handed {
+            if let Err(end) = self.writable_at_first().await {
+                return end;
+            }
+        }
+        // Handed over with input or answers held: those come first.
+        let mut held = !self.input.buf.is_empty() || !self.output.is_empty();
         loop {
-            let received = self
-                .input
-                .receive(&mut self.stream, self.shared, self.entry)
-                .await;
-            let eof = match received {
-                Ok(eof) => eof,
-                Err(end) => return end,
+            let eof = if std::mem::take(&mut held) {
+                false
+            } else {
+                let received = self
+                    .input
+                    .receive(&mut self.stream, self.shared, self.entry)
+                    .await;
+                match received {
+                    Ok(eof) => eof,
+                    Err(end) => return end,
+                }
             };
             if !self.json {
                 match first_byte(&self.input.buf) {
@@ -100,6 +128,24 @@ impl Connection<'_> {
                 return End::Done;
             }
             self.settle();
+        }
+    }
+
+    /// Waits until the runtime knows the socket of a connection handed
+    /// over by the lane to be writable: until its reactor has said so,
+    /// tokio takes a write for one that would block, so the answers held
+    /// would wait as for a client that does not read, and the word of
+    /// goodbye to one closed to admit a client would be lost. A client
+    /// that does not read is waited for as [`Output`] waits for it.
+    async fn writable_at_first(&mut self) -> Result<(), End> {
+        tokio::select! {
+            biased;
+            ready = self.stream.writable() => ready.map_err(|_| End::Done),
+            () = closed_for_budget(self.entry) => Err(if self.entry.evicted() {
+                End::Evicted
+            } else {
+                End::InputBudget
+            }),
         }
     }
 
@@ -160,42 +206,50 @@ impl Connection<'_> {
     /// Tells the client why the server closes the connection, if it did.
     /// Best effort: a client that does not read is not waited for.
     fn goodbye(&mut self, end: End) {
-        let config = &self.shared.config;
-        let stats = &self.shared.stats;
-        let error = match end {
-            End::Done | End::PlainLines => return,
-            // Counted by the registry when it chose this connection.
-            End::Evicted => RpcError::new(
-                code::TOO_MANY_CONNECTIONS,
-                format!("closed to admit a new client: the server is at HAWKEYE_MAX_CONNECTIONS ({}) and this connection was idle the longest", config.max_connections),
-            ),
-            End::InputBudget => {
-                Stats::bump(&stats.connections_closed_input_budget);
-                RpcError::new(
-                    code::INPUT_BUDGET,
-                    format!("closing: the server holds more than HAWKEYE_MAX_PENDING_BYTES ({}) of unanswered request lines, and this connection held the most", config.max_pending_bytes),
-                )
-            }
-            End::LineTooLong => {
-                Stats::bump(&stats.connections_closed_line_too_long);
-                RpcError::new(
-                    code::LINE_TOO_LONG,
-                    format!("request line longer than {} bytes (HAWKEYE_MAX_LINE_BYTES); closing the connection", config.max_line_bytes),
-                )
-            }
-            End::LineTimeout => {
-                Stats::bump(&stats.connections_closed_line_timeout);
-                RpcError::new(
-                    code::LINE_TIMEOUT,
-                    format!("request line incomplete for longer than HAWKEYE_LINE_TIMEOUT ({:?}); closing the connection", config.line_timeout),
-                )
-            }
-        };
-        debug!(reason = ?end, "closing a connection");
-        let mut line = Vec::new();
-        jsonrpc::write_response::<()>(&mut line, Dialect::V2, None, &Err(error));
-        let _ = self.stream.try_write(&line);
+        if let Some(line) = goodbye_line(self.shared, end) {
+            let _ = self.stream.try_write(&line);
+        }
     }
+}
+
+/// The answer that tells a client why the server closes its connection
+/// (counted in the stats), or `None` when the server says nothing.
+pub(crate) fn goodbye_line(shared: &Shared, end: End) -> Option<Vec<u8>> {
+    let config = &shared.config;
+    let stats = &shared.stats;
+    let error = match end {
+        End::Done | End::PlainLines => return None,
+        // Counted by the registry when it chose this connection.
+        End::Evicted => RpcError::new(
+            code::TOO_MANY_CONNECTIONS,
+            format!("closed to admit a new client: the server is at HAWKEYE_MAX_CONNECTIONS ({}) and this connection was idle the longest", config.max_connections),
+        ),
+        End::InputBudget => {
+            Stats::bump(&stats.connections_closed_input_budget);
+            RpcError::new(
+                code::INPUT_BUDGET,
+                format!("closing: the server holds more than HAWKEYE_MAX_PENDING_BYTES ({}) of unanswered request lines, and this connection held the most", config.max_pending_bytes),
+            )
+        }
+        End::LineTooLong => {
+            Stats::bump(&stats.connections_closed_line_too_long);
+            RpcError::new(
+                code::LINE_TOO_LONG,
+                format!("request line longer than {} bytes (HAWKEYE_MAX_LINE_BYTES); closing the connection", config.max_line_bytes),
+            )
+        }
+        End::LineTimeout => {
+            Stats::bump(&stats.connections_closed_line_timeout);
+            RpcError::new(
+                code::LINE_TIMEOUT,
+                format!("request line incomplete for longer than HAWKEYE_LINE_TIMEOUT ({:?}); closing the connection", config.line_timeout),
+            )
+        }
+    };
+    debug!(reason = ?end, "closing a connection");
+    let mut line = Vec::new();
+    jsonrpc::write_response::<()>(&mut line, Dialect::V2, None, &Err(error));
+    Some(line)
 }
 
 /// The first byte that is not white space, if one has arrived.

@@ -20,6 +20,7 @@ mod flush_task;
 mod flusher;
 mod http;
 mod ingest;
+mod lane;
 mod listeners;
 mod output;
 mod pace;
@@ -41,7 +42,7 @@ use std::sync::Arc;
 
 use hawkeye_protocol::jsonrpc::StatsResult;
 use hawkeye_store::Store;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -210,10 +211,11 @@ async fn run(
     let datagram_tasks = serve_datagrams(&shared, datagram, udp, &shutdown);
     let http = http.map(|l| tokio::spawn(http::serve(shared.clone(), l, shutdown.clone())));
     let mut connections = JoinSet::new();
+    let (lane, mut handed) = start_lane(&shared);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => admit(&shared, stream, &mut connections),
+                Ok((stream, _)) => admit(&shared, stream, lane.as_ref(), &mut connections),
                 Err(e) => {
                     // Out of file descriptors, most likely: wait instead of spinning.
                     warn!(error = %e, "accept failed");
@@ -227,6 +229,7 @@ async fn run(
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
             },
+            Some(handed) = handed.recv() => serve_handed(handed, &mut connections),
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             _ = shutdown.changed() => break,
         }
@@ -243,7 +246,17 @@ async fn run(
     socket_file::remove(&shared.config.socket_path);
     info!("shutting down: no new connections; answering what open ones have sent");
     shared.registry.shut_down_all();
-    let finish = async { while connections.join_next().await.is_some() {} };
+    // The lane hands its connections over, then its channel closes.
+    let lane_thread = lane.and_then(lane::Lane::finish);
+    let finish = async {
+        loop {
+            tokio::select! {
+                Some(h) = handed.recv() => serve_handed(h, &mut connections),
+                Some(_) = connections.join_next() => {}
+                else => break,
+            }
+        }
+    };
     let half = started + shared.config.shutdown_timeout / 2;
     if tokio::time::timeout_at(half, finish).await.is_err() {
         // A client that stops reading cannot hold the shutdown up for ever;
@@ -254,6 +267,13 @@ async fn run(
         );
         connections.abort_all();
         while connections.join_next().await.is_some() {}
+    }
+    drop(handed);
+    if let Some(thread) = lane_thread {
+        // It has handed everything over (or been told to, and ends at once):
+        // nothing it answers can come after the last flush.
+        let joined = tokio::task::spawn_blocking(move || thread.join());
+        let _ = tokio::time::timeout_at(deadline, joined).await;
     }
     for task in datagram_tasks {
         let _ = task.await;
@@ -327,11 +347,53 @@ fn admit_tcp(shared: &Arc<Shared>, stream: tokio::net::TcpStream, connections: &
     }
 }
 
-/// Serves a new connection, or tells it why not.
-fn admit(shared: &Arc<Shared>, stream: tokio::net::UnixStream, connections: &mut JoinSet<()>) {
+/// Starts the lockstep lane, if the configuration asks for it; what it
+/// hands over arrives on the receiver.
+fn start_lane(
+    shared: &Arc<Shared>,
+) -> (Option<lane::Lane>, mpsc::UnboundedReceiver<lane::HandOver>) {
+    let (sender, handed) = mpsc::unbounded_channel();
+    if !shared.config.lockstep_lane {
+        return (None, handed);
+    }
+    match lane::Lane::start(shared.clone(), sender) {
+        Ok(lane) => (Some(lane), handed),
+        Err(e) => {
+            warn!(error = %e, "cannot start the lockstep lane; every connection is served on the runtime");
+            (None, handed)
+        }
+    }
+}
+
+/// Serves a connection the lane handed over, from what it holds.
+fn serve_handed(handed: lane::HandOver, connections: &mut JoinSet<()>) {
+    let lane::HandOver { stream, open, held } = handed;
+    match tokio::net::UnixStream::from_std(stream) {
+        Ok(stream) => {
+            connections.spawn(connection::serve_open(open, stream, Some(held)));
+        }
+        Err(e) => warn!(error = %e, "cannot serve a connection handed over by the lockstep lane"),
+    }
+}
+
+/// Serves a new connection (on the lockstep lane when there is one), or
+/// tells it why not.
+fn admit(
+    shared: &Arc<Shared>,
+    stream: tokio::net::UnixStream,
+    lane: Option<&lane::Lane>,
+    connections: &mut JoinSet<()>,
+) {
     match shared.registry.admit(&shared.stats) {
         Admission::Admitted(entry) => {
-            connections.spawn(connection::serve(shared.clone(), stream, entry));
+            let open = stream_input::Open::new(shared, entry);
+            let refused = match lane {
+                Some(lane) => lane.adopt(stream, open).err(),
+                None => Some((stream, open)),
+            };
+            if let Some((stream, open)) = refused {
+                connections.spawn(connection::serve_open(open, stream, None));
+            }
         }
         Admission::Refused => {
             stats::Stats::bump(&shared.stats.connections_refused);

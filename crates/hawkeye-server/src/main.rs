@@ -49,9 +49,9 @@ fn main() -> ExitCode {
         // Colours only on a terminal: logs kept in files are searched.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
-    let outcome = runtimes().and_then(|(connections, store)| {
+    let outcome = runtimes().and_then(|(connections, store, threads)| {
         let handle = store.handle().clone();
-        connections.block_on(run(args, handle))
+        connections.block_on(run(args, handle, threads))
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -70,7 +70,9 @@ fn main() -> ExitCode {
 /// way: only parsing runs in parallel). The store's connections and the
 /// flushes run on a thread of their own, so that cutting and writing a
 /// large batch never holds up a call.
-fn runtimes() -> Result<(tokio::runtime::Runtime, tokio::runtime::Runtime), String> {
+///
+/// Returns the two runtimes and the number of connection threads.
+fn runtimes() -> Result<(tokio::runtime::Runtime, tokio::runtime::Runtime, usize), String> {
     let threads = hawkeye_env::Env::process()
         .count("HAWKEYE_CONNECTION_THREADS", 1)
         .map_err(|e| e.to_string())?;
@@ -91,11 +93,18 @@ fn runtimes() -> Result<(tokio::runtime::Runtime, tokio::runtime::Runtime), Stri
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the store's runtime: {e}"))?;
-    Ok((connections, store))
+    Ok((connections, store, threads))
 }
 
-async fn run(args: Args, store_runtime: tokio::runtime::Handle) -> Result<(), String> {
+async fn run(
+    args: Args,
+    store_runtime: tokio::runtime::Handle,
+    connection_threads: usize,
+) -> Result<(), String> {
     let mut config = ServerConfig::from_env().map_err(|e| e.to_string())?;
+    // Several workers were asked for: lockstep calls are spread over them
+    // too, not served by the one thread of the lockstep lane.
+    config.lockstep_lane = connection_threads == 1;
     let mut store = StoreSettings::from_env().map_err(|e| e.to_string())?;
     if let Some(socket) = args.socket {
         config.socket_path = socket;

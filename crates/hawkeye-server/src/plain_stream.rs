@@ -22,11 +22,11 @@ use crate::stream_input::{End, LineStream, Open, StreamInput};
 
 /// Serves a new connection of the TCP listener.
 pub(crate) async fn serve<S: LineStream>(shared: Arc<Shared>, stream: S, entry: Arc<Entry>) {
-    let _open = Open::new(&shared, &entry);
+    let open = Open::new(&shared, entry);
     serve_open(
         &shared,
         stream,
-        &entry,
+        open.entry(),
         StreamInput::default(),
         Listener::Tcp,
     )

@@ -69,22 +69,35 @@ pub(crate) enum End {
 }
 
 /// Counts the connection while it lives, and takes it out of the registry.
-pub(crate) struct Open<'a> {
-    shared: &'a Shared,
-    entry: &'a Arc<Entry>,
+/// Made once when the connection is admitted and moved with it, from the
+/// lockstep lane to a task if it is handed over ([`crate::lane`]).
+pub(crate) struct Open {
+    shared: Arc<Shared>,
+    entry: Arc<Entry>,
 }
 
-impl<'a> Open<'a> {
-    pub fn new(shared: &'a Shared, entry: &'a Arc<Entry>) -> Self {
+impl Open {
+    pub fn new(shared: &Arc<Shared>, entry: Arc<Entry>) -> Self {
         shared.stats.connections.fetch_add(1, Relaxed);
         shared.stats.connections_total.fetch_add(1, Relaxed);
-        Open { shared, entry }
+        Open {
+            shared: shared.clone(),
+            entry,
+        }
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub fn entry(&self) -> &Arc<Entry> {
+        &self.entry
     }
 }
 
-impl Drop for Open<'_> {
+impl Drop for Open {
     fn drop(&mut self) {
-        self.shared.registry.leave(self.entry, &self.shared.stats);
+        self.shared.registry.leave(&self.entry, &self.shared.stats);
         self.shared.stats.connections.fetch_sub(1, Relaxed);
     }
 }

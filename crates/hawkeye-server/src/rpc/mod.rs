@@ -8,7 +8,7 @@ mod range;
 mod send;
 
 use hawkeye_protocol::jsonrpc::{
-    self, code, method, Batch, Dialect, Incoming, Request, RpcError, StatsResult,
+    self, code, method, Batch, Dialect, GoHandleCall, Incoming, Request, RpcError, StatsResult,
 };
 use serde::Serialize;
 
@@ -35,12 +35,7 @@ pub(crate) async fn answer_line(
     out: &mut Output<'_>,
 ) -> Result<(), Gone> {
     if let Some(call) = jsonrpc::go_handle_call(line) {
-        // Go's one-event call, read without a JSON parser (nor a UTF-8
-        // check of more than its text).
-        match send::go_handle_text(shared, call.text) {
-            Ok(()) => jsonrpc::write_go_zero(out.buf(), call.id),
-            Err(e) => jsonrpc::write_response_id::<()>(out.buf(), Dialect::Go, call.id, &Err(e)),
-        }
+        answer_go_call(shared, &call, out.buf());
         return Ok(());
     }
     let Ok(text) = std::str::from_utf8(line) else {
@@ -66,6 +61,16 @@ pub(crate) async fn answer_line(
         }
         Incoming::Single(Ok(request)) => answer_request(shared, &request, out).await,
         Incoming::Batch(batch) => answer_batch(shared, &batch, out).await,
+    }
+}
+
+/// Answers Go's one-event call (`Metric.Handle`, found by
+/// [`jsonrpc::go_handle_call`] without a JSON parser, nor a UTF-8 check of
+/// more than its text), appending the response to `out`.
+pub(crate) fn answer_go_call(shared: &Shared, call: &GoHandleCall<'_>, out: &mut Vec<u8>) {
+    match send::go_handle_text(shared, call.text) {
+        Ok(()) => jsonrpc::write_go_zero(out, call.id),
+        Err(e) => jsonrpc::write_response_id::<()>(out, Dialect::Go, call.id, &Err(e)),
     }
 }
 
