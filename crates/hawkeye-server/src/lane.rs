@@ -59,12 +59,20 @@ pub(crate) struct Lane {
 
 /// What other threads tell the lane.
 struct Inbox {
-    arrivals: Mutex<Vec<(StdUnixStream, Open)>>,
+    arrivals: Mutex<Arrivals>,
     /// The registry asked something of a connection of the lane.
     asked: AtomicBool,
     /// Hand every connection over and stop.
     closing: AtomicBool,
     waker: mio::Waker,
+}
+
+/// Connections accepted for the lane and not yet taken by its thread.
+#[derive(Default)]
+struct Arrivals {
+    list: Vec<(StdUnixStream, Open)>,
+    /// The thread takes no more: it stopped, or failed.
+    stopped: bool,
 }
 
 /// The registry wakes a connection through its `AtomicWaker`: for the
@@ -93,7 +101,7 @@ impl Lane {
     pub fn start(shared: Arc<Shared>, handed: UnboundedSender<HandOver>) -> io::Result<Lane> {
         let poll = Poll::new()?;
         let inbox = Arc::new(Inbox {
-            arrivals: Mutex::new(Vec::new()),
+            arrivals: Mutex::new(Arrivals::default()),
             asked: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             waker: mio::Waker::new(poll.registry(), WAKE)?,
@@ -119,19 +127,23 @@ impl Lane {
     }
 
     /// Serves a new connection on the lane; gives it back when the lane's
-    /// thread has ended (it never does before [`Lane::finish`], unless it
-    /// failed).
+    /// thread takes no more (it stops only after [`Lane::finish`], unless
+    /// it failed).
     pub fn adopt(
         &self,
         stream: tokio::net::UnixStream,
         open: Open,
     ) -> Result<(), (tokio::net::UnixStream, Open)> {
-        if self.thread.as_ref().is_none_or(JoinHandle::is_finished) {
+        // Under the lock that the thread takes to stop: a connection is
+        // either taken by it or given back, never left in the list.
+        let mut arrivals = lock(&self.inbox.arrivals);
+        if arrivals.stopped {
             return Err((stream, open));
         }
         match stream.into_std() {
             Ok(stream) => {
-                lock(&self.inbox.arrivals).push((stream, open));
+                arrivals.list.push((stream, open));
+                drop(arrivals);
                 self.inbox.alarm();
             }
             // The connection closes; `open` takes it out of the registry.
@@ -167,7 +179,8 @@ struct Conn {
     json: bool,
 }
 
-/// The lane's thread.
+/// The lane's thread. However it ends (a panic included), it takes no
+/// more connections: `adopt` gives them back to be served on the runtime.
 struct Worker {
     poll: Poll,
     inbox: Arc<Inbox>,
@@ -184,22 +197,31 @@ struct Worker {
     write: Vec<u8>,
 }
 
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let mut arrivals = lock(&self.inbox.arrivals);
+        arrivals.stopped = true;
+        // Left only if the thread panicked: they close.
+        arrivals.list.clear();
+    }
+}
+
 impl Worker {
     fn run(mut self) {
         let mut events = Events::with_capacity(256);
-        loop {
+        let failed = loop {
             if let Err(e) = self.poll.poll(&mut events, None) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 error!(error = %e, "the lockstep lane cannot wait for its sockets; handing its connections to the runtime");
-                break;
+                break true;
             }
             let mut woken = false;
             for event in events.iter() {
                 match event.token() {
                     WAKE => woken = true,
-                    Token(i) => self.serve_one(i),
+                    Token(i) => self.serve_one(i, event.is_read_closed()),
                 }
             }
             if woken {
@@ -208,21 +230,28 @@ impl Worker {
                     self.answer_asked();
                 }
                 if self.inbox.closing.load(Acquire) {
-                    break;
+                    break false;
                 }
             }
-        }
-        // Stopping (the server shuts down, or is gone): each connection's
-        // last read is answered, and it closes.
+        };
+        lock(&self.inbox.arrivals).stopped = true;
         self.take_arrivals();
         for i in 0..self.conns.len() {
-            self.last_read(i);
+            if failed {
+                // The runtime serves them from now on, as it serves every
+                // connection accepted after this.
+                self.hand_over(i, &[], &[]);
+            } else {
+                // The server shuts down, or is gone: each connection's
+                // last read is answered, and it closes.
+                self.last_read(i);
+            }
         }
     }
 
     /// Registers the connections accepted since the last look.
     fn take_arrivals(&mut self) {
-        let arrivals = std::mem::take(&mut *lock(&self.inbox.arrivals));
+        let arrivals = std::mem::take(&mut lock(&self.inbox.arrivals).list);
         for (stream, open) in arrivals {
             let mut stream = UnixStream::from_std(stream);
             let slot = self.free.pop().unwrap_or_else(|| {
@@ -288,60 +317,91 @@ impl Worker {
     /// and the connection closes. What the client sends after is not
     /// answered; it sends it again to the next server.
     fn last_read(&mut self, i: usize) {
-        self.serve_one(i);
+        self.serve_one(i, false);
         self.close(i);
     }
 
     /// Serves a readable connection; a panic drops that connection only,
     /// as it would end only its task on the runtime.
-    fn serve_one(&mut self, i: usize) {
-        if catch_unwind(AssertUnwindSafe(|| self.serve(i))).is_err() {
+    ///
+    /// `read_closed`: the client has closed its side, its last calls
+    /// perhaps in the same event. No later event comes for what is left
+    /// to read (the end), so the lane reads on until it gets there.
+    fn serve_one(&mut self, i: usize, read_closed: bool) {
+        let served = catch_unwind(AssertUnwindSafe(|| while self.serve(i) && read_closed {}));
+        if served.is_err() {
             error!("a connection of the lockstep lane panicked; closing it");
+            // The read buffer may have been out of its place.
+            if self.read.len() != YIELD_EVERY {
+                self.read = vec![0; YIELD_EVERY];
+            }
             self.close(i);
         }
     }
 
-    fn serve(&mut self, i: usize) {
+    /// Reads connection `i` once and answers what came; whether it is
+    /// still on the lane with its read answered (not when the read found
+    /// nothing, the end, or something handed over).
+    fn serve(&mut self, i: usize) -> bool {
         let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
-            return;
+            return false;
         };
         let n = loop {
             match (&conn.stream).read(&mut self.read) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) => {
                     debug!(error = %e, "connection read failed");
-                    return self.close(i);
+                    self.close(i);
+                    return false;
                 }
             }
         };
         if n == 0 {
             // The client closed, and the lane holds nothing of it.
-            return self.close(i);
+            self.close(i);
+            return false;
         }
         let read = std::mem::take(&mut self.read);
-        self.answer(i, &read[..n], n == read.len());
+        let kept = self.answer(i, &read[..n], n == read.len());
         self.read = read;
+        kept
     }
 
-    /// Answers what a read brought, or hands the connection over.
-    fn answer(&mut self, i: usize, input: &[u8], filled: bool) {
+    /// Answers what a read brought, or hands the connection over; whether
+    /// it is still on the lane.
+    fn answer(&mut self, i: usize, input: &[u8], filled: bool) -> bool {
         let Some(conn) = self.conns[i].as_mut() else {
-            return;
+            return false;
         };
-        if !conn.json {
-            match input.iter().find(|b| !b.is_ascii_whitespace()) {
-                Some(b'{' | b'[') => conn.json = true,
-                // Plain statsd lines, or only white space yet: the task
-                // tells which.
-                _ => return self.hand_over(i, input, &[]),
+        let json = conn.json
+            || matches!(
+                input.iter().find(|b| !b.is_ascii_whitespace()),
+                Some(b'{' | b'[')
+            );
+        if !conn.open.entry().begin_work() {
+            // Closed to admit a client, as this read came: told why (a
+            // JSON-RPC client), and what it read is not answered: the
+            // client sends it again.
+            if json {
+                self.say_goodbye(i, End::Evicted);
+            } else {
+                self.close(i);
             }
+            return false;
         }
-        // A full read: more is waiting, which is not lockstep. And one
-        // closed to admit a client says so from its task.
-        if filled || !conn.open.entry().begin_work() {
-            return self.hand_over(i, input, &[]);
+        if !json {
+            // Plain statsd lines, or only white space yet: the task tells
+            // which.
+            self.hand_over(i, input, &[]);
+            return false;
+        }
+        conn.json = true;
+        if filled {
+            // More is waiting, which is not lockstep.
+            self.hand_over(i, input, &[]);
+            return false;
         }
         self.write.clear();
         let answered = answer_calls(&self.shared, input, &mut self.write);
@@ -357,16 +417,18 @@ impl Worker {
             }
             Err(e) => {
                 debug!(error = %e, "connection write failed");
-                return self.close(i);
+                self.close(i);
+                return false;
             }
         };
         if answered < input.len() || written < self.write.len() {
             let output = std::mem::take(&mut self.write);
             self.hand_over(i, &input[answered..], &output[written..]);
             self.write = output;
-            return;
+            return false;
         }
         conn.open.entry().end_work(&self.shared.registry);
+        true
     }
 
     /// Takes connection `i` off the lane, if it is there.

@@ -194,3 +194,102 @@ async fn shutdown_closes_idle_lane_connections_and_keeps_their_events() {
     let q = hawkeye_store::WindowQuery::new("lane.shutdown".to_string(), 300, now + 1);
     assert_eq!(store.query(&q).await.unwrap().unwrap(), Some(10.0));
 }
+
+/// A client that writes its calls and closes its side (as `nc -N` does)
+/// is answered and then closed: its calls and its end may come in one
+/// event, after which no other comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_closes_its_side_after_its_calls_is_answered_and_closed() {
+    let mut t = TestServer::start().await;
+    for id in 0..20 {
+        let mut stream = UnixStream::connect(t.socket()).await.unwrap();
+        stream
+            .write_all(go_call("lane.halfclose", id).as_bytes())
+            .await
+            .unwrap();
+        stream.shutdown().await.unwrap();
+        let mut answers = String::new();
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut answers),
+        )
+        .await
+        .expect("answered and closed")
+        .unwrap();
+        let answers: Vec<Value> = answers
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(answers, vec![go_answer(id)]);
+    }
+    let mut c = t.client().await;
+    assert_eq!(total(&mut c, "lane.halfclose").await, json!(20.0));
+    t.shutdown().await;
+}
+
+/// The hostile case for eviction: with no idle time asked
+/// (`HAWKEYE_EVICT_IDLE_AFTER=0`), connections opened without end close
+/// lockstep clients between two calls, and sometimes as a call arrives.
+/// Every call is answered, or its client told why it is closed (-32005);
+/// never closed without a word. What was answered is what is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockstep_clients_closed_to_admit_others_are_always_told_why() {
+    let mut t = TestServer::start_with(RedisServer::start(), |c| {
+        c.max_connections = 5;
+        c.evict_idle_after = Duration::ZERO;
+    })
+    .await;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (socket, done) = (t.socket(), done.clone());
+        tokio::spawn(async move {
+            let mut opened = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                // Held until the next one is open: each takes a place.
+                let _held = UnixStream::connect(&socket).await;
+                opened += 1;
+                tokio::task::yield_now().await;
+            }
+            opened
+        })
+    };
+    let clients: Vec<_> = (0..4)
+        .map(|k| {
+            let socket = t.socket();
+            tokio::spawn(async move {
+                let (mut answered, mut told) = (0u64, 0u64);
+                let mut c = common::Client::connect(&socket).await;
+                for id in 0..300 {
+                    // Closed while idle, before this call: the word of why
+                    // is waiting to be read.
+                    let sent = c.try_send_raw(go_call("lane.churn", id).as_bytes()).await;
+                    match answer(&mut c).await {
+                        Some(r) if sent.is_err() => {
+                            assert_eq!(error_code(&r), code::TOO_MANY_CONNECTIONS, "{r}");
+                            told += 1;
+                            c = common::Client::connect(&socket).await;
+                        }
+                        Some(r) if r == go_answer(id) => answered += 1,
+                        Some(r) => {
+                            assert_eq!(error_code(&r), code::TOO_MANY_CONNECTIONS, "{r}");
+                            assert_eq!(answer(&mut c).await, None, "closed after");
+                            told += 1;
+                            c = common::Client::connect(&socket).await;
+                        }
+                        None => panic!("client {k}: call {id} closed without a word"),
+                    }
+                }
+                (answered, told)
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for client in clients {
+        answered += client.await.unwrap().0;
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(churn.await.unwrap() > 0);
+    let mut c = t.client().await;
+    assert_eq!(total(&mut c, "lane.churn").await, json!(answered as f64));
+    t.shutdown().await;
+}
