@@ -27,7 +27,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Wake, Waker};
-use std::thread::JoinHandle;
 
 use hawkeye_protocol::jsonrpc;
 use mio::net::UnixStream;
@@ -54,7 +53,6 @@ pub(crate) struct HandOver {
 /// The lane's thread, as the accepting task sees it.
 pub(crate) struct Lane {
     inbox: Arc<Inbox>,
-    thread: Option<JoinHandle<()>>,
 }
 
 /// What other threads tell the lane.
@@ -117,13 +115,11 @@ impl Lane {
             read: vec![0; YIELD_EVERY],
             write: Vec::new(),
         };
-        let thread = std::thread::Builder::new()
+        // Not joined: the server waits for its hand-over channel to close.
+        std::thread::Builder::new()
             .name("hawkeye-lane".into())
             .spawn(move || worker.run())?;
-        Ok(Lane {
-            inbox,
-            thread: Some(thread),
-        })
+        Ok(Lane { inbox })
     }
 
     /// Serves a new connection on the lane; gives it back when the lane's
@@ -152,11 +148,9 @@ impl Lane {
         Ok(())
     }
 
-    /// Tells the lane to hand every connection over and stop; returns its
-    /// thread, which ends once it has.
-    pub fn finish(mut self) -> Option<JoinHandle<()>> {
-        self.thread.take()
-    }
+    /// Tells the lane to answer each connection's last read and stop (as
+    /// dropping it does); its hand-over channel closes once it has.
+    pub fn finish(self) {}
 }
 
 impl Drop for Lane {

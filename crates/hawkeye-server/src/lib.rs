@@ -246,8 +246,11 @@ async fn run(
     socket_file::remove(&shared.config.socket_path);
     info!("shutting down: no new connections; answering what open ones have sent");
     shared.registry.shut_down_all();
-    // The lane hands its connections over, then its channel closes.
-    let lane_thread = lane.and_then(lane::Lane::finish);
+    // The lane answers its connections' last reads (handing over what it
+    // cannot answer), then its channel closes.
+    if let Some(lane) = lane {
+        lane.finish();
+    }
     let finish = async {
         loop {
             tokio::select! {
@@ -268,13 +271,12 @@ async fn run(
         connections.abort_all();
         while connections.join_next().await.is_some() {}
     }
-    drop(handed);
-    if let Some(thread) = lane_thread {
-        // It has handed everything over (or been told to, and ends at once):
-        // nothing it answers can come after the last flush.
-        let joined = tokio::task::spawn_blocking(move || thread.join());
-        let _ = tokio::time::timeout_at(deadline, joined).await;
-    }
+    // The lane's channel closes when its thread has stopped: then nothing
+    // it answers can come after the last flush. (Normally it is closed
+    // already; after the connections were aborted, what it still hands
+    // over closes.) Waited for until the deadline, and no longer.
+    let lane_stopped = async { while handed.recv().await.is_some() {} };
+    let _ = tokio::time::timeout_at(deadline, lane_stopped).await;
     for task in datagram_tasks {
         let _ = task.await;
     }
