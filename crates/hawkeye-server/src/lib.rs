@@ -245,6 +245,43 @@ async fn run(
     // meanwhile does not lose its own socket to this one's cleanup.
     socket_file::remove(&shared.config.socket_path);
     info!("shutting down: no new connections; answering what open ones have sent");
+    finish_connections(&shared, lane, handed, connections, started, deadline).await;
+    for task in datagram_tasks {
+        let _ = task.await;
+    }
+    if let Some(http) = http {
+        // A scraper's idle keep-alive connection must not hold the
+        // shutdown up: what it could still ask for is not worth the wait.
+        http.abort();
+    }
+    if let Some(path) = &shared.config.dgram_socket_path {
+        socket_file::remove(path);
+    }
+    // Only now, with every connection done, does the last flush cover
+    // everything that was answered.
+    let _ = flusher.await;
+    let lost = flush_task::final_flush(&shared, deadline).await;
+    let stats = shared.stats.snapshot();
+    info!(
+        lines_accepted = stats.lines_accepted,
+        flushes = stats.flushes,
+        events_lost = lost,
+        "hawkeye server stopped"
+    );
+    lost
+}
+
+/// At shutdown: every connection (the lane's too) answers what it has read
+/// and closes, within the first half of the shutdown's time; past it, the
+/// ones left are aborted.
+async fn finish_connections(
+    shared: &Shared,
+    lane: Option<lane::Lane>,
+    mut handed: mpsc::UnboundedReceiver<lane::HandOver>,
+    mut connections: JoinSet<()>,
+    started: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+) {
     shared.registry.shut_down_all();
     // The lane answers its connections' last reads (handing over what it
     // cannot answer), then its channel closes.
@@ -277,29 +314,6 @@ async fn run(
     // over closes.) Waited for until the deadline, and no longer.
     let lane_stopped = async { while handed.recv().await.is_some() {} };
     let _ = tokio::time::timeout_at(deadline, lane_stopped).await;
-    for task in datagram_tasks {
-        let _ = task.await;
-    }
-    if let Some(http) = http {
-        // A scraper's idle keep-alive connection must not hold the
-        // shutdown up: what it could still ask for is not worth the wait.
-        http.abort();
-    }
-    if let Some(path) = &shared.config.dgram_socket_path {
-        socket_file::remove(path);
-    }
-    // Only now, with every connection done, does the last flush cover
-    // everything that was answered.
-    let _ = flusher.await;
-    let lost = flush_task::final_flush(&shared, deadline).await;
-    let stats = shared.stats.snapshot();
-    info!(
-        lines_accepted = stats.lines_accepted,
-        flushes = stats.flushes,
-        events_lost = lost,
-        "hawkeye server stopped"
-    );
-    lost
 }
 
 /// Reads the datagram sockets, each on a task of its own, until shutdown.
