@@ -253,7 +253,7 @@ pub(crate) fn goodbye_line(shared: &Shared, end: End) -> Option<Vec<u8>> {
 }
 
 /// The first byte that is not white space, if one has arrived.
-fn first_byte(input: &[u8]) -> Option<u8> {
+pub(crate) fn first_byte(input: &[u8]) -> Option<u8> {
     input.iter().copied().find(|b| !b.is_ascii_whitespace())
 }
 

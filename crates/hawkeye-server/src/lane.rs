@@ -34,7 +34,7 @@ use mio::{Events, Interest, Poll, Token};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, error};
 
-use crate::connection::{goodbye_line, Held};
+use crate::connection::{first_byte, goodbye_line, Held};
 use crate::pace::YIELD_EVERY;
 use crate::registry::CloseRequest;
 use crate::rpc;
@@ -369,11 +369,7 @@ impl Worker {
         let Some(conn) = self.conns[i].as_mut() else {
             return false;
         };
-        let json = conn.json
-            || matches!(
-                input.iter().find(|b| !b.is_ascii_whitespace()),
-                Some(b'{' | b'[')
-            );
+        let json = conn.json || matches!(first_byte(input), Some(b'{' | b'['));
         if !conn.open.entry().begin_work() {
             // Closed to admit a client, as this read came: told why (a
             // JSON-RPC client), and what it read is not answered: the
